@@ -1,0 +1,186 @@
+//! Bootstrap: opens the database (the private cluster or `DATABASE_URL`), migrates, builds the
+//! web application and its background workers, and serves until told to stop.
+//!
+//! Tests use exactly this path ([`Kasa::new`] + [`Kasa::serve`] on a listener bound to port 0),
+//! so what they exercise is what runs in production.
+
+use crate::clock::SharedClock;
+use crate::config::{Config, DatabaseSetting};
+use crate::db::embedded::{ClusterOptions, EmbeddedCluster};
+use crate::mail::{Links, delivery::Delivery};
+use crate::web::{self, AppState, security};
+use anyhow::Context;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower_sessions::ExpiredDeletion;
+use url::Url;
+
+/// Name of Kasa's database inside the private cluster.
+pub const EMBEDDED_DATABASE: &str = "kasa";
+
+/// An open database: how to connect, and the private cluster if Kasa runs one.
+pub struct Database {
+    pub options: PgConnectOptions,
+    pub cluster: Option<EmbeddedCluster>,
+}
+
+impl Database {
+    /// Opens the configured database, starting the private cluster if no URL is given.
+    pub async fn open(setting: &DatabaseSetting) -> anyhow::Result<Database> {
+        match setting {
+            DatabaseSetting::Url(url) => Ok(Database {
+                options: PgConnectOptions::from_str(url.expose())
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?,
+                cluster: None,
+            }),
+            DatabaseSetting::Embedded { dir } => {
+                let dir = dir.clone();
+                let options = ClusterOptions {
+                    settings: Vec::new(),
+                    watchdog: true,
+                    remove_on_exit: false,
+                };
+                let cluster =
+                    tokio::task::spawn_blocking(move || EmbeddedCluster::start(&dir, &options))
+                        .await??;
+                ensure_database(&cluster, EMBEDDED_DATABASE).await?;
+                Ok(Database {
+                    options: cluster.connect_options(EMBEDDED_DATABASE),
+                    cluster: Some(cluster),
+                })
+            }
+        }
+    }
+
+    /// Stops the private cluster if this process started it.
+    pub async fn close(self) {
+        if let Some(cluster) = self.cluster {
+            let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+        }
+    }
+}
+
+/// Creates `name` in the private cluster unless it exists.
+pub async fn ensure_database(cluster: &EmbeddedCluster, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect_with(&cluster.connect_options("postgres")).await?;
+    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut conn)
+        .await?;
+    if exists.is_none() {
+        // The name is ours (a constant or a generated test name): quoting suffices.
+        conn.execute(sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\"")))
+            .await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Applies the control-plane migrations and brings every tenant schema up to date.
+pub async fn migrate(
+    options: &PgConnectOptions,
+) -> anyhow::Result<crate::db::migrate::TenantMigrationReport> {
+    crate::db::migrate::migrate_app(options)
+        .await
+        .context("control-plane migrations failed")?;
+    let pool = crate::db::connect_pool(options.clone(), 4).await?;
+    let report = crate::db::migrate::migrate_tenants(&pool).await?;
+    pool.close().await;
+    Ok(report)
+}
+
+/// The assembled application, ready to serve.
+pub struct Kasa {
+    pub state: AppState,
+    router: axum::Router,
+    delivery: Option<Delivery>,
+    store: tower_sessions_sqlx_store::PostgresStore,
+}
+
+impl Kasa {
+    /// Migrates and assembles everything. `local_addr` is where the listener is bound (used as
+    /// the public address when none is configured).
+    pub async fn new(
+        config: &Config,
+        options: PgConnectOptions,
+        clock: SharedClock,
+        local_addr: SocketAddr,
+    ) -> anyhow::Result<Kasa> {
+        let report = migrate(&options).await?;
+        if !report.failed.is_empty() {
+            tracing::warn!(
+                failed = report.failed.len(),
+                "some tenant schemas are not migrated"
+            );
+        }
+        let pool = crate::db::connect_pool(options, config.db_max_connections).await?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{local_addr}"))?,
+        };
+        let store = security::session_store(&pool).await?;
+        let session_layer = security::session_layer(store.clone(), &public_url);
+        let delivery = match &config.smtp_url {
+            Some(url) => Some(Delivery::new(url.expose(), &config.mail_from)?),
+            None => None,
+        };
+        let state = AppState {
+            pool,
+            clock,
+            links: Links::new(public_url.clone()),
+            public_url,
+            mailbox_enabled: delivery.is_none(),
+            mail_wake: Arc::new(Notify::new()),
+            trust_proxy: config.trust_proxy,
+        };
+        let router = web::router(state.clone(), session_layer);
+        Ok(Kasa {
+            state,
+            router,
+            delivery,
+            store,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops the workers.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut workers = tokio::task::JoinSet::new();
+        if let Some(delivery) = self.delivery {
+            workers.spawn(delivery.run(
+                self.state.pool.clone(),
+                self.state.clock.clone(),
+                self.state.mail_wake.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        let store = self.store.clone();
+        let mut cleanup_stop = stop_rx.clone();
+        workers.spawn(async move {
+            tokio::select! {
+                _ = store.continuously_delete_expired(tokio::time::Duration::from_secs(300)) => {}
+                _ = cleanup_stop.changed() => {}
+            }
+        });
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = stop_tx.send(true);
+        while workers.join_next().await.is_some() {}
+        self.state.pool.close().await;
+        Ok(())
+    }
+}

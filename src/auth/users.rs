@@ -1,0 +1,155 @@
+//! People's accounts (`app.users`): create, find, confirm e-mail, change password.
+
+use super::Email;
+use crate::i18n::Lang;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub type UserId = Uuid;
+
+/// A person's account as the application sees it (the password hash stays in the database
+/// layer except when verifying).
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub email_confirmed: bool,
+    pub lang: Lang,
+    pub session_epoch: i32,
+}
+
+type UserRow = (Uuid, String, Option<OffsetDateTime>, String, i32);
+
+fn from_row((id, email, confirmed, locale, epoch): UserRow) -> User {
+    User {
+        id,
+        email: Email::from_stored(email),
+        email_confirmed: confirmed.is_some(),
+        lang: Lang::from_code(&locale).unwrap_or_default(),
+        session_epoch: epoch,
+    }
+}
+
+const COLUMNS: &str = "id, email, email_confirmed_at, locale, session_epoch";
+
+/// The e-mail address is already registered.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("e-mail already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+pub async fn create(
+    conn: &mut PgConnection,
+    email: &Email,
+    password_hash: &str,
+    lang: Lang,
+    confirmed_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<User, CreateUserError> {
+    let row: Result<UserRow, sqlx::Error> = sqlx::query_as(&format!(
+        "INSERT INTO app.users (id, email, password_hash, email_confirmed_at, locale, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(email.as_str())
+    .bind(password_hash)
+    .bind(confirmed_at)
+    .bind(lang.code())
+    .bind(now)
+    .fetch_one(conn)
+    .await;
+    match row {
+        Ok(row) => Ok(from_row(row)),
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("users_email_key") => {
+            Err(CreateUserError::EmailTaken)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn find(pool: &PgPool, id: UserId) -> Result<Option<User>, sqlx::Error> {
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM app.users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(from_row))
+}
+
+/// The account and its password hash, for verifying a login.
+pub async fn find_for_login(
+    pool: &PgPool,
+    email: &Email,
+) -> Result<Option<(User, String)>, sqlx::Error> {
+    let row: Option<(Uuid, String, Option<OffsetDateTime>, String, i32, String)> = sqlx::query_as(
+        "SELECT id, email, email_confirmed_at, locale, session_epoch, password_hash \
+         FROM app.users WHERE lower(email) = $1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, e, c, l, s, hash)| (from_row((id, e, c, l, s)), hash)))
+}
+
+pub async fn find_by_email(pool: &PgPool, email: &Email) -> Result<Option<User>, sqlx::Error> {
+    Ok(find_for_login(pool, email).await?.map(|(user, _)| user))
+}
+
+pub async fn password_hash(pool: &PgPool, id: UserId) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT password_hash FROM app.users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(h,)| h))
+}
+
+pub async fn mark_email_confirmed(
+    conn: &mut PgConnection,
+    id: UserId,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE app.users SET email_confirmed_at = coalesce(email_confirmed_at, $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the password and ends every session of the account (the epoch moves on).
+/// Returns the new epoch, which the caller's own session adopts if it should stay signed in.
+pub async fn set_password(
+    conn: &mut PgConnection,
+    id: UserId,
+    password_hash: &str,
+) -> Result<i32, sqlx::Error> {
+    let (epoch,): (i32,) = sqlx::query_as(
+        "UPDATE app.users SET password_hash = $2, session_epoch = session_epoch + 1 \
+         WHERE id = $1 RETURNING session_epoch",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .fetch_one(conn)
+    .await?;
+    Ok(epoch)
+}
+
+pub async fn set_lang(
+    pool: &PgPool,
+    id: UserId,
+    lang: crate::i18n::Lang,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE app.users SET locale = $2 WHERE id = $1")
+        .bind(id)
+        .bind(lang.code())
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! Clubs (tenants) and how they come to exist: the sign-up of a new club by a new person, or
+//! an additional club created by a signed-in person.
+//!
+//! A sign-up is one database transaction: the person's account, the club row, its schema with
+//! all tenant tables, the owner membership, the e-mail confirmation token, the confirmation
+//! e-mail in the outbox and the first audit entry. Either all of it exists or none of it.
+
+use crate::audit::{self, Actor};
+use crate::auth::password::NewPassword;
+use crate::auth::users::{self, CreateUserError};
+use crate::auth::{Email, User, tokens};
+use crate::db::tenant::{self, Tenant, TenantTx};
+use crate::i18n::Lang;
+use crate::mail;
+use crate::team::Role;
+use serde_json::json;
+use sqlx::PgPool;
+use std::fmt;
+use time::OffsetDateTime;
+
+/// A Czech company identification number (IČO): 8 digits with a mod-11 check digit.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ico(String);
+
+impl Ico {
+    /// Accepts 8 digits (spaces ignored; shorter numbers are left-padded with zeros, as the
+    /// registry writes them) whose last digit matches the weighted mod-11 checksum.
+    pub fn parse(input: &str) -> Option<Ico> {
+        let digits: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.is_empty() || digits.len() > 8 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let digits = format!("{digits:0>8}");
+        let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
+        let sum: u32 = d[..7]
+            .iter()
+            .zip((2..=8).rev())
+            .map(|(digit, w)| digit * w)
+            .sum();
+        let check = match sum % 11 {
+            0 => 1,
+            1 => 0,
+            r => (11 - r) % 10,
+        };
+        (d[7] == check).then_some(Ico(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Ico {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Ico {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ico({})", self.0)
+    }
+}
+
+/// A club name: trimmed, 1 to 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClubName(String);
+
+impl ClubName {
+    pub fn parse(input: &str) -> Option<ClubName> {
+        let name = input.trim();
+        let len = name.chars().count();
+        ((1..=200).contains(&len) && !name.chars().any(char::is_control))
+            .then(|| ClubName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A club as listed for a person (switcher, dashboard).
+#[derive(Debug, Clone)]
+pub struct ClubSummary {
+    pub tenant: Tenant,
+    pub name: String,
+    pub ico: String,
+    pub role: Role,
+}
+
+/// A validated sign-up.
+#[derive(Debug)]
+pub struct SignUp {
+    pub club: ClubName,
+    pub ico: Ico,
+    pub email: Email,
+    pub password: NewPassword,
+    pub lang: Lang,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    #[error("e-mail already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Hash(#[from] crate::auth::password::HashError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The result of a sign-up: the new person, the new club.
+#[derive(Debug)]
+pub struct SignedUp {
+    pub user: User,
+    pub tenant: Tenant,
+}
+
+/// Creates the person and the club atomically and queues the confirmation e-mail.
+pub async fn sign_up(
+    pool: &PgPool,
+    input: SignUp,
+    links: &mail::Links,
+    now: OffsetDateTime,
+) -> Result<SignedUp, SignUpError> {
+    let hash = crate::auth::password::hash(&input.password).await?;
+    let mut tx = pool.begin().await?;
+    let user = users::create(&mut tx, &input.email, &hash, input.lang, None, now)
+        .await
+        .map_err(|e| match e {
+            CreateUserError::EmailTaken => SignUpError::EmailTaken,
+            CreateUserError::Db(e) => SignUpError::Db(e),
+        })?;
+    let tenant = tenant::provision(&mut tx, input.club.as_str(), input.ico.as_str()).await?;
+    crate::team::add_member(&mut tx, &tenant, user.id, Role::Owner, now).await?;
+    let token = tokens::issue(&mut tx, tokens::Purpose::ConfirmEmail, user.id, now).await?;
+    mail::outbox::enqueue(
+        &mut tx,
+        &mail::templates::confirm_email(input.lang, &links.confirm_email(&token)),
+        &input.email,
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    // The audit entry goes to the club's own schema, after the club exists.
+    let mut ttx = TenantTx::begin(pool, &tenant).await?;
+    audit::record(
+        &mut ttx,
+        &Actor {
+            user_id: Some(user.id),
+            email: Some(user.email.to_string()),
+        },
+        "club.created",
+        json!({ "name": input.club.as_str(), "ico": input.ico.as_str() }),
+        now,
+    )
+    .await?;
+    ttx.commit().await?;
+    Ok(SignedUp { user, tenant })
+}
+
+/// A signed-in person creates another club and becomes its owner.
+pub async fn create_additional(
+    pool: &PgPool,
+    user: &User,
+    name: &ClubName,
+    ico: &Ico,
+    now: OffsetDateTime,
+) -> Result<Tenant, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let tenant = tenant::provision(&mut tx, name.as_str(), ico.as_str()).await?;
+    crate::team::add_member(&mut tx, &tenant, user.id, Role::Owner, now).await?;
+    tx.commit().await?;
+    let mut ttx = TenantTx::begin(pool, &tenant).await?;
+    audit::record(
+        &mut ttx,
+        &Actor {
+            user_id: Some(user.id),
+            email: Some(user.email.to_string()),
+        },
+        "club.created",
+        json!({ "name": name.as_str(), "ico": ico.as_str() }),
+        now,
+    )
+    .await?;
+    ttx.commit().await?;
+    Ok(tenant)
+}
+
+/// The clubs a person belongs to, with their role in each.
+pub async fn clubs_of(pool: &PgPool, user: &User) -> Result<Vec<ClubSummary>, sqlx::Error> {
+    let rows: Vec<(uuid::Uuid, String, String, String, String)> = sqlx::query_as(
+        "SELECT t.id, t.schema_name, t.name, t.ico, m.role FROM app.memberships m \
+         JOIN app.tenants t ON t.id = m.tenant_id \
+         WHERE m.user_id = $1 AND t.status = 'active' ORDER BY t.name, t.id",
+    )
+    .bind(user.id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, schema, name, ico, role)| {
+            Some(ClubSummary {
+                tenant: Tenant::from_row(id, &schema)?,
+                name,
+                ico,
+                role: Role::parse(&role)?,
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ico_checksum_is_verified() {
+        // Komerční banka, a.s. and Český svaz ledního hokeje.
+        assert!(Ico::parse("45317054").is_some());
+        assert!(Ico::parse("00536245").is_some());
+        assert!(Ico::parse("453 170 54").is_some());
+        assert!(Ico::parse("45317055").is_none());
+        assert!(Ico::parse("4531705a").is_none());
+        assert!(Ico::parse("453170541").is_none());
+        assert!(Ico::parse("").is_none());
+    }
+
+    #[test]
+    fn club_names_are_trimmed_and_bounded() {
+        assert_eq!(
+            ClubName::parse("  TJ Sokol Brno ").map(|n| n.0),
+            Some("TJ Sokol Brno".into())
+        );
+        assert!(ClubName::parse("   ").is_none());
+        assert!(ClubName::parse(&"x".repeat(201)).is_none());
+    }
+}

@@ -1,0 +1,108 @@
+//! Settings: where Kasa listens, which database and mail server it uses, where it keeps its data.
+//!
+//! Every setting has a default that works on a laptop with no configuration (embedded PostgreSQL,
+//! local mailbox); environment variables or flags override them (see README.md, "Configuration").
+//! Secrets are wrapped in [`Secret`] so that `Debug` output and logs never show them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use url::Url;
+
+/// A value that must never be printed. `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself; call it only where the value is used, never to log it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How Kasa reaches its database.
+#[derive(Debug, Clone)]
+pub enum DatabaseSetting {
+    /// A server given by `DATABASE_URL`.
+    Url(Secret<String>),
+    /// The private cluster Kasa starts itself under this directory.
+    Embedded { dir: PathBuf },
+}
+
+/// Everything `kasa serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the web server binds to.
+    pub listen: SocketAddr,
+    /// The address people reach Kasa at (links in e-mails, cookie security, CSRF origin).
+    /// `None` means "derive it from the bound address" (local default).
+    pub public_url: Option<Url>,
+    pub database: DatabaseSetting,
+    /// Root of Kasa's local data (`./data` by default).
+    pub data_dir: PathBuf,
+    /// SMTP server URL (lettre syntax, e.g. `smtp://user:pass@host:587?tls=required`).
+    /// `None`: e-mails are kept in the outbox and shown on the local mailbox page.
+    pub smtp_url: Option<Secret<String>>,
+    /// Sender address of Kasa's e-mails.
+    pub mail_from: String,
+    /// Trust `X-Forwarded-For` for the client address (only behind a proxy that overwrites it).
+    pub trust_proxy: bool,
+    /// Maximum connections of the web pool.
+    pub db_max_connections: u32,
+}
+
+impl Config {
+    /// The local default: everything embedded, nothing external.
+    pub fn local_default() -> Self {
+        let data_dir = PathBuf::from("data");
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database: DatabaseSetting::Embedded {
+                dir: data_dir.join("postgres"),
+            },
+            data_dir,
+            smtp_url: None,
+            mail_from: "Kasa <kasa@localhost>".to_owned(),
+            trust_proxy: false,
+            db_max_connections: 20,
+        }
+    }
+
+    /// Mail is delivered through SMTP (otherwise the local mailbox page exists).
+    pub fn smtp_configured(&self) -> bool {
+        self.smtp_url.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut config = Config::local_default();
+        config.smtp_url = Some(Secret::new("smtp://user:hunter2@mail".to_owned()));
+        config.database = DatabaseSetting::Url(Secret::new("postgres://u:pw@h/db".to_owned()));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains("pw@h"));
+        assert!(printed.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,126 @@
+//! The outbox table (`app.outbox`): queue, list, claim and mark e-mails.
+
+use super::Message;
+use crate::auth::Email;
+use sqlx::{PgConnection, PgPool};
+use time::{Duration, OffsetDateTime};
+
+/// Queues a message inside the caller's transaction. With a `dedup_key`, queuing the same key
+/// twice keeps one message (reminders stay "once" across restarts and instances).
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    message: &Message,
+    to: &Email,
+    dedup_key: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO app.outbox (recipient, subject, body_text, dedup_key, created_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(to.as_str())
+    .bind(&message.subject)
+    .bind(&message.body)
+    .bind(dedup_key)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A queued or sent e-mail.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+type QueuedRow = (
+    i64,
+    String,
+    String,
+    String,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+    i32,
+    Option<String>,
+);
+
+fn from_row(r: QueuedRow) -> Queued {
+    Queued {
+        id: r.0,
+        recipient: r.1,
+        subject: r.2,
+        body: r.3,
+        created_at: r.4,
+        sent_at: r.5,
+        attempts: r.6,
+        last_error: r.7,
+    }
+}
+
+/// The newest messages, for the local mailbox page.
+pub async fn latest(pool: &PgPool, limit: i64) -> Result<Vec<Queued>, sqlx::Error> {
+    let rows: Vec<QueuedRow> = sqlx::query_as(
+        "SELECT id, recipient, subject, body_text, created_at, sent_at, attempts, last_error \
+         FROM app.outbox ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Claims up to `limit` due messages for delivery: pushes their next attempt into the future
+/// (a crash mid-send retries them later) and returns them. `SKIP LOCKED` keeps instances apart.
+pub async fn claim_due(
+    pool: &PgPool,
+    limit: i64,
+    now: OffsetDateTime,
+) -> Result<Vec<Queued>, sqlx::Error> {
+    let rows: Vec<QueuedRow> = sqlx::query_as(
+        "UPDATE app.outbox SET next_attempt_at = $2 + interval '5 minutes', attempts = attempts + 1 \
+         WHERE id IN ( \
+           SELECT id FROM app.outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
+           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, recipient, subject, body_text, created_at, sent_at, attempts, last_error",
+    )
+    .bind(limit)
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+pub async fn mark_sent(pool: &PgPool, id: i64, now: OffsetDateTime) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE app.outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt; the next one waits exponentially longer (1 min … 6 h).
+pub async fn mark_failed(
+    pool: &PgPool,
+    id: i64,
+    attempts: i32,
+    error: &str,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let backoff = Duration::minutes(1_i64 << attempts.clamp(0, 9)).min(Duration::hours(6));
+    sqlx::query("UPDATE app.outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .bind(now + backoff)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! The `kasa` command: `serve` (default), `migrate`.
+
+use clap::{Parser, Subcommand};
+use kasa::app::{Database, Kasa};
+use kasa::clock::SystemClock;
+use kasa::config::{Config, DatabaseSetting, Secret};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kasa",
+    version,
+    about = "Kasa: KB account watch and member fees for Czech clubs"
+)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "KASA_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    listen: SocketAddr,
+    /// Public address of Kasa (links in e-mails, cookie security). Default: http://<listen>.
+    #[arg(long, env = "KASA_PUBLIC_URL", global = true)]
+    public_url: Option<url::Url>,
+    /// PostgreSQL server to use instead of the private cluster.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    database_url: Option<String>,
+    /// Kasa's local data directory.
+    #[arg(long, env = "KASA_DATA_DIR", default_value = "data", global = true)]
+    data_dir: PathBuf,
+    /// Directory of the private PostgreSQL cluster (default: <data-dir>/postgres).
+    #[arg(long, env = "KASA_PG_DIR", global = true)]
+    pg_dir: Option<PathBuf>,
+    /// SMTP server URL for outgoing e-mail; without it mail shows on the local mailbox page.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true)]
+    smtp_url: Option<String>,
+    /// Sender of Kasa's e-mails.
+    #[arg(
+        long,
+        env = "KASA_MAIL_FROM",
+        default_value = "Kasa <kasa@localhost>",
+        global = true
+    )]
+    mail_from: String,
+    /// Trust X-Forwarded-For (only behind a proxy that overwrites it).
+    #[arg(long, env = "KASA_TRUST_PROXY", global = true)]
+    trust_proxy: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the web application (the default).
+    Serve,
+    /// Apply control-plane and tenant migrations, then exit.
+    Migrate,
+}
+
+impl Cli {
+    fn config(&self) -> Config {
+        let mut config = Config::local_default();
+        config.listen = self.listen;
+        config.public_url = self.public_url.clone();
+        config.data_dir = self.data_dir.clone();
+        config.database = match &self.database_url {
+            Some(url) if !url.is_empty() => DatabaseSetting::Url(Secret::new(url.clone())),
+            _ => DatabaseSetting::Embedded {
+                dir: self
+                    .pg_dir
+                    .clone()
+                    .unwrap_or_else(|| self.data_dir.join("postgres")),
+            },
+        };
+        config.smtp_url = self
+            .smtp_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .map(Secret::new);
+        config.mail_from = self.mail_from.clone();
+        config.trust_proxy = self.trust_proxy;
+        config
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,sqlx=warn,sqlx::postgres::notice=error,tower_sessions=warn".into()
+            }),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = cli.config();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kasa: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config.database).await?;
+    let result = async {
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let local = listener.local_addr()?;
+        let kasa = Kasa::new(
+            &config,
+            database.options.clone(),
+            Arc::new(SystemClock),
+            local,
+        )
+        .await?;
+        println!("Kasa is running at {}", kasa.state.public_url);
+        if kasa.state.mailbox_enabled {
+            println!(
+                "No SMTP_URL set: e-mails appear at {}dev/mailbox",
+                kasa.state.public_url
+            );
+        }
+        kasa.serve(listener, shutdown_signal()).await
+    }
+    .await;
+    database.close().await;
+    result
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config.database).await?;
+    let result = kasa::app::migrate(&database.options).await;
+    database.close().await;
+    let report = result?;
+    println!(
+        "migrated: {} tenants brought up to date, {} already current, {} failed",
+        report.migrated,
+        report.up_to_date,
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("some tenant migrations failed; run `kasa migrate` again")
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

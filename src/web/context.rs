@@ -1,0 +1,175 @@
+//! Who is asking, in which language: the per-request context every page needs.
+//!
+//! [`load`] runs once per request: it reads the session, loads the signed-in person (ending the
+//! session if its absolute lifetime is over or the password changed since), picks the language,
+//! and leaves a [`Viewer`] in the request's extensions. Extractors ([`Ctx`], [`SignedIn`]) read
+//! it from there, so no handler loads the person twice or forgets a check.
+
+use super::AppState;
+use crate::auth::{User, users};
+use crate::i18n::Lang;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use std::borrow::Cow;
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+pub const KEY_USER: &str = "uid";
+pub const KEY_EPOCH: &str = "epoch";
+pub const KEY_AUTH_AT: &str = "auth_at";
+pub const KEY_LANG: &str = "lang";
+pub const KEY_FLASH: &str = "flash";
+
+/// The person behind a request and their language.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: Option<User>,
+    pub lang: Lang,
+    pub request_id: String,
+    pub path: String,
+}
+
+/// Middleware: builds the [`Viewer`].
+pub async fn load(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let user = match signed_in_user(&state, &session).await {
+        Ok(user) => user,
+        Err(error) => {
+            tracing::warn!(%error, "could not load the signed-in person; treating as signed out");
+            None
+        }
+    };
+    let chosen: Option<String> = session.get(KEY_LANG).await.ok().flatten();
+    let lang = chosen
+        .as_deref()
+        .and_then(Lang::from_code)
+        .or(user.as_ref().map(|u| u.lang))
+        .unwrap_or_else(|| {
+            req.headers()
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Lang::from_accept_language)
+                .unwrap_or_default()
+        });
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    req.extensions_mut().insert(Viewer {
+        user,
+        lang,
+        request_id,
+        path,
+    });
+    next.run(req).await
+}
+
+async fn signed_in_user(state: &AppState, session: &Session) -> anyhow::Result<Option<User>> {
+    let Some(user_id) = session.get::<uuid::Uuid>(KEY_USER).await? else {
+        return Ok(None);
+    };
+    let epoch: Option<i32> = session.get(KEY_EPOCH).await?;
+    let auth_at: Option<i64> = session.get(KEY_AUTH_AT).await?;
+    let expired = auth_at
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .is_none_or(|t| state.now() - t > super::security::ABSOLUTE_LIFETIME);
+    let user = users::find(&state.pool, user_id).await?;
+    match user {
+        Some(user) if !expired && epoch == Some(user.session_epoch) => Ok(Some(user)),
+        _ => {
+            // Lifetime over, password changed elsewhere, or account gone: end this session.
+            session.flush().await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Starts a signed-in session for `user`: a new session id (no fixation), the auth time for the
+/// absolute lifetime and the password epoch.
+pub async fn sign_in(session: &Session, user: &User, now: OffsetDateTime) -> anyhow::Result<()> {
+    session.cycle_id().await?;
+    session.insert(KEY_USER, user.id).await?;
+    session.insert(KEY_EPOCH, user.session_epoch).await?;
+    session.insert(KEY_AUTH_AT, now.unix_timestamp()).await?;
+    Ok(())
+}
+
+/// The request context for handlers: viewer plus session.
+pub struct Ctx {
+    pub viewer: Viewer,
+    pub session: Session,
+}
+
+impl Ctx {
+    pub fn lang(&self) -> Lang {
+        self.viewer.lang
+    }
+
+    pub fn t(&self, key: &str) -> Cow<'static, str> {
+        self.viewer.lang.t(key)
+    }
+
+    pub fn user(&self) -> Option<&User> {
+        self.viewer.user.as_ref()
+    }
+
+    /// Leaves a one-time message (a translation key) for the next page.
+    pub async fn flash(&self, key: &str) {
+        if let Err(error) = self.session.insert(KEY_FLASH, key).await {
+            tracing::warn!(%error, "could not store a flash message");
+        }
+    }
+
+    /// Takes the pending one-time message, translated.
+    pub async fn take_flash(&self) -> Option<String> {
+        let key: Option<String> = self.session.remove(KEY_FLASH).await.ok().flatten();
+        key.map(|k| self.t(&k).into_owned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let viewer = parts
+            .extensions
+            .get::<Viewer>()
+            .cloned()
+            .ok_or_else(|| axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|e| e.into_response())?;
+        Ok(Ctx { viewer, session })
+    }
+}
+
+/// A request from a signed-in person; others are sent to the login page and back.
+pub struct SignedIn {
+    pub ctx: Ctx,
+    pub user: User,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_request_parts(parts, state).await?;
+        match ctx.viewer.user.clone() {
+            Some(user) => Ok(SignedIn { ctx, user }),
+            None => Err(Redirect::to(&super::paths::login_then(&ctx.viewer.path)).into_response()),
+        }
+    }
+}

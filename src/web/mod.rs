@@ -1,0 +1,116 @@
+//! The HTTP layer: routes, extractors, pages. It translates requests into calls of the domain
+//! modules and their outcomes into pages; it owns no business rules and no SQL.
+//!
+//! All routes are declared in [`router`], grouped by who may call them: public pages, pages for
+//! a signed-in person, club pages under `/t/{club}/…` (every handler takes a membership-checked
+//! [`access::ClubAccess`]), and the local mailbox (only when no SMTP server is configured).
+
+pub mod access;
+pub mod assets;
+pub mod context;
+pub mod error;
+pub mod forms;
+pub mod pages;
+pub mod paths;
+pub mod security;
+
+use crate::clock::SharedClock;
+use crate::mail::Links;
+use axum::Router;
+use axum::routing::{get, post};
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use url::Url;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub clock: SharedClock,
+    pub links: Links,
+    pub public_url: Url,
+    /// Whether the local mailbox page exists (no SMTP configured).
+    pub mailbox_enabled: bool,
+    /// Wakes the mail delivery worker when something was queued.
+    pub mail_wake: Arc<Notify>,
+    pub trust_proxy: bool,
+}
+
+impl AppState {
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+/// Every route of the application.
+pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
+    use pages::{account, club, health, mailbox, public, team};
+
+    let public = Router::new()
+        .route("/", get(public::home))
+        .route("/signup", get(public::signup_form).post(public::signup))
+        .route("/login", get(public::login_form).post(public::login))
+        .route("/logout", post(public::logout))
+        .route("/confirm-email", get(public::confirm_email))
+        .route(
+            "/forgot-password",
+            get(public::forgot_form).post(public::forgot),
+        )
+        .route(
+            "/reset-password",
+            get(public::reset_form).post(public::reset),
+        )
+        .route("/lang/{code}", get(public::switch_lang))
+        .route(
+            "/invitation",
+            get(team::invitation_page).post(team::accept_invitation),
+        );
+
+    let signed_in = Router::new()
+        .route("/clubs", get(account::clubs))
+        .route(
+            "/clubs/new",
+            get(account::new_club_form).post(account::new_club),
+        )
+        .route("/account", get(account::account_page))
+        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/resend-confirmation",
+            post(account::resend_confirmation),
+        );
+
+    let club = Router::new()
+        .route("/t/{club}", get(club::dashboard))
+        .route("/t/{club}/team", get(team::team_page))
+        .route("/t/{club}/team/invite", post(team::invite))
+        .route("/t/{club}/team/invitations/{id}/revoke", post(team::revoke))
+        .route("/t/{club}/team/members/{id}/role", post(team::change_role))
+        .route("/t/{club}/team/members/{id}/remove", post(team::remove))
+        .route("/t/{club}/audit", get(club::audit));
+
+    let mut app = public.merge(signed_in).merge(club);
+    if state.mailbox_enabled {
+        app = app.route("/dev/mailbox", get(mailbox::mailbox));
+    }
+
+    let pages = app
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::render_errors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::load,
+        ))
+        .layer(session_layer);
+
+    let public_url = state.public_url.clone();
+    let router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/static/{file}", get(assets::asset))
+        .merge(pages)
+        .with_state(state);
+    security::apply(router, &public_url)
+}

@@ -1,0 +1,197 @@
+//! Pages of a signed-in person that belong to no club: the club list, a new club, the account
+//! (password change, e-mail confirmation).
+
+use super::public::MessagePage;
+use super::{Chrome, render, render_status};
+use crate::auth::password::{self, NewPassword};
+use crate::auth::tokens::{self, Purpose};
+use crate::auth::users;
+use crate::club::{self, ClubName, ClubSummary, Ico};
+use crate::mail;
+use crate::web::context::SignedIn;
+use crate::web::error::AppError;
+use crate::web::forms::FieldErrors;
+use crate::web::{AppState, paths};
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "clubs.html")]
+struct ClubsPage {
+    c: Chrome,
+    clubs: Vec<(ClubSummary, String)>,
+}
+
+pub async fn clubs(State(state): State<AppState>, s: SignedIn) -> Result<Response, AppError> {
+    let clubs = club::clubs_of(&state.pool, &s.user)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let href = paths::club(c.tenant.key());
+            (c, href)
+        })
+        .collect();
+    render(&ClubsPage {
+        c: Chrome::build(&s.ctx, &state, None).await?,
+        clubs,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NewClubForm {
+    pub club_name: String,
+    pub ico: String,
+}
+
+#[derive(Template)]
+#[template(path = "club_new.html")]
+struct NewClubPage {
+    c: Chrome,
+    form: NewClubForm,
+    errors: FieldErrors,
+}
+
+pub async fn new_club_form(
+    State(state): State<AppState>,
+    s: SignedIn,
+) -> Result<Response, AppError> {
+    render(&NewClubPage {
+        c: Chrome::build(&s.ctx, &state, None).await?,
+        form: NewClubForm::default(),
+        errors: FieldErrors::new(s.ctx.lang()),
+    })
+}
+
+pub async fn new_club(
+    State(state): State<AppState>,
+    s: SignedIn,
+    Form(form): Form<NewClubForm>,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::new(s.ctx.lang());
+    let name = ClubName::parse(&form.club_name);
+    if name.is_none() {
+        errors.add("club_name", "errors.club_name");
+    }
+    let ico = Ico::parse(&form.ico);
+    if ico.is_none() {
+        errors.add("ico", "errors.ico");
+    }
+    let (Some(name), Some(ico)) = (name, ico) else {
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &NewClubPage {
+                c: Chrome::build(&s.ctx, &state, None).await?,
+                form,
+                errors,
+            },
+        );
+    };
+    let tenant = club::create_additional(&state.pool, &s.user, &name, &ico, state.now()).await?;
+    s.ctx.flash("flash.club_created").await;
+    Ok(Redirect::to(&paths::club(tenant.key())).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PasswordForm {
+    pub current: String,
+    pub password: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    c: Chrome,
+    email: String,
+    confirmed: bool,
+    errors: FieldErrors,
+}
+
+async fn account(
+    state: &AppState,
+    s: &SignedIn,
+    status: StatusCode,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
+    render_status(
+        status,
+        &AccountPage {
+            c: Chrome::build(&s.ctx, state, None).await?,
+            email: s.user.email.to_string(),
+            confirmed: s.user.email_confirmed,
+            errors,
+        },
+    )
+}
+
+pub async fn account_page(
+    State(state): State<AppState>,
+    s: SignedIn,
+) -> Result<Response, AppError> {
+    let errors = FieldErrors::new(s.ctx.lang());
+    account(&state, &s, StatusCode::OK, errors).await
+}
+
+/// Changes the password (the current one is required); every other session of the person ends,
+/// this one continues under a new id.
+pub async fn change_password(
+    State(state): State<AppState>,
+    s: SignedIn,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::new(s.ctx.lang());
+    let stored = users::password_hash(&state.pool, s.user.id).await?;
+    if !password::verify(&form.current, stored.as_deref()).await {
+        errors.add("current", "errors.current_password");
+    }
+    let new = NewPassword::parse(&form.password, Some(s.user.email.as_str()));
+    if let Err(problem) = &new {
+        errors.add("password", problem.message_key());
+    }
+    let (Ok(new), true) = (new, errors.is_empty()) else {
+        return account(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, errors).await;
+    };
+    let hash = password::hash(&new)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let now = state.now();
+    let mut tx = state.pool.begin().await?;
+    let epoch = users::set_password(&mut tx, s.user.id, &hash).await?;
+    let message = mail::templates::password_changed(s.user.lang, &state.links.home());
+    mail::outbox::enqueue(&mut tx, &message, &s.user.email, None, now).await?;
+    tx.commit().await?;
+    state.mail_wake.notify_one();
+    let mut user = s.user.clone();
+    user.session_epoch = epoch;
+    crate::web::context::sign_in(&s.ctx.session, &user, now).await?;
+    s.ctx.flash("flash.password_changed").await;
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// Sends a fresh confirmation link.
+pub async fn resend_confirmation(
+    State(state): State<AppState>,
+    s: SignedIn,
+) -> Result<Response, AppError> {
+    if !s.user.email_confirmed {
+        let now = state.now();
+        let mut tx = state.pool.begin().await?;
+        let token = tokens::issue(&mut tx, Purpose::ConfirmEmail, s.user.id, now).await?;
+        let message =
+            mail::templates::confirm_email(s.user.lang, &state.links.confirm_email(&token));
+        mail::outbox::enqueue(&mut tx, &message, &s.user.email, None, now).await?;
+        tx.commit().await?;
+        state.mail_wake.notify_one();
+    }
+    render(&MessagePage {
+        c: Chrome::build(&s.ctx, &state, None).await?,
+        title: s.ctx.t("confirm.resent.title").into_owned(),
+        text: s.ctx.t("confirm.resent.text").into_owned(),
+        link: Some(("/".to_owned(), s.ctx.t("confirm.continue").into_owned())),
+    })
+}

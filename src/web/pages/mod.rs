@@ -1,0 +1,120 @@
+//! Page handlers, one module per area, and the chrome every page shares.
+
+pub mod account;
+pub mod club;
+pub mod health;
+pub mod mailbox;
+pub mod public;
+pub mod team;
+
+use super::AppState;
+use super::context::{Ctx, Viewer};
+use super::error::AppError;
+use crate::db::tenant::Tenant;
+use crate::i18n::{self, Lang};
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use std::borrow::Cow;
+use time::OffsetDateTime;
+
+/// A club in the navigation.
+#[derive(Debug, Clone)]
+pub struct NavClub {
+    pub name: String,
+    pub href: String,
+    pub team_href: String,
+    pub audit_href: String,
+    pub current: bool,
+}
+
+/// What the shared layout shows: language, the signed-in person, their clubs, a flash message.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub lang: Lang,
+    pub user_email: Option<String>,
+    pub clubs: Vec<NavClub>,
+    pub club: Option<NavClub>,
+    pub flash: Option<String>,
+    pub path: String,
+    pub mailbox: bool,
+}
+
+impl Chrome {
+    /// The chrome without anything that needs the database (error pages).
+    pub fn bare(viewer: &Viewer) -> Chrome {
+        Chrome {
+            lang: viewer.lang,
+            user_email: viewer.user.as_ref().map(|u| u.email.to_string()),
+            clubs: Vec::new(),
+            club: None,
+            flash: None,
+            path: viewer.path.clone(),
+            mailbox: false,
+        }
+    }
+
+    /// The full chrome; `current` marks the club the page belongs to.
+    pub async fn build(
+        ctx: &Ctx,
+        state: &AppState,
+        current: Option<&Tenant>,
+    ) -> Result<Chrome, AppError> {
+        let mut chrome = Chrome::bare(&ctx.viewer);
+        chrome.mailbox = state.mailbox_enabled;
+        chrome.flash = ctx.take_flash().await;
+        if let Some(user) = ctx.user() {
+            let clubs = crate::club::clubs_of(&state.pool, user).await?;
+            chrome.clubs = clubs
+                .into_iter()
+                .map(|c| NavClub {
+                    name: c.name,
+                    href: super::paths::club(c.tenant.key()),
+                    team_href: super::paths::team(c.tenant.key()),
+                    audit_href: super::paths::audit(c.tenant.key()),
+                    current: Some(&c.tenant) == current,
+                })
+                .collect();
+            chrome.club = chrome.clubs.iter().find(|c| c.current).cloned();
+        }
+        Ok(chrome)
+    }
+
+    pub fn t(&self, key: &str) -> Cow<'static, str> {
+        self.lang.t(key)
+    }
+
+    pub fn lang_code(&self) -> &'static str {
+        self.lang.code()
+    }
+
+    /// Link that switches to `code` and comes back here.
+    pub fn lang_href(&self, code: &str) -> String {
+        format!(
+            "/lang/{code}?next={}",
+            url::form_urlencoded::byte_serialize(self.path.as_bytes()).collect::<String>()
+        )
+    }
+
+    pub fn date(&self, at: &OffsetDateTime) -> String {
+        i18n::format_date(*at, self.lang)
+    }
+
+    pub fn datetime(&self, at: &OffsetDateTime) -> String {
+        i18n::format_datetime(*at, self.lang)
+    }
+
+    pub fn money(&self, minor: &i64, currency: &str) -> String {
+        i18n::format_money(*minor, currency, self.lang)
+    }
+}
+
+/// Renders a page with status 200.
+pub fn render<T: Template>(page: &T) -> Result<Response, AppError> {
+    render_status(StatusCode::OK, page)
+}
+
+/// Renders a page with the given status (422 for forms with field errors).
+pub fn render_status<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
+    Ok((status, Html(page.render()?)).into_response())
+}

@@ -1,0 +1,473 @@
+//! Pages anyone can open: landing, sign-up, log-in, log-out, e-mail confirmation, forgotten
+//! password, language switch.
+
+use super::{Chrome, render, render_status};
+use crate::auth::password::{self, NewPassword};
+use crate::auth::throttle::{self, Verdict};
+use crate::auth::tokens::{self, Purpose, TokenRejected};
+use crate::auth::{Email, users};
+use crate::club::{self, ClubName, Ico, SignUp, SignUpError};
+use crate::i18n::Lang;
+use crate::mail;
+use crate::web::context::{self, Ctx};
+use crate::web::error::AppError;
+use crate::web::forms::FieldErrors;
+use crate::web::{AppState, paths};
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct LandingPage {
+    c: Chrome,
+}
+
+/// `/`: the landing page, or the signed-in person's club.
+pub async fn home(State(state): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    if let Some(user) = ctx.user() {
+        let clubs = club::clubs_of(&state.pool, user).await?;
+        return Ok(match clubs.as_slice() {
+            [only] => Redirect::to(&paths::club(only.tenant.key())).into_response(),
+            _ => Redirect::to("/clubs").into_response(),
+        });
+    }
+    render(&LandingPage {
+        c: Chrome::build(&ctx, &state, None).await?,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SignupForm {
+    pub club_name: String,
+    pub ico: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    c: Chrome,
+    form: SignupForm,
+    errors: FieldErrors,
+}
+
+pub async fn signup_form(State(state): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    render(&SignupPage {
+        c: Chrome::build(&ctx, &state, None).await?,
+        form: SignupForm::default(),
+        errors: FieldErrors::new(ctx.lang()),
+    })
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<SignupForm>,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::new(ctx.lang());
+    let club_name = ClubName::parse(&form.club_name);
+    if club_name.is_none() {
+        errors.add("club_name", "errors.club_name");
+    }
+    let ico = Ico::parse(&form.ico);
+    if ico.is_none() {
+        errors.add("ico", "errors.ico");
+    }
+    let email = Email::parse(&form.email);
+    if email.is_none() {
+        errors.add("email", "errors.email");
+    }
+    let password = NewPassword::parse(&form.password, email.as_ref().map(Email::as_str));
+    if let Err(problem) = &password {
+        errors.add("password", problem.message_key());
+    }
+    let (Some(club_name), Some(ico), Some(email), Ok(password)) = (club_name, ico, email, password)
+    else {
+        return signup_again(&state, &ctx, form, errors).await;
+    };
+    let input = SignUp {
+        club: club_name,
+        ico,
+        email,
+        password,
+        lang: ctx.lang(),
+    };
+    match club::sign_up(&state.pool, input, &state.links, state.now()).await {
+        Ok(done) => {
+            state.mail_wake.notify_one();
+            context::sign_in(&ctx.session, &done.user, state.now()).await?;
+            ctx.flash("flash.signed_up").await;
+            Ok(Redirect::to(&paths::club(done.tenant.key())).into_response())
+        }
+        Err(SignUpError::EmailTaken) => {
+            errors.add("email", "errors.email_taken");
+            signup_again(&state, &ctx, form, errors).await
+        }
+        Err(SignUpError::Hash(e)) => Err(AppError::Internal(e.into())),
+        Err(SignUpError::Db(e)) => Err(e.into()),
+    }
+}
+
+async fn signup_again(
+    state: &AppState,
+    ctx: &Ctx,
+    mut form: SignupForm,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
+    form.password.clear();
+    render_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &SignupPage {
+            c: Chrome::build(ctx, state, None).await?,
+            form,
+            errors,
+        },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoginForm {
+    pub email: String,
+    pub password: String,
+    pub next: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NextQuery {
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    email: String,
+    next: String,
+    error: Option<String>,
+}
+
+pub async fn login_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, AppError> {
+    render(&LoginPage {
+        c: Chrome::build(&ctx, &state, None).await?,
+        email: String::new(),
+        next: paths::safe_next(&q.next).unwrap_or("").to_owned(),
+        error: None,
+    })
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when configured.
+fn client_ip(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<String> {
+    if state.trust_proxy
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+    {
+        return Some(forwarded.trim().to_owned());
+    }
+    peer.map(|p| p.ip().to_string())
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let ip = client_ip(&state, Some(peer), &headers);
+    let account_key = form.email.trim().to_lowercase();
+    let next = paths::safe_next(&form.next).unwrap_or("").to_owned();
+    let again = |error_key: String| async {
+        render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &LoginPage {
+                c: Chrome::build(&ctx, &state, None).await?,
+                email: form.email.clone(),
+                next: next.clone(),
+                error: Some(error_key),
+            },
+        )
+    };
+    if let Verdict::Wait(wait) =
+        throttle::check(&state.pool, &account_key, ip.as_deref(), state.now()).await?
+    {
+        let minutes = (wait.whole_seconds() + 59) / 60;
+        let text = ctx.lang().t_with(
+            "errors.login_throttled",
+            &[("minutes", &minutes.max(1).to_string())],
+        );
+        return again(text).await;
+    }
+    let found = match Email::parse(&form.email) {
+        Some(email) => users::find_for_login(&state.pool, &email).await?,
+        None => None,
+    };
+    let ok = password::verify(&form.password, found.as_ref().map(|(_, h)| h.as_str())).await;
+    throttle::record(&state.pool, &account_key, ip.as_deref(), ok, state.now()).await?;
+    match found {
+        Some((user, _)) if ok => {
+            context::sign_in(&ctx.session, &user, state.now()).await?;
+            let target = if next.is_empty() {
+                "/".to_owned()
+            } else {
+                next.clone()
+            };
+            Ok(Redirect::to(&target).into_response())
+        }
+        _ => again(ctx.t("errors.login_failed").into_owned()).await,
+    }
+}
+
+pub async fn logout(ctx: Ctx) -> Result<Response, AppError> {
+    ctx.session
+        .flush()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(super) struct MessagePage {
+    pub c: Chrome,
+    pub title: String,
+    pub text: String,
+    pub link: Option<(String, String)>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenQuery {
+    pub token: String,
+}
+
+/// `GET /confirm-email?token=…`: the link from the confirmation e-mail.
+pub async fn confirm_email(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    let now = state.now();
+    let mut tx = state.pool.begin().await?;
+    let outcome = tokens::consume(&mut tx, Purpose::ConfirmEmail, &q.token, now).await?;
+    if let Ok(user_id) = outcome {
+        users::mark_email_confirmed(&mut tx, user_id, now).await?;
+    }
+    tx.commit().await?;
+    let c = Chrome::build(&ctx, &state, None).await?;
+    let (status, title, text) = match outcome {
+        Ok(_) => (StatusCode::OK, "confirm.done.title", "confirm.done.text"),
+        Err(TokenRejected::Expired) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirm.expired.title",
+            "confirm.expired.text",
+        ),
+        Err(TokenRejected::Unknown) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirm.invalid.title",
+            "confirm.invalid.text",
+        ),
+    };
+    let link = if ctx.user().is_some() {
+        Some(("/".to_owned(), ctx.t("confirm.continue").into_owned()))
+    } else {
+        Some(("/login".to_owned(), ctx.t("nav.login").into_owned()))
+    };
+    render_status(
+        status,
+        &MessagePage {
+            c,
+            title: ctx.t(title).into_owned(),
+            text: ctx.t(text).into_owned(),
+            link,
+        },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ForgotForm {
+    pub email: String,
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    c: Chrome,
+}
+
+pub async fn forgot_form(State(state): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    render(&ForgotPage {
+        c: Chrome::build(&ctx, &state, None).await?,
+    })
+}
+
+/// Sends a reset link if the address belongs to an account; the answer is the same either way.
+pub async fn forgot(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<ForgotForm>,
+) -> Result<Response, AppError> {
+    let found = match Email::parse(&form.email) {
+        Some(email) => users::find_by_email(&state.pool, &email).await?,
+        None => None,
+    };
+    if let Some(user) = found {
+        let now = state.now();
+        let mut tx = state.pool.begin().await?;
+        let token = tokens::issue(&mut tx, Purpose::ResetPassword, user.id, now).await?;
+        let message =
+            mail::templates::reset_password(user.lang, &state.links.reset_password(&token));
+        mail::outbox::enqueue(&mut tx, &message, &user.email, None, now).await?;
+        tx.commit().await?;
+        state.mail_wake.notify_one();
+    }
+    render(&MessagePage {
+        c: Chrome::build(&ctx, &state, None).await?,
+        title: ctx.t("forgot.sent.title").into_owned(),
+        text: ctx.t("forgot.sent.text").into_owned(),
+        link: Some(("/login".to_owned(), ctx.t("nav.login").into_owned())),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResetForm {
+    pub token: String,
+    pub password: String,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage {
+    c: Chrome,
+    token: String,
+    errors: FieldErrors,
+}
+
+pub async fn reset_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let check = tokens::peek(&mut conn, Purpose::ResetPassword, &q.token, state.now()).await?;
+    drop(conn);
+    let mut errors = FieldErrors::new(ctx.lang());
+    let status = match check {
+        Ok(_) => StatusCode::OK,
+        Err(_) => {
+            errors.add("token", "errors.reset_link_invalid");
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    render_status(
+        status,
+        &ResetPage {
+            c: Chrome::build(&ctx, &state, None).await?,
+            token: q.token,
+            errors,
+        },
+    )
+}
+
+/// Sets a new password from a reset link; every session of the account ends.
+pub async fn reset(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, AppError> {
+    let now = state.now();
+    let mut errors = FieldErrors::new(ctx.lang());
+    let mut conn = state.pool.acquire().await?;
+    let user_id = match tokens::peek(&mut conn, Purpose::ResetPassword, &form.token, now).await? {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.add("token", "errors.reset_link_invalid");
+            None
+        }
+    };
+    drop(conn);
+    let user = match user_id {
+        Some(id) => users::find(&state.pool, id).await?,
+        None => None,
+    };
+    let password = NewPassword::parse(&form.password, user.as_ref().map(|u| u.email.as_str()));
+    if let Err(problem) = &password {
+        errors.add("password", problem.message_key());
+    }
+    let (Some(user), Ok(password), true) = (user, password, errors.is_empty()) else {
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ResetPage {
+                c: Chrome::build(&ctx, &state, None).await?,
+                token: form.token,
+                errors,
+            },
+        );
+    };
+    let hash = password::hash(&password)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let mut tx = state.pool.begin().await?;
+    if tokens::consume(&mut tx, Purpose::ResetPassword, &form.token, now)
+        .await?
+        .is_err()
+    {
+        tx.rollback().await?;
+        errors.add("token", "errors.reset_link_invalid");
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ResetPage {
+                c: Chrome::build(&ctx, &state, None).await?,
+                token: form.token,
+                errors,
+            },
+        );
+    }
+    users::set_password(&mut tx, user.id, &hash).await?;
+    // Receiving the link proves the address.
+    users::mark_email_confirmed(&mut tx, user.id, now).await?;
+    let message = mail::templates::password_changed(user.lang, &state.links.home());
+    mail::outbox::enqueue(&mut tx, &message, &user.email, None, now).await?;
+    tx.commit().await?;
+    state.mail_wake.notify_one();
+    ctx.session
+        .flush()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    ctx.flash("flash.password_reset").await;
+    Ok(Redirect::to("/login").into_response())
+}
+
+/// `GET /lang/{code}?next=…`: switches the language and goes back.
+pub async fn switch_lang(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, AppError> {
+    let lang = Lang::from_code(&code).ok_or(AppError::NotFound)?;
+    ctx.session
+        .insert(context::KEY_LANG, lang.code())
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    if let Some(user) = ctx.user() {
+        users::set_lang(&state.pool, user.id, lang).await?;
+    }
+    Ok(Redirect::to(paths::safe_next(&q.next).unwrap_or("/")).into_response())
+}

@@ -1,0 +1,275 @@
+//! The main journeys in a real browser: headless Chromium driven through ChromeDriver.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). On failure a
+//! screenshot and the page source are saved under `tests/artifacts/`.
+
+use crate::helpers::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Browser {
+    client: Client,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn find_binary(env: &str, candidates: &[&str]) -> PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        return PathBuf::from(path);
+    }
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "browser tests need Chromium and ChromeDriver: `apt-get install chromium chromium-driver` \
+                 (or set {env}); `bash .ci/run` installs them"
+            )
+        })
+}
+
+async fn browser() -> Browser {
+    let chromedriver = find_binary(
+        "CHROMEDRIVER",
+        &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+    );
+    let chromium = find_binary(
+        "CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let driver = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let profile =
+        std::env::temp_dir().join(format!("kasa-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                "--lang=cs-CZ",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            // A Czech treasurer's browser.
+            "prefs": { "intl.accept_languages": "cs-CZ,cs" }
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let mut last_error = None;
+    for _ in 0..100 {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(client) => return Browser { client, driver },
+            Err(e) => {
+                last_error = Some(e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    panic!("could not start a browser session: {last_error:?}");
+}
+
+type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Runs a journey; on failure saves a screenshot and the page source, then fails the test.
+async fn journey<F>(name: &str, browser: &Browser, steps: F)
+where
+    F: std::future::Future<Output = Outcome>,
+{
+    if let Err(error) = steps.await {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = browser.client.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+        if let Ok(html) = browser.client.source().await {
+            let _ = std::fs::write(dir.join(format!("{name}.html")), html);
+        }
+        panic!("browser journey {name} failed: {error} (screenshot in tests/artifacts/{name}.png)");
+    }
+}
+
+async fn fill(c: &Client, css: &str, text: &str) -> Outcome {
+    let field = c.find(Locator::Css(css)).await?;
+    field.clear().await?;
+    field.send_keys(text).await?;
+    Ok(())
+}
+
+async fn page_text(c: &Client) -> Result<String, fantoccini::error::CmdError> {
+    c.source().await
+}
+
+async fn expect_text(c: &Client, text: &str) -> Outcome {
+    for _ in 0..50 {
+        if page_text(c).await?.contains(text) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "the page never showed {text:?}; it shows: {}",
+        page_text(c).await?
+    )
+    .into())
+}
+
+#[tokio::test]
+async fn a_treasurer_signs_up_confirms_the_email_and_invites_a_colleague_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let b = browser().await;
+    let c = &b.client;
+    journey("signup", &b, async {
+        c.goto(&app.url("/")).await?;
+        expect_text(c, "Kdo zaplatil příspěvek?").await?;
+        c.find(Locator::LinkText("Zaregistrovat spolek zdarma"))
+            .await?
+            .click()
+            .await?;
+        // A mistake first: the form comes back with the message and the typed values.
+        fill(c, "#club_name", "Oddíl Žluťoučký kůň").await?;
+        fill(c, "#ico", "12345678").await?;
+        fill(c, "#email", "pokladni@kun.cz").await?;
+        fill(c, "#password", "Kůň úpěl ďábelské ódy").await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "IČO musí mít 8 číslic").await?;
+        fill(c, "#ico", ICO_A).await?;
+        fill(c, "#password", "Kůň úpěl ďábelské ódy").await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Spolek je zaregistrovaný").await?;
+        expect_text(c, "Potvrďte svůj e-mail").await?;
+
+        // The local mailbox has the confirmation link.
+        c.find(Locator::LinkText("Místní schránka e-mailů"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "pokladni@kun.cz").await?;
+        c.find(Locator::Css("a.mail-link")).await?.click().await?;
+        expect_text(c, "E-mail je potvrzený").await?;
+        c.find(Locator::LinkText("Pokračovat"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Připojte účet u Komerční banky").await?;
+
+        // Invite a co-treasurer.
+        c.find(Locator::Css(".club-nav a:nth-of-type(2)"))
+            .await?
+            .click()
+            .await?;
+        fill(c, "#invite-email", "kolega@kun.cz").await?;
+        c.find(Locator::Css("#invite-role option[value=treasurer]"))
+            .await?
+            .click()
+            .await?;
+        c.find(Locator::Css("form[action$='/invite'] button"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Pozvánka je odeslaná").await?;
+
+        // The same in English.
+        c.find(Locator::LinkText("EN")).await?.click().await?;
+        expect_text(c, "Pending invitations").await?;
+        expect_text(c, "kolega@kun.cz").await?;
+        Ok(())
+    })
+    .await;
+
+    // The colleague opens the link in their own browser and joins, in English.
+    let link = app.last_link_to("kolega@kun.cz").await;
+    let b2 = browser().await;
+    let c2 = &b2.client;
+    journey("invitation", &b2, async {
+        c2.goto(&app.url("/lang/en?next=/")).await?;
+        c2.goto(&app.url(&link)).await?;
+        expect_text(c2, "You have been invited to the club").await?;
+        fill(c2, "#password", "Kolegovo tajné heslo").await?;
+        c2.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c2, "Welcome to the team!").await?;
+        expect_text(c2, "Oddíl Žluťoučký kůň").await?;
+        Ok(())
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+    let _ = b2.client.clone().close().await;
+}
+
+#[tokio::test]
+async fn a_member_logs_in_after_a_typo_and_logs_out_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let dashboard = app
+        .sign_up_confirmed(
+            &app.client(),
+            "Tenisový klub Lhota",
+            ICO_B,
+            "tenis@lhota.cz",
+        )
+        .await;
+    let b = browser().await;
+    let c = &b.client;
+    journey("login", &b, async {
+        c.goto(&app.url(&dashboard)).await?;
+        // Not signed in: the login page, which returns to the club afterwards.
+        expect_text(c, "Přihlášení").await?;
+        fill(c, "#email", "tenis@lhota.cz").await?;
+        fill(c, "#password", "překlep v hesle").await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "E-mail nebo heslo nesouhlasí").await?;
+        fill(c, "#password", PASSWORD).await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Tenisový klub Lhota").await?;
+        let url = c.current_url().await?;
+        if url.path() != dashboard {
+            return Err(format!("landed on {url}, expected {dashboard}").into());
+        }
+        c.find(Locator::Css("form[action='/logout'] button"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Kdo zaplatil příspěvek?").await?;
+        Ok(())
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+}

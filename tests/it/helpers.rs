@@ -1,0 +1,293 @@
+//! `TestApp`: the real bootstrap (`Kasa::new` + `serve`) on port 0 against a fresh database.
+//!
+//! Databases come from one private PostgreSQL cluster per test run (started from the system's
+//! binaries in a temporary directory, stopped and removed when the test process exits), or from
+//! the server in `DATABASE_URL` when that is set. Each test gets its own database, cloned from a
+//! migrated template, so tests never share rows.
+
+use kasa::app::Kasa;
+use kasa::clock::{Clock, ManualClock, SharedClock};
+use kasa::config::Config;
+use kasa::db::embedded::{ClusterOptions, EmbeddedCluster};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+const TEMPLATE: &str = "kasa_test_template";
+
+struct Server {
+    admin: PgConnectOptions,
+    _cluster: Option<EmbeddedCluster>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(start_server())
+        })
+        .join()
+        .expect("starting the test database server panicked")
+    })
+}
+
+async fn start_server() -> Server {
+    let (admin, cluster) = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => (
+            PgConnectOptions::from_str(&url).expect("DATABASE_URL"),
+            None,
+        ),
+        _ => {
+            let dir = std::env::temp_dir().join(format!("kasa-test-pg-{}", std::process::id()));
+            let options = ClusterOptions {
+                settings: [
+                    ("fsync", "off"),
+                    ("synchronous_commit", "off"),
+                    ("full_page_writes", "off"),
+                    ("max_connections", "400"),
+                    ("shared_buffers", "128MB"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+                watchdog: true,
+                remove_on_exit: true,
+            };
+            let cluster = EmbeddedCluster::start(&dir, &options)
+                .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL cluster: {e}"));
+            (cluster.connect_options("postgres"), Some(cluster))
+        }
+    };
+    // A migrated template every test database is cloned from.
+    let mut conn = PgConnection::connect_with(&admin)
+        .await
+        .expect("connect to the test server");
+    conn.execute(format!("DROP DATABASE IF EXISTS {TEMPLATE}").as_str())
+        .await
+        .expect("drop template");
+    conn.execute(format!("CREATE DATABASE {TEMPLATE}").as_str())
+        .await
+        .expect("create template");
+    conn.close().await.ok();
+    kasa::app::migrate(&admin.clone().database(TEMPLATE))
+        .await
+        .expect("migrate template");
+    Server {
+        admin,
+        _cluster: cluster,
+    }
+}
+
+/// A fresh database cloned from the template.
+pub async fn fresh_database() -> PgConnectOptions {
+    let server = server();
+    let name = format!("kasa_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect_with(&server.admin)
+        .await
+        .expect("connect");
+    conn.execute(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}").as_str())
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    server.admin.clone().database(&name)
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+    pub clock: ManualClock,
+    pub db: PgConnectOptions,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with a tweaked configuration (e.g. an SMTP server).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let db = fresh_database().await;
+        let mut config = Config::local_default();
+        config.db_max_connections = 8;
+        tweak(&mut config);
+        let clock = ManualClock::new();
+        let shared: SharedClock = Arc::new(clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let kasa = Kasa::new(&config, db.clone(), shared, addr)
+            .await
+            .expect("bootstrap");
+        let pool = kasa.state.pool.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = kasa
+                .serve(listener, async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            pool,
+            clock,
+            db,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A browser-like HTTP client with its own cookie jar that does not follow redirects.
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: self.base.clone(),
+        }
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Bodies of the e-mails queued for `to`, oldest first.
+    pub async fn mails_to(&self, to: &str) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT subject, body_text FROM app.outbox WHERE recipient = $1 ORDER BY id")
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+            .expect("outbox")
+    }
+
+    /// The first link to this Kasa in the newest e-mail to `to`, as a path with query.
+    pub async fn last_link_to(&self, to: &str) -> String {
+        let mails = self.mails_to(to).await;
+        let (_, body) = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
+        let link = body
+            .split_whitespace()
+            .find(|w| w.starts_with(&self.base))
+            .unwrap_or_else(|| panic!("no link in mail: {body}"));
+        link[self.base.len()..].to_owned()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await.expect(sql);
+        n
+    }
+
+    /// Signs up a club through the form and returns its dashboard path (`/t/<key>`).
+    pub async fn sign_up(&self, client: &Client, club: &str, ico: &str, email: &str) -> String {
+        let response = client
+            .post_form(
+                "/signup",
+                &[
+                    ("club_name", club),
+                    ("ico", ico),
+                    ("email", email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            303,
+            "sign-up failed: {}",
+            response.text().await.unwrap_or_default()
+        );
+        location(&response)
+    }
+
+    /// Signs up and confirms the e-mail through the link in the mail.
+    pub async fn sign_up_confirmed(
+        &self,
+        client: &Client,
+        club: &str,
+        ico: &str,
+        email: &str,
+    ) -> String {
+        let dashboard = self.sign_up(client, club, ico, email).await;
+        let link = self.last_link_to(email).await;
+        assert_eq!(client.get(&link).await.status(), 200);
+        dashboard
+    }
+}
+
+/// The password all test people use.
+pub const PASSWORD: &str = "Kůň pije vodu u potoka";
+
+/// Valid IČOs (checksum correct) for test clubs.
+pub const ICO_A: &str = "45317054";
+pub const ICO_B: &str = "00536245";
+
+pub struct Client {
+    pub http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{}", self.base, path))
+            .form(form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn post_text(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let response = self.post_form(path, form).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_form("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}
+
+/// The `Location` header of a redirect.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
+        .to_owned()
+}

@@ -1,0 +1,11 @@
+//! Kasa's integration tests: one binary, real PostgreSQL, real HTTP, real browser.
+
+mod helpers;
+
+mod auth;
+mod browser;
+mod csrf_and_headers;
+mod isolation;
+mod mail;
+mod signup;
+mod team;

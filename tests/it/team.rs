@@ -1,0 +1,288 @@
+//! Inviting co-treasurers, roles, and the audit trail of every membership change.
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn sign_up_confirm_log_in_invite_and_accept_through_http() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let dashboard = app
+        .sign_up_confirmed(&owner, "Spolek přátel Kasy", ICO_A, "owner@spolek.cz")
+        .await;
+    owner.post_form("/logout", &[]).await;
+    assert_eq!(
+        owner.log_in("owner@spolek.cz", PASSWORD).await.status(),
+        303
+    );
+    let team = format!("{dashboard}/team");
+
+    let response = owner
+        .post_form(
+            &format!("{team}/invite"),
+            &[("email", "Jana@Spolek.cz"), ("role", "treasurer")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, page) = owner.get_text(&team).await;
+    assert!(page.contains("jana@spolek.cz"), "pending invitation listed");
+    let mails = app.mails_to("jana@spolek.cz").await;
+    assert!(mails[0].0.contains("Spolek přátel Kasy"));
+    assert!(mails[0].1.contains("owner@spolek.cz") && mails[0].1.contains("pokladník"));
+
+    // Jana has no account: she creates one from the link and lands in the club.
+    let link = app.last_link_to("jana@spolek.cz").await;
+    let token = link.trim_start_matches("/invitation?token=").to_owned();
+    let jana = app.client();
+    let (status, page) = jana.get_text(&link).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Spolek přátel Kasy") && page.contains("pokladník"));
+    let (status, page) = jana
+        .post_text("/invitation", &[("token", &token), ("password", "123")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("alespoň 10 znaků"));
+    let response = jana
+        .post_form(
+            "/invitation",
+            &[("token", &token), ("password", "Janino dlouhé heslo")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), dashboard);
+    let (status, page) = jana.get_text(&dashboard).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Vítejte v týmu"));
+
+    // The owner sees her as a treasurer; the audit log recorded both steps.
+    let (_, page) = owner.get_text(&team).await;
+    assert!(page.contains("jana@spolek.cz"));
+    let (_, audit) = owner.get_text(&format!("{dashboard}/audit")).await;
+    assert!(audit.contains("Pozvánka odeslána"));
+    assert!(audit.contains("Člen týmu přistoupil"));
+    assert!(audit.contains("Spolek založen"));
+
+    // The link is used up.
+    let (status, page) = app.client().get_text(&link).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Neplatná pozvánka"));
+}
+
+#[tokio::test]
+async fn an_existing_person_joins_a_second_club_with_one_click() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club_a = app.sign_up(&owner, "Klub A", ICO_A, "owner@a.cz").await;
+    let petr = app.client();
+    let club_b = app.sign_up(&petr, "Klub B", ICO_B, "petr@b.cz").await;
+
+    owner
+        .post_form(
+            &format!("{club_a}/team/invite"),
+            &[("email", "petr@b.cz"), ("role", "viewer")],
+        )
+        .await;
+    let link = app.last_link_to("petr@b.cz").await;
+    let token = link.trim_start_matches("/invitation?token=").to_owned();
+
+    // Not signed in, an existing address is asked to log in first.
+    let stranger = app.client();
+    let (status, page) = stranger
+        .post_text(
+            "/invitation",
+            &[("token", &token), ("password", "Cizí heslo pro účet")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Pro tento e-mail už účet existuje"));
+
+    let (_, page) = petr.get_text(&link).await;
+    assert!(page.contains("Přijmout pozvánku"));
+    let response = petr.post_form("/invitation", &[("token", &token)]).await;
+    assert_eq!(location(&response), club_a);
+    assert_eq!(petr.get(&club_a).await.status(), 200);
+    assert_eq!(petr.get(&club_b).await.status(), 200);
+    // A viewer may look at the team but not change it.
+    assert_eq!(petr.get(&format!("{club_a}/team")).await.status(), 200);
+    let response = petr
+        .post_form(
+            &format!("{club_a}/team/invite"),
+            &[("email", "x@y.cz"), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn an_invitation_for_someone_else_cannot_be_taken_by_a_signed_in_person() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app.sign_up(&owner, "Klub A", ICO_A, "owner@a.cz").await;
+    owner
+        .post_form(
+            &format!("{club}/team/invite"),
+            &[("email", "jana@a.cz"), ("role", "owner")],
+        )
+        .await;
+    let link = app.last_link_to("jana@a.cz").await;
+    let token = link.trim_start_matches("/invitation?token=").to_owned();
+    let mallory = app.client();
+    app.sign_up(&mallory, "Klub M", ICO_B, "mallory@m.cz").await;
+    let (_, page) = mallory.get_text(&link).await;
+    assert!(page.contains("Pozvánka je pro jinou adresu"));
+    assert_eq!(
+        mallory
+            .post_form("/invitation", &[("token", &token)])
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(mallory.get(&club).await.status(), 404);
+}
+
+#[tokio::test]
+async fn an_expired_invitation_is_refused() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
+    owner
+        .post_form(
+            &format!("{club}/team/invite"),
+            &[("email", "late@a.cz"), ("role", "viewer")],
+        )
+        .await;
+    let link = app.last_link_to("late@a.cz").await;
+    let token = link.trim_start_matches("/invitation?token=").to_owned();
+    app.clock.advance(time::Duration::days(8));
+    let (status, page) = app.client().get_text(&link).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Pozvánka vypršela"));
+    let (status, _) = app
+        .client()
+        .post_text(
+            "/invitation",
+            &[("token", &token), ("password", "Pozdní heslo 12345")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.users WHERE email = 'late@a.cz'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn bad_invitation_input_re_renders_the_team_page_with_field_errors() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
+    let (status, page) = owner
+        .post_text(
+            &format!("{club}/team/invite"),
+            &[("email", "not-an-email"), ("role", "king")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Zadejte platnou e-mailovou adresu"));
+    assert!(page.contains("Vyberte roli"));
+    let (status, page) = owner
+        .post_text(
+            &format!("{club}/team/invite"),
+            &[("email", "owner@a.cz"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("už je členem týmu"));
+    assert_eq!(app.count("SELECT count(*) FROM app.invitations").await, 0);
+}
+
+#[tokio::test]
+async fn roles_change_members_leave_and_the_last_owner_stays_with_everything_audited() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
+    owner
+        .post_form(
+            &format!("{club}/team/invite"),
+            &[("email", "eva@a.cz"), ("role", "viewer")],
+        )
+        .await;
+    let link = app.last_link_to("eva@a.cz").await;
+    let token = link.trim_start_matches("/invitation?token=").to_owned();
+    app.client()
+        .post_form(
+            "/invitation",
+            &[("token", &token), ("password", "Evino heslo je dlouhé")],
+        )
+        .await;
+
+    let ids: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT m.id, u.email FROM app.memberships m JOIN app.users u ON u.id = m.user_id ORDER BY m.id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("memberships");
+    let (owner_id, eva_id) = (ids[0].0, ids[1].0);
+
+    // The only owner cannot demote themself.
+    owner
+        .post_form(
+            &format!("{club}/team/members/{owner_id}/role"),
+            &[("role", "viewer")],
+        )
+        .await;
+    let (_, page) = owner.get_text(&format!("{club}/team")).await;
+    assert!(page.contains("alespoň jednoho vlastníka"));
+
+    owner
+        .post_form(
+            &format!("{club}/team/members/{eva_id}/role"),
+            &[("role", "treasurer")],
+        )
+        .await;
+    let (role,): (String,) = sqlx::query_as("SELECT role FROM app.memberships WHERE id = $1")
+        .bind(eva_id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("role");
+    assert_eq!(role, "treasurer");
+    owner
+        .post_form(&format!("{club}/team/members/{eva_id}/remove"), &[])
+        .await;
+    assert_eq!(app.count("SELECT count(*) FROM app.memberships").await, 1);
+
+    let (_, audit) = owner.get_text(&format!("{club}/audit")).await;
+    for action in [
+        "Role změněna",
+        "Člen týmu odebrán",
+        "Člen týmu přistoupil",
+        "Pozvánka odeslána",
+    ] {
+        assert!(audit.contains(action), "{action}");
+    }
+
+    // Revoking an invitation is audited too, and the link dies.
+    owner
+        .post_form(
+            &format!("{club}/team/invite"),
+            &[("email", "ota@a.cz"), ("role", "viewer")],
+        )
+        .await;
+    let (invitation_id,): (i64,) = sqlx::query_as("SELECT max(id) FROM app.invitations")
+        .fetch_one(&app.pool)
+        .await
+        .expect("id");
+    owner
+        .post_form(
+            &format!("{club}/team/invitations/{invitation_id}/revoke"),
+            &[],
+        )
+        .await;
+    let (status, _) = app
+        .client()
+        .get_text(&app.last_link_to("ota@a.cz").await)
+        .await;
+    assert_eq!(status, 422);
+    let (_, audit) = owner.get_text(&format!("{club}/audit")).await;
+    assert!(audit.contains("Pozvánka zrušena"));
+}
