@@ -4,37 +4,11 @@
 //! local mailbox); environment variables or flags override them (see README.md, "Configuration").
 //! Secrets are wrapped in [`Secret`] so that `Debug` output and logs never show them.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use url::Url;
 
-/// A value that must never be printed. `Debug` and `Display` show `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// The secret itself; call it only where the value is used, never to log it.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl<T> fmt::Display for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use crate::secret::Secret;
 
 /// How Kasa reaches its database.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //!
 //! The crate is organised by what each module owns (see ARCHITECTURE.md):
 //! `config` (settings), `clock` (time, injectable), `db` (pools, the embedded cluster, tenancy),
-//! `club` (clubs = tenants and their sign-up), `auth` (people, passwords, sessions' credentials,
+//! `club` (clubs = tenants and their sign-up), `secret` (values never printed), `bank` (the KB API client), `auth` (people, passwords, sessions' credentials,
 //! one-time tokens, throttling), `team` (memberships, roles, invitations), `audit` (the tenant's
 //! audit log), `mail` (outbox and delivery), `web` (HTTP only: translates requests to domain calls),
 //! `app` (bootstrap that wires everything together).
@@ -12,11 +12,13 @@ rust_i18n::i18n!("locales", fallback = "cs");
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod bank;
 pub mod clock;
 pub mod club;
 pub mod config;
 pub mod db;
 pub mod i18n;
 pub mod mail;
+pub mod secret;
 pub mod team;
 pub mod web;
