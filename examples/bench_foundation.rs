@@ -46,7 +46,11 @@ async fn main() -> anyhow::Result<()> {
             let cluster = tokio::task::spawn_blocking(move || {
                 EmbeddedCluster::start(
                     &dir,
-                    &ClusterOptions { settings: Vec::new(), watchdog: true, remove_on_exit: true },
+                    &ClusterOptions {
+                        settings: Vec::new(),
+                        watchdog: true,
+                        remove_on_exit: true,
+                    },
                 )
             })
             .await??;
@@ -57,7 +61,13 @@ async fn main() -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let kasa = Kasa::new(&Config::local_default(), options, Arc::new(SystemClock), addr).await?;
+    let kasa = Kasa::new(
+        &Config::local_default(),
+        options,
+        Arc::new(SystemClock),
+        addr,
+    )
+    .await?;
     let pool = kasa.state.pool.clone();
 
     // 1. Tenant provisioning: the tenant row, its schema and all tenant tables, one transaction.
@@ -82,7 +92,13 @@ async fn main() -> anyhow::Result<()> {
     let mut samples = Vec::with_capacity(requests);
     for _ in 0..requests {
         let started = Instant::now();
-        let body = client.get(&url).send().await?.error_for_status()?.bytes().await?;
+        let body = client
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
         samples.push(started.elapsed());
         assert!(!body.is_empty());
     }
@@ -99,7 +115,12 @@ async fn main() -> anyhow::Result<()> {
             let mut samples = Vec::with_capacity(per_client);
             for _ in 0..per_client {
                 let t = Instant::now();
-                let ok = client.get(&url).send().await.map(|r| r.status().is_success()).unwrap_or(false);
+                let ok = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
                 assert!(ok);
                 samples.push(t.elapsed());
             }

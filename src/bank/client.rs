@@ -17,12 +17,12 @@ use uuid::Uuid;
 use super::KbSettings;
 use super::error::{Api, Error, Result, classify_response, error_chain, shorten};
 use super::registration::{PendingRegistration, RegistrationParams, build_registration_url};
-use crate::secret::Secret;
 use super::tls::{load_ca_bundle, load_identity};
 use super::types::{
     Account, AccountBalance, ClientCredentials, SoftwareStatement, SoftwareStatementRequest,
     Statement, SubscriptionInfo, SubscriptionRequest, TokenResponse, Transaction, TransactionPage,
 };
+use crate::secret::Secret;
 
 const USER_AGENT: &str = "Kasa-KB-client/1";
 

@@ -23,6 +23,7 @@ mod test_server;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::secret::Secret;
 pub use client::{KbClient, format_kb_datetime};
 pub use error::{Api, Error, Result, classify_response, parse_retry_after};
 pub use money::Money;
@@ -31,7 +32,6 @@ pub use registration::{
     RegistrationParams, SANDBOX_ENCRYPTION_KEY, decrypt_callback_bytes, decrypt_registration,
     generate_encryption_key, generate_state,
 };
-pub use crate::secret::Secret;
 pub use tls::ClientIdentity;
 
 /// KB's URLs. Production defaults are KB's real gateway URLs (ADAA v2, OAuth2 v3, Client
