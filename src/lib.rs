@@ -21,4 +21,5 @@ pub mod i18n;
 pub mod mail;
 pub mod secret;
 pub mod team;
+pub mod vault;
 pub mod web;
