@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use url::Url;
 
+pub mod kb;
+
 pub use crate::secret::Secret;
+pub use kb::KbSetting;
 
 /// How Kasa reaches its database.
 #[derive(Debug, Clone)]
@@ -39,6 +42,8 @@ pub struct Config {
     pub trust_proxy: bool,
     /// Maximum connections of the web pool.
     pub db_max_connections: u32,
+    /// Which KB Kasa talks to (the built-in sandbox unless configured).
+    pub kb: KbSetting,
 }
 
 impl Config {
@@ -56,6 +61,7 @@ impl Config {
             mail_from: "Kasa <kasa@localhost>".to_owned(),
             trust_proxy: false,
             db_max_connections: 20,
+            kb: KbSetting::BuiltInSandbox,
         }
     }
 
