@@ -18,6 +18,7 @@ pub mod club;
 pub mod config;
 pub mod db;
 pub mod i18n;
+pub mod kb_sandbox;
 pub mod mail;
 pub mod secret;
 pub mod team;

@@ -1,0 +1,143 @@
+//! Shared context of all handlers: configuration, persistent store, PKI, fault switches and
+//! short-lived runtime state (paging sessions, token rate counters, pending registrations).
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::config::{FaultSettings, SandboxConfig};
+use super::pki::Pki;
+use super::server::Fault;
+use super::state::Store;
+
+/// A paging session: the last page served for one (token, account, query).
+#[derive(Debug, Clone)]
+pub struct PagingSession {
+    /// Last page number served.
+    pub last_page: u32,
+    /// When it was served.
+    pub at: OffsetDateTime,
+}
+
+/// An application registration waiting for the user's login and account choice.
+#[derive(Debug, Clone)]
+pub struct PendingRegistration {
+    /// Decoded `registrationRequest`.
+    pub request: Value,
+    /// `state` from the query.
+    pub state: Option<String>,
+    /// Raw 32-byte AES key.
+    pub key: Vec<u8>,
+    /// Where to send the encrypted callback.
+    pub back_uri: String,
+    /// Creation time.
+    pub created: OffsetDateTime,
+}
+
+/// Runtime-only state.
+#[derive(Debug, Default)]
+pub struct Runtime {
+    /// Paging sessions keyed by token|account|query.
+    pub paging: HashMap<String, PagingSession>,
+    /// Token endpoint request times per client.
+    pub token_calls: HashMap<String, VecDeque<OffsetDateTime>>,
+    /// Pending application registrations.
+    pub registrations: HashMap<String, PendingRegistration>,
+}
+
+/// Everything shared.
+#[derive(Debug)]
+pub struct Inner {
+    /// Configuration.
+    pub cfg: SandboxConfig,
+    /// Persistent state.
+    pub store: Store,
+    /// Certificates and signing key.
+    pub pki: Pki,
+    /// Current fault switches.
+    pub faults: Mutex<FaultSettings>,
+    /// Runtime state.
+    pub runtime: Mutex<Runtime>,
+    /// Wakes the notifier.
+    pub notify: tokio::sync::Notify,
+    /// HTTP client for the Event API.
+    pub http: reqwest::Client,
+    /// HTTPS API base URL.
+    pub api_base: String,
+    /// Plain-HTTP browser base URL.
+    pub browser_base: String,
+}
+
+/// Cheap handle to [`Inner`].
+#[derive(Debug, Clone)]
+pub struct Ctx(pub Arc<Inner>);
+
+impl Deref for Ctx {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl Ctx {
+    /// Now, from the configured clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.cfg.clock.now()
+    }
+
+    /// Locks the runtime state.
+    pub fn runtime(&self) -> MutexGuard<'_, Runtime> {
+        lock(&self.runtime)
+    }
+
+    /// Locks the fault switches.
+    pub fn faults(&self) -> MutexGuard<'_, FaultSettings> {
+        lock(&self.faults)
+    }
+
+    /// Decides whether the current API request gets a fault.
+    pub fn take_fault(&self) -> Option<Fault> {
+        let mut f = self.faults();
+        if !f.next.is_empty() {
+            let kind = f.next.remove(0);
+            return match kind.as_str() {
+                "error" => Some(Fault::Error),
+                "rate_limit" => Some(Fault::RateLimit),
+                "timeout" => Some(Fault::Timeout),
+                "drop" => Some(Fault::Drop),
+                _ => None,
+            };
+        }
+        let mut rng = rand::thread_rng();
+        let mut roll = |p: f64| p > 0.0 && rng.gen_bool(p.min(1.0));
+        if roll(f.drop_rate) {
+            Some(Fault::Drop)
+        } else if roll(f.error_rate) {
+            Some(Fault::Error)
+        } else if roll(f.rate_limit_rate) {
+            Some(Fault::RateLimit)
+        } else if roll(f.timeout_rate) {
+            Some(Fault::Timeout)
+        } else {
+            None
+        }
+    }
+
+    /// Delay of injected timeouts.
+    pub fn fault_delay(&self) -> Duration {
+        let ms = self.faults().timeout_ms;
+        Duration::from_millis(if ms == 0 { 60_000 } else { ms })
+    }
+}

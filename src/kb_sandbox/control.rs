@@ -1,0 +1,373 @@
+//! Control page and JSON control endpoints for tests and demos: send a payment, fault
+//! switches, the full ledger of an account, a state summary.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+use super::config::FaultSettings;
+use super::context::Ctx;
+use super::events;
+use super::generator::{GeneratedAccount, payment};
+use super::html::{esc, page};
+use super::state::AccountRecord;
+
+/// `/control/*` routes.
+pub fn routes() -> Router<Ctx> {
+    Router::new()
+        .route("/control", get(control_page))
+        .route("/control/state", get(summary))
+        .route("/control/payments", post(send_payment))
+        .route("/control/faults", get(get_faults).post(set_faults))
+        .route("/control/ledger", get(ledger))
+        .route("/control/book-pending", post(book_pending))
+}
+
+/// The generator's view of an account.
+pub fn as_generated(a: &AccountRecord) -> GeneratedAccount {
+    GeneratedAccount {
+        account_id: a.account_id.clone(),
+        iban: a.iban.clone(),
+        number: a.number.clone(),
+        bank_code: a.bank_code.clone(),
+        name: a.name.clone(),
+        currency: a.currency.clone(),
+        opening_balance_minor: a.opening_balance_minor,
+        transactions: a.transactions.clone(),
+    }
+}
+
+/// Books `tx` into the ledger (ordered), bumps the version, and counts an event.
+pub fn book(ctx: &Ctx, account_id: &str, tx: Value) -> bool {
+    let booked = ctx.store.update(|s| {
+        s.payment_counter += 1;
+        match s.account_mut(account_id) {
+            Some(a) => {
+                super::ledger::insert(&mut a.transactions, tx);
+                a.version += 1;
+                true
+            }
+            None => false,
+        }
+    });
+    if booked {
+        events::record_events(ctx, account_id, 1);
+    }
+    booked
+}
+
+fn resolve_account(ctx: &Ctx, key: Option<&str>) -> Option<AccountRecord> {
+    let st = ctx.store.read();
+    match key {
+        Some(k) => st
+            .accounts
+            .iter()
+            .find(|a| a.account_id == k || a.iban == k)
+            .cloned(),
+        None => st.accounts.first().cloned(),
+    }
+}
+
+/// Body of `POST /control/payments`.
+#[derive(Debug, Deserialize)]
+pub struct PaymentRequest {
+    /// accountId or IBAN (default: the first account).
+    pub account: Option<String>,
+    /// Amount in CZK (positive = incoming).
+    pub amount: Option<f64>,
+    /// Amount in minor units (wins over `amount`).
+    pub amount_minor: Option<i64>,
+    /// Variable symbol.
+    pub vs: Option<String>,
+    /// Message for the payee.
+    pub message: Option<String>,
+    /// Payer name.
+    pub payer_name: Option<String>,
+    /// Payer account: `prefix-number/bank` or an IBAN.
+    pub payer_account: Option<String>,
+    /// Booking time (RFC 3339, default now).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub booked_at: Option<OffsetDateTime>,
+    /// Book as pending (status PDNG, no bookingDate).
+    #[serde(default)]
+    pub pending: bool,
+}
+
+fn apply_payer_account(tx: &mut Value, acct: &str) {
+    let cp = &mut tx["counterParty"];
+    if !cp.is_object() {
+        *cp = json!({});
+    }
+    if acct.len() > 4 && acct[..2].chars().all(|c| c.is_ascii_alphabetic()) {
+        cp["iban"] = json!(acct);
+    } else if let Some((num, bank)) = acct.split_once('/') {
+        let (prefix, number) = num.split_once('-').unwrap_or(("", num));
+        cp["accountNo"] = json!(format!("{:0>6}{:0>10}", prefix, number));
+        cp["bankCode"] = json!(bank);
+    }
+}
+
+async fn send_payment(State(ctx): State<Ctx>, Json(req): Json<PaymentRequest>) -> Response {
+    let Some(acc) = resolve_account(&ctx, req.account.as_deref()) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "unknown account" })),
+        )
+            .into_response();
+    };
+    let minor = req
+        .amount_minor
+        .or(req.amount.map(|a| (a * 100.0).round() as i64))
+        .unwrap_or(0);
+    if minor == 0 {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "amount or amount_minor required" })),
+        )
+            .into_response();
+    }
+    let at = req.booked_at.unwrap_or_else(|| ctx.now());
+    let g = as_generated(&acc);
+    let mut seed = ctx
+        .store
+        .read()
+        .payment_counter
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ at.unix_timestamp_nanos() as u64;
+    let mut tx = payment(
+        seed,
+        &g,
+        minor,
+        req.vs.as_deref(),
+        req.message.as_deref(),
+        req.payer_name.as_deref(),
+        at,
+    );
+    // accountServicer must stay unique per account.
+    for _ in 0..8 {
+        let id = tx.pointer("/references/accountServicer").cloned();
+        if !acc
+            .transactions
+            .iter()
+            .any(|t| t.pointer("/references/accountServicer") == id.as_ref())
+        {
+            break;
+        }
+        seed = seed.wrapping_add(1);
+        tx = payment(
+            seed,
+            &g,
+            minor,
+            req.vs.as_deref(),
+            req.message.as_deref(),
+            req.payer_name.as_deref(),
+            at,
+        );
+    }
+    if let Some(p) = &req.payer_account {
+        apply_payer_account(&mut tx, p);
+    }
+    if req.pending {
+        tx["status"] = json!("PDNG");
+        if let Some(o) = tx.as_object_mut() {
+            o.remove("bookingDate");
+        }
+        if minor < 0 {
+            // An outgoing pending payment is modelled as a card hold.
+            tx["transactionType"] = json!("CARD");
+            let expiry = (at + time::Duration::days(7)).date();
+            tx["cardTransactionDetails"] = json!({ "holdExpirationDate": expiry.to_string() });
+        }
+    }
+    book(&ctx, &acc.account_id, tx.clone());
+    (
+        StatusCode::CREATED,
+        Json(json!({ "accountId": acc.account_id, "transaction": tx })),
+    )
+        .into_response()
+}
+
+/// Body of `POST /control/book-pending`.
+#[derive(Debug, Deserialize)]
+pub struct BookPendingRequest {
+    /// accountId or IBAN.
+    pub account: String,
+    /// `references.accountServicer` of the pending transaction.
+    pub account_servicer: String,
+}
+
+/// Books a pending transaction (same `accountServicer`), as KB does when a hold settles.
+async fn book_pending(State(ctx): State<Ctx>, Json(req): Json<BookPendingRequest>) -> Response {
+    let Some(acc) = resolve_account(&ctx, Some(&req.account)) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "unknown account" })),
+        )
+            .into_response();
+    };
+    let now = ctx.now();
+    let today = now.date().to_string();
+    let updated = ctx.store.update(|s| {
+        let a = s.account_mut(&acc.account_id)?;
+        let current = super::ledger::view(&a.transactions, now);
+        let pending = current.iter().find(|t| {
+            super::ledger::servicer(t) == Some(req.account_servicer.as_str())
+                && !super::ledger::is_booked(t)
+        })?;
+        let mut tx = pending.clone();
+        tx["status"] = json!("BOOK");
+        tx["bookingDate"] = json!(today);
+        tx["lastUpdated"] = json!(
+            now.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        );
+        if let Some(o) = tx.as_object_mut() {
+            o.remove("cardTransactionDetails");
+        }
+        super::ledger::insert(&mut a.transactions, tx.clone());
+        a.version += 1;
+        Some(tx)
+    });
+    match updated {
+        Some(tx) => {
+            events::record_events(&ctx, &acc.account_id, 1);
+            Json(json!({ "accountId": acc.account_id, "transaction": tx })).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no pending transaction with that accountServicer" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn get_faults(State(ctx): State<Ctx>) -> Json<FaultSettings> {
+    Json(ctx.faults().clone())
+}
+
+async fn set_faults(State(ctx): State<Ctx>, Json(f): Json<FaultSettings>) -> Json<FaultSettings> {
+    *ctx.faults() = f.clone();
+    Json(f)
+}
+
+/// `GET /control/ledger?account=..[&raw=true]`: what the API lists now (every row in its latest
+/// state, oldest first), or with `raw=true` the whole row log including superseded rows.
+async fn ledger(State(ctx): State<Ctx>, Query(q): Query<HashMap<String, String>>) -> Response {
+    match resolve_account(&ctx, q.get("account").map(String::as_str)) {
+        Some(a) if q.get("raw").is_some_and(|r| r == "true") => {
+            Json(a.transactions).into_response()
+        }
+        Some(a) => Json(super::ledger::view(&a.transactions, ctx.now())).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "unknown account" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn summary(State(ctx): State<Ctx>) -> Json<Value> {
+    let st = ctx.store.read();
+    Json(json!({
+        "apiBaseUrl": ctx.api_base,
+        "browserBaseUrl": ctx.browser_base,
+        "apiKeys": { "production": st.production_keys, "sandbox": st.sandbox_keys },
+        "users": st.users,
+        "accounts": st.accounts.iter().map(|a| json!({
+            "accountId": a.account_id, "iban": a.iban, "name": a.name, "currency": a.currency,
+            "transactions": a.transactions.len(), "version": a.version,
+        })).collect::<Vec<_>>(),
+        "clients": st.clients.iter().map(|c| json!({
+            "clientId": c.client_id, "userId": c.user_id, "accountIds": c.account_ids, "redirectUris": c.redirect_uris,
+        })).collect::<Vec<_>>(),
+        "subscriptions": st.subscriptions,
+        "faults": *ctx.faults(),
+    }))
+}
+
+/// `GET /`: links.
+pub async fn index(State(ctx): State<Ctx>) -> Response {
+    page(
+        StatusCode::OK,
+        "KB sandbox",
+        &format!(
+            "<h1>KB sandbox</h1><p>API (HTTPS): <code>{}</code></p><p><a href=\"/control\">Ovládací panel <span class=\"en\">(control panel)</span></a></p>",
+            esc(&ctx.api_base)
+        ),
+    )
+}
+
+async fn control_page(State(ctx): State<Ctx>) -> Response {
+    let st = ctx.store.read();
+    let mut options = String::new();
+    for u in &st.users {
+        for id in &u.account_ids {
+            if let Some(a) = st.account(id) {
+                options.push_str(&format!(
+                    "<option value=\"{}\">{} – {} ({})</option>",
+                    esc(&a.account_id),
+                    esc(&u.user_id),
+                    esc(&a.name),
+                    esc(&a.iban)
+                ));
+            }
+        }
+    }
+    let subs: String = st
+        .subscriptions
+        .iter()
+        .map(|s| {
+            format!(
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&s.subscription_id),
+                esc(&s.event_api_url),
+                format!("{:?}", s.status).to_uppercase(),
+                s.pending_events
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"<h1>Ovládací panel <span class="en">(Control panel)</span></h1>
+<h2>Poslat platbu <span class="en">(Send a payment)</span></h2>
+<form id="pay">
+<label>Klient a účet <span class="en">(client and account)</span>: <select name="account">{options}</select></label><br>
+<label>Částka Kč <span class="en">(amount CZK)</span>: <input name="amount" value="500"></label>
+<label>VS: <input name="vs" value="2025001"></label><br>
+<label>Zpráva <span class="en">(message)</span>: <input name="message" value="Členský příspěvek"></label><br>
+<label>Plátce <span class="en">(payer name)</span>: <input name="payer_name" value="Jan Novák"></label>
+<label>Účet plátce <span class="en">(payer account)</span>: <input name="payer_account" value="19-2000145399/0800"></label><br>
+<button>Odeslat <span class="en">(Send)</span></button></form>
+<h2>Poruchy <span class="en">(Faults)</span></h2>
+<form id="faults">
+<label>5xx: <input name="error_rate" value="0" size="4"></label>
+<label>429: <input name="rate_limit_rate" value="0" size="4"></label>
+<label>Timeout: <input name="timeout_rate" value="0" size="4"> ms <input name="timeout_ms" value="30000" size="6"></label>
+<label>Drop: <input name="drop_rate" value="0" size="4"></label>
+<label>Posun stránky <span class="en">(page shift)</span>: <input name="shift_next_pages" value="0" size="3"></label>
+<button>Nastavit <span class="en">(Apply)</span></button></form>
+<h2>Odběry <span class="en">(Subscriptions)</span></h2><table><tr><th>id</th><th>url</th><th>status</th><th>pending</th></tr>{subs}</table>
+<pre id="out"></pre>
+<script>
+const out = document.getElementById('out');
+document.getElementById('pay').onsubmit = async (e) => {{
+  e.preventDefault(); const f = new FormData(e.target); const b = Object.fromEntries(f);
+  b.amount = parseFloat(b.amount);
+  const r = await fetch('/control/payments', {{method:'POST', headers:{{'content-type':'application/json'}}, body: JSON.stringify(b)}});
+  out.textContent = JSON.stringify(await r.json(), null, 2);
+}};
+document.getElementById('faults').onsubmit = async (e) => {{
+  e.preventDefault(); const b = Object.fromEntries(new FormData(e.target));
+  for (const k in b) b[k] = Number(b[k]);
+  const r = await fetch('/control/faults', {{method:'POST', headers:{{'content-type':'application/json'}}, body: JSON.stringify(b)}});
+  out.textContent = JSON.stringify(await r.json(), null, 2);
+}};
+</script>"#
+    );
+    page(StatusCode::OK, "Ovládací panel (Control panel)", &body)
+}
