@@ -61,11 +61,16 @@ async fn main() -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let kb = kasa::app::KbConnection {
+        settings: kasa::bank::KbSettings::production(Default::default(), None),
+        sandbox: None,
+    };
     let kasa = Kasa::new(
         &Config::local_default(),
         options,
         Arc::new(SystemClock),
         addr,
+        &kb,
     )
     .await?;
     let pool = kasa.state.pool.clone();

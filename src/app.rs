@@ -4,10 +4,13 @@
 //! Tests use exactly this path ([`Kasa::new`] + [`Kasa::serve`] on a listener bound to port 0),
 //! so what they exercise is what runs in production.
 
+use crate::bank::{ClientIdentity, KbApiKeys, KbClient, KbEndpoints, KbSettings};
 use crate::clock::SharedClock;
-use crate::config::{Config, DatabaseSetting};
+use crate::config::{Config, DatabaseSetting, KbSetting};
 use crate::db::embedded::{ClusterOptions, EmbeddedCluster};
+use crate::kb_sandbox::{KbSandbox, SandboxConfig, SandboxHandle};
 use crate::mail::{Links, delivery::Delivery};
+use crate::secret::Secret;
 use crate::web::{self, AppState, security};
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
@@ -95,6 +98,74 @@ pub async fn migrate(
     Ok(report)
 }
 
+/// The KB Kasa talks to: settings for the client and, in the default setup, the built-in
+/// sandbox it started.
+pub struct KbConnection {
+    pub settings: KbSettings,
+    pub sandbox: Option<SandboxHandle>,
+}
+
+impl KbConnection {
+    /// Starts the built-in sandbox if the configuration asks for it.
+    pub async fn open(config: &Config) -> anyhow::Result<KbConnection> {
+        match &config.kb {
+            KbSetting::External(settings) => Ok(KbConnection {
+                settings: (**settings).clone(),
+                sandbox: None,
+            }),
+            KbSetting::BuiltInSandbox => {
+                let mut sandbox_config = SandboxConfig::new(config.data_dir.join("kb-sandbox"));
+                sandbox_config.api_addr = config.sandbox_api_listen;
+                sandbox_config.browser_addr = config.sandbox_browser_listen;
+                let sandbox = KbSandbox::start(sandbox_config)
+                    .await
+                    .context("starting the built-in KB sandbox")?;
+                Ok(KbConnection {
+                    settings: sandbox_client_settings(&sandbox),
+                    sandbox: Some(sandbox),
+                })
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
+    }
+}
+
+/// Client settings for a running built-in sandbox: its production-shaped URLs, API keys, the
+/// operator certificate it issued and its CA. Production behaviour otherwise (fresh registration
+/// key per registration, HTTPS only).
+pub fn sandbox_client_settings(sandbox: &SandboxHandle) -> KbSettings {
+    let urls = sandbox.production_endpoints();
+    let keys = &sandbox.api_keys.production;
+    let mut settings = KbSettings::production(
+        KbApiKeys {
+            client_registration: Secret::new(keys.client_registration.clone()),
+            oauth: Secret::new(keys.oauth2.clone()),
+            adaa: Secret::new(keys.adaa.clone()),
+        },
+        Some(ClientIdentity::Pem {
+            cert_path: sandbox.client_cert_path.clone(),
+            key_path: sandbox.client_key_path.clone(),
+        }),
+    );
+    settings.endpoints = KbEndpoints {
+        client_registration: urls
+            .client_registration
+            .trim_end_matches("/software-statements")
+            .to_owned(),
+        app_registration_ui: urls.app_registration_ui,
+        authorization: urls.authorization,
+        token: urls.token,
+        adaa: urls.adaa,
+    };
+    settings.ca_bundle = Some(sandbox.ca_cert_path.clone());
+    settings
+}
+
 /// The assembled application, ready to serve.
 pub struct Kasa {
     pub state: AppState,
@@ -111,7 +182,9 @@ impl Kasa {
         options: PgConnectOptions,
         clock: SharedClock,
         local_addr: SocketAddr,
+        kb: &KbConnection,
     ) -> anyhow::Result<Kasa> {
+        let kb_client = KbClient::new(kb.settings.clone()).context("KB client settings")?;
         let report = migrate(&options).await?;
         if !report.failed.is_empty() {
             tracing::warn!(
@@ -138,6 +211,8 @@ impl Kasa {
             mailbox_enabled: delivery.is_none(),
             mail_wake: Arc::new(Notify::new()),
             trust_proxy: config.trust_proxy,
+            kb: Arc::new(kb_client),
+            kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
         };
         let router = web::router(state.clone(), session_layer);
         Ok(Kasa {

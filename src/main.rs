@@ -1,9 +1,11 @@
 //! The `kasa` command: `serve` (default), `migrate`.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kasa::app::{Database, Kasa};
+use kasa::app::{Database, Kasa, KbConnection};
 use kasa::clock::SystemClock;
 use kasa::config::{Config, DatabaseSetting, Secret};
+use kasa::kb_sandbox::{KbSandbox, SandboxConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,22 @@ struct Cli {
     /// Trust X-Forwarded-For (only behind a proxy that overwrites it).
     #[arg(long, env = "KASA_TRUST_PROXY", global = true)]
     trust_proxy: bool,
+    /// Where the built-in KB sandbox serves KB's APIs (HTTPS).
+    #[arg(
+        long,
+        env = "KASA_SANDBOX_API_LISTEN",
+        default_value = "127.0.0.1:8443",
+        global = true
+    )]
+    sandbox_api_listen: SocketAddr,
+    /// Where the built-in KB sandbox serves its browser pages and control page (HTTP).
+    #[arg(
+        long,
+        env = "KASA_SANDBOX_LISTEN",
+        default_value = "127.0.0.1:8081",
+        global = true
+    )]
+    sandbox_listen: SocketAddr,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -60,11 +78,16 @@ enum Command {
     Serve,
     /// Apply control-plane and tenant migrations, then exit.
     Migrate,
+    /// Run only the built-in KB sandbox (the simulator of Komerční banka's API).
+    KbSandbox,
 }
 
 impl Cli {
-    fn config(&self) -> Config {
+    fn config(&self) -> anyhow::Result<Config> {
         let mut config = Config::local_default();
+        config.kb = kasa::config::kb::from_lookup(|name| std::env::var(name).ok())?;
+        config.sandbox_api_listen = self.sandbox_api_listen;
+        config.sandbox_browser_listen = self.sandbox_listen;
         config.listen = self.listen;
         config.public_url = self.public_url.clone();
         config.data_dir = self.data_dir.clone();
@@ -84,7 +107,7 @@ impl Cli {
             .map(Secret::new);
         config.mail_from = self.mail_from.clone();
         config.trust_proxy = self.trust_proxy;
-        config
+        Ok(config)
     }
 }
 
@@ -98,10 +121,13 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let config = cli.config();
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
-        Command::Migrate => migrate(config).await,
+    let result = match cli.config() {
+        Err(error) => Err(error),
+        Ok(config) => match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::KbSandbox => kb_sandbox(config).await,
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,14 +140,24 @@ async fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let database = Database::open(&config.database).await?;
+    let kb = match KbConnection::open(&config).await {
+        Ok(kb) => kb,
+        Err(error) => {
+            database.close().await;
+            return Err(error);
+        }
+    };
     let result = async {
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let local = listener.local_addr()?;
         let kasa = Kasa::new(
             &config,
             database.options.clone(),
             Arc::new(SystemClock),
             local,
+            &kb,
         )
         .await?;
         println!("Kasa is running at {}", kasa.state.public_url);
@@ -131,11 +167,44 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 kasa.state.public_url
             );
         }
+        if let Some(sandbox) = &kb.sandbox {
+            println!(
+                "No KB settings: using the built-in KB sandbox (control page {}/control)",
+                sandbox.browser_base_url
+            );
+        }
         kasa.serve(listener, shutdown_signal()).await
     }
     .await;
+    kb.close().await;
     database.close().await;
     result
+}
+
+async fn kb_sandbox(config: Config) -> anyhow::Result<()> {
+    let mut sandbox_config = SandboxConfig::new(config.data_dir.join("kb-sandbox"));
+    sandbox_config.api_addr = config.sandbox_api_listen;
+    sandbox_config.browser_addr = config.sandbox_browser_listen;
+    let sandbox = KbSandbox::start(sandbox_config).await?;
+    let keys = &sandbox.api_keys.production;
+    println!("KB sandbox APIs (HTTPS): {}", sandbox.api_base_url);
+    println!(
+        "KB sandbox pages and control page: {}/control",
+        sandbox.browser_base_url
+    );
+    println!("CA certificate: {}", sandbox.ca_cert_path.display());
+    println!(
+        "Operator client certificate: {} (key {})",
+        sandbox.client_cert_path.display(),
+        sandbox.client_key_path.display()
+    );
+    println!(
+        "API keys (sandbox test keys, not secrets): client registration {}, OAuth2 {}, ADAA {}",
+        keys.client_registration, keys.oauth2, keys.adaa
+    );
+    shutdown_signal().await;
+    sandbox.shutdown().await;
+    Ok(())
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -60,6 +60,19 @@ impl std::fmt::Debug for KbClient {
     }
 }
 
+/// Whether a URL points at this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(text: &str) -> bool {
+    match Url::parse(text)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn parse_endpoint(what: &str, text: &str, allow_http: bool) -> Result<Url> {
     let url = Url::parse(text).map_err(|e| Error::Config(format!("{what} URL {text:?}: {e}")))?;
     match url.scheme() {
@@ -89,7 +102,13 @@ impl KbClient {
             ),
             allow_http,
         )?;
-        let authorization = parse_endpoint("authorization", &endpoints.authorization, allow_http)?;
+        // The two browser pages are only redirect targets for the user's browser: a page on this
+        // machine (the built-in sandbox) may be plain HTTP; anything else must be HTTPS.
+        let authorization = parse_endpoint(
+            "authorization",
+            &endpoints.authorization,
+            allow_http || is_loopback(&endpoints.authorization),
+        )?;
         let token = parse_endpoint("token", endpoints.token.trim_end_matches('/'), allow_http)?;
         let adaa = parse_endpoint("ADAA", &endpoints.adaa, allow_http)?;
         if adaa.cannot_be_a_base() {
@@ -98,7 +117,7 @@ impl KbClient {
         parse_endpoint(
             "application registration UI",
             &endpoints.app_registration_ui,
-            allow_http,
+            allow_http || is_loopback(&endpoints.app_registration_ui),
         )?;
 
         let mut builder = reqwest::Client::builder()

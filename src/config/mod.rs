@@ -44,6 +44,9 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Which KB Kasa talks to (the built-in sandbox unless configured).
     pub kb: KbSetting,
+    /// Where the built-in sandbox serves KB's APIs (HTTPS) and its browser pages (HTTP).
+    pub sandbox_api_listen: SocketAddr,
+    pub sandbox_browser_listen: SocketAddr,
 }
 
 impl Config {
@@ -62,6 +65,8 @@ impl Config {
             trust_proxy: false,
             db_max_connections: 20,
             kb: KbSetting::BuiltInSandbox,
+            sandbox_api_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            sandbox_browser_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
         }
     }
 

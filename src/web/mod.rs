@@ -35,6 +35,10 @@ pub struct AppState {
     /// Wakes the mail delivery worker when something was queued.
     pub mail_wake: Arc<Notify>,
     pub trust_proxy: bool,
+    /// The KB API client (one process-wide HTTP client with the operator's identity).
+    pub kb: Arc<crate::bank::KbClient>,
+    /// The built-in KB sandbox's pages, when Kasa runs against it (shown in the footer).
+    pub kb_sandbox_url: Option<String>,
 }
 
 impl AppState {

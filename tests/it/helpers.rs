@@ -5,10 +5,11 @@
 //! the server in `DATABASE_URL` when that is set. Each test gets its own database, cloned from a
 //! migrated template, so tests never share rows.
 
-use kasa::app::Kasa;
+use kasa::app::{Kasa, KbConnection};
 use kasa::clock::{Clock, ManualClock, SharedClock};
 use kasa::config::Config;
 use kasa::db::embedded::{ClusterOptions, EmbeddedCluster};
+use kasa::kb_sandbox::{KbSandbox, SandboxConfig};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use std::str::FromStr;
@@ -99,6 +100,8 @@ pub async fn fresh_database() -> PgConnectOptions {
 }
 
 pub struct TestApp {
+    /// The built-in KB sandbox, for tests that started one.
+    pub sandbox: Option<Arc<kasa::kb_sandbox::SandboxHandle>>,
     pub base: String,
     pub pool: PgPool,
     pub clock: ManualClock,
@@ -119,8 +122,36 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    /// Spawns with a tweaked configuration (e.g. an SMTP server).
+    /// Spawns with a tweaked configuration (e.g. an SMTP server). KB is configured (production
+    /// URLs, no keys) but never called.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let kb = KbConnection {
+            settings: kasa::bank::KbSettings::production(Default::default(), None),
+            sandbox: None,
+        };
+        Self::spawn_full(tweak, kb).await
+    }
+
+    /// Spawns together with a built-in KB sandbox (its own temporary data directory, free ports).
+    pub async fn spawn_with_sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> TestApp {
+        let dir = std::env::temp_dir().join(format!(
+            "kasa-test-sandbox-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut config = SandboxConfig::new(dir);
+        config.events.min_interval = std::time::Duration::from_millis(200);
+        tweak(&mut config);
+        let sandbox = KbSandbox::start(config)
+            .await
+            .expect("start the KB sandbox");
+        let kb = KbConnection {
+            settings: kasa::app::sandbox_client_settings(&sandbox),
+            sandbox: Some(sandbox),
+        };
+        Self::spawn_full(|_| {}, kb).await
+    }
+
+    async fn spawn_full(tweak: impl FnOnce(&mut Config), kb: KbConnection) -> TestApp {
         let db = fresh_database().await;
         let mut config = Config::local_default();
         config.db_max_connections = 8;
@@ -131,7 +162,7 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let kasa = Kasa::new(&config, db.clone(), shared, addr)
+        let kasa = Kasa::new(&config, db.clone(), shared, addr, &kb)
             .await
             .expect("bootstrap");
         let pool = kasa.state.pool.clone();
@@ -144,6 +175,7 @@ impl TestApp {
                 .await;
         });
         TestApp {
+            sandbox: kb.sandbox.map(Arc::new),
             base: format!("http://{addr}"),
             pool,
             clock,

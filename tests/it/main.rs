@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod csrf_and_headers;
 mod isolation;
+mod kb_client;
 mod mail;
 mod signup;
 mod team;

@@ -38,6 +38,8 @@ pub struct Chrome {
     pub flash: Option<String>,
     pub path: String,
     pub mailbox: bool,
+    /// The built-in KB sandbox's control page, when Kasa runs against it.
+    pub kb_sandbox: Option<String>,
 }
 
 impl Chrome {
@@ -51,6 +53,7 @@ impl Chrome {
             flash: None,
             path: viewer.path.clone(),
             mailbox: false,
+            kb_sandbox: None,
         }
     }
 
@@ -62,6 +65,10 @@ impl Chrome {
     ) -> Result<Chrome, AppError> {
         let mut chrome = Chrome::bare(&ctx.viewer);
         chrome.mailbox = state.mailbox_enabled;
+        chrome.kb_sandbox = state
+            .kb_sandbox_url
+            .as_ref()
+            .map(|u| format!("{u}/control"));
         chrome.flash = ctx.take_flash().await;
         if let Some(user) = ctx.user() {
             let clubs = crate::club::clubs_of(&state.pool, user).await?;
