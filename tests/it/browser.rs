@@ -273,3 +273,44 @@ async fn a_member_logs_in_after_a_typo_and_logs_out_in_the_browser() {
     .await;
     let _ = b.client.clone().close().await;
 }
+
+#[tokio::test]
+async fn the_kb_sandbox_control_page_sends_a_payment_from_the_browser() {
+    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let b = browser().await;
+    let c = &b.client;
+    journey("sandbox-control", &b, async {
+        c.goto(&app.url("/")).await?;
+        c.find(Locator::LinkText("Simulátor KB (sandbox)"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Poslat platbu").await?;
+        fill(c, "#pay input[name=amount]", "1234.50").await?;
+        fill(c, "#pay input[name=vs]", "7700123").await?;
+        fill(c, "#pay input[name=payer_name]", "Květa Šťastná").await?;
+        c.find(Locator::Css("#pay button")).await?.click().await?;
+        expect_text(c, "7700123").await?;
+        Ok(())
+    })
+    .await;
+    let ledger: serde_json::Value =
+        reqwest::get(format!("{}/control/ledger", sandbox.browser_base_url))
+            .await
+            .expect("ledger")
+            .json()
+            .await
+            .expect("json");
+    let rows = ledger
+        .as_array()
+        .or_else(|| ledger["transactions"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        rows.iter()
+            .any(|t| t["references"]["variable"] == "7700123" && t["amount"]["value"] == 1234.5),
+        "the payment is in the sandbox's ledger"
+    );
+    let _ = b.client.clone().close().await;
+}

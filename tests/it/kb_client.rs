@@ -364,7 +364,8 @@ async fn each_sandbox_fault_gives_the_right_error_class() {
     settings.timeouts.request = Duration::from_millis(1500);
     let client = KbClient::new(settings).expect("client");
     let on = onboard(&sandbox, &client).await;
-    let cases: [(&str, fn(&Error) -> bool); 4] = [
+    type Expect = fn(&Error) -> bool;
+    let cases: [(&str, Expect); 4] = [
         ("error", |e| matches!(e, Error::Unavailable { .. })),
         ("rate_limit", |e| matches!(e, Error::RateLimited { .. })),
         ("timeout", |e| matches!(e, Error::Unavailable { .. })),
