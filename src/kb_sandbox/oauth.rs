@@ -448,10 +448,16 @@ pub async fn token(
                 "access_token",
                 lifetimes.access_token,
             );
-            let body = json!({
+            // No new refresh token: KB does not rotate them. `acr` as in the code exchange
+            // (production "0"-style number, sandbox null; spec §6.4, §9).
+            let mut body = json!({
                 "access_token": access.token, "scope": scopes.join(" "), "token_type": "Bearer",
                 "expires_in": lifetimes.access_token.as_secs().saturating_sub(1),
             });
+            body["acr"] = match route.env {
+                Env::Production => json!(0),
+                Env::Sandbox => Value::Null,
+            };
             ctx.store.update(|s| {
                 s.prune(now);
                 s.access_tokens.push(access);
