@@ -7,6 +7,7 @@ mod browser;
 mod csrf_and_headers;
 mod isolation;
 mod kb_client;
+mod kb_openapi;
 mod kb_postman;
 mod mail;
 mod signup;
