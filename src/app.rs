@@ -8,7 +8,7 @@ use crate::bank::{ClientIdentity, KbApiKeys, KbClient, KbEndpoints, KbSettings};
 use crate::clock::SharedClock;
 use crate::config::{Config, DatabaseSetting, KbSetting};
 use crate::db::embedded::{ClusterOptions, EmbeddedCluster};
-use crate::kb_sandbox::{KbSandbox, SandboxConfig, SandboxHandle};
+use crate::kb_sandbox::{KbSandbox, SandboxHandle};
 use crate::mail::{Links, delivery::Delivery};
 use crate::secret::Secret;
 use crate::web::{self, AppState, security};
@@ -114,10 +114,7 @@ impl KbConnection {
                 sandbox: None,
             }),
             KbSetting::BuiltInSandbox => {
-                let mut sandbox_config = SandboxConfig::new(config.data_dir.join("kb-sandbox"));
-                sandbox_config.api_addr = config.sandbox_api_listen;
-                sandbox_config.browser_addr = config.sandbox_browser_listen;
-                let sandbox = KbSandbox::start(sandbox_config)
+                let sandbox = KbSandbox::start(config.sandbox.clone())
                     .await
                     .context("starting the built-in KB sandbox")?;
                 Ok(KbConnection {

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use kasa::app::{Database, Kasa, KbConnection};
 use kasa::clock::SystemClock;
 use kasa::config::{Config, DatabaseSetting, Secret};
-use kasa::kb_sandbox::{KbSandbox, SandboxConfig};
+use kasa::kb_sandbox::KbSandbox;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,8 +86,12 @@ impl Cli {
     fn config(&self) -> anyhow::Result<Config> {
         let mut config = Config::local_default();
         config.kb = kasa::config::kb::from_lookup(|name| std::env::var(name).ok())?;
-        config.sandbox_api_listen = self.sandbox_api_listen;
-        config.sandbox_browser_listen = self.sandbox_listen;
+        config.sandbox.data_dir = self.data_dir.join("kb-sandbox");
+        config.sandbox.api_addr = self.sandbox_api_listen;
+        config.sandbox.browser_addr = self.sandbox_listen;
+        kasa::config::kb::apply_sandbox_settings(&mut config.sandbox, |name| {
+            std::env::var(name).ok()
+        })?;
         config.listen = self.listen;
         config.public_url = self.public_url.clone();
         config.data_dir = self.data_dir.clone();
@@ -182,10 +186,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn kb_sandbox(config: Config) -> anyhow::Result<()> {
-    let mut sandbox_config = SandboxConfig::new(config.data_dir.join("kb-sandbox"));
-    sandbox_config.api_addr = config.sandbox_api_listen;
-    sandbox_config.browser_addr = config.sandbox_browser_listen;
-    let sandbox = KbSandbox::start(sandbox_config).await?;
+    let sandbox = KbSandbox::start(config.sandbox.clone()).await?;
     let keys = &sandbox.api_keys.production;
     println!("KB sandbox APIs (HTTPS): {}", sandbox.api_base_url);
     println!(

@@ -179,6 +179,86 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<KbSetting, Kb
     Ok(KbSetting::External(Box::new(settings)))
 }
 
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<T>, KbConfigError> {
+    match get(variable).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| err(variable, format!("expected a number, got {v:?}"))),
+    }
+}
+
+/// Applies the `KASA_SANDBOX_*` settings to the built-in sandbox's configuration: its
+/// simulated timing rules, data and the quirks of KB's own sandbox (on `/sandbox/...` paths).
+pub fn apply_sandbox_settings(
+    sandbox: &mut crate::kb_sandbox::SandboxConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<(), KbConfigError> {
+    let secs = |v: u64| Duration::from_secs(v);
+    if let Some(v) = number::<u64>(&get, "KASA_SANDBOX_EVENT_INTERVAL_SECS")? {
+        sandbox.events.min_interval = secs(v);
+    }
+    if let Some(v) = number::<u64>(&get, "KASA_SANDBOX_NEXT_PAGE_WINDOW_SECS")? {
+        sandbox.behaviour.next_page_window = (v > 0).then(|| secs(v));
+    }
+    if let Some(v) = number::<u64>(&get, "KASA_SANDBOX_UNCHANGED_DATA_LIMIT_SECS")? {
+        sandbox.behaviour.unchanged_data_limit = (v > 0).then(|| secs(v));
+    }
+    if let Some(v) = number::<i64>(&get, "KASA_SANDBOX_HISTORY_DAYS")? {
+        sandbox.behaviour.history_limit_days = v;
+    }
+    match get("KASA_SANDBOX_PENDING_STATUS").as_deref().map(str::trim) {
+        None | Some("") => {}
+        Some(literal @ ("PDNG" | "PNG")) => {
+            sandbox.behaviour.pending_status_literal = literal.to_owned()
+        }
+        Some(other) => {
+            return Err(err(
+                "KASA_SANDBOX_PENDING_STATUS",
+                format!("expected PDNG or PNG, got {other:?}"),
+            ));
+        }
+    }
+    if let Some(v) = number::<u64>(&get, "KASA_SANDBOX_SEED")? {
+        sandbox.seed.seed = v;
+    }
+    if let Some(v) = number::<usize>(&get, "KASA_SANDBOX_TRANSACTIONS_PER_ACCOUNT")? {
+        sandbox.seed.transactions_per_account = v;
+    }
+    let q = &mut sandbox.quirks;
+    q.fixed_encryption_key = flag(
+        &get,
+        "KASA_SANDBOX_FIXED_ENCRYPTION_KEY",
+        q.fixed_encryption_key,
+    )?;
+    q.drop_state_on_authorization_redirect = flag(
+        &get,
+        "KASA_SANDBOX_DROP_STATE",
+        q.drop_state_on_authorization_redirect,
+    )?;
+    q.quoted_callback_values = flag(
+        &get,
+        "KASA_SANDBOX_QUOTED_CALLBACK",
+        q.quoted_callback_values,
+    )?;
+    q.registration_status_200 = flag(
+        &get,
+        "KASA_SANDBOX_REGISTRATION_200",
+        q.registration_status_200,
+    )?;
+    q.registration_without_certificate = flag(
+        &get,
+        "KASA_SANDBOX_REGISTRATION_WITHOUT_CERTIFICATE",
+        q.registration_without_certificate,
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +311,33 @@ mod tests {
         for secret in ["adaa-key", "oauth-key", "p12-secret"] {
             assert!(!printed.contains(secret), "{secret} printed");
         }
+    }
+
+    #[test]
+    fn sandbox_settings_change_the_simulated_rules() {
+        let mut sandbox = crate::kb_sandbox::SandboxConfig::new("/tmp/x");
+        apply_sandbox_settings(
+            &mut sandbox,
+            lookup(&[
+                ("KASA_SANDBOX_EVENT_INTERVAL_SECS", "1"),
+                ("KASA_SANDBOX_NEXT_PAGE_WINDOW_SECS", "0"),
+                ("KASA_SANDBOX_PENDING_STATUS", "PNG"),
+                ("KASA_SANDBOX_QUOTED_CALLBACK", "true"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(sandbox.events.min_interval, Duration::from_secs(1));
+        assert_eq!(sandbox.behaviour.next_page_window, None);
+        assert_eq!(sandbox.behaviour.pending_status_literal, "PNG");
+        assert!(sandbox.quirks.quoted_callback_values);
+        let e = apply_sandbox_settings(
+            &mut sandbox,
+            lookup(&[("KASA_SANDBOX_PENDING_STATUS", "X")]),
+        );
+        assert_eq!(
+            e.err().map(|e| e.variable),
+            Some("KASA_SANDBOX_PENDING_STATUS")
+        );
     }
 
     #[test]

@@ -44,9 +44,9 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Which KB Kasa talks to (the built-in sandbox unless configured).
     pub kb: KbSetting,
-    /// Where the built-in sandbox serves KB's APIs (HTTPS) and its browser pages (HTTP).
-    pub sandbox_api_listen: SocketAddr,
-    pub sandbox_browser_listen: SocketAddr,
+    /// The built-in KB sandbox (used when `kb` is `BuiltInSandbox`): where it keeps its data,
+    /// where it listens, and its simulated behaviour.
+    pub sandbox: crate::kb_sandbox::SandboxConfig,
 }
 
 impl Config {
@@ -65,8 +65,12 @@ impl Config {
             trust_proxy: false,
             db_max_connections: 20,
             kb: KbSetting::BuiltInSandbox,
-            sandbox_api_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
-            sandbox_browser_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            sandbox: {
+                let mut sandbox = crate::kb_sandbox::SandboxConfig::new("data/kb-sandbox");
+                sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));
+                sandbox.browser_addr = SocketAddr::from(([127, 0, 0, 1], 8081));
+                sandbox
+            },
         }
     }
 
