@@ -491,7 +491,9 @@ impl KbClient {
         to: Option<OffsetDateTime>,
     ) -> Result<Vec<Transaction>> {
         let quirks = &self.inner.settings.quirks;
-        let mut all = Vec::new();
+        let mut all: Vec<Transaction> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut first_total_pages = None;
         let mut page = 0_u32;
         loop {
             let requested_at = Instant::now();
@@ -499,6 +501,26 @@ impl KbClient {
                 .transactions_page(access_token, account_id, from, to, page)
                 .await?;
             let received = slice.content.len();
+            // KB pages by offset: a transaction booked into the window while we page moves the
+            // boundaries, so a row repeats (and another is skipped). Detect it and let the
+            // caller start the window again rather than return a history with a hole.
+            let total = *first_total_pages.get_or_insert(slice.total_pages);
+            let repeated = slice.content.iter().any(|t| {
+                t.references
+                    .as_ref()
+                    .and_then(|r| r.account_servicer.as_deref())
+                    .is_some_and(|id| seen.contains(id))
+            });
+            if repeated || (total > 0 && slice.total_pages > 0 && slice.total_pages != total) {
+                return Err(Error::Unavailable {
+                    reason: "transaction history changed during paging; download again".into(),
+                });
+            }
+            seen.extend(slice.content.iter().filter_map(|t| {
+                t.references
+                    .as_ref()
+                    .and_then(|r| r.account_servicer.clone())
+            }));
             all.extend(slice.content);
             let no_more = slice.last
                 || slice.empty

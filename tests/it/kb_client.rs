@@ -359,7 +359,7 @@ async fn the_client_onboards_against_the_sandbox_and_receives_a_notification() {
 
 #[tokio::test]
 async fn each_sandbox_fault_gives_the_right_error_class() {
-    let sandbox = sandbox(|_| {}).await;
+    let sandbox = sandbox(|c| c.seed.transactions_per_account = 350).await;
     let mut settings = kasa::app::sandbox_client_settings(&sandbox);
     settings.timeouts.request = Duration::from_millis(1500);
     let client = KbClient::new(settings).expect("client");
