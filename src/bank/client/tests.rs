@@ -163,10 +163,12 @@ async fn transaction_paging_stops_on_empty_or_runaway_pages() {
     assert_eq!(server.requests().len(), 1);
     assert_eq!(server.requests()[0].query("fromDateTime"), None);
 
-    let runaway = TestServer::start(|_| {
+    let runaway = TestServer::start(|request| {
+        // A new transaction on every page, and never a last page.
+        let id = format!("x{}", request.query("page").unwrap_or_default());
         let body = format!(
             r#"{{"content":[{}],"totalPages":0,"pageNumber":0,"pageSize":1,"numberOfElements":1,"first":false,"last":false,"empty":false}}"#,
-            transaction_json("x", "1")
+            transaction_json(&id, "1")
         );
         Canned::json(200, &body)
     })
@@ -180,6 +182,23 @@ async fn transaction_paging_stops_on_empty_or_runaway_pages() {
         .expect_err("runaway paging must stop");
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
     assert_eq!(runaway.requests().len(), 3);
+
+    // The same transaction again on the next page: the pages shifted under us.
+    let shifted = TestServer::start(|_| {
+        let body = format!(
+            r#"{{"content":[{}],"totalPages":3,"pageNumber":0,"pageSize":1,"numberOfElements":1,"first":false,"last":false,"empty":false}}"#,
+            transaction_json("same", "1")
+        );
+        Canned::json(200, &body)
+    })
+    .await;
+    let err = KbClient::new(self::settings(&shifted.base))
+        .expect("client")
+        .transactions(&token(), "acc", None, None)
+        .await
+        .expect_err("a repeated row means the pages shifted");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(err.is_retryable());
 }
 
 #[tokio::test]
