@@ -21,6 +21,7 @@ pub mod i18n;
 pub mod kb_sandbox;
 pub mod mail;
 pub mod secret;
+pub mod sync;
 pub mod team;
 pub mod vault;
 pub mod web;
