@@ -6,11 +6,13 @@
 
 use crate::bank::{ClientIdentity, KbApiKeys, KbClient, KbEndpoints, KbSettings};
 use crate::clock::SharedClock;
-use crate::config::{Config, DatabaseSetting, KbSetting};
+use crate::config::{Config, DatabaseSetting, KbSetting, VaultSetting};
+use crate::consent::Consent;
 use crate::db::embedded::{ClusterOptions, EmbeddedCluster};
 use crate::kb_sandbox::{KbSandbox, SandboxHandle};
 use crate::mail::{Links, delivery::Delivery};
 use crate::secret::Secret;
+use crate::vault::Vault;
 use crate::web::{self, AppState, security};
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
@@ -181,7 +183,12 @@ impl Kasa {
         local_addr: SocketAddr,
         kb: &KbConnection,
     ) -> anyhow::Result<Kasa> {
-        let kb_client = KbClient::new(kb.settings.clone()).context("KB client settings")?;
+        let kb_client = Arc::new(KbClient::new(kb.settings.clone()).context("KB client settings")?);
+        let vault = Arc::new(match &config.vault {
+            VaultSetting::File(path) => Vault::load_or_create(path)?,
+            VaultSetting::Keys(keys) => Vault::from_spec(keys)?,
+            VaultSetting::Ephemeral => Vault::ephemeral(),
+        });
         let report = migrate(&options).await?;
         if !report.failed.is_empty() {
             tracing::warn!(
@@ -201,14 +208,22 @@ impl Kasa {
             None => None,
         };
         let state = AppState {
-            pool,
-            clock,
+            pool: pool.clone(),
+            clock: clock.clone(),
             links: Links::new(public_url.clone()),
-            public_url,
+            public_url: public_url.clone(),
             mailbox_enabled: delivery.is_none(),
             mail_wake: Arc::new(Notify::new()),
+            sync_wake: Arc::new(Notify::new()),
             trust_proxy: config.trust_proxy,
-            kb: Arc::new(kb_client),
+            consent: Consent {
+                pool: pool.clone(),
+                kb: kb_client.clone(),
+                vault,
+                clock: clock.clone(),
+                public_url: public_url.clone(),
+            },
+            kb: kb_client,
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
         };
         let router = web::router(state.clone(), session_layer);

@@ -16,6 +16,7 @@ pub mod bank;
 pub mod clock;
 pub mod club;
 pub mod config;
+pub mod consent;
 pub mod db;
 pub mod i18n;
 pub mod kb_sandbox;

@@ -31,7 +31,10 @@ CREATE TABLE app.consent_flows (
     session_binding      bytea NOT NULL,
     connection_id        uuid NOT NULL,
     step                 text NOT NULL CHECK (step IN ('registration', 'authorization')),
+    -- Step 1: the AES key KB encrypts the callback with. Step 2: the registered client.
     registration_key_enc text,
+    kb_client_id         text,
+    client_secret_enc    text,
     created_at           timestamptz NOT NULL,
     expires_at           timestamptz NOT NULL
 );
@@ -74,3 +77,14 @@ CREATE TABLE app.event_subscriptions (
     created_at      timestamptz NOT NULL
 );
 CREATE INDEX event_subscriptions_account_idx ON app.event_subscriptions (account_id);
+
+-- The operator's software statement (Client Registration, valid 12 months) and the redirect
+-- addresses it was issued for.
+CREATE TABLE app.software_statements (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    statement     text NOT NULL,
+    redirect_uri  text NOT NULL,
+    back_uri      text NOT NULL,
+    issued_at     timestamptz NOT NULL,
+    expires_at    timestamptz NOT NULL
+);

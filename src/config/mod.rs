@@ -22,6 +22,17 @@ pub enum DatabaseSetting {
     Embedded { dir: PathBuf },
 }
 
+/// Where the keys that encrypt bank secrets at rest come from (never the database).
+#[derive(Debug, Clone)]
+pub enum VaultSetting {
+    /// A key file, created with one fresh key (mode 0600) if missing.
+    File(PathBuf),
+    /// `id:base64key[,id:base64key…]` from the environment; the first key encrypts.
+    Keys(Secret<String>),
+    /// A random key for this process only (tests).
+    Ephemeral,
+}
+
 /// Everything `kasa serve` needs to know.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +58,8 @@ pub struct Config {
     /// The built-in KB sandbox (used when `kb` is `BuiltInSandbox`): where it keeps its data,
     /// where it listens, and its simulated behaviour.
     pub sandbox: crate::kb_sandbox::SandboxConfig,
+    /// Keys for secrets at rest.
+    pub vault: VaultSetting,
 }
 
 impl Config {
@@ -65,6 +78,7 @@ impl Config {
             trust_proxy: false,
             db_max_connections: 20,
             kb: KbSetting::BuiltInSandbox,
+            vault: VaultSetting::File(PathBuf::from("data/keys/vault.key")),
             sandbox: {
                 let mut sandbox = crate::kb_sandbox::SandboxConfig::new("data/kb-sandbox");
                 sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));

@@ -7,6 +7,8 @@
 //! Access tokens come from an [`AccessTokens`] provider (the consent module), so this module
 //! never sees refresh tokens or client secrets.
 
+pub mod views;
+
 use crate::bank::{Error as BankError, Secret};
 use uuid::Uuid;
 

@@ -34,7 +34,11 @@ pub struct AppState {
     pub mailbox_enabled: bool,
     /// Wakes the mail delivery worker when something was queued.
     pub mail_wake: Arc<Notify>,
+    /// Wakes the sync worker when a KB notification made an account due.
+    pub sync_wake: Arc<Notify>,
     pub trust_proxy: bool,
+    /// The bank-consent journeys and token store.
+    pub consent: crate::consent::Consent,
     /// The KB API client (one process-wide HTTP client with the operator's identity).
     pub kb: Arc<crate::bank::KbClient>,
     /// The built-in KB sandbox's pages, when Kasa runs against it (shown in the footer).
@@ -49,7 +53,7 @@ impl AppState {
 
 /// Every route of the application.
 pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
-    use pages::{account, club, health, mailbox, public, team};
+    use pages::{account, bank, club, health, mailbox, public, team};
 
     let public = Router::new()
         .route("/", get(public::home))
@@ -91,9 +95,18 @@ pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
         .route("/t/{club}/team/invitations/{id}/revoke", post(team::revoke))
         .route("/t/{club}/team/members/{id}/role", post(team::change_role))
         .route("/t/{club}/team/members/{id}/remove", post(team::remove))
-        .route("/t/{club}/audit", get(club::audit));
+        .route("/t/{club}/audit", get(club::audit))
+        .route("/t/{club}/bank/connect", post(bank::connect))
+        .route("/t/{club}/bank/renew", post(bank::renew))
+        .route("/t/{club}/bank/disconnect", post(bank::disconnect))
+        .route("/t/{club}/accounts/{account}", get(club::account_page));
 
-    let mut app = public.merge(signed_in).merge(club);
+    // Back from KB's pages (guarded by the one-time `state` bound to the session).
+    let kb_callbacks = Router::new()
+        .route("/kb/registered", get(bank::registered))
+        .route("/kb/authorized", get(bank::authorized));
+
+    let mut app = public.merge(signed_in).merge(club).merge(kb_callbacks);
     if state.mailbox_enabled {
         app = app.route("/dev/mailbox", get(mailbox::mailbox));
     }
@@ -113,6 +126,12 @@ pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
     let public_url = state.public_url.clone();
     let router = Router::new()
         .route("/healthz", get(health::healthz))
+        // KB's Event API calls: no session, authenticated by the subscription's x-api-key.
+        .route("/kb/events/version", get(bank::event_api_version))
+        .route(
+            "/kb/events/subscriptions/{id}/events",
+            post(bank::event_notification),
+        )
         .route("/static/{file}", get(assets::asset))
         .merge(pages)
         .with_state(state);

@@ -100,6 +100,8 @@ pub async fn fresh_database() -> PgConnectOptions {
 }
 
 pub struct TestApp {
+    /// The application's state (pool, consent service, …), for tests that call domain code.
+    pub state: Option<kasa::web::AppState>,
     /// The built-in KB sandbox, for tests that started one.
     pub sandbox: Option<Arc<kasa::kb_sandbox::SandboxHandle>>,
     pub base: String,
@@ -155,6 +157,7 @@ impl TestApp {
         let db = fresh_database().await;
         let mut config = Config::local_default();
         config.db_max_connections = 8;
+        config.vault = kasa::config::VaultSetting::Ephemeral;
         tweak(&mut config);
         let clock = ManualClock::new();
         let shared: SharedClock = Arc::new(clock.clone());
@@ -166,6 +169,7 @@ impl TestApp {
             .await
             .expect("bootstrap");
         let pool = kasa.state.pool.clone();
+        let state = kasa.state.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = kasa
@@ -175,6 +179,7 @@ impl TestApp {
                 .await;
         });
         TestApp {
+            state: Some(state),
             sandbox: kb.sandbox.map(Arc::new),
             base: format!("http://{addr}"),
             pool,

@@ -59,7 +59,7 @@ pub struct Onboarded {
 }
 
 /// Plays the KB user in the sandbox's pages: log in as `Klient 1`, pick the first account.
-async fn register_in_browser(sandbox: &SandboxHandle, url: &str) -> String {
+pub async fn register_in_browser(sandbox: &SandboxHandle, url: &str) -> String {
     let web = browser();
     let page = web.get(url).send().await.expect("registration page");
     assert_eq!(page.status(), 200);
@@ -109,7 +109,7 @@ async fn register_in_browser(sandbox: &SandboxHandle, url: &str) -> String {
         .to_owned()
 }
 
-async fn consent_in_browser(url: &str) -> String {
+pub async fn consent_in_browser(url: &str) -> String {
     let web = browser();
     let page = web.get(url).send().await.expect("consent page");
     assert_eq!(page.status(), 200);

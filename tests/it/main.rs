@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod browser;
+mod consent;
 mod csrf_and_headers;
 mod isolation;
 mod kb_client;

@@ -1,38 +1,125 @@
-//! A club's own pages: the dashboard (what to do next) and the audit log.
+//! A club's own pages: the dashboard (bank connection, accounts, next step), an account's
+//! transactions, and the audit log.
 
-use super::{Chrome, render};
+use super::{Chrome, render, render_status};
 use crate::audit::{self, Entry};
+use crate::consent::{ConnectionState, store};
 use crate::db::tenant::TenantTx;
-use crate::team::{Role, ViewClub};
+use crate::sync::views::{self, AccountSummary, RunRow, TransactionRow};
+use crate::team::{Capability, Role, ViewClub};
 use crate::web::AppState;
 use crate::web::access::ClubAccess;
 use crate::web::error::AppError;
+use crate::web::forms::FieldErrors;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The connection as the dashboard shows it.
+pub struct BankView {
+    pub state: ConnectionState,
+    pub expires_at: Option<OffsetDateTime>,
+    pub broken_reason: Option<String>,
+}
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     c: Chrome,
     club_name: String,
+    base: String,
     email_confirmed: bool,
     can_manage_money: bool,
     can_manage_team: bool,
     team_href: String,
+    bank: Option<BankView>,
+    accounts: Vec<AccountSummary>,
+    errors: FieldErrors,
+}
+
+async fn dashboard_page<C: Capability>(
+    state: &AppState,
+    access: &ClubAccess<C>,
+    status: StatusCode,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
+    let bank = store::live_connection(&state.pool, access.tenant.id())
+        .await?
+        .map(|row| BankView {
+            state: ConnectionState::derive(&row.status, row.consent_expires_at, state.now()),
+            expires_at: row.consent_expires_at,
+            broken_reason: row.broken_reason,
+        });
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let accounts = views::accounts(&mut tx).await?;
+    tx.commit().await?;
+    render_status(
+        status,
+        &DashboardPage {
+            c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
+            club_name: access.club_name.clone(),
+            base: crate::web::paths::club(access.tenant.key()),
+            email_confirmed: access.user.email_confirmed,
+            can_manage_money: access.role >= Role::Treasurer,
+            can_manage_team: access.role >= Role::Owner,
+            team_href: crate::web::paths::team(access.tenant.key()),
+            bank,
+            accounts,
+            errors,
+        },
+    )
 }
 
 pub async fn dashboard(
     State(state): State<AppState>,
     access: ClubAccess<ViewClub>,
 ) -> Result<Response, AppError> {
-    render(&DashboardPage {
+    let errors = FieldErrors::new(access.ctx.lang());
+    dashboard_page(&state, &access, StatusCode::OK, errors).await
+}
+
+/// The dashboard again with a message next to the password field (422).
+pub async fn dashboard_with_error<C: Capability>(
+    state: &AppState,
+    access: &ClubAccess<C>,
+    key: &str,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::new(access.ctx.lang());
+    errors.add("password", key);
+    dashboard_page(state, access, StatusCode::UNPROCESSABLE_ENTITY, errors).await
+}
+
+#[derive(Template)]
+#[template(path = "bank_account.html")]
+struct AccountPage {
+    c: Chrome,
+    account: AccountSummary,
+    transactions: Vec<TransactionRow>,
+    runs: Vec<RunRow>,
+}
+
+/// `GET /t/{club}/accounts/{account}`: balances, freshness, transactions.
+pub async fn account_page(
+    State(state): State<AppState>,
+    access: ClubAccess<ViewClub>,
+    Path((_club, account)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = Uuid::parse_str(&account).map_err(|_| AppError::NotFound)?;
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let account = views::account(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let transactions = views::transactions(&mut tx, id, 500).await?;
+    let runs = views::runs(&mut tx, id, 10).await?;
+    tx.commit().await?;
+    render(&AccountPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
-        club_name: access.club_name.clone(),
-        email_confirmed: access.user.email_confirmed,
-        can_manage_money: access.role >= Role::Treasurer,
-        can_manage_team: access.role >= Role::Owner,
-        team_href: crate::web::paths::team(access.tenant.key()),
+        account,
+        transactions,
+        runs,
     })
 }
 

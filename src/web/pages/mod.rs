@@ -1,6 +1,7 @@
 //! Page handlers, one module per area, and the chrome every page shares.
 
 pub mod account;
+pub mod bank;
 pub mod club;
 pub mod health;
 pub mod mailbox;

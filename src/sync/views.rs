@@ -1,0 +1,109 @@
+//! Read-only views of a club's synced bank data for its pages (accounts with freshness and
+//! balances, transactions, sync runs). Every function takes a [`TenantTx`].
+
+use crate::db::tenant::TenantTx;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+/// An account as listed on the dashboard.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountSummary {
+    pub id: Uuid,
+    pub iban: String,
+    pub name: Option<String>,
+    pub currency: String,
+    pub fresh_as_of: Option<OffsetDateTime>,
+    pub stale_since: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub history_complete: bool,
+    pub progress_pages: i32,
+    pub progress_fetched: i32,
+    /// Latest available balance (including card holds), minor units.
+    pub available_minor: Option<i64>,
+    /// Latest booked (accounting) balance, minor units.
+    pub booked_minor: Option<i64>,
+    pub transactions: i64,
+}
+
+pub async fn accounts(tx: &mut TenantTx) -> Result<Vec<AccountSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.iban, a.name, a.currency, a.fresh_as_of, a.stale_since, a.last_error, \
+            a.history_complete, a.progress_pages, a.progress_fetched, \
+            (SELECT amount_minor FROM balances b WHERE b.account_id = a.id AND b.balance_type = 'CLOSING_AVAILABLE' \
+               ORDER BY valid_at DESC, fetched_at DESC LIMIT 1) AS available_minor, \
+            (SELECT amount_minor FROM balances b WHERE b.account_id = a.id AND b.balance_type <> 'CLOSING_AVAILABLE' \
+               ORDER BY valid_at DESC, fetched_at DESC LIMIT 1) AS booked_minor, \
+            (SELECT count(*) FROM transactions t WHERE t.account_id = a.id) AS transactions \
+         FROM bank_accounts a ORDER BY a.created_at, a.iban",
+    )
+    .fetch_all(&mut **tx)
+    .await
+}
+
+pub async fn account(tx: &mut TenantTx, id: Uuid) -> Result<Option<AccountSummary>, sqlx::Error> {
+    Ok(accounts(tx).await?.into_iter().find(|a| a.id == id))
+}
+
+/// A transaction row for the account page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TransactionRow {
+    pub id: i64,
+    pub status: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub booking_date: Option<Date>,
+    pub value_date: Option<Date>,
+    pub counterparty_name: Option<String>,
+    pub counterparty_account: Option<String>,
+    pub variable_symbol: Option<String>,
+    pub message: Option<String>,
+    pub reversal: bool,
+}
+
+/// Newest first: pending on top, then by booking date.
+pub async fn transactions(
+    tx: &mut TenantTx,
+    account_id: Uuid,
+    limit: i64,
+) -> Result<Vec<TransactionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, amount_minor, currency, booking_date, value_date, counterparty_name, \
+            counterparty_account, variable_symbol, message, reversal \
+         FROM transactions WHERE account_id = $1 \
+         ORDER BY (status = 'pending') DESC, coalesce(booking_date, value_date) DESC NULLS LAST, id DESC \
+         LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// A sync run for the account page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub started_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+    pub trigger: String,
+    pub fetched: i32,
+    pub inserted: i32,
+    pub updated: i32,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub reconciliation: Option<String>,
+}
+
+pub async fn runs(
+    tx: &mut TenantTx,
+    account_id: Uuid,
+    limit: i64,
+) -> Result<Vec<RunRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT started_at, finished_at, trigger, fetched, inserted, updated, outcome, error, reconciliation \
+         FROM sync_runs WHERE account_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}

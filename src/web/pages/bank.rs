@@ -1,0 +1,318 @@
+//! The bank connection in the browser: connect (twice to KB and back), renew, disconnect, the
+//! account page, and KB's Event API (machine to machine, authenticated by `x-api-key`).
+
+use super::{Chrome, render_status};
+use crate::auth::password;
+use crate::consent::events::{self, Notification};
+use crate::consent::flow::{self, FlowError};
+use crate::sync::AccessTokens;
+use crate::team::ManageMoney;
+use crate::web::access::ClubAccess;
+use crate::web::context::{Ctx, SignedIn};
+use crate::web::error::AppError;
+use crate::web::{AppState, paths};
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use rand::RngCore;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+const KEY_STATE: &str = "kb_state";
+const KEY_NONCE: &str = "kb_nonce";
+
+/// The session's consent binding (a random value created on first use).
+async fn binding(session: &Session) -> Result<Vec<u8>, AppError> {
+    let existing: Option<String> = session
+        .get(KEY_NONCE)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let nonce = match existing {
+        Some(nonce) => nonce,
+        None => {
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let nonce = hex::encode(bytes);
+            session
+                .insert(KEY_NONCE, &nonce)
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+            nonce
+        }
+    };
+    Ok(flow::session_binding(&nonce))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PasswordForm {
+    pub password: String,
+    pub delete_history: String,
+}
+
+#[derive(Template)]
+#[template(path = "bank_problem.html")]
+struct ProblemPage {
+    c: Chrome,
+    title: String,
+    text: String,
+    retry_href: String,
+}
+
+/// A failed step: a clear page with a way to retry.
+async fn problem(
+    state: &AppState,
+    ctx: &Ctx,
+    error: &FlowError,
+    retry_href: String,
+) -> Result<Response, AppError> {
+    let (status, key) = match error {
+        FlowError::InvalidState => (StatusCode::BAD_REQUEST, "invalid_state"),
+        FlowError::Cancelled => (StatusCode::OK, "cancelled"),
+        FlowError::BadCallback => (StatusCode::BAD_REQUEST, "bad_callback"),
+        FlowError::AlreadyConnected => (StatusCode::CONFLICT, "already_connected"),
+        FlowError::NothingToRenew => (StatusCode::CONFLICT, "nothing_to_renew"),
+        FlowError::Bank(e) => {
+            tracing::warn!(error = %e, "KB refused a consent step");
+            (StatusCode::BAD_GATEWAY, "bank")
+        }
+        FlowError::Vault(e) => {
+            tracing::error!(error = %e, "vault failure in a consent step");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+        FlowError::Db(e) => {
+            tracing::error!(error = %e, "database failure in a consent step");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    };
+    render_status(
+        status,
+        &ProblemPage {
+            c: Chrome::build(ctx, state, None).await?,
+            title: ctx.t(&format!("bank.problem.{key}.title")).into_owned(),
+            text: ctx.t(&format!("bank.problem.{key}.text")).into_owned(),
+            retry_href,
+        },
+    )
+}
+
+async fn password_ok(
+    state: &AppState,
+    user: &crate::auth::User,
+    given: &str,
+) -> Result<bool, AppError> {
+    let stored = crate::auth::users::password_hash(&state.pool, user.id).await?;
+    Ok(password::verify(given, stored.as_deref()).await)
+}
+
+/// `POST /t/{club}/bank/connect`: the password again, then off to KB.
+pub async fn connect(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let back = paths::club(access.tenant.key());
+    if !access.user.email_confirmed {
+        access.ctx.flash("flash.confirm_email_first").await;
+        return Ok(Redirect::to(&back).into_response());
+    }
+    if !password_ok(&state, &access.user, &form.password).await? {
+        return super::club::dashboard_with_error(&state, &access, "errors.current_password").await;
+    }
+    let binding = binding(&access.ctx.session).await?;
+    match state
+        .consent
+        .start_connect(&access.tenant, &access.club_name, &access.user, &binding)
+        .await
+    {
+        Ok(redirect) => {
+            access
+                .ctx
+                .session
+                .insert(KEY_STATE, redirect.state.expose())
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+            Ok(Redirect::to(&redirect.url).into_response())
+        }
+        Err(error) => problem(&state, &access.ctx, &error, back).await,
+    }
+}
+
+/// `POST /t/{club}/bank/renew`: only the authorization step again.
+pub async fn renew(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let back = paths::club(access.tenant.key());
+    if !password_ok(&state, &access.user, &form.password).await? {
+        return super::club::dashboard_with_error(&state, &access, "errors.current_password").await;
+    }
+    let binding = binding(&access.ctx.session).await?;
+    match state
+        .consent
+        .start_renew(&access.tenant, &access.user, &binding)
+        .await
+    {
+        Ok(redirect) => {
+            access
+                .ctx
+                .session
+                .insert(KEY_STATE, redirect.state.expose())
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+            Ok(Redirect::to(&redirect.url).into_response())
+        }
+        Err(error) => problem(&state, &access.ctx, &error, back).await,
+    }
+}
+
+/// `POST /t/{club}/bank/disconnect`.
+pub async fn disconnect(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let back = paths::club(access.tenant.key());
+    if !password_ok(&state, &access.user, &form.password).await? {
+        return super::club::dashboard_with_error(&state, &access, "errors.current_password").await;
+    }
+    let token =
+        match crate::consent::store::live_connection(&state.pool, access.tenant.id()).await? {
+            Some(row) if row.status == "active" => state.consent.access_token(row.id).await.ok(),
+            _ => None,
+        };
+    let delete_history = !form.delete_history.is_empty();
+    match state
+        .consent
+        .disconnect(&access.tenant, &access.user, delete_history, token)
+        .await
+    {
+        Ok(()) => {
+            access.ctx.flash("flash.bank_disconnected").await;
+            Ok(Redirect::to(&back).into_response())
+        }
+        Err(error) => problem(&state, &access.ctx, &error, back).await,
+    }
+}
+
+async fn take_state(session: &Session) -> Result<Option<String>, AppError> {
+    session
+        .remove::<String>(KEY_STATE)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))
+}
+
+/// `GET /kb/registered?salt=…&encryptedData=…`: back from KB's application registration.
+pub async fn registered(
+    State(state): State<AppState>,
+    s: SignedIn,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let session_state = take_state(&s.ctx.session).await?;
+    let binding = binding(&s.ctx.session).await?;
+    match state
+        .consent
+        .registration_callback(
+            session_state.as_deref(),
+            &binding,
+            &s.user,
+            query.as_deref().unwrap_or(""),
+        )
+        .await
+    {
+        Ok(redirect) => {
+            s.ctx
+                .session
+                .insert(KEY_STATE, redirect.state.expose())
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+            Ok(Redirect::to(&redirect.url).into_response())
+        }
+        Err(error) => problem(&state, &s.ctx, &error, "/".into()).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthorizedQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+/// `GET /kb/authorized?code=…&state=…`: back from KB's consent.
+pub async fn authorized(
+    State(state): State<AppState>,
+    s: SignedIn,
+    axum::extract::Query(q): axum::extract::Query<AuthorizedQuery>,
+) -> Result<Response, AppError> {
+    let session_state = take_state(&s.ctx.session).await?;
+    let binding = binding(&s.ctx.session).await?;
+    let result = state
+        .consent
+        .authorization_callback(
+            session_state.as_deref(),
+            &binding,
+            &s.user,
+            q.code.as_deref(),
+            q.state.as_deref(),
+            q.error.as_deref(),
+        )
+        .await;
+    match result {
+        Ok(done) => {
+            s.ctx
+                .flash(if done.renewed {
+                    "flash.bank_renewed"
+                } else {
+                    "flash.bank_connected"
+                })
+                .await;
+            let key = crate::db::tenant::TenantKey::from_id(done.tenant_id);
+            Ok(Redirect::to(&paths::club(key)).into_response())
+        }
+        Err(error) => problem(&state, &s.ctx, &error, "/".into()).await,
+    }
+}
+
+/// `GET /kb/events/version` (KB checks it before accepting a subscription).
+pub async fn event_api_version() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "version": "1.0" }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventBody {
+    pub event_count: i64,
+}
+
+/// `POST /kb/events/subscriptions/{id}/events`: answers at once; only makes the sync due.
+pub async fn event_notification(
+    State(state): State<AppState>,
+    Path(subscription_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<EventBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    if body.event_count < 0 || headers.get("x-correlation-id").is_none() {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    match events::receive(&state.pool, &subscription_id, key, state.now()).await {
+        Ok(Notification::Accepted { .. }) => {
+            state.sync_wake.notify_one();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(Notification::UnknownSubscription) => StatusCode::NOT_FOUND.into_response(),
+        Ok(Notification::BadKey) => StatusCode::UNAUTHORIZED.into_response(),
+        Err(error) => {
+            tracing::error!(%error, "could not record a KB notification");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! Connecting a club's KB account through the sandbox's pages, over HTTP, and every way the
+//! journey can be misused.
+
+use crate::helpers::*;
+use crate::kb_client::{consent_in_browser, register_in_browser};
+use kasa::sync::AccessTokens;
+
+/// Signs up a confirmed club and returns (client, dashboard path).
+async fn confirmed_club(app: &TestApp, email: &str, ico: &str) -> (Client, String) {
+    let client = app.client();
+    let dashboard = app
+        .sign_up_confirmed(&client, "TJ Sokol Kasa", ico, email)
+        .await;
+    (client, dashboard)
+}
+
+fn path_of(app: &TestApp, url: &str) -> String {
+    url.strip_prefix(&app.base).unwrap_or(url).to_owned()
+}
+
+/// Runs the whole connect journey; returns the Kasa callback URLs it used.
+async fn connect(app: &TestApp, client: &Client, dashboard: &str) -> (String, String) {
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let response = client
+        .post_form(
+            &format!("{dashboard}/bank/connect"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let to_kb = location(&response);
+    assert!(to_kb.starts_with(&sandbox.browser_base_url), "{to_kb}");
+    let back = register_in_browser(&sandbox, &to_kb).await;
+    let registered = path_of(app, &back);
+    assert!(registered.starts_with("/kb/registered?"), "{back}");
+    let response = client.get(&registered).await;
+    assert_eq!(
+        response.status(),
+        303,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let to_consent = location(&response);
+    let back = consent_in_browser(&to_consent).await;
+    let authorized = path_of(app, &back);
+    assert!(authorized.starts_with("/kb/authorized?"), "{back}");
+    let response = client.get(&authorized).await;
+    assert_eq!(
+        response.status(),
+        303,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    assert_eq!(location(&response), dashboard);
+    (registered, authorized)
+}
+
+#[tokio::test]
+async fn a_treasurer_connects_the_kb_account_and_secrets_are_stored_encrypted() {
+    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
+
+    // A wrong password: the dashboard again with a field error, nothing started.
+    let (status, page) = client
+        .post_text(
+            &format!("{dashboard}/bank/connect"),
+            &[("password", "špatné heslo")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Současné heslo nesouhlasí"));
+    assert_eq!(app.count("SELECT count(*) FROM app.consent_flows").await, 0);
+
+    connect(&app, &client, &dashboard).await;
+    let (_, page) = client.get_text(&dashboard).await;
+    assert!(page.contains("Účet je připojený"), "flash");
+    assert!(page.contains("připojeno"), "state badge");
+    assert!(page.contains("Souhlas s přístupem k účtu platí do"));
+
+    // Secrets only as vault ciphertexts; accounts, jobs and a subscription recorded.
+    let (secret, refresh, access): (String, String, String) = sqlx::query_as(
+        "SELECT client_secret_enc, refresh_token_enc, access_token_enc FROM app.bank_connections",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("connection");
+    for sealed in [&secret, &refresh, &access] {
+        assert!(sealed.starts_with("v1:"), "{sealed}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM app.bank_accounts").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.sync_jobs WHERE enabled")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.event_subscriptions")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.consent_flows").await,
+        0,
+        "states are used up"
+    );
+    let (_, audit) = client.get_text(&format!("{dashboard}/audit")).await;
+    assert!(audit.contains("Účet u KB připojen"));
+
+    // The token provider refreshes from the stored (encrypted) refresh token.
+    let (connection,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.bank_connections")
+        .fetch_one(&app.pool)
+        .await
+        .expect("id");
+    sqlx::query(
+        "UPDATE app.bank_connections SET access_token_expires_at = now() - interval '1 minute'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("expire");
+    let consent = kasa_consent(&app).await;
+    let token = consent
+        .access_token(connection)
+        .await
+        .expect("refreshed token");
+    assert!(!token.expose().is_empty());
+}
+
+/// The app's consent service (same database, same vault is not needed for the refresh test,
+/// because the TestApp's ephemeral vault is reached through its state).
+async fn kasa_consent(app: &TestApp) -> kasa::consent::Consent {
+    app.state.clone().expect("state").consent
+}
+
+#[tokio::test]
+async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
+    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
+
+    // Foreign: another signed-in treasurer (another club) brings back our registration.
+    let response = client
+        .post_form(
+            &format!("{dashboard}/bank/connect"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    let back = register_in_browser(&sandbox, &location(&response)).await;
+    let (mallory, _) = confirmed_club(&app, "m@zlo.cz", ICO_B).await;
+    let (status, page) = mallory.get_text(&path_of(&app, &back)).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Návrat z banky nelze dokončit"));
+    // …and the rightful session can no longer use it either? It can: the state was not taken.
+    let response = client.get(&path_of(&app, &back)).await;
+    assert_eq!(
+        response.status(),
+        303,
+        "the rightful session still completes the step"
+    );
+
+    // Replayed: the same registration return a second time.
+    let (status, _) = client.get_text(&path_of(&app, &back)).await;
+    assert_eq!(status, 400);
+
+    // Expired: the authorization step comes back after 10 minutes.
+    let response = client
+        .post_form(
+            &format!("{dashboard}/bank/connect"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    let back = register_in_browser(&sandbox, &location(&response)).await;
+    let response = client.get(&path_of(&app, &back)).await;
+    let back = consent_in_browser(&location(&response)).await;
+    app.clock.advance(time::Duration::minutes(11));
+    // (log in again: the session's clock moved too, but 11 minutes is within its lifetime)
+    let (status, page) = client.get_text(&path_of(&app, &back)).await;
+    assert_eq!(status, 400, "{page}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.bank_connections").await,
+        0,
+        "nothing half-connected"
+    );
+
+    // Tampered state on the authorization return.
+    let response = client
+        .post_form(
+            &format!("{dashboard}/bank/connect"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    let back = register_in_browser(&sandbox, &location(&response)).await;
+    let response = client.get(&path_of(&app, &back)).await;
+    let back = consent_in_browser(&location(&response)).await;
+    let tampered = path_of(&app, &back).replace("state=", "state=x");
+    let (status, _) = client.get_text(&tampered).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.bank_connections").await,
+        0
+    );
+
+    // Cancelled at KB: a clear page, nothing stored.
+    let response = client
+        .post_form(
+            &format!("{dashboard}/bank/connect"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    let back = register_in_browser(&sandbox, &location(&response)).await;
+    let response = client.get(&path_of(&app, &back)).await;
+    let to_consent = location(&response);
+    let state = url::Url::parse(&to_consent)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let (status, page) = client
+        .get_text(&format!("/kb/authorized?error=access_denied&state={state}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Připojení zrušeno"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.bank_connections").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_ciphertext_copied_to_another_club_does_not_open() {
+    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let (a, dash_a) = confirmed_club(&app, "a@a.cz", ICO_A).await;
+    connect(&app, &a, &dash_a).await;
+    let (b, dash_b) = confirmed_club(&app, "b@b.cz", ICO_B).await;
+    connect(&app, &b, &dash_b).await;
+    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT id, refresh_token_enc FROM app.bank_connections ORDER BY created_at",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("rows");
+    // Club B's row gets club A's (valid) refresh token ciphertext.
+    sqlx::query("UPDATE app.bank_connections SET refresh_token_enc = $1, access_token_expires_at = now() - interval '1 hour' WHERE id = $2")
+        .bind(&rows[0].1)
+        .bind(rows[1].0)
+        .execute(&app.pool)
+        .await
+        .expect("copy");
+    let consent = kasa_consent(&app).await;
+    let error = consent
+        .access_token(rows[1].0)
+        .await
+        .expect_err("must not open");
+    assert!(format!("{error:?}").contains("does not open"), "{error:?}");
+    assert!(
+        consent.access_token(rows[0].0).await.is_ok(),
+        "A's own row still works"
+    );
+}
+
+#[tokio::test]
+async fn kbs_notifications_need_the_right_key_and_only_make_the_sync_due() {
+    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
+    connect(&app, &client, &dashboard).await;
+    let (subscription,): (String,) =
+        sqlx::query_as("SELECT subscription_id FROM app.event_subscriptions")
+            .fetch_one(&app.pool)
+            .await
+            .expect("sub");
+    sqlx::query("UPDATE app.sync_jobs SET due_at = now() + interval '1 hour'")
+        .execute(&app.pool)
+        .await
+        .expect("later");
+    let http = reqwest::Client::new();
+    let url = app.url(&format!("/kb/events/subscriptions/{subscription}/events"));
+    let post = |key: Option<&str>, body: &str| {
+        let mut r = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-correlation-id", uuid::Uuid::new_v4().to_string())
+            .body(body.to_owned());
+        if let Some(key) = key {
+            r = r.header("x-api-key", key);
+        }
+        r.send()
+    };
+    assert_eq!(
+        post(None, r#"{"eventCount":1}"#)
+            .await
+            .expect("send")
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(Some("wrong"), r#"{"eventCount":1}"#)
+            .await
+            .expect("send")
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(Some("wrong"), "not json")
+            .await
+            .expect("send")
+            .status(),
+        400
+    );
+    let unknown = http
+        .post(app.url("/kb/events/subscriptions/00000000-0000-0000-0000-000000000000/events"))
+        .header("content-type", "application/json")
+        .header("x-correlation-id", uuid::Uuid::new_v4().to_string())
+        .body(r#"{"eventCount":1}"#)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.sync_jobs WHERE due_at <= now()")
+            .await,
+        0,
+        "nothing due yet"
+    );
+
+    // The sandbox sends a real notification (with the key Kasa gave it) after a payment.
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let (kb_account,): (String,) = sqlx::query_as("SELECT kb_account_id FROM app.bank_accounts")
+        .fetch_one(&app.pool)
+        .await
+        .expect("acc");
+    reqwest::Client::new()
+        .post(format!("{}/control/payments", sandbox.browser_base_url))
+        .json(&serde_json::json!({"account": kb_account, "amount_minor": 50000, "vs": "123"}))
+        .send()
+        .await
+        .expect("payment");
+    let mut due = 0;
+    for _ in 0..100 {
+        due = app
+            .count("SELECT count(*) FROM app.sync_jobs WHERE due_at <= now()")
+            .await;
+        if due == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(due, 1, "the notification made the account's sync due");
+    let version: serde_json::Value = http
+        .get(app.url("/kb/events/version"))
+        .send()
+        .await
+        .expect("v")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(version["version"], "1.0");
+}
+
+#[tokio::test]
+async fn renewing_keeps_the_connection_and_disconnecting_forgets_the_secrets() {
+    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
+    connect(&app, &client, &dashboard).await;
+    let (id, expires): (uuid::Uuid, time::OffsetDateTime) =
+        sqlx::query_as("SELECT id, consent_expires_at FROM app.bank_connections")
+            .fetch_one(&app.pool)
+            .await
+            .expect("row");
+
+    // Renew a month later: only the authorization step, same connection, new expiry.
+    app.clock.advance(time::Duration::days(30));
+    client.log_in("p@sokol.cz", PASSWORD).await;
+    let response = client
+        .post_form(
+            &format!("{dashboard}/bank/renew"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let to_consent = location(&response);
+    assert!(
+        to_consent.contains("/autfe/ssologin"),
+        "straight to the authorization: {to_consent}"
+    );
+    let back = consent_in_browser(&to_consent).await;
+    let response = client.get(&path_of(&app, &back)).await;
+    assert_eq!(response.status(), 303);
+    let (_, page) = client.get_text(&dashboard).await;
+    assert!(page.contains("Souhlas je obnovený"));
+    let (id2, expires2): (uuid::Uuid, time::OffsetDateTime) =
+        sqlx::query_as("SELECT id, consent_expires_at FROM app.bank_connections")
+            .fetch_one(&app.pool)
+            .await
+            .expect("row");
+    assert_eq!(id, id2, "same connection, same accounts and history");
+    assert!(expires2 > expires + time::Duration::days(29));
+    assert_eq!(app.count("SELECT count(*) FROM app.bank_accounts").await, 1);
+
+    // Disconnect (keeping history): secrets gone, sync stopped, KB subscription deleted.
+    let response = client
+        .post_form(
+            &format!("{dashboard}/bank/disconnect"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let (status, secret): (String, Option<String>) =
+        sqlx::query_as("SELECT status, refresh_token_enc FROM app.bank_connections")
+            .fetch_one(&app.pool)
+            .await
+            .expect("row");
+    assert_eq!((status.as_str(), secret), ("disconnected", None));
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.sync_jobs WHERE enabled")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.event_subscriptions")
+            .await,
+        0
+    );
+    let state: serde_json::Value =
+        reqwest::get(format!("{}/control/state", sandbox.browser_base_url))
+            .await
+            .expect("state")
+            .json()
+            .await
+            .expect("json");
+    let active = state["subscriptions"]
+        .as_array()
+        .map_or(0, |s| s.iter().filter(|s| s["status"] == "ACTIVE").count());
+    assert_eq!(active, 0, "deleted at KB too: {state}");
+    let (_, audit) = client.get_text(&format!("{dashboard}/audit")).await;
+    assert!(audit.contains("Souhlas s přístupem obnoven") && audit.contains("Účet u KB odpojen"));
+    // A viewer may not disconnect or connect.
+}
