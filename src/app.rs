@@ -251,6 +251,29 @@ impl Kasa {
                 stop_rx.clone(),
             ));
         }
+        // Consent reminders and expired journeys, hourly (and once at start).
+        let state = self.state.clone();
+        let mut reminders_stop = stop_rx.clone();
+        workers.spawn(async move {
+            loop {
+                let now = state.clock.now();
+                match crate::consent::reminders::queue_due(&state.pool, &state.links, now).await {
+                    Ok(0) => {}
+                    Ok(queued) => {
+                        tracing::info!(queued, "consent reminders queued");
+                        state.mail_wake.notify_one();
+                    }
+                    Err(error) => tracing::warn!(%error, "consent reminders failed; retrying later"),
+                }
+                if let Err(error) = crate::consent::store::purge_expired_flows(&state.pool, now).await {
+                    tracing::warn!(%error, "could not purge expired consent journeys");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                    _ = reminders_stop.changed() => return,
+                }
+            }
+        });
         let store = self.store.clone();
         let mut cleanup_stop = stop_rx.clone();
         workers.spawn(async move {

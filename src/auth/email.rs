@@ -39,7 +39,7 @@ impl Email {
     }
 
     /// Builds the value from a stored (already validated) address.
-    pub(crate) fn from_stored(value: String) -> Email {
+    pub fn from_stored(value: String) -> Email {
         Email(value)
     }
 }

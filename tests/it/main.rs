@@ -11,5 +11,6 @@ mod kb_client;
 mod kb_openapi;
 mod kb_postman;
 mod mail;
+mod reminders;
 mod signup;
 mod team;

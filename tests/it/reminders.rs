@@ -1,0 +1,122 @@
+//! Consent expiry reminders, driven by the test's clock.
+
+use crate::helpers::*;
+use kasa::consent::reminders;
+
+async fn reminders_to(app: &TestApp, email: &str) -> Vec<String> {
+    app.mails_to(email)
+        .await
+        .into_iter()
+        .map(|(subject, _)| subject)
+        .filter(|s| s.contains("souhlas") || s.contains("banka"))
+        .collect()
+}
+
+#[tokio::test]
+async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let dashboard = app
+        .sign_up(&owner, "Oddíl Vodníci", ICO_A, "owner@vodnici.cz")
+        .await;
+    owner
+        .post_form(
+            &format!("{dashboard}/team/invite"),
+            &[("email", "pokladni@vodnici.cz"), ("role", "treasurer")],
+        )
+        .await;
+    let token = app
+        .last_link_to("pokladni@vodnici.cz")
+        .await
+        .trim_start_matches("/invitation?token=")
+        .to_owned();
+    app.client()
+        .post_form(
+            "/invitation",
+            &[("token", &token), ("password", "Pokladní heslo dlouhé")],
+        )
+        .await;
+    owner
+        .post_form(
+            &format!("{dashboard}/team/invite"),
+            &[("email", "divak@vodnici.cz"), ("role", "viewer")],
+        )
+        .await;
+    let token = app
+        .last_link_to("divak@vodnici.cz")
+        .await
+        .trim_start_matches("/invitation?token=")
+        .to_owned();
+    app.client()
+        .post_form(
+            "/invitation",
+            &[("token", &token), ("password", "Divácké heslo dlouhé")],
+        )
+        .await;
+
+    let (tenant,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.tenants")
+        .fetch_one(&app.pool)
+        .await
+        .expect("tenant");
+    let connection = uuid::Uuid::now_v7();
+    let expires = app.now() + time::Duration::days(365);
+    sqlx::query(
+        "INSERT INTO app.bank_connections (id, tenant_id, status, consent_granted_at, consent_expires_at, created_at, updated_at) \
+         VALUES ($1, $2, 'active', $3, $4, $3, $3)",
+    )
+    .bind(connection)
+    .bind(tenant)
+    .bind(app.now())
+    .bind(expires)
+    .execute(&app.pool)
+    .await
+    .expect("connection");
+    let links = app.state.clone().expect("state").links;
+    let run = |at: time::OffsetDateTime| {
+        let pool = app.pool.clone();
+        let links = links.clone();
+        async move {
+            reminders::queue_due(&pool, &links, at)
+                .await
+                .expect("reminders")
+        }
+    };
+
+    assert_eq!(run(app.now()).await, 0, "nothing due a year ahead");
+    let day = |d: i64| expires - time::Duration::days(d);
+    assert_eq!(run(day(30)).await, 2, "owner and treasurer, not the viewer");
+    assert_eq!(run(day(30) + time::Duration::hours(5)).await, 0, "once");
+    assert_eq!(run(day(20)).await, 0, "still the 30-day step");
+    assert_eq!(run(day(14)).await, 2);
+    // Kasa was down between 14 and 5 days: only the 7-day reminder, not a late 14-day one.
+    assert_eq!(run(day(5)).await, 2);
+    assert_eq!(run(day(1)).await, 2);
+    assert_eq!(run(expires + time::Duration::hours(1)).await, 2, "expired");
+    assert_eq!(run(expires + time::Duration::days(3)).await, 0);
+    let subjects = reminders_to(&app, "pokladni@vodnici.cz").await;
+    assert_eq!(subjects.len(), 5, "{subjects:?}");
+    assert!(subjects[0].contains("vyprší za 30 dní"), "{subjects:?}");
+    assert!(subjects[4].contains("vypršel"));
+    assert!(reminders_to(&app, "divak@vodnici.cz").await.is_empty());
+
+    // Renewal starts a new series; a broken connection gets its own e-mail, once.
+    let renewed = expires + time::Duration::days(365);
+    sqlx::query("UPDATE app.bank_connections SET consent_expires_at = $1")
+        .bind(renewed)
+        .execute(&app.pool)
+        .await
+        .expect("renew");
+    assert_eq!(run(renewed - time::Duration::days(30)).await, 2);
+    sqlx::query("UPDATE app.bank_connections SET status = 'broken', updated_at = now()")
+        .execute(&app.pool)
+        .await
+        .expect("break");
+    assert_eq!(run(renewed - time::Duration::days(29)).await, 2);
+    assert_eq!(run(renewed - time::Duration::days(28)).await, 0);
+    assert!(
+        reminders_to(&app, "owner@vodnici.cz")
+            .await
+            .iter()
+            .any(|s| s.contains("banka odmítla"))
+    );
+}
