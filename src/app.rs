@@ -215,6 +215,8 @@ impl Kasa {
             mailbox_enabled: delivery.is_none(),
             mail_wake: Arc::new(Notify::new()),
             sync_wake: Arc::new(Notify::new()),
+            operator_emails: Arc::new(config.operator_emails.clone()),
+            kb_identity: kb.settings.identity.clone(),
             trust_proxy: config.trust_proxy,
             consent: Consent {
                 pool: pool.clone(),
@@ -263,9 +265,27 @@ impl Kasa {
                         tracing::info!(queued, "consent reminders queued");
                         state.mail_wake.notify_one();
                     }
-                    Err(error) => tracing::warn!(%error, "consent reminders failed; retrying later"),
+                    Err(error) => {
+                        tracing::warn!(%error, "consent reminders failed; retrying later")
+                    }
                 }
-                if let Err(error) = crate::consent::store::purge_expired_flows(&state.pool, now).await {
+                match crate::consent::operator::queue_warnings(
+                    &state.pool,
+                    state.kb_identity.as_ref(),
+                    &state.operator_emails,
+                    now,
+                )
+                .await
+                {
+                    Ok(0) => {}
+                    Ok(_) => state.mail_wake.notify_one(),
+                    Err(error) => {
+                        tracing::warn!(%error, "operator warnings failed; retrying later")
+                    }
+                }
+                if let Err(error) =
+                    crate::consent::store::purge_expired_flows(&state.pool, now).await
+                {
                     tracing::warn!(%error, "could not purge expired consent journeys");
                 }
                 tokio::select! {

@@ -49,6 +49,14 @@ struct Cli {
         global = true
     )]
     mail_from: String,
+    /// E-mail addresses of the operators (comma-separated); they see /operator.
+    #[arg(
+        long,
+        env = "KASA_OPERATOR_EMAILS",
+        value_delimiter = ',',
+        global = true
+    )]
+    operator_emails: Vec<String>,
     /// Trust X-Forwarded-For (only behind a proxy that overwrites it).
     #[arg(long, env = "KASA_TRUST_PROXY", global = true)]
     trust_proxy: bool,
@@ -111,6 +119,27 @@ impl Cli {
             .map(Secret::new);
         config.mail_from = self.mail_from.clone();
         config.trust_proxy = self.trust_proxy;
+        config.operator_emails = self
+            .operator_emails
+            .iter()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| {
+                kasa::auth::Email::parse(e).ok_or_else(|| {
+                    anyhow::anyhow!("KASA_OPERATOR_EMAILS: {e:?} is not an e-mail address")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        if let Ok(keys) = std::env::var("KASA_VAULT_KEYS")
+            && !keys.trim().is_empty()
+        {
+            config.vault = kasa::config::VaultSetting::Keys(Secret::new(keys));
+        }
+        config.vault = match config.vault {
+            kasa::config::VaultSetting::File(_) => {
+                kasa::config::VaultSetting::File(self.data_dir.join("keys/vault.key"))
+            }
+            other => other,
+        };
         Ok(config)
     }
 }

@@ -32,7 +32,7 @@ pub use registration::{
     RegistrationParams, SANDBOX_ENCRYPTION_KEY, decrypt_callback_bytes, decrypt_registration,
     generate_encryption_key, generate_state,
 };
-pub use tls::ClientIdentity;
+pub use tls::{ClientIdentity, certificate_not_after};
 
 /// KB's URLs. Production defaults are KB's real gateway URLs (ADAA v2, OAuth2 v3, Client
 /// Registration v3, Application Registration UI v2, as used by 2025 integrations); override any

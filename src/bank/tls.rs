@@ -56,6 +56,32 @@ pub(crate) fn load_identity(identity: &ClientIdentity) -> Result<reqwest::Identi
         .map_err(|e| Error::Config(format!("unusable client certificate or key: {e}")))
 }
 
+/// When the operator's client certificate (the first certificate of the identity) expires.
+pub fn certificate_not_after(identity: &ClientIdentity) -> Result<time::OffsetDateTime> {
+    let pem = match identity {
+        ClientIdentity::Pem { cert_path, .. } => read(cert_path, "client certificate")?,
+        ClientIdentity::Pkcs12 { path, password } => {
+            let der = read(path, "PKCS#12 file")?;
+            pkcs12_to_pem(&der, password.expose_str())?
+        }
+    };
+    for block in x509_parser::pem::Pem::iter_from_buffer(&pem) {
+        let block = block.map_err(|e| Error::Config(format!("unreadable certificate PEM: {e}")))?;
+        if block.label != "CERTIFICATE" {
+            continue;
+        }
+        let certificate = block
+            .parse_x509()
+            .map_err(|e| Error::Config(format!("unreadable certificate: {e}")))?;
+        let not_after = certificate.validity().not_after.timestamp();
+        return time::OffsetDateTime::from_unix_timestamp(not_after)
+            .map_err(|e| Error::Config(format!("certificate expiry out of range: {e}")));
+    }
+    Err(Error::Config(
+        "no certificate in the client identity".into(),
+    ))
+}
+
 /// Extracts the first private key and its certificate chain from PKCS#12 data as PEM text.
 pub(crate) fn pkcs12_to_pem(der: &[u8], password: &str) -> Result<Vec<u8>> {
     let store = p12_keystore::KeyStore::from_pkcs12(der, password)
@@ -113,6 +139,21 @@ mod tests {
             .identity(identity)
             .build()
             .map_err(|e| Error::Config(crate::bank::error::error_chain(&e)))
+    }
+
+    #[test]
+    fn the_certificate_expiry_is_read_from_pem_and_pkcs12() -> Result<()> {
+        let pem = certificate_not_after(&ClientIdentity::Pem {
+            cert_path: testdata("client-cert.pem"),
+            key_path: testdata("client-key.pem"),
+        })?;
+        let p12 = certificate_not_after(&ClientIdentity::Pkcs12 {
+            path: testdata("client-aes.p12"),
+            password: Secret::new("test-only".to_owned()),
+        })?;
+        assert_eq!(pem, p12);
+        assert!(pem.year() >= 2026);
+        Ok(())
     }
 
     #[test]

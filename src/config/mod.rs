@@ -60,6 +60,8 @@ pub struct Config {
     pub sandbox: crate::kb_sandbox::SandboxConfig,
     /// Keys for secrets at rest.
     pub vault: VaultSetting,
+    /// People who operate Kasa (see `/operator`); configured, never self-served.
+    pub operator_emails: Vec<crate::auth::Email>,
 }
 
 impl Config {
@@ -79,6 +81,7 @@ impl Config {
             db_max_connections: 20,
             kb: KbSetting::BuiltInSandbox,
             vault: VaultSetting::File(PathBuf::from("data/keys/vault.key")),
+            operator_emails: Vec::new(),
             sandbox: {
                 let mut sandbox = crate::kb_sandbox::SandboxConfig::new("data/kb-sandbox");
                 sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));

@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod flow;
+pub mod operator;
 pub mod reminders;
 pub mod status;
 pub mod store;

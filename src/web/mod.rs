@@ -37,6 +37,10 @@ pub struct AppState {
     /// Wakes the sync worker when a KB notification made an account due.
     pub sync_wake: Arc<Notify>,
     pub trust_proxy: bool,
+    /// Operators' addresses (the `/operator` page).
+    pub operator_emails: Arc<Vec<crate::auth::Email>>,
+    /// The KB client identity (for the certificate's expiry on the operator page).
+    pub kb_identity: Option<crate::bank::ClientIdentity>,
     /// The bank-consent journeys and token store.
     pub consent: crate::consent::Consent,
     /// The KB API client (one process-wide HTTP client with the operator's identity).
@@ -53,7 +57,7 @@ impl AppState {
 
 /// Every route of the application.
 pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
-    use pages::{account, bank, club, health, mailbox, public, team};
+    use pages::{account, bank, club, health, mailbox, operator, public, team};
 
     let public = Router::new()
         .route("/", get(public::home))
@@ -99,7 +103,8 @@ pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
         .route("/t/{club}/bank/connect", post(bank::connect))
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
-        .route("/t/{club}/accounts/{account}", get(club::account_page));
+        .route("/t/{club}/accounts/{account}", get(club::account_page))
+        .route("/operator", get(operator::operator_page));
 
     // Back from KB's pages (guarded by the one-time `state` bound to the session).
     let kb_callbacks = Router::new()

@@ -120,3 +120,55 @@ async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
             .any(|s| s.contains("banka odmítla"))
     );
 }
+
+#[tokio::test]
+async fn the_operator_sees_expiring_credentials_and_every_club_and_others_see_nothing() {
+    let operator = kasa::auth::Email::parse("provoz@kasa.example").expect("email");
+    let app = TestApp::spawn_with(|c| c.operator_emails = vec![operator.clone()]).await;
+    let op = app.client();
+    app.sign_up(&op, "Provozní spolek", ICO_A, "provoz@kasa.example")
+        .await;
+    let club = app.client();
+    app.sign_up(&club, "Klub Modrá", ICO_B, "modra@klub.cz")
+        .await;
+
+    assert_eq!(club.get("/operator").await.status(), 404, "not an operator");
+    let (status, page) = op.get_text("/operator").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Klub Modrá") && page.contains("Provozní spolek"));
+    assert!(page.contains("zatím žádný"));
+
+    sqlx::query(
+        "INSERT INTO app.software_statements (statement, redirect_uri, back_uri, issued_at, expires_at) \
+         VALUES ('a.b.c', 'x', 'y', $1, $2)",
+    )
+    .bind(app.now() - time::Duration::days(345))
+    .bind(app.now() + time::Duration::days(20))
+    .execute(&app.pool)
+    .await
+    .expect("statement");
+    let (_, page) = op.get_text("/operator").await;
+    assert!(page.contains("brzy vyprší"), "warned 30 days ahead");
+    let warn = |at| {
+        kasa::consent::operator::queue_warnings(
+            &app.pool,
+            None,
+            std::slice::from_ref(&operator),
+            at,
+        )
+    };
+    assert_eq!(warn(app.now()).await.expect("warn"), 1);
+    assert_eq!(
+        warn(app.now() + time::Duration::days(1))
+            .await
+            .expect("warn"),
+        0,
+        "once"
+    );
+    assert!(
+        app.mails_to("provoz@kasa.example")
+            .await
+            .iter()
+            .any(|(s, _)| s.contains("software statement expires"))
+    );
+}

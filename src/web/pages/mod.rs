@@ -5,6 +5,7 @@ pub mod bank;
 pub mod club;
 pub mod health;
 pub mod mailbox;
+pub mod operator;
 pub mod public;
 pub mod team;
 
