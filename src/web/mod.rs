@@ -129,6 +129,11 @@ pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
         .layer(session_layer);
 
     let public_url = state.public_url.clone();
+    let endpoints = &state.kb.settings().endpoints;
+    let form_targets: Vec<String> = [&endpoints.app_registration_ui, &endpoints.authorization]
+        .into_iter()
+        .filter_map(|u| security::origin_of(u))
+        .collect();
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         // KB's Event API calls: no session, authenticated by the subscription's x-api-key.
@@ -140,5 +145,5 @@ pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
         .route("/static/{file}", get(assets::asset))
         .merge(pages)
         .with_state(state);
-    security::apply(router, &public_url)
+    security::apply(router, &public_url, &form_targets)
 }

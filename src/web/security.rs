@@ -58,16 +58,40 @@ pub fn session_layer(store: PostgresStore, public_url: &Url) -> Sessions {
         .with_always_save(true)
 }
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+/// The policy. `form-action` also names KB's two browser pages: browsers apply it to the
+/// redirect that follows a form (connect, renew), and those lead to KB.
+fn csp(form_targets: &[String]) -> String {
+    let mut form_action = String::from("'self'");
+    for origin in form_targets {
+        form_action.push(' ');
+        form_action.push_str(origin);
+    }
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action {form_action}"
+    )
+}
 
-/// Wraps the router in the layers every response passes through.
-pub fn apply(router: Router, public_url: &Url) -> Router {
+/// The origin (`scheme://host[:port]`) of a URL, for the CSP.
+pub fn origin_of(url: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
+/// Wraps the router in the layers every response passes through. `form_targets` are the
+/// origins forms may lead to besides Kasa itself (KB's pages).
+pub fn apply(router: Router, public_url: &Url, form_targets: &[String]) -> Router {
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
+    let policy = HeaderValue::from_str(&csp(form_targets))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; form-action 'self'"));
     let mut router = router
-        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            policy,
+        ))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "same-origin"))
         .layer(header(

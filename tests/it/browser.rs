@@ -314,3 +314,88 @@ async fn the_kb_sandbox_control_page_sends_a_payment_from_the_browser() {
     );
     let _ = b.client.clone().close().await;
 }
+
+#[tokio::test]
+async fn a_treasurer_connects_renews_and_disconnects_the_kb_account_in_the_browser() {
+    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let dashboard = app
+        .sign_up_confirmed(
+            &app.client(),
+            "Volejbal Lhotka",
+            ICO_A,
+            "volejbal@lhotka.cz",
+        )
+        .await;
+    let b = browser().await;
+    let c = &b.client;
+    journey("bank-connect", &b, async {
+        c.goto(&app.url("/login")).await?;
+        fill(c, "#email", "volejbal@lhotka.cz").await?;
+        fill(c, "#password", PASSWORD).await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Připojte účet u Komerční banky").await?;
+        // Connect: the password again, then KB's two screens.
+        fill(c, "#connect-password", PASSWORD).await?;
+        c.find(Locator::Css("#connect-form button"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Přihlásit").await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Výběr účtů").await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Souhlasím").await?;
+        c.find(Locator::Css("button[value=approve]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Účet je připojený").await?;
+        expect_text(c, "Souhlas s přístupem k účtu platí do").await?;
+        // Renew: two clicks (and the password), straight to KB's consent.
+        c.find(Locator::Css("details.bank-actions summary"))
+            .await?
+            .click()
+            .await?;
+        fill(c, "#renew-password", PASSWORD).await?;
+        c.find(Locator::Css("form[action$='/bank/renew'] button"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Souhlasím").await?;
+        c.find(Locator::Css("button[value=approve]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Souhlas je obnovený").await?;
+        // Disconnect, keeping the history.
+        c.find(Locator::Css("details.bank-actions summary"))
+            .await?
+            .click()
+            .await?;
+        fill(c, "#disconnect-password", PASSWORD).await?;
+        c.find(Locator::Css("form[action$='/bank/disconnect'] button"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Účet je odpojený").await?;
+        expect_text(c, "Připojte účet u Komerční banky").await?;
+        Ok(())
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.bank_connections WHERE status = 'disconnected'")
+            .await,
+        1
+    );
+    let _ = dashboard;
+    let _ = b.client.clone().close().await;
+}
