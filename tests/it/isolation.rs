@@ -187,11 +187,38 @@ async fn a_storm_of_cancelled_tenant_transactions_leaves_no_connection_dirty() {
     let mut cancelled = 0;
     for i in 0..1000 {
         let tenant = if i % 2 == 0 { &a } else { &b };
-        let budget = Duration::from_micros(rand::thread_rng().gen_range(0..400));
-        match tokio::time::timeout(budget, TenantTx::begin(&pool, tenant)).await {
-            Err(_) => cancelled += 1,
-            Ok(Ok(tx)) => drop(tx),
-            Ok(Err(e)) => panic!("begin failed: {e}"),
+        if i % 2 == 0 {
+            // Cancel after a random number of polls: on the first one the BEGIN has just been
+            // sent, so the drop lands between request and answer (the dangerous window).
+            let polls = rand::thread_rng().gen_range(1..8);
+            let begin = TenantTx::begin(&pool, tenant);
+            tokio::pin!(begin);
+            let mut finished = false;
+            for poll in 0..polls {
+                if poll > 0 {
+                    tokio::task::yield_now().await;
+                }
+                match futures::poll!(begin.as_mut()) {
+                    std::task::Poll::Ready(Ok(tx)) => {
+                        drop(tx);
+                        finished = true;
+                        break;
+                    }
+                    std::task::Poll::Ready(Err(e)) => panic!("begin failed: {e}"),
+                    std::task::Poll::Pending => {}
+                }
+            }
+            if !finished {
+                cancelled += 1;
+            }
+        } else {
+            // Cancel on a timer, wherever the work happens to be.
+            let budget = Duration::from_micros(rand::thread_rng().gen_range(0..1500));
+            match tokio::time::timeout(budget, TenantTx::begin(&pool, tenant)).await {
+                Err(_) => cancelled += 1,
+                Ok(Ok(tx)) => drop(tx),
+                Ok(Err(e)) => panic!("begin failed: {e}"),
+            }
         }
         let mut conn = pool.acquire().await.expect("acquire");
         let row = sqlx::query("SHOW search_path")
