@@ -38,6 +38,7 @@ pub mod oauth;
 pub mod pdf;
 pub mod pki;
 pub mod registration;
+pub mod scripted_user;
 pub mod seed;
 pub mod server;
 pub mod state;
