@@ -31,3 +31,9 @@ pub trait AccessTokens: Send + Sync + 'static {
         reason: &str,
     ) -> impl std::future::Future<Output = ()> + Send;
 }
+
+pub mod jobs;
+pub mod ledger;
+pub mod worker;
+
+pub use worker::{SyncDeps, SyncSettings, Worker, run_once};

@@ -1,0 +1,493 @@
+//! The sync worker: claims due jobs ([`jobs::claim`]) and syncs each account — token, window,
+//! every page at once, balances, one tenant transaction ([`ledger::apply`]), reschedule
+//! ([`jobs::finish`]) — while a heartbeat keeps the lease. [`Worker::run`] loops until shutdown;
+//! tests step it with [`Worker::run_once`] / [`Worker::run_until_idle`].
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use sqlx::PgPool;
+use time::{Date, Duration, OffsetDateTime};
+use tokio::sync::{Notify, watch};
+
+use super::AccessTokens;
+use super::jobs::{self, ClaimedJob, Outcome, Schedule};
+use super::ledger::{self, ApplyReport, Batch, LedgerError, RunRecord};
+use crate::bank::types::{AccountBalance, Transaction};
+use crate::bank::{Error as BankError, KbClient, Secret};
+use crate::clock::SharedClock;
+use crate::db::tenant::{Tenant, TenantTx};
+
+/// Tuning of the sync worker.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// Lease of a claimed job; heartbeats extend it.
+    pub lease: Duration,
+    /// How often a running sync extends its lease.
+    pub heartbeat_every: std::time::Duration,
+    /// Jobs claimed (and synced concurrently) per round.
+    pub batch: i64,
+    /// Pause between rounds when nothing is due.
+    pub idle_poll: std::time::Duration,
+    /// How far back the first sync reads (KB: two years; 729 days stays inside the limit).
+    pub history_days: i64,
+    /// Later syncs re-read this many days before the watermark.
+    pub overlap_days: i64,
+    /// Downloads of one window tried when the history shifts during paging.
+    pub window_attempts: u32,
+    pub schedule: Schedule,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::minutes(5),
+            heartbeat_every: std::time::Duration::from_secs(60),
+            batch: 4,
+            idle_poll: std::time::Duration::from_secs(30),
+            history_days: 729,
+            overlap_days: 7,
+            window_attempts: 3,
+            schedule: Schedule::default(),
+        }
+    }
+}
+
+/// What the worker needs.
+pub struct SyncDeps<T: AccessTokens> {
+    pub pool: PgPool,
+    pub kb: KbClient,
+    pub tokens: Arc<T>,
+    pub clock: SharedClock,
+    pub settings: SyncSettings,
+}
+
+/// Why a sync did not complete.
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error(transparent)]
+    Bank(#[from] BankError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the transaction history kept changing during paging")]
+    KeptShifting,
+}
+
+/// What one run did, for `sync_runs` (also when it failed).
+#[derive(Debug, Clone)]
+struct RunInfo {
+    trigger: &'static str,
+    started_at: OffsetDateTime,
+    window: Option<(Date, Date)>,
+    pages: u32,
+    fetched: usize,
+}
+
+/// Claims due jobs at `now` and syncs them (concurrently, at most `settings.batch`). Returns how
+/// many jobs were claimed.
+pub async fn run_once<T: AccessTokens>(
+    deps: &SyncDeps<T>,
+    owner: &str,
+    now: OffsetDateTime,
+) -> Result<usize, sqlx::Error> {
+    let claimed = jobs::claim(
+        &deps.pool,
+        owner,
+        deps.settings.lease,
+        now,
+        deps.settings.batch,
+    )
+    .await?;
+    let count = claimed.len();
+    futures::stream::iter(claimed)
+        .for_each_concurrent(None, |job| run_job(deps, job))
+        .await;
+    Ok(count)
+}
+
+async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
+    let started_at = deps.clock.now();
+    let tenant = match Tenant::load(&deps.pool, job.tenant_id).await {
+        Ok(Some(tenant)) => tenant,
+        Ok(None) => {
+            let outcome = Outcome::Disabled {
+                reason: "the club is not active".into(),
+            };
+            finish(deps, &job, &outcome).await;
+            return;
+        }
+        Err(e) => {
+            finish(
+                deps,
+                &job,
+                &Outcome::Failed {
+                    error: e.to_string(),
+                },
+            )
+            .await;
+            return;
+        }
+    };
+
+    let mut info = RunInfo {
+        trigger: "schedule",
+        started_at,
+        window: None,
+        pages: 0,
+        fetched: 0,
+    };
+    let result = {
+        let sync = sync_account(deps, &tenant, &job, &mut info);
+        tokio::pin!(sync);
+        let mut beat = job.clone();
+        let mut ticker = tokio::time::interval(deps.settings.heartbeat_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut sync => break result,
+                _ = ticker.tick() => {
+                    match jobs::heartbeat(&deps.pool, &mut beat, deps.clock.now()).await {
+                        Ok(true) => {}
+                        // Another worker owns the job now: stop; nothing of ours will commit.
+                        Ok(false) => break Err(SyncError::Ledger(LedgerError::LostLease(
+                            jobs::LostLease { held: job.fence },
+                        ))),
+                        Err(e) => tracing::warn!(error = %e, "sync heartbeat failed"),
+                    }
+                }
+            }
+        }
+    };
+
+    let (outcome, record) = match result {
+        Ok(report) => {
+            tracing::info!(
+                account_id = %job.account_id,
+                inserted = report.inserted,
+                updated = report.updated,
+                removed = report.removed,
+                "bank account synced"
+            );
+            (Outcome::Synced, None)
+        }
+        Err(SyncError::Ledger(LedgerError::LostLease(lost))) => {
+            tracing::info!(account_id = %job.account_id, "{lost}");
+            return;
+        }
+        Err(SyncError::Bank(BankError::RateLimited { retry_after, .. })) => (
+            Outcome::Unchanged {
+                retry_after: retry_after.and_then(|d| Duration::try_from(d).ok()),
+            },
+            Some(("unchanged", None)),
+        ),
+        Err(SyncError::Bank(
+            e @ (BankError::ConsentGone { .. } | BankError::AccountNotConfigured { .. }),
+        )) => {
+            if let BankError::ConsentGone { reason } = &e {
+                deps.tokens.consent_gone(job.connection_id, reason).await;
+            }
+            let reason = e.to_string();
+            (
+                Outcome::Disabled {
+                    reason: reason.clone(),
+                },
+                Some(("disabled", Some(reason))),
+            )
+        }
+        Err(e) => {
+            let error = e.to_string();
+            tracing::warn!(account_id = %job.account_id, error = %error, "bank account sync failed");
+            (
+                Outcome::Failed {
+                    error: error.clone(),
+                },
+                Some(("failed", Some(error))),
+            )
+        }
+    };
+    if let Some((kind, error)) = record {
+        let run = RunRecord {
+            trigger: info.trigger,
+            started_at: info.started_at,
+            window: info.window,
+            pages: info.pages,
+            fetched: info.fetched,
+            outcome: kind,
+            error: error.as_deref(),
+            now: deps.clock.now(),
+        };
+        match record_run(&deps.pool, &tenant, &job, &run).await {
+            Ok(()) => {}
+            Err(LedgerError::LostLease(_)) => return,
+            Err(e) => tracing::warn!(error = %e, "recording the sync run failed"),
+        }
+    }
+    finish(deps, &job, &outcome).await;
+}
+
+async fn record_run(
+    pool: &PgPool,
+    tenant: &Tenant,
+    job: &ClaimedJob,
+    run: &RunRecord<'_>,
+) -> Result<(), LedgerError> {
+    let mut tx = TenantTx::begin(pool, tenant).await?;
+    ledger::record_run(&mut tx, job.account_id, job.fence, run).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn finish<T: AccessTokens>(deps: &SyncDeps<T>, job: &ClaimedJob, outcome: &Outcome) {
+    let now = deps.clock.now();
+    match jobs::finish(&deps.pool, job, outcome, &deps.settings.schedule, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(account_id = %job.account_id, "sync lease lost before finishing")
+        }
+        Err(e) => tracing::warn!(error = %e, "rescheduling the sync job failed"),
+    }
+}
+
+/// The window of the next download: the first sync reads the whole history KB allows; later
+/// ones re-read `overlap_days` before the watermark and every still-pending row.
+pub fn sync_window(
+    state: &ledger::SyncState,
+    today: Date,
+    settings: &SyncSettings,
+) -> ((Date, Date), bool) {
+    let earliest = today - Duration::days(settings.history_days);
+    match state.watermark {
+        Some(watermark) if state.history_complete => {
+            let mut from = watermark - Duration::days(settings.overlap_days);
+            if let Some(pending) = state.oldest_pending {
+                from = from.min(pending);
+            }
+            ((from.max(earliest).min(today), today), false)
+        }
+        _ => ((earliest, today), true),
+    }
+}
+
+async fn sync_account<T: AccessTokens>(
+    deps: &SyncDeps<T>,
+    tenant: &Tenant,
+    job: &ClaimedJob,
+    info: &mut RunInfo,
+) -> Result<ApplyReport, SyncError> {
+    let now = info.started_at;
+    let state = {
+        let mut tx = TenantTx::begin(&deps.pool, tenant).await?;
+        let state = ledger::sync_state(&mut tx, job.account_id).await?;
+        tx.commit().await?;
+        state
+    };
+    let (window, full_history) = sync_window(&state, now.date(), &deps.settings);
+    info.window = Some(window);
+    info.trigger = if full_history {
+        "first"
+    } else if job.attempts > 0 {
+        "retry"
+    } else if job.notified {
+        "notification"
+    } else {
+        "schedule"
+    };
+
+    let mut refreshed = false;
+    let mut attempts = 0;
+    let (transactions, balances) = loop {
+        let token = deps.tokens.access_token(job.connection_id).await?;
+        attempts += 1;
+        match fetch(deps, tenant, job, &token, window, now, info).await {
+            Ok(data) => break data,
+            Err(Fetch::Bank(BankError::Unauthorized { .. })) if !refreshed => {
+                deps.tokens.invalidate(job.connection_id).await;
+                refreshed = true;
+            }
+            Err(Fetch::Shifted) if attempts < deps.settings.window_attempts => {
+                tracing::info!(account_id = %job.account_id, "history changed during paging; downloading again");
+            }
+            Err(Fetch::Shifted) => return Err(SyncError::KeptShifting),
+            Err(Fetch::Bank(e)) => return Err(e.into()),
+            Err(Fetch::Db(e)) => return Err(e.into()),
+        }
+    };
+
+    let mut tx = TenantTx::begin(&deps.pool, tenant).await?;
+    let report = ledger::apply(
+        &mut tx,
+        &Batch {
+            account_id: job.account_id,
+            fence: job.fence,
+            window,
+            transactions: &transactions,
+            balances: &balances,
+            pages: info.pages,
+            full_history,
+            trigger: info.trigger,
+            started_at: info.started_at,
+            now: deps.clock.now(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+enum Fetch {
+    Bank(BankError),
+    Db(sqlx::Error),
+    /// Rows moved between pages (a transaction was booked into the window meanwhile).
+    Shifted,
+}
+
+impl From<BankError> for Fetch {
+    fn from(e: BankError) -> Self {
+        Self::Bank(e)
+    }
+}
+
+/// Downloads every page of the window back to back (KB drops the paging context after 10 s),
+/// recording progress after each page, then the balances.
+async fn fetch<T: AccessTokens>(
+    deps: &SyncDeps<T>,
+    tenant: &Tenant,
+    job: &ClaimedJob,
+    token: &Secret<String>,
+    (from, to): (Date, Date),
+    now: OffsetDateTime,
+    info: &mut RunInfo,
+) -> Result<(Vec<Transaction>, Vec<AccountBalance>), Fetch> {
+    let from_at = from.midnight().assume_utc();
+    let to_at = to
+        .with_time(time::Time::MAX)
+        .assume_utc()
+        .min(now)
+        .max(from_at);
+    let max_pages = deps.kb.settings().quirks.max_transaction_pages;
+    let mut all: Vec<Transaction> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut total_pages = None;
+    let mut page = 0_u32;
+    info.pages = 0;
+    info.fetched = 0;
+    loop {
+        let slice = deps
+            .kb
+            .transactions_page(token, &job.kb_account_id, Some(from_at), Some(to_at), page)
+            .await?;
+        let total = *total_pages.get_or_insert(slice.total_pages);
+        let repeated = slice
+            .content
+            .iter()
+            .filter_map(Transaction::account_servicer)
+            .any(|id| seen.contains(id));
+        if repeated || (total > 0 && slice.total_pages > 0 && slice.total_pages != total) {
+            return Err(Fetch::Shifted);
+        }
+        seen.extend(
+            slice
+                .content
+                .iter()
+                .filter_map(Transaction::account_servicer)
+                .map(str::to_owned),
+        );
+        let received = slice.content.len();
+        all.extend(slice.content);
+        info.pages = page + 1;
+        info.fetched = all.len();
+        progress(&deps.pool, tenant, job, info)
+            .await
+            .map_err(Fetch::Db)?;
+        let no_more = slice.last
+            || slice.empty
+            || received == 0
+            || (slice.total_pages > 0 && page + 1 >= slice.total_pages);
+        if no_more {
+            break;
+        }
+        page += 1;
+        if page >= max_pages {
+            return Err(Fetch::Bank(BankError::Protocol(format!(
+                "transaction download exceeded {max_pages} pages"
+            ))));
+        }
+    }
+    let balances = deps.kb.balances(token, &job.kb_account_id).await?;
+    Ok((all, balances))
+}
+
+async fn progress(
+    pool: &PgPool,
+    tenant: &Tenant,
+    job: &ClaimedJob,
+    info: &RunInfo,
+) -> Result<(), sqlx::Error> {
+    let mut tx = TenantTx::begin(pool, tenant).await?;
+    ledger::set_progress(&mut tx, job.account_id, info.pages, info.fetched).await?;
+    tx.commit().await
+}
+
+/// A sync worker: one owner name, shared dependencies.
+pub struct Worker<T: AccessTokens> {
+    deps: Arc<SyncDeps<T>>,
+    owner: String,
+}
+
+impl<T: AccessTokens> Worker<T> {
+    pub fn new(deps: Arc<SyncDeps<T>>, owner: impl Into<String>) -> Self {
+        Self {
+            deps,
+            owner: owner.into(),
+        }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// One round at the clock's current time; returns how many jobs were claimed.
+    pub async fn run_once(&self) -> Result<usize, sqlx::Error> {
+        run_once(&self.deps, &self.owner, self.deps.clock.now()).await
+    }
+
+    /// Rounds until nothing is due (at most `max_rounds`); returns the jobs handled.
+    pub async fn run_until_idle(&self, max_rounds: usize) -> Result<usize, sqlx::Error> {
+        let mut total = 0;
+        for _ in 0..max_rounds {
+            match self.run_once().await? {
+                0 => break,
+                n => total += n,
+            }
+        }
+        Ok(total)
+    }
+
+    /// Loops until `shutdown` turns true: a round, then (when idle) a pause that `wake` (a KB
+    /// notification) cuts short. A running sync is finished before stopping.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>, wake: Arc<Notify>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let pause = match self.run_once().await {
+                Ok(0) => Some(self.deps.settings.idle_poll),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync round failed");
+                    Some(self.deps.settings.idle_poll)
+                }
+            };
+            if let Some(pause) = pause {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
