@@ -11,4 +11,5 @@ mod kb_openapi;
 mod kb_postman;
 mod mail;
 mod signup;
+mod sync;
 mod team;
