@@ -13,4 +13,5 @@ mod kb_postman;
 mod mail;
 mod reminders;
 mod signup;
+mod sync;
 mod team;

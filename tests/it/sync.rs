@@ -1,0 +1,1042 @@
+//! The background sync against the KB sandbox over real sockets and a real database: the first
+//! two-year sync, reruns, new payments and card holds, faults, racing workers and fencing, and
+//! the ledger's idempotence and order independence.
+
+use crate::helpers::{ICO_A, fresh_database};
+use crate::kb_client::{REDIRECT_URI, client_for, onboard, sandbox};
+use kasa::bank::types::{AccountBalance, ClientCredentials, Transaction};
+use kasa::bank::{Error as BankError, KbClient, Secret};
+use kasa::clock::{Clock, ManualClock};
+use kasa::db::tenant::{Tenant, TenantTx};
+use kasa::kb_sandbox::{FaultSettings, SandboxConfig, SandboxHandle};
+use kasa::sync::jobs::{self, JobState};
+use kasa::sync::ledger::{self, AccountInfo, Batch, LedgerError};
+use kasa::sync::{AccessTokens, SyncDeps, SyncSettings, Worker};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use time::{Date, Duration, OffsetDateTime};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// Tokens from the onboarded consent, refreshed through the real token endpoint.
+struct TestTokens {
+    client: KbClient,
+    credentials: ClientCredentials,
+    refresh: std::sync::Mutex<Secret<String>>,
+    cached: tokio::sync::Mutex<Option<Secret<String>>>,
+    invalidated: AtomicUsize,
+    gone: std::sync::Mutex<Vec<String>>,
+}
+
+impl AccessTokens for TestTokens {
+    async fn access_token(&self, _connection: Uuid) -> Result<Secret<String>, BankError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(token) = cached.as_ref() {
+            return Ok(token.clone());
+        }
+        let refresh = self.refresh.lock().expect("lock").clone();
+        let fresh = self
+            .client
+            .refresh_access_token(&self.credentials, &refresh, REDIRECT_URI)
+            .await?;
+        *cached = Some(fresh.access_token.clone());
+        Ok(fresh.access_token)
+    }
+
+    async fn invalidate(&self, _connection: Uuid) {
+        *self.cached.lock().await = None;
+        self.invalidated.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn consent_gone(&self, _connection: Uuid, reason: &str) {
+        self.gone.lock().expect("lock").push(reason.to_owned());
+    }
+}
+
+/// A club with one connected account and its job.
+struct Club {
+    pool: PgPool,
+    tenant: Tenant,
+    account_id: Uuid,
+}
+
+async fn club_with_account(
+    pool: &PgPool,
+    kb_account_id: &str,
+    iban: &str,
+    now: OffsetDateTime,
+) -> Club {
+    let mut tx = pool.begin().await.expect("begin");
+    let tenant = kasa::db::tenant::provision(&mut tx, "TJ Sokol Kasa", ICO_A)
+        .await
+        .expect("provision");
+    tx.commit().await.expect("commit");
+    let club = Club {
+        pool: pool.clone(),
+        tenant,
+        account_id: Uuid::now_v7(),
+    };
+    club.add_account(kb_account_id, iban, now).await;
+    club
+}
+
+impl Club {
+    /// Adds a connected account (its own connection) to the club and enqueues its job.
+    async fn add_account(&self, kb_account_id: &str, iban: &str, now: OffsetDateTime) -> Uuid {
+        let account_id = if self.count_accounts().await == 0 {
+            self.account_id
+        } else {
+            Uuid::now_v7()
+        };
+        let connection_id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await.expect("begin");
+        // Only one live connection per club: older ones are marked disconnected.
+        sqlx::query("UPDATE app.bank_connections SET status = 'disconnected' WHERE tenant_id = $1")
+            .bind(self.tenant.id())
+            .execute(&mut *tx)
+            .await
+            .expect("old connections");
+        sqlx::query(
+            "INSERT INTO app.bank_connections (id, tenant_id, status, created_at, updated_at) \
+             VALUES ($1, $2, 'active', $3, $3)",
+        )
+        .bind(connection_id)
+        .bind(self.tenant.id())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .expect("connection");
+        sqlx::query(
+            "INSERT INTO app.bank_accounts (id, tenant_id, connection_id, kb_account_id, iban, \
+             currency, created_at) VALUES ($1, $2, $3, $4, $5, 'CZK', $6)",
+        )
+        .bind(account_id)
+        .bind(self.tenant.id())
+        .bind(connection_id)
+        .bind(kb_account_id)
+        .bind(iban)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .expect("account");
+        jobs::enqueue(&mut tx, account_id, self.tenant.id(), now)
+            .await
+            .expect("enqueue");
+        tx.commit().await.expect("commit");
+        let mut ttx = TenantTx::begin(&self.pool, &self.tenant)
+            .await
+            .expect("tenant tx");
+        ledger::ensure_account(
+            &mut ttx,
+            &AccountInfo {
+                id: account_id,
+                kb_account_id: kb_account_id.to_owned(),
+                iban: iban.to_owned(),
+                currency: "CZK".into(),
+                name: Some("Běžný účet".into()),
+            },
+            now,
+        )
+        .await
+        .expect("tenant account");
+        ttx.commit().await.expect("commit");
+        account_id
+    }
+
+    async fn count_accounts(&self) -> i64 {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM app.bank_accounts WHERE tenant_id = $1")
+                .bind(self.tenant.id())
+                .fetch_one(&self.pool)
+                .await
+                .expect("count");
+        n
+    }
+
+    /// `bank_key → (status, amount, booking date, reversal)` of an account.
+    async fn rows(&self, account_id: Uuid) -> BTreeMap<String, Row> {
+        let mut tx = TenantTx::begin(&self.pool, &self.tenant).await.expect("tx");
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT bank_key, id, status, amount_minor AS amount, booking_date AS booking, \
+                    value_date AS value, reversal, variable_symbol AS vs \
+               FROM transactions WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_all(&mut *tx)
+        .await
+        .expect("rows");
+        rows.into_iter()
+            .map(|row| (row.bank_key.clone(), row))
+            .collect()
+    }
+
+    async fn account_state(&self, account_id: Uuid) -> AccountState {
+        let mut tx = TenantTx::begin(&self.pool, &self.tenant).await.expect("tx");
+        sqlx::query_as(
+            "SELECT watermark, history_complete, fresh_as_of, stale_since, last_error, \
+                    progress_pages, progress_fetched FROM bank_accounts WHERE id = $1",
+        )
+        .bind(account_id)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("account state")
+    }
+
+    /// `(trigger, outcome, fetched, inserted, updated, removed, reconciliation)` of each run.
+    async fn runs(&self, account_id: Uuid) -> Vec<Run> {
+        let mut tx = TenantTx::begin(&self.pool, &self.tenant).await.expect("tx");
+        sqlx::query_as(
+            "SELECT trigger, outcome, pages, fetched, inserted, updated, removed, error, \
+                    reconciliation FROM sync_runs WHERE account_id = $1 ORDER BY id",
+        )
+        .bind(account_id)
+        .fetch_all(&mut *tx)
+        .await
+        .expect("runs")
+    }
+
+    async fn job(&self, account_id: Uuid) -> JobState {
+        jobs::state(&self.pool, account_id)
+            .await
+            .expect("job")
+            .expect("job exists")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct Row {
+    bank_key: String,
+    id: i64,
+    status: String,
+    amount: i64,
+    booking: Option<Date>,
+    value: Option<Date>,
+    reversal: bool,
+    vs: Option<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct AccountState {
+    watermark: Option<Date>,
+    history_complete: bool,
+    fresh_as_of: Option<OffsetDateTime>,
+    stale_since: Option<OffsetDateTime>,
+    last_error: Option<String>,
+    progress_pages: i32,
+    progress_fetched: i32,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Run {
+    trigger: String,
+    outcome: String,
+    pages: i32,
+    fetched: i32,
+    inserted: i32,
+    updated: i32,
+    removed: i32,
+    error: Option<String>,
+    reconciliation: Option<String>,
+}
+
+/// A sandbox, an onboarded club and a worker.
+struct Env {
+    sandbox: SandboxHandle,
+    club: Club,
+    clock: ManualClock,
+    tokens: Arc<TestTokens>,
+    deps: Arc<SyncDeps<TestTokens>>,
+    kb_account_id: String,
+    web: reqwest::Client,
+}
+
+async fn env(
+    tweak: impl FnOnce(&mut SandboxConfig),
+    request_timeout: Option<std::time::Duration>,
+) -> Env {
+    let sandbox = sandbox(tweak).await;
+    let mut settings = kasa::app::sandbox_client_settings(&sandbox);
+    if let Some(timeout) = request_timeout {
+        settings.timeouts.request = timeout;
+    }
+    let client = KbClient::new(settings).expect("client");
+    let on = onboard(&sandbox, &client_for(&sandbox)).await;
+    let accounts = client.accounts(&on.access_token).await.expect("accounts");
+    let pool = kasa::db::connect_pool(fresh_database().await, 8)
+        .await
+        .expect("pool");
+    let clock = ManualClock::new();
+    let club = club_with_account(&pool, &on.account_id, &accounts[0].iban, clock.now()).await;
+    let tokens = Arc::new(TestTokens {
+        client: client.clone(),
+        credentials: on.credentials.clone(),
+        refresh: std::sync::Mutex::new(on.refresh_token.clone()),
+        cached: tokio::sync::Mutex::new(Some(on.access_token.clone())),
+        invalidated: AtomicUsize::new(0),
+        gone: std::sync::Mutex::new(Vec::new()),
+    });
+    let deps = Arc::new(SyncDeps {
+        pool,
+        kb: client,
+        tokens: tokens.clone(),
+        clock: Arc::new(clock.clone()),
+        settings: SyncSettings::default(),
+    });
+    Env {
+        sandbox,
+        club,
+        clock,
+        tokens,
+        deps,
+        kb_account_id: on.account_id,
+        web: reqwest::Client::new(),
+    }
+}
+
+impl Env {
+    fn worker(&self, owner: &str) -> Worker<TestTokens> {
+        Worker::new(self.deps.clone(), owner)
+    }
+
+    async fn sync(&self) -> usize {
+        self.worker("w1")
+            .run_until_idle(5)
+            .await
+            .expect("sync round")
+    }
+
+    /// A KB notification: the job is due now.
+    async fn notify(&self) {
+        assert!(
+            jobs::make_due(&self.club.pool, self.club.account_id, self.clock.now())
+                .await
+                .expect("make due")
+        );
+    }
+
+    async fn control(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .web
+            .post(format!("{}{}", self.sandbox.browser_base_url, path))
+            .json(&body)
+            .send()
+            .await
+            .expect("control");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("json")
+    }
+
+    /// The sandbox's ground truth as `bank_key → (status, signed amount)`.
+    async fn sandbox_ledger(&self) -> BTreeMap<String, (String, i64)> {
+        let rows: Vec<Value> = self
+            .web
+            .get(format!(
+                "{}/control/ledger?account={}",
+                self.sandbox.browser_base_url, self.kb_account_id
+            ))
+            .send()
+            .await
+            .expect("ledger")
+            .json()
+            .await
+            .expect("json");
+        rows.iter()
+            .map(|row| {
+                let t: Transaction = serde_json::from_str(&row.to_string()).expect("kb row");
+                let key = format!("as:{}", t.account_servicer().expect("servicer"));
+                let status = if t.is_pending() { "pending" } else { "booked" };
+                (key, (status.to_owned(), t.signed_minor_units()))
+            })
+            .collect()
+    }
+
+    async fn assert_mirrors_sandbox(&self) -> BTreeMap<String, Row> {
+        let truth = self.sandbox_ledger().await;
+        let rows = self.club.rows(self.club.account_id).await;
+        let ours: BTreeMap<String, (String, i64)> = rows
+            .iter()
+            .map(|(k, r)| (k.clone(), (r.status.clone(), r.amount)))
+            .collect();
+        assert_eq!(ours.len(), truth.len(), "row count");
+        assert_eq!(ours, truth, "same ids, statuses and amounts as the bank");
+        rows
+    }
+
+    fn advance_past(&self, at: OffsetDateTime) {
+        let now = self.clock.now();
+        if at >= now {
+            self.clock.advance(at - now + Duration::seconds(1));
+        }
+    }
+}
+
+fn near(actual: OffsetDateTime, expected: OffsetDateTime, slack: Duration) -> bool {
+    (actual - expected).abs() <= slack
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a), (b): first sync and rerun
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_first_sync_mirrors_two_years_of_the_sandbox_and_a_rerun_changes_nothing() {
+    let env = env(
+        |c| {
+            c.seed.transactions_per_account = 350;
+            c.seed.days = 700;
+            c.behaviour.unchanged_data_limit = None;
+        },
+        None,
+    )
+    .await;
+    let started = env.clock.now();
+    assert_eq!(env.sync().await, 1, "one job claimed and synced");
+
+    let rows = env.assert_mirrors_sandbox().await;
+    assert!(rows.len() > 250, "several pages: {}", rows.len());
+    assert!(
+        rows.values().any(|r| r.reversal),
+        "storno rows kept as their own rows"
+    );
+    assert!(rows.values().any(|r| r.amount < 0) && rows.values().any(|r| r.amount > 0));
+
+    let state = env.club.account_state(env.club.account_id).await;
+    assert!(state.history_complete);
+    assert_eq!(state.watermark, Some(env.clock.now().date()));
+    assert!(state.fresh_as_of.is_some() && state.last_error.is_none());
+    assert!(state.progress_pages >= 3, "progress: {state:?}");
+    assert_eq!(state.progress_fetched as usize, rows.len());
+
+    let runs = env.club.runs(env.club.account_id).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].trigger.as_str(), runs[0].outcome.as_str()),
+        ("first", "synced")
+    );
+    assert_eq!(runs[0].inserted as usize, rows.len());
+    assert_eq!(runs[0].pages, state.progress_pages);
+
+    let job = env.club.job(env.club.account_id).await;
+    assert!(job.lease_owner.is_none() && job.attempts == 0 && job.enabled);
+    assert!(
+        near(
+            job.due_at,
+            started + Duration::minutes(61),
+            Duration::seconds(5)
+        ),
+        "next poll in 61 minutes: {job:?}"
+    );
+    assert_eq!(env.sync().await, 0, "nothing due before then");
+
+    // Rerun over the same data (the sandbox's 61-minute rule is off here): nothing changes.
+    env.notify().await;
+    assert_eq!(env.sync().await, 1);
+    let runs = env.club.runs(env.club.account_id).await;
+    let rerun = &runs[1];
+    assert_eq!(rerun.trigger, "notification");
+    assert_eq!(rerun.outcome, "synced");
+    assert!(rerun.fetched > 0);
+    assert_eq!(
+        (rerun.inserted, rerun.updated, rerun.removed),
+        (0, 0, 0),
+        "{rerun:?}"
+    );
+    assert_eq!(
+        env.club.rows(env.club.account_id).await,
+        rows,
+        "same rows, same ids"
+    );
+    env.sandbox.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c): payments, 429 on unchanged data, card holds, token refresh
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn payments_and_a_booked_card_hold_arrive_with_the_next_syncs() {
+    let env = env(|c| c.seed.transactions_per_account = 120, None).await;
+    env.sync().await;
+    env.assert_mirrors_sandbox().await;
+
+    // Unchanged data within 61 minutes: KB answers 429; that is "nothing new", not an error.
+    env.notify().await;
+    let before = env.clock.now();
+    assert_eq!(env.sync().await, 1);
+    let runs = env.club.runs(env.club.account_id).await;
+    assert_eq!(runs.last().map(|r| r.outcome.as_str()), Some("unchanged"));
+    let job = env.club.job(env.club.account_id).await;
+    assert_eq!(job.attempts, 0);
+    assert!(job.last_error.is_none() && job.stale_since.is_none());
+    assert!(near(
+        job.due_at,
+        before + Duration::minutes(61),
+        Duration::seconds(5)
+    ));
+
+    // A member pays; the next sync has it.
+    let paid = env
+        .control(
+            "/control/payments",
+            json!({"account": env.kb_account_id, "amount_minor": 150_000, "vs": "2026001",
+                   "message": "Členský příspěvek", "payer_name": "Jana Dvořáková"}),
+        )
+        .await;
+    let paid_key = format!(
+        "as:{}",
+        paid["transaction"]["references"]["accountServicer"]
+            .as_str()
+            .expect("id")
+    );
+    // An expired access token on the way: refreshed once, then the sync goes on.
+    *env.tokens.cached.lock().await = Some(Secret::new("expired-token".to_owned()));
+    env.notify().await;
+    assert_eq!(env.sync().await, 1);
+    assert_eq!(env.tokens.invalidated.load(Ordering::SeqCst), 1);
+    let rows = env.assert_mirrors_sandbox().await;
+    let row = &rows[&paid_key];
+    assert_eq!((row.status.as_str(), row.amount), ("booked", 150_000));
+    assert_eq!(row.vs.as_deref(), Some("2026001"));
+    let run = env.club.runs(env.club.account_id).await.pop().expect("run");
+    assert_eq!(
+        (run.trigger.as_str(), run.inserted, run.updated),
+        ("notification", 1, 0)
+    );
+
+    // A card hold: pending first, then booked under the same id — one row that changes status.
+    let hold = env
+        .control(
+            "/control/payments",
+            json!({"account": env.kb_account_id, "amount_minor": -45_050, "pending": true,
+                   "payer_name": "Sportovní potřeby s.r.o."}),
+        )
+        .await;
+    let servicer = hold["transaction"]["references"]["accountServicer"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let hold_key = format!("as:{servicer}");
+    env.notify().await;
+    env.sync().await;
+    let rows = env.assert_mirrors_sandbox().await;
+    let pending = rows[&hold_key].clone();
+    assert_eq!(
+        (pending.status.as_str(), pending.amount),
+        ("pending", -45_050)
+    );
+    let count = rows.len();
+
+    env.control(
+        "/control/book-pending",
+        json!({"account": env.kb_account_id, "account_servicer": servicer}),
+    )
+    .await;
+    env.notify().await;
+    env.sync().await;
+    let rows = env.assert_mirrors_sandbox().await;
+    assert_eq!(rows.len(), count, "booked in place, no second row");
+    let booked = &rows[&hold_key];
+    assert_eq!(booked.id, pending.id, "same row");
+    assert_eq!(booked.status, "booked");
+    assert!(booked.booking.is_some());
+    let run = env.club.runs(env.club.account_id).await.pop().expect("run");
+    assert_eq!(
+        (run.inserted, run.updated, run.removed),
+        (0, 1, 0),
+        "{run:?}"
+    );
+    env.sandbox.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d): faults
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
+    let env = env(
+        |c| {
+            c.seed.transactions_per_account = 350;
+            c.behaviour.unchanged_data_limit = None;
+            // The sandbox books the shifting row at max(window start, now - this) + 1 h: at the
+            // start of the two-year window, so every later page repeats a row.
+            c.behaviour.default_window_days = 800;
+        },
+        Some(std::time::Duration::from_millis(1500)),
+    )
+    .await;
+    // Pages shift under the first download (a back-dated booking): detected, downloaded again.
+    env.sandbox.set_faults(FaultSettings {
+        shift_next_pages: 1,
+        ..FaultSettings::default()
+    });
+    assert_eq!(env.sync().await, 1);
+    assert_eq!(
+        env.sandbox.faults().shift_next_pages,
+        0,
+        "the shift happened"
+    );
+    let rows = env.assert_mirrors_sandbox().await;
+    // Booked at the start of the window after page 0 was read: only a new download has it.
+    assert!(
+        rows.values().any(|r| r.vs.as_deref() == Some("999")),
+        "the back-dated booking is there"
+    );
+    let runs = env.club.runs(env.club.account_id).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, "synced");
+
+    // Outages: exponential backoff with jitter, attempts counted, stale since the first.
+    let mut stale_since = None;
+    for (attempt, fault) in ["error", "timeout", "drop", "error"]
+        .into_iter()
+        .enumerate()
+    {
+        env.sandbox.set_faults(FaultSettings {
+            next: vec![fault.to_owned()],
+            timeout_ms: 5000,
+            ..FaultSettings::default()
+        });
+        if attempt == 0 {
+            env.notify().await;
+        }
+        let now = env.clock.now();
+        assert_eq!(env.sync().await, 1, "{fault}");
+        let job = env.club.job(env.club.account_id).await;
+        let attempts = attempt as i32 + 1;
+        assert_eq!(job.attempts, attempts, "{fault}: {job:?}");
+        assert!(job.enabled && job.lease_owner.is_none());
+        assert!(
+            job.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("unavailable")),
+            "{job:?}"
+        );
+        let full = Duration::minutes(1 << attempt);
+        let delay = job.due_at - now;
+        assert!(
+            delay <= full + Duration::seconds(3) && delay >= full * 0.8 - Duration::seconds(1),
+            "{fault}: backoff {delay} for attempt {attempts}"
+        );
+        let first = *stale_since.get_or_insert(job.stale_since.expect("stale"));
+        assert_eq!(
+            job.stale_since,
+            Some(first),
+            "stale since the first failure"
+        );
+        let state = env.club.account_state(env.club.account_id).await;
+        assert!(state.last_error.is_some() && state.stale_since.is_some());
+        let run = env.club.runs(env.club.account_id).await.pop().expect("run");
+        assert_eq!(
+            (run.trigger.as_str(), run.outcome.as_str()),
+            (
+                if attempt == 0 {
+                    "notification"
+                } else {
+                    "retry"
+                },
+                "failed"
+            )
+        );
+        assert!(run.error.is_some());
+        assert_eq!(env.sync().await, 0, "not due before the backoff");
+        env.advance_past(job.due_at);
+    }
+    assert_eq!(
+        env.club.rows(env.club.account_id).await,
+        rows,
+        "faults changed no rows"
+    );
+
+    // KB's 429: nothing new; the outage is over, next try in 61 minutes.
+    env.sandbox.set_faults(FaultSettings {
+        next: vec!["rate_limit".to_owned()],
+        ..FaultSettings::default()
+    });
+    let now = env.clock.now();
+    assert_eq!(env.sync().await, 1);
+    let job = env.club.job(env.club.account_id).await;
+    assert_eq!(
+        (job.attempts, job.last_error.clone(), job.stale_since),
+        (0, None, None)
+    );
+    assert!(near(
+        job.due_at,
+        now + Duration::minutes(61),
+        Duration::seconds(5)
+    ));
+    assert_eq!(
+        env.club
+            .runs(env.club.account_id)
+            .await
+            .pop()
+            .map(|r| r.outcome),
+        Some("unchanged".to_owned())
+    );
+
+    // Recovered: a normal sync, nothing duplicated or lost.
+    env.advance_past(job.due_at);
+    assert_eq!(env.sync().await, 1);
+    env.assert_mirrors_sandbox().await;
+    let state = env.club.account_state(env.club.account_id).await;
+    assert!(state.last_error.is_none() && state.stale_since.is_none());
+
+    // The consent is gone (KB refuses the refresh token): the job stops, the connection is told.
+    *env.tokens.refresh.lock().expect("lock") = Secret::new("revoked".to_owned());
+    *env.tokens.cached.lock().await = None;
+    env.notify().await;
+    assert_eq!(env.sync().await, 1);
+    let job = env.club.job(env.club.account_id).await;
+    assert!(!job.enabled, "{job:?}");
+    assert_eq!(env.tokens.gone.lock().expect("lock").len(), 1);
+    env.advance_past(env.clock.now() + Duration::days(1));
+    assert_eq!(env.sync().await, 0, "a disabled job is never claimed");
+    env.assert_mirrors_sandbox().await;
+    env.sandbox.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (e): racing workers and fencing
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn racing_workers_sync_an_account_once_and_a_fenced_out_worker_cannot_commit() {
+    let env = env(|c| c.seed.transactions_per_account = 200, None).await;
+    let workers: Vec<_> = ["a", "b", "c"].iter().map(|o| env.worker(o)).collect();
+    let now = env.clock.now();
+    let counts = futures::future::join_all(
+        workers
+            .iter()
+            .map(|w| kasa::sync::run_once(&env.deps, w.owner(), now)),
+    )
+    .await;
+    let claimed: usize = counts.into_iter().map(|c| c.expect("round")).sum();
+    assert_eq!(claimed, 1, "exactly one worker syncs the account");
+    assert_eq!(env.club.runs(env.club.account_id).await.len(), 1);
+    env.assert_mirrors_sandbox().await;
+
+    // Worker A claims; its lease runs out; B takes over. A can neither extend nor commit.
+    let pool = &env.club.pool;
+    let lease = Duration::minutes(5);
+    let t0 = env.clock.now() + Duration::hours(2);
+    let mut a = jobs::claim(pool, "A", lease, t0, 10)
+        .await
+        .expect("claim")
+        .pop()
+        .expect("A");
+    assert!(
+        jobs::claim(pool, "B", lease, t0 + Duration::minutes(1), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(
+        jobs::heartbeat(pool, &mut a, t0 + Duration::minutes(4))
+            .await
+            .expect("beat")
+    );
+    assert!(
+        jobs::claim(pool, "B", lease, t0 + Duration::minutes(6), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "the heartbeat extended A's lease"
+    );
+    let b = jobs::claim(pool, "B", lease, t0 + Duration::minutes(10), 10)
+        .await
+        .expect("claim")
+        .pop()
+        .expect("B takes over the expired lease");
+    assert_eq!(b.fence, a.fence + 1);
+    assert!(
+        !jobs::heartbeat(pool, &mut a, t0 + Duration::minutes(10))
+            .await
+            .expect("beat")
+    );
+
+    let before = env.club.rows(env.club.account_id).await;
+    let day = t0.date();
+    let extra = [kb_tx(Some("fenced-out"), day, 777, "BOOK", t0, false)];
+    let batch = |fence| Batch {
+        account_id: env.club.account_id,
+        fence,
+        window: (day - Duration::days(7), day),
+        transactions: &extra,
+        balances: &[],
+        pages: 1,
+        full_history: false,
+        trigger: "schedule",
+        started_at: t0,
+        now: t0,
+    };
+    let mut tx = TenantTx::begin(pool, &env.club.tenant).await.expect("tx");
+    let lost = ledger::apply(&mut tx, &batch(a.fence)).await;
+    assert!(matches!(lost, Err(LedgerError::LostLease(_))), "{lost:?}");
+    drop(tx);
+    assert_eq!(
+        env.club.rows(env.club.account_id).await,
+        before,
+        "A wrote nothing"
+    );
+    assert!(
+        !jobs::finish(pool, &a, &jobs::Outcome::Synced, &Default::default(), t0)
+            .await
+            .expect("finish")
+    );
+
+    let mut tx = TenantTx::begin(pool, &env.club.tenant).await.expect("tx");
+    let report = ledger::apply(&mut tx, &batch(b.fence))
+        .await
+        .expect("B applies");
+    tx.commit().await.expect("commit");
+    assert_eq!(report.inserted, 1);
+    assert!(
+        jobs::finish(pool, &b, &jobs::Outcome::Synced, &Default::default(), t0)
+            .await
+            .expect("finish")
+    );
+    env.sandbox.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (f): the ledger alone
+// ---------------------------------------------------------------------------------------------
+
+fn kb_tx(
+    servicer: Option<&str>,
+    day: Date,
+    amount_minor: i64,
+    status: &str,
+    updated: OffsetDateTime,
+    reversal: bool,
+) -> Transaction {
+    let mut t = json!({
+        "lastUpdated": updated.format(&time::format_description::well_known::Rfc3339).expect("time"),
+        "accountType": "KB",
+        "iban": "CZ6501000000000123456789",
+        "creditDebitIndicator": if amount_minor < 0 { "DEBIT" } else { "CREDIT" },
+        "transactionType": "DOMESTIC",
+        "amount": { "value": 0, "currency": "CZK" },
+        "valueDate": day.to_string(),
+        "status": status,
+        "counterParty": { "name": "Jan Novák", "accountNo": "0000001234567890", "bankCode": "0800" },
+        "references": { "variable": "123" },
+    });
+    if status == "BOOK" {
+        t["bookingDate"] = json!(day.to_string());
+    }
+    if let Some(s) = servicer {
+        t["references"]["accountServicer"] = json!(s);
+    }
+    if reversal {
+        t["reversalIndicator"] = json!(true);
+    }
+    let amount = kasa::bank::money::format_minor_units(amount_minor.abs(), 2);
+    let text = t
+        .to_string()
+        .replace(r#""value":0"#, &format!(r#""value":{amount}"#));
+    serde_json::from_str(&text).expect("transaction")
+}
+
+fn closed_balance(day: Date, minor: i64) -> AccountBalance {
+    let text = format!(
+        r#"{{"type":"PREVIOUSLY_CLOSED_BOOK","creditDebitIndicator":"{}","amount":{{"value":{},"currency":"CZK"}},"validAt":"{}T00:00:00.000Z"}}"#,
+        if minor < 0 { "DEBIT" } else { "CREDIT" },
+        kasa::bank::money::format_minor_units(minor.abs(), 2),
+        day
+    );
+    serde_json::from_str(&text).expect("balance")
+}
+
+async fn apply(
+    club: &Club,
+    account_id: Uuid,
+    window: (Date, Date),
+    txs: &[Transaction],
+    balances: &[AccountBalance],
+    now: OffsetDateTime,
+) -> ledger::ApplyReport {
+    let mut tx = TenantTx::begin(&club.pool, &club.tenant).await.expect("tx");
+    let report = ledger::apply(
+        &mut tx,
+        &Batch {
+            account_id,
+            fence: 0,
+            window,
+            transactions: txs,
+            balances,
+            pages: 1,
+            full_history: true,
+            trigger: "test",
+            started_at: now,
+            now,
+        },
+    )
+    .await
+    .expect("apply");
+    tx.commit().await.expect("commit");
+    report
+}
+
+/// Rows without the surrogate id, for comparing accounts.
+async fn content(club: &Club, account_id: Uuid) -> Vec<(String, String, i64, Option<Date>, bool)> {
+    club.rows(account_id)
+        .await
+        .into_iter()
+        .map(|(k, r)| (k, r.status, r.amount, r.booking, r.reversal))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_ledger_is_idempotent_order_independent_and_reconciles_balances() {
+    let pool = kasa::db::connect_pool(fresh_database().await, 4)
+        .await
+        .expect("pool");
+    let now = OffsetDateTime::now_utc();
+    let club = club_with_account(&pool, "acc-x", "CZ6501000000000123456789", now).await;
+    let d = |n: i64| now.date() - Duration::days(30 - n);
+    let at = |n: i64| d(n).midnight().assume_utc() + Duration::hours(10);
+
+    // The bank's state: booked rows, a storno, a pending hold, two identical payments without
+    // accountServicer on the same day (both kept), signed amounts.
+    let bank = vec![
+        kb_tx(Some("a1"), d(1), 50_000, "BOOK", at(1), false),
+        kb_tx(Some("a2"), d(5), -12_345, "BOOK", at(5), false),
+        kb_tx(None, d(9), 20_000, "BOOK", at(9), false),
+        kb_tx(None, d(9), 20_000, "BOOK", at(9), false),
+        kb_tx(Some("a3"), d(10), 30_000, "BOOK", at(10), false),
+        kb_tx(Some("a3-storno"), d(11), -30_000, "BOOK", at(11), true),
+        kb_tx(Some("h1"), d(14), -9_990, "PDNG", at(14), false),
+        kb_tx(Some("a4"), d(20), 1_000, "BOOK", at(20), false),
+    ];
+    let in_window = |(from, to): (Date, Date)| -> Vec<Transaction> {
+        bank.iter()
+            .filter(|t| {
+                let day = t.booking_date.or(t.value_date).expect("date");
+                day >= from && day <= to
+            })
+            .cloned()
+            .collect()
+    };
+    let (wa, wb, all) = ((d(0), d(12)), (d(8), d(30)), (d(0), d(30)));
+
+    // Same batch twice: the second changes nothing.
+    let x = club.account_id;
+    let first = apply(&club, x, wa, &in_window(wa), &[], now).await;
+    assert_eq!(first.inserted, 6);
+    let again = apply(&club, x, wa, &in_window(wa), &[], now).await;
+    assert_eq!((again.inserted, again.updated, again.removed), (0, 0, 0));
+    apply(&club, x, wb, &in_window(wb), &[], now).await;
+
+    // B then A, and everything at once, on two more accounts: the same rows.
+    let y = club
+        .add_account("acc-y", "CZ6501000000000123456780", now)
+        .await;
+    apply(&club, y, wb, &in_window(wb), &[], now).await;
+    apply(&club, y, wa, &in_window(wa), &[], now).await;
+    let z = club
+        .add_account("acc-z", "CZ6501000000000123456781", now)
+        .await;
+    apply(&club, z, all, &in_window(all), &[], now).await;
+    let expected = content(&club, z).await;
+    assert_eq!(
+        expected.len(),
+        bank.len(),
+        "identical payments kept as two rows"
+    );
+    assert_eq!(content(&club, x).await, expected);
+    assert_eq!(content(&club, y).await, expected);
+    assert!(
+        expected
+            .iter()
+            .any(|r| r.0 == "as:a3-storno" && r.2 == -30_000 && r.4)
+    );
+
+    // The bank moves on: the hold is booked under its id, a new hold appears and vanishes
+    // again. Applying the evolving states in turn ends where the final state applied once does.
+    let mut later = bank.clone();
+    later[6] = kb_tx(Some("h1"), d(15), -9_990, "BOOK", at(15), false);
+    let mut middle = later.clone();
+    middle.push(kb_tx(Some("h2"), d(25), -5_000, "PDNG", at(25), false));
+    // A stale copy of the old state arriving late cannot undo the booking.
+    for state in [&middle, &bank, &later] {
+        apply(&club, x, all, state, &[], now).await;
+    }
+    let w = club
+        .add_account("acc-w", "CZ6501000000000123456782", now)
+        .await;
+    apply(&club, w, all, &later, &[], now).await;
+    let final_rows = content(&club, w).await;
+    assert!(final_rows.iter().any(|r| r.0 == "as:h1" && r.1 == "booked"));
+    assert!(
+        !final_rows.iter().any(|r| r.0 == "as:h2"),
+        "vanished hold removed"
+    );
+    let x_rows = content(&club, x).await;
+    assert_eq!(x_rows, final_rows);
+
+    // Reconciliation: booked movements between two closed balances against the change.
+    let r = club
+        .add_account("acc-r", "CZ6501000000000123456783", now)
+        .await;
+    let opening = 1_000_000;
+    apply(&club, r, all, &bank, &[closed_balance(d(1), opening)], now).await;
+    // Booked on [d1, d12): a1, a2, the two identical, a3 and its storno.
+    let moved = 50_000 - 12_345 + 40_000 + 30_000 - 30_000;
+    let ok = apply(
+        &club,
+        r,
+        all,
+        &bank,
+        &[closed_balance(d(12), opening + moved)],
+        now,
+    )
+    .await;
+    let rec = ok.reconciliation.expect("reconciled");
+    assert!(rec.is_ok(), "{rec:?}");
+    let bad = apply(
+        &club,
+        r,
+        all,
+        &bank,
+        &[closed_balance(d(21), opening + moved + 5_000)],
+        now,
+    )
+    .await;
+    let rec = bad.reconciliation.expect("reconciled");
+    assert!(!rec.is_ok(), "a missing movement is detected");
+    // Between d12 and d21 only a4 (10.00) was booked; the hold h1 is still pending.
+    assert_eq!(
+        (rec.balance_change, rec.movements),
+        (5_000, 1_000),
+        "{rec:?}"
+    );
+    let runs = club.runs(r).await;
+    assert!(
+        runs.last()
+            .and_then(|r| r.reconciliation.as_deref())
+            .is_some_and(|t| t.starts_with("mismatch"))
+    );
+    let mut tx = TenantTx::begin(&club.pool, &club.tenant).await.expect("tx");
+    let surfaced = ledger::reconciliation_mismatch(&mut tx, r)
+        .await
+        .expect("read");
+    drop(tx);
+    assert!(surfaced.is_some());
+    let state = club.account_state(r).await;
+    assert_eq!(
+        state.watermark,
+        Some(d(12)),
+        "the next sync re-reads the mismatched period"
+    );
+}
