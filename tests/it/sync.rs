@@ -1040,3 +1040,84 @@ async fn the_ledger_is_idempotent_order_independent_and_reconciles_balances() {
         "the next sync re-reads the mismatched period"
     );
 }
+
+#[tokio::test]
+async fn a_worker_whose_lease_is_taken_over_mid_download_stops_without_committing() {
+    let env = env(|c| c.seed.transactions_per_account = 120, None).await;
+    let deps = Arc::new(SyncDeps {
+        pool: env.deps.pool.clone(),
+        kb: env.deps.kb.clone(),
+        tokens: env.tokens.clone(),
+        clock: env.deps.clock.clone(),
+        settings: SyncSettings {
+            heartbeat_every: std::time::Duration::from_millis(50),
+            ..SyncSettings::default()
+        },
+    });
+    // The first page takes 1.5 s; meanwhile another worker decides A's lease has run out.
+    env.sandbox.set_faults(FaultSettings {
+        next: vec!["timeout".to_owned()],
+        timeout_ms: 1500,
+        ..FaultSettings::default()
+    });
+    let now = env.clock.now();
+    let slow = tokio::spawn({
+        let deps = deps.clone();
+        async move { kasa::sync::run_once(&deps, "A", now).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let taken = jobs::claim(
+        &env.club.pool,
+        "B",
+        Duration::minutes(5),
+        now + Duration::minutes(10),
+        1,
+    )
+    .await
+    .expect("claim");
+    assert_eq!(taken.len(), 1, "B takes the job over");
+    let claimed = slow.await.expect("join").expect("round");
+    assert_eq!(claimed, 1);
+    assert!(
+        env.club.rows(env.club.account_id).await.is_empty(),
+        "A committed nothing"
+    );
+    assert!(env.club.runs(env.club.account_id).await.is_empty());
+    let job = env.club.job(env.club.account_id).await;
+    assert_eq!(
+        job.lease_owner.as_deref(),
+        Some("B"),
+        "A did not release B's lease"
+    );
+    assert_eq!(job.fence, taken[0].fence);
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_worker_loop_syncs_wakes_on_a_notification_and_stops_on_shutdown() {
+    let env = env(|c| c.seed.transactions_per_account = 60, None).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let running = tokio::spawn(env.worker("loop").run(stopped, wake.clone()));
+    let club = &env.club;
+    let runs_reach = |n: usize| async move {
+        for _ in 0..200 {
+            if club.runs(club.account_id).await.len() >= n {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(runs_reach(1).await, "the loop ran the first sync");
+    // A notification: due now, and the idle loop is woken instead of sleeping 30 s.
+    env.notify().await;
+    wake.notify_one();
+    assert!(runs_reach(2).await, "woken by the notification");
+    stop.send(true).expect("stop");
+    tokio::time::timeout(std::time::Duration::from_secs(5), running)
+        .await
+        .expect("stops promptly")
+        .expect("join");
+    env.sandbox.shutdown().await;
+}
