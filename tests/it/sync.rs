@@ -1121,3 +1121,80 @@ async fn the_worker_loop_syncs_wakes_on_a_notification_and_stops_on_shutdown() {
         .expect("join");
     env.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reconnection() {
+    let pool = kasa::db::connect_pool(fresh_database().await, 4)
+        .await
+        .expect("pool");
+    // PostgreSQL keeps microseconds.
+    let now = OffsetDateTime::now_utc()
+        .replace_millisecond(0)
+        .expect("whole seconds");
+    let club = club_with_account(&pool, "acc-j", "CZ6501000000000123456789", now).await;
+    let id = club.account_id;
+    let schedule = jobs::Schedule::default();
+    let lease = Duration::minutes(5);
+    let claim = |at: OffsetDateTime| {
+        let pool = pool.clone();
+        async move { jobs::claim(&pool, "w", lease, at, 10).await.expect("claim") }
+    };
+
+    // A notification before the claim is served by that run: next poll in 61 minutes.
+    assert!(jobs::make_due(&pool, id, now).await.expect("due"));
+    let job = claim(now).await.pop().expect("claimed");
+    assert!(job.notified);
+    assert!(
+        jobs::finish(&pool, &job, &jobs::Outcome::Synced, &schedule, now)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(club.job(id).await.due_at, now + Duration::minutes(61));
+
+    // A notification while the job runs: due again as soon as the run finishes.
+    let t1 = now + Duration::minutes(61);
+    let job = claim(t1).await.pop().expect("claimed");
+    assert!(!job.notified);
+    assert!(
+        jobs::make_due(&pool, id, t1 + Duration::seconds(1))
+            .await
+            .expect("due")
+    );
+    let t2 = t1 + Duration::seconds(2);
+    assert!(
+        jobs::finish(&pool, &job, &jobs::Outcome::Synced, &schedule, t2)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(club.job(id).await.due_at, t2);
+    let job = claim(t2).await.pop().expect("claimed again");
+    assert!(job.notified);
+
+    // KB's 429 with a longer Retry-After is respected.
+    let unchanged = jobs::Outcome::Unchanged {
+        retry_after: Some(Duration::hours(2)),
+    };
+    assert!(
+        jobs::finish(&pool, &job, &unchanged, &schedule, t2)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(club.job(id).await.due_at, t2 + Duration::hours(2));
+
+    // Consent gone: disabled, never claimed, notifications ignored, until re-enabled.
+    let t3 = t2 + Duration::hours(3);
+    let job = claim(t3).await.pop().expect("claimed");
+    let gone = jobs::Outcome::Disabled {
+        reason: "consent gone".into(),
+    };
+    assert!(
+        jobs::finish(&pool, &job, &gone, &schedule, t3)
+            .await
+            .expect("finish")
+    );
+    assert!(!jobs::make_due(&pool, id, t3).await.expect("due"));
+    assert!(claim(t3 + Duration::days(1)).await.is_empty());
+    assert!(jobs::enable(&pool, id, t3).await.expect("enable"));
+    let job = claim(t3).await.pop().expect("claimable again");
+    assert_eq!(job.attempts, 0);
+}
