@@ -1198,3 +1198,63 @@ async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reco
     let job = claim(t3).await.pop().expect("claimable again");
     assert_eq!(job.attempts, 0);
 }
+
+#[tokio::test]
+async fn the_next_days_sync_reconciles_the_sandbox_balances() {
+    let bank_clock = Arc::new(kasa::kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
+    let env = env(
+        {
+            let bank_clock = bank_clock.clone();
+            move |c| {
+                c.seed.transactions_per_account = 150;
+                c.clock = bank_clock;
+            }
+        },
+        None,
+    )
+    .await;
+    env.control(
+        "/control/payments",
+        json!({"account": env.kb_account_id, "amount_minor": 80_000, "vs": "7"}),
+    )
+    .await;
+    env.sync().await;
+    assert!(
+        env.club.runs(env.club.account_id).await[0]
+            .reconciliation
+            .is_none(),
+        "one snapshot: nothing to compare yet"
+    );
+
+    // A day later (the access token has expired meanwhile and is refreshed).
+    bank_clock.advance(std::time::Duration::from_secs(24 * 3600));
+    env.clock.advance(Duration::days(1));
+    env.control(
+        "/control/payments",
+        json!({"account": env.kb_account_id, "amount_minor": -12_300, "vs": "8"}),
+    )
+    .await;
+    env.notify().await;
+    assert_eq!(env.sync().await, 1);
+    env.assert_mirrors_sandbox().await;
+    let run = env.club.runs(env.club.account_id).await.pop().expect("run");
+    assert_eq!(run.outcome, "synced", "{run:?}");
+    assert_eq!(
+        env.tokens.invalidated.load(Ordering::SeqCst),
+        1,
+        "expired token refreshed"
+    );
+    let text = run.reconciliation.expect("reconciled");
+    assert!(text.starts_with("ok"), "{text}");
+    let mut tx = TenantTx::begin(&env.club.pool, &env.club.tenant)
+        .await
+        .expect("tx");
+    assert_eq!(
+        ledger::reconciliation_mismatch(&mut tx, env.club.account_id)
+            .await
+            .expect("read"),
+        None
+    );
+    drop(tx);
+    env.sandbox.shutdown().await;
+}
