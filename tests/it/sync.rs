@@ -1040,3 +1040,221 @@ async fn the_ledger_is_idempotent_order_independent_and_reconciles_balances() {
         "the next sync re-reads the mismatched period"
     );
 }
+
+#[tokio::test]
+async fn a_worker_whose_lease_is_taken_over_mid_download_stops_without_committing() {
+    let env = env(|c| c.seed.transactions_per_account = 120, None).await;
+    let deps = Arc::new(SyncDeps {
+        pool: env.deps.pool.clone(),
+        kb: env.deps.kb.clone(),
+        tokens: env.tokens.clone(),
+        clock: env.deps.clock.clone(),
+        settings: SyncSettings {
+            heartbeat_every: std::time::Duration::from_millis(50),
+            ..SyncSettings::default()
+        },
+    });
+    // The first page takes 1.5 s; meanwhile another worker decides A's lease has run out.
+    env.sandbox.set_faults(FaultSettings {
+        next: vec!["timeout".to_owned()],
+        timeout_ms: 1500,
+        ..FaultSettings::default()
+    });
+    let now = env.clock.now();
+    let slow = tokio::spawn({
+        let deps = deps.clone();
+        async move { kasa::sync::run_once(&deps, "A", now).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let taken = jobs::claim(
+        &env.club.pool,
+        "B",
+        Duration::minutes(5),
+        now + Duration::minutes(10),
+        1,
+    )
+    .await
+    .expect("claim");
+    assert_eq!(taken.len(), 1, "B takes the job over");
+    let claimed = slow.await.expect("join").expect("round");
+    assert_eq!(claimed, 1);
+    assert!(
+        env.club.rows(env.club.account_id).await.is_empty(),
+        "A committed nothing"
+    );
+    assert!(env.club.runs(env.club.account_id).await.is_empty());
+    let job = env.club.job(env.club.account_id).await;
+    assert_eq!(
+        job.lease_owner.as_deref(),
+        Some("B"),
+        "A did not release B's lease"
+    );
+    assert_eq!(job.fence, taken[0].fence);
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_worker_loop_syncs_wakes_on_a_notification_and_stops_on_shutdown() {
+    let env = env(|c| c.seed.transactions_per_account = 60, None).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let running = tokio::spawn(env.worker("loop").run(stopped, wake.clone()));
+    let club = &env.club;
+    let runs_reach = |n: usize| async move {
+        for _ in 0..200 {
+            if club.runs(club.account_id).await.len() >= n {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(runs_reach(1).await, "the loop ran the first sync");
+    // A notification: due now, and the idle loop is woken instead of sleeping 30 s.
+    env.notify().await;
+    wake.notify_one();
+    assert!(runs_reach(2).await, "woken by the notification");
+    stop.send(true).expect("stop");
+    tokio::time::timeout(std::time::Duration::from_secs(5), running)
+        .await
+        .expect("stops promptly")
+        .expect("join");
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reconnection() {
+    let pool = kasa::db::connect_pool(fresh_database().await, 4)
+        .await
+        .expect("pool");
+    // PostgreSQL keeps microseconds.
+    let now = OffsetDateTime::now_utc()
+        .replace_millisecond(0)
+        .expect("whole seconds");
+    let club = club_with_account(&pool, "acc-j", "CZ6501000000000123456789", now).await;
+    let id = club.account_id;
+    let schedule = jobs::Schedule::default();
+    let lease = Duration::minutes(5);
+    let claim = |at: OffsetDateTime| {
+        let pool = pool.clone();
+        async move { jobs::claim(&pool, "w", lease, at, 10).await.expect("claim") }
+    };
+
+    // A notification before the claim is served by that run: next poll in 61 minutes.
+    assert!(jobs::make_due(&pool, id, now).await.expect("due"));
+    let job = claim(now).await.pop().expect("claimed");
+    assert!(job.notified);
+    assert!(
+        jobs::finish(&pool, &job, &jobs::Outcome::Synced, &schedule, now)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(club.job(id).await.due_at, now + Duration::minutes(61));
+
+    // A notification while the job runs: due again as soon as the run finishes.
+    let t1 = now + Duration::minutes(61);
+    let job = claim(t1).await.pop().expect("claimed");
+    assert!(!job.notified);
+    assert!(
+        jobs::make_due(&pool, id, t1 + Duration::seconds(1))
+            .await
+            .expect("due")
+    );
+    let t2 = t1 + Duration::seconds(2);
+    assert!(
+        jobs::finish(&pool, &job, &jobs::Outcome::Synced, &schedule, t2)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(club.job(id).await.due_at, t2);
+    let job = claim(t2).await.pop().expect("claimed again");
+    assert!(job.notified);
+
+    // KB's 429 with a longer Retry-After is respected.
+    let unchanged = jobs::Outcome::Unchanged {
+        retry_after: Some(Duration::hours(2)),
+    };
+    assert!(
+        jobs::finish(&pool, &job, &unchanged, &schedule, t2)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(club.job(id).await.due_at, t2 + Duration::hours(2));
+
+    // Consent gone: disabled, never claimed, notifications ignored, until re-enabled.
+    let t3 = t2 + Duration::hours(3);
+    let job = claim(t3).await.pop().expect("claimed");
+    let gone = jobs::Outcome::Disabled {
+        reason: "consent gone".into(),
+    };
+    assert!(
+        jobs::finish(&pool, &job, &gone, &schedule, t3)
+            .await
+            .expect("finish")
+    );
+    assert!(!jobs::make_due(&pool, id, t3).await.expect("due"));
+    assert!(claim(t3 + Duration::days(1)).await.is_empty());
+    assert!(jobs::enable(&pool, id, t3).await.expect("enable"));
+    let job = claim(t3).await.pop().expect("claimable again");
+    assert_eq!(job.attempts, 0);
+}
+
+#[tokio::test]
+async fn the_next_days_sync_reconciles_the_sandbox_balances() {
+    let bank_clock = Arc::new(kasa::kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
+    let env = env(
+        {
+            let bank_clock = bank_clock.clone();
+            move |c| {
+                c.seed.transactions_per_account = 150;
+                c.clock = bank_clock;
+            }
+        },
+        None,
+    )
+    .await;
+    env.control(
+        "/control/payments",
+        json!({"account": env.kb_account_id, "amount_minor": 80_000, "vs": "7"}),
+    )
+    .await;
+    env.sync().await;
+    assert!(
+        env.club.runs(env.club.account_id).await[0]
+            .reconciliation
+            .is_none(),
+        "one snapshot: nothing to compare yet"
+    );
+
+    // A day later (the access token has expired meanwhile and is refreshed).
+    bank_clock.advance(std::time::Duration::from_secs(24 * 3600));
+    env.clock.advance(Duration::days(1));
+    env.control(
+        "/control/payments",
+        json!({"account": env.kb_account_id, "amount_minor": -12_300, "vs": "8"}),
+    )
+    .await;
+    env.notify().await;
+    assert_eq!(env.sync().await, 1);
+    env.assert_mirrors_sandbox().await;
+    let run = env.club.runs(env.club.account_id).await.pop().expect("run");
+    assert_eq!(run.outcome, "synced", "{run:?}");
+    assert_eq!(
+        env.tokens.invalidated.load(Ordering::SeqCst),
+        1,
+        "expired token refreshed"
+    );
+    let text = run.reconciliation.expect("reconciled");
+    assert!(text.starts_with("ok"), "{text}");
+    let mut tx = TenantTx::begin(&env.club.pool, &env.club.tenant)
+        .await
+        .expect("tx");
+    assert_eq!(
+        ledger::reconciliation_mismatch(&mut tx, env.club.account_id)
+            .await
+            .expect("read"),
+        None
+    );
+    drop(tx);
+    env.sandbox.shutdown().await;
+}
