@@ -12,6 +12,7 @@ use crate::db::embedded::{ClusterOptions, EmbeddedCluster};
 use crate::kb_sandbox::{KbSandbox, SandboxHandle};
 use crate::mail::{Links, delivery::Delivery};
 use crate::secret::Secret;
+use crate::sync::worker::{SyncDeps, SyncSettings, Worker};
 use crate::vault::Vault;
 use crate::web::{self, AppState, security};
 use anyhow::Context;
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_sessions::ExpiredDeletion;
 use url::Url;
+use uuid::Uuid;
 
 /// Name of Kasa's database inside the private cluster.
 pub const EMBEDDED_DATABASE: &str = "kasa";
@@ -171,6 +173,31 @@ pub struct Kasa {
     router: axum::Router,
     delivery: Option<Delivery>,
     store: tower_sessions_sqlx_store::PostgresStore,
+    /// The sync worker, when this process runs one.
+    sync: Option<Worker<Consent>>,
+}
+
+/// A name for this process's claims on sync jobs (visible in `app.sync_jobs.lease_owner`).
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!(
+        "{}:{}:{}",
+        host.trim(),
+        std::process::id(),
+        &Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// The sync worker over this application's state: tokens from the consent module.
+pub fn sync_worker(state: &AppState, settings: SyncSettings) -> Worker<Consent> {
+    let deps = Arc::new(SyncDeps {
+        pool: state.pool.clone(),
+        kb: (*state.kb).clone(),
+        tokens: Arc::new(state.consent.clone()),
+        clock: state.clock.clone(),
+        settings,
+    });
+    Worker::new(deps, worker_name())
 }
 
 impl Kasa {
@@ -229,11 +256,15 @@ impl Kasa {
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
         };
         let router = web::router(state.clone(), session_layer);
+        let sync = config
+            .run_sync_worker
+            .then(|| sync_worker(&state, config.sync.clone()));
         Ok(Kasa {
             state,
             router,
             delivery,
             store,
+            sync,
         })
     }
 
@@ -252,6 +283,9 @@ impl Kasa {
                 self.state.mail_wake.clone(),
                 stop_rx.clone(),
             ));
+        }
+        if let Some(worker) = self.sync {
+            workers.spawn(worker.run(stop_rx.clone(), self.state.sync_wake.clone()));
         }
         // Consent reminders and expired journeys, hourly (and once at start).
         let state = self.state.clone();

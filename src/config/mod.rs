@@ -62,6 +62,10 @@ pub struct Config {
     pub vault: VaultSetting,
     /// People who operate Kasa (see `/operator`); configured, never self-served.
     pub operator_emails: Vec<crate::auth::Email>,
+    /// Run the background sync worker in this process.
+    pub run_sync_worker: bool,
+    /// Tuning of the sync worker.
+    pub sync: crate::sync::worker::SyncSettings,
 }
 
 impl Config {
@@ -82,6 +86,8 @@ impl Config {
             kb: KbSetting::BuiltInSandbox,
             vault: VaultSetting::File(PathBuf::from("data/keys/vault.key")),
             operator_emails: Vec::new(),
+            run_sync_worker: true,
+            sync: crate::sync::worker::SyncSettings::default(),
             sandbox: {
                 let mut sandbox = crate::kb_sandbox::SandboxConfig::new("data/kb-sandbox");
                 sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));

@@ -39,12 +39,6 @@ pub async fn receive(
     if api_key.is_none() || !bool::from(given.as_slice().ct_eq(stored.as_slice())) {
         return Ok(Notification::BadKey);
     }
-    sqlx::query(
-        "UPDATE app.sync_jobs SET due_at = least(due_at, $2) WHERE account_id = $1 AND enabled",
-    )
-    .bind(account_id)
-    .bind(now)
-    .execute(pool)
-    .await?;
+    crate::sync::jobs::make_due(pool, account_id, now).await?;
     Ok(Notification::Accepted { account_id })
 }

@@ -383,14 +383,6 @@ impl Consent {
             user.id,
         )
         .await?;
-        sqlx::query(
-            "UPDATE app.sync_jobs SET enabled = true, due_at = $2 WHERE account_id IN \
-                     (SELECT id FROM app.bank_accounts WHERE connection_id = $1)",
-        )
-        .bind(flow.connection_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         audit::record(
             &mut tx,
             &actor(user),
@@ -439,16 +431,10 @@ impl Consent {
                 now,
             )
             .await?;
-            sqlx::query(
-                "INSERT INTO app.sync_jobs (account_id, tenant_id, due_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (account_id) DO UPDATE SET enabled = true, due_at = excluded.due_at",
-            )
-            .bind(id)
-            .bind(tenant.id())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            crate::sync::jobs::enqueue(&mut tx, id, tenant.id(), now).await?;
             tx.commit().await?;
+            // A renewal turns the existing (possibly disabled) job back on, due now.
+            crate::sync::jobs::enable(&self.pool, id, now).await?;
             if known
                 .iter()
                 .any(|(_, kb_account)| kb_account == &account.account_id)

@@ -145,14 +145,7 @@ pub async fn disconnect(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE app.sync_jobs SET enabled = false, lease_owner = NULL, lease_until = NULL \
-         WHERE account_id IN (SELECT id FROM app.bank_accounts WHERE connection_id = $1)",
-    )
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    crate::sync::jobs::disable_connection(conn, id).await
 }
 
 /// A pending step of a connect or renew journey.

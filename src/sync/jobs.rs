@@ -121,6 +121,22 @@ pub async fn enable(
     Ok(done.rows_affected() == 1)
 }
 
+/// Stops the jobs of every account of a bank connection (disconnect): disabled and unleased,
+/// so a worker still holding one cannot commit (its fence check finds the lease gone).
+pub async fn disable_connection(
+    conn: &mut PgConnection,
+    connection_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE app.sync_jobs SET enabled = false, lease_owner = NULL, lease_until = NULL, fence = fence + 1 \
+         WHERE account_id IN (SELECT id FROM app.bank_accounts WHERE connection_id = $1)",
+    )
+    .bind(connection_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A KB notification: the job is due now. If a sync is running, the job becomes due again as
 /// soon as that sync finishes. Returns whether an enabled job exists.
 pub async fn make_due(

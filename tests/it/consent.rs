@@ -436,3 +436,75 @@ async fn renewing_keeps_the_connection_and_disconnecting_forgets_the_secrets() {
     assert!(audit.contains("Souhlas s přístupem obnoven") && audit.contains("Účet u KB odpojen"));
     // A viewer may not disconnect or connect.
 }
+
+/// Polls `path` until its body contains `needle` (bounded; no fixed sleeps in the assertion).
+async fn wait_for_page(client: &Client, path: &str, needle: &str, seconds: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let (_, page) = client.get_text(path).await;
+        if page.contains(needle) || std::time::Instant::now() > deadline {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_payment_sent_in_the_sandbox_reaches_the_account_page_through_a_notification() {
+    let app = TestApp::spawn_with_sandbox_and(|_| {}, |c| c.run_sync_worker = true).await;
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
+    connect(&app, &client, &dashboard).await;
+    let (account, kb_account): (uuid::Uuid, String) =
+        sqlx::query_as("SELECT id, kb_account_id FROM app.bank_accounts")
+            .fetch_one(&app.pool)
+            .await
+            .expect("account");
+    let page_path = format!("{dashboard}/accounts/{account}");
+
+    // The first sync (two years) runs by itself and shows the balance and freshness.
+    let page = wait_for_page(&client, &page_path, "Aktuální k", 60).await;
+    assert!(page.contains("Aktuální k"), "first sync finished: {page}");
+    assert!(page.contains("Disponibilní zůstatek"));
+    let (_, dash) = client.get_text(&dashboard).await;
+    assert!(
+        dash.contains("Disponibilní zůstatek"),
+        "balance on the dashboard"
+    );
+
+    // A payment in the sandbox: KB notifies Kasa, which syncs at once.
+    reqwest::Client::new()
+        .post(format!("{}/control/payments", sandbox.browser_base_url))
+        .json(&serde_json::json!({
+            "account": kb_account, "amount_minor": 120_000, "vs": "8800123",
+            "message": "Příspěvek Jiřina", "payer_name": "Jiřina Malá"
+        }))
+        .send()
+        .await
+        .expect("payment");
+    let page = wait_for_page(&client, &page_path, "8800123", 30).await;
+    assert!(
+        page.contains("8800123") && page.contains("Jiřina Malá"),
+        "the payment arrived by itself"
+    );
+    let (notified,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM sync_runs WHERE trigger <> 'first'")
+            .fetch_one(&mut *kasa_tenant_tx(&app).await)
+            .await
+            .expect("runs");
+    assert!(notified >= 1);
+}
+
+async fn kasa_tenant_tx(app: &TestApp) -> kasa::db::tenant::TenantTx {
+    let (id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.tenants")
+        .fetch_one(&app.pool)
+        .await
+        .expect("tenant");
+    let tenant = kasa::db::tenant::Tenant::load(&app.pool, id)
+        .await
+        .expect("load")
+        .expect("tenant");
+    kasa::db::tenant::TenantTx::begin(&app.pool, &tenant)
+        .await
+        .expect("begin")
+}

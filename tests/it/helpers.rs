@@ -136,6 +136,14 @@ impl TestApp {
 
     /// Spawns together with a built-in KB sandbox (its own temporary data directory, free ports).
     pub async fn spawn_with_sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> TestApp {
+        Self::spawn_with_sandbox_and(tweak, |_| {}).await
+    }
+
+    /// The same, with a tweak of Kasa's configuration too (e.g. the background sync worker).
+    pub async fn spawn_with_sandbox_and(
+        tweak: impl FnOnce(&mut SandboxConfig),
+        tweak_kasa: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let dir = std::env::temp_dir().join(format!(
             "kasa-test-sandbox-{}",
             uuid::Uuid::new_v4().simple()
@@ -150,7 +158,7 @@ impl TestApp {
             settings: kasa::app::sandbox_client_settings(&sandbox),
             sandbox: Some(sandbox),
         };
-        Self::spawn_full(|_| {}, kb).await
+        Self::spawn_full(tweak_kasa, kb).await
     }
 
     async fn spawn_full(tweak: impl FnOnce(&mut Config), kb: KbConnection) -> TestApp {
@@ -158,6 +166,8 @@ impl TestApp {
         let mut config = Config::local_default();
         config.db_max_connections = 8;
         config.vault = kasa::config::VaultSetting::Ephemeral;
+        // Tests step the sync themselves unless they ask for the background worker.
+        config.run_sync_worker = false;
         tweak(&mut config);
         let clock = ManualClock::new();
         let shared: SharedClock = Arc::new(clock.clone());

@@ -264,6 +264,8 @@ pub async fn authorized(
         .await;
     match result {
         Ok(done) => {
+            // The accounts' first (or renewed) sync is due now: wake the worker.
+            state.sync_wake.notify_one();
             s.ctx
                 .flash(if done.renewed {
                     "flash.bank_renewed"
