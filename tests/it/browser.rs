@@ -317,7 +317,7 @@ async fn the_kb_sandbox_control_page_sends_a_payment_from_the_browser() {
 
 #[tokio::test]
 async fn a_treasurer_connects_renews_and_disconnects_the_kb_account_in_the_browser() {
-    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let app = TestApp::spawn_with_sandbox_and(|_| {}, |c| c.run_sync_worker = true).await;
     let dashboard = app
         .sign_up_confirmed(
             &app.client(),
@@ -360,6 +360,24 @@ async fn a_treasurer_connects_renews_and_disconnects_the_kb_account_in_the_brows
             .await?;
         expect_text(c, "Účet je připojený").await?;
         expect_text(c, "Souhlas s přístupem k účtu platí do").await?;
+        // The history arrives by itself: open the account, wait for balances and transactions.
+        c.find(Locator::Css("#bank .club-list a"))
+            .await?
+            .click()
+            .await?;
+        for _ in 0..100 {
+            if page_text(c).await?.contains("Aktuální k") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            c.refresh().await?;
+        }
+        expect_text(c, "Disponibilní zůstatek").await?;
+        let rows = c.find_all(Locator::Css("#transactions tbody tr")).await?;
+        if rows.len() < 10 {
+            return Err(format!("only {} transactions shown", rows.len()).into());
+        }
+        c.find(Locator::LinkText("Přehled")).await?.click().await?;
         // Renew: two clicks (and the password), straight to KB's consent.
         c.find(Locator::Css("details.bank-actions summary"))
             .await?
