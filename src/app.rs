@@ -268,27 +268,28 @@ impl Kasa {
         })
     }
 
-    /// Serves on `listener` until `shutdown` completes, then stops the workers.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    /// Starts the background workers (mail, sync, reminders, session cleanup).
+    fn spawn_workers(
+        state: &AppState,
+        delivery: Option<Delivery>,
+        sync: Option<Worker<Consent>>,
+        store: tower_sessions_sqlx_store::PostgresStore,
+        stop_rx: &tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinSet<()> {
         let mut workers = tokio::task::JoinSet::new();
-        if let Some(delivery) = self.delivery {
+        if let Some(delivery) = delivery {
             workers.spawn(delivery.run(
-                self.state.pool.clone(),
-                self.state.clock.clone(),
-                self.state.mail_wake.clone(),
+                state.pool.clone(),
+                state.clock.clone(),
+                state.mail_wake.clone(),
                 stop_rx.clone(),
             ));
         }
-        if let Some(worker) = self.sync {
-            workers.spawn(worker.run(stop_rx.clone(), self.state.sync_wake.clone()));
+        if let Some(worker) = sync {
+            workers.spawn(worker.run(stop_rx.clone(), state.sync_wake.clone()));
         }
         // Consent reminders and expired journeys, hourly (and once at start).
-        let state = self.state.clone();
+        let state = state.clone();
         let mut reminders_stop = stop_rx.clone();
         workers.spawn(async move {
             loop {
@@ -328,7 +329,6 @@ impl Kasa {
                 }
             }
         });
-        let store = self.store.clone();
         let mut cleanup_stop = stop_rx.clone();
         workers.spawn(async move {
             tokio::select! {
@@ -336,6 +336,39 @@ impl Kasa {
                 _ = cleanup_stop.changed() => {}
             }
         });
+        workers
+    }
+
+    /// Runs only the background workers (no web server) until `shutdown` completes:
+    /// `kasa worker`.
+    pub async fn run_workers(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut workers =
+            Self::spawn_workers(&self.state, self.delivery, self.sync, self.store, &stop_rx);
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        while workers.join_next().await.is_some() {}
+        self.state.pool.close().await;
+        Ok(())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops the workers.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut workers = Self::spawn_workers(
+            &self.state,
+            self.delivery,
+            self.sync,
+            self.store.clone(),
+            &stop_rx,
+        );
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

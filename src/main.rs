@@ -88,6 +88,9 @@ enum Command {
     Migrate,
     /// Run only the built-in KB sandbox (the simulator of Komerční banka's API).
     KbSandbox,
+    /// Run only the background workers (sync, mail, reminders) against DATABASE_URL and the
+    /// configured KB; any number may run beside `kasa serve` instances.
+    Worker,
 }
 
 impl Cli {
@@ -134,6 +137,25 @@ impl Cli {
         {
             config.vault = kasa::config::VaultSetting::Keys(Secret::new(keys));
         }
+        let secs = |name: &str| -> anyhow::Result<Option<u64>> {
+            match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => Ok(Some(
+                    v.trim()
+                        .parse()
+                        .with_context(|| format!("{name}: expected seconds"))?,
+                )),
+                _ => Ok(None),
+            }
+        };
+        if let Some(v) = secs("KASA_SYNC_LEASE_SECS")? {
+            config.sync.lease = time::Duration::seconds(v as i64);
+        }
+        if let Some(v) = secs("KASA_SYNC_HEARTBEAT_SECS")? {
+            config.sync.heartbeat_every = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = secs("KASA_SYNC_IDLE_POLL_SECS")? {
+            config.sync.idle_poll = std::time::Duration::from_secs(v);
+        }
         config.vault = match config.vault {
             kasa::config::VaultSetting::File(_) => {
                 kasa::config::VaultSetting::File(self.data_dir.join("keys/vault.key"))
@@ -160,6 +182,7 @@ async fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::KbSandbox => kb_sandbox(config).await,
+            Command::Worker => worker(config).await,
         },
     };
     match result {
@@ -207,6 +230,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             );
         }
         kasa.serve(listener, shutdown_signal()).await
+    }
+    .await;
+    kb.close().await;
+    database.close().await;
+    result
+}
+
+async fn worker(config: Config) -> anyhow::Result<()> {
+    if matches!(config.kb, kasa::config::KbSetting::BuiltInSandbox) {
+        anyhow::bail!(
+            "kasa worker talks to a KB given by KASA_KB_* settings (see docs/kb.md); \
+             with the built-in sandbox, use kasa serve"
+        );
+    }
+    let database = Database::open(&config.database).await?;
+    let kb = KbConnection::open(&config).await?;
+    let result = async {
+        let kasa = Kasa::new(
+            &config,
+            database.options.clone(),
+            Arc::new(SystemClock),
+            config.listen,
+            &kb,
+        )
+        .await?;
+        tracing::info!("kasa worker running");
+        kasa.run_workers(shutdown_signal()).await
     }
     .await;
     kb.close().await;

@@ -6,7 +6,7 @@ use crate::kb_client::{consent_in_browser, register_in_browser};
 use kasa::sync::AccessTokens;
 
 /// Signs up a confirmed club and returns (client, dashboard path).
-async fn confirmed_club(app: &TestApp, email: &str, ico: &str) -> (Client, String) {
+pub async fn confirmed_club(app: &TestApp, email: &str, ico: &str) -> (Client, String) {
     let client = app.client();
     let dashboard = app
         .sign_up_confirmed(&client, "TJ Sokol Kasa", ico, email)
@@ -19,7 +19,7 @@ fn path_of(app: &TestApp, url: &str) -> String {
 }
 
 /// Runs the whole connect journey; returns the Kasa callback URLs it used.
-async fn connect(app: &TestApp, client: &Client, dashboard: &str) -> (String, String) {
+pub async fn connect(app: &TestApp, client: &Client, dashboard: &str) -> (String, String) {
     let sandbox = app.sandbox.clone().expect("sandbox");
     let response = client
         .post_form(
@@ -489,13 +489,13 @@ async fn a_payment_sent_in_the_sandbox_reaches_the_account_page_through_a_notifi
     );
     let (notified,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM sync_runs WHERE trigger <> 'first'")
-            .fetch_one(&mut *kasa_tenant_tx(&app).await)
+            .fetch_one(&mut *tenant_tx(&app).await)
             .await
             .expect("runs");
     assert!(notified >= 1);
 }
 
-async fn kasa_tenant_tx(app: &TestApp) -> kasa::db::tenant::TenantTx {
+pub async fn tenant_tx(app: &TestApp) -> kasa::db::tenant::TenantTx {
     let (id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.tenants")
         .fetch_one(&app.pool)
         .await

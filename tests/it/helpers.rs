@@ -338,3 +338,26 @@ pub fn location(response: &reqwest::Response) -> String {
         .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
         .to_owned()
 }
+
+impl TestApp {
+    /// A `DATABASE_URL` for this test's database (for child processes such as `kasa worker`).
+    pub fn database_url(&self) -> String {
+        let db = self.db.get_database().unwrap_or("postgres");
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let mut url = url::Url::parse(&url).expect("DATABASE_URL");
+                url.set_path(&format!("/{db}"));
+                url.to_string()
+            }
+            _ => {
+                let socket = self.db.get_socket().expect("socket").display().to_string();
+                let host: String =
+                    url::form_urlencoded::byte_serialize(socket.as_bytes()).collect();
+                format!(
+                    "postgres://{}@localhost/{db}?host={host}",
+                    self.db.get_username()
+                )
+            }
+        }
+    }
+}

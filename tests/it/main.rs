@@ -14,4 +14,5 @@ mod mail;
 mod reminders;
 mod signup;
 mod sync;
+mod sync_processes;
 mod team;
