@@ -1,0 +1,237 @@
+//! Sync benchmarks: the first sync of 100 000 transactions from the KB sandbox (beside a raw
+//! PostgreSQL `COPY` of the same rows into the same table, in the same run), and the latency
+//! from a KB notification to the payment being in the club's schema (p50/p99 over N events).
+//!
+//! Run: `cargo run --release --example bench_sync -- [transactions] [events]`
+//! (defaults 100000 and 100). Uses a private PostgreSQL cluster (default settings, fsync on)
+//! and the built-in KB sandbox on loopback. Prints the figures for docs/benchmarks.md.
+
+use kasa::app::{Kasa, KbConnection};
+use kasa::clock::SystemClock;
+use kasa::config::{Config, VaultSetting};
+use kasa::db::embedded::{ClusterOptions, EmbeddedCluster};
+use kasa::db::tenant::{Tenant, TenantTx};
+use kasa::kb_sandbox::{KbSandbox, SandboxConfig, scripted_user};
+use sqlx::Executor;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let transactions: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let events: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let tmp = std::env::temp_dir().join(format!("kasa-bench-sync-{}", std::process::id()));
+
+    let dir = tmp.join("pg");
+    let cluster = tokio::task::spawn_blocking(move || {
+        EmbeddedCluster::start(
+            &dir,
+            &ClusterOptions {
+                settings: Vec::new(),
+                watchdog: true,
+                remove_on_exit: true,
+            },
+        )
+    })
+    .await??;
+    kasa::app::ensure_database(&cluster, "kasa_bench").await?;
+
+    let mut sandbox_config = SandboxConfig::new(tmp.join("sandbox"));
+    sandbox_config.seed.accounts_per_user = 1;
+    sandbox_config.seed.transactions_per_account = transactions;
+    sandbox_config.seed.days = 729;
+    sandbox_config.events.min_interval = Duration::from_millis(1);
+    sandbox_config.events.tick = Duration::from_millis(2);
+    let started = Instant::now();
+    let sandbox = KbSandbox::start(sandbox_config).await?;
+    println!(
+        "sandbox with {transactions} transactions per account ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let kb = KbConnection {
+        settings: kasa::app::sandbox_client_settings(&sandbox),
+        sandbox: Some(sandbox),
+    };
+    let sandbox = kb.sandbox.as_ref().expect("sandbox");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut config = Config::local_default();
+    config.vault = VaultSetting::Ephemeral;
+    let kasa = Kasa::new(
+        &config,
+        cluster.connect_options("kasa_bench"),
+        Arc::new(SystemClock),
+        addr,
+        &kb,
+    )
+    .await?;
+    let pool = kasa.state.pool.clone();
+    tokio::spawn(kasa.serve(listener, std::future::pending()));
+    let base = format!("http://{addr}");
+
+    // A club, its treasurer signed in, e-mail confirmed.
+    let web = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let password = "Benchmark heslo dlouhé";
+    let response = web
+        .post(format!("{base}/signup"))
+        .form(&[
+            ("club_name", "Bench klub"),
+            ("ico", "45317054"),
+            ("email", "bench@kasa.example"),
+            ("password", password),
+        ])
+        .send()
+        .await?;
+    let dashboard = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    sqlx::query("UPDATE app.users SET email_confirmed_at = now()")
+        .execute(&pool)
+        .await?;
+
+    // Connect through the sandbox's pages (scripted KB customer).
+    let response = web
+        .post(format!("{base}{dashboard}/bank/connect"))
+        .form(&[("password", password)])
+        .send()
+        .await?;
+    let to_kb = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let back = scripted_user::approve_registration(&to_kb, "Klient 1").await?;
+    let response = web.get(&back).send().await?;
+    let to_consent = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let back = scripted_user::answer_consent(&to_consent, "Klient 1", true).await?;
+    let connected = Instant::now();
+    let response = web.get(&back).send().await?;
+    anyhow::ensure!(
+        response.status().is_redirection(),
+        "connect failed: {}",
+        response.status()
+    );
+
+    // 1. First sync: until the first run is recorded.
+    let (tenant_id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.tenants")
+        .fetch_one(&pool)
+        .await?;
+    let tenant = Tenant::load(&pool, tenant_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("tenant"))?;
+    let (account, kb_account): (uuid::Uuid, String) =
+        sqlx::query_as("SELECT id, kb_account_id FROM app.bank_accounts")
+            .fetch_one(&pool)
+            .await?;
+    let synced = loop {
+        let mut tx = TenantTx::begin(&pool, &tenant).await?;
+        let done: Option<(i32, i32)> = sqlx::query_as(
+            "SELECT fetched, inserted FROM sync_runs WHERE account_id = $1 AND outcome = 'synced' ORDER BY id LIMIT 1",
+        )
+        .bind(account)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if let Some(done) = done {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let first_sync = connected.elapsed();
+    println!(
+        "first sync: {} fetched, {} inserted in {:.2} s = {:.0} transactions/s (connect to committed, including KB paging over HTTPS)",
+        synced.0,
+        synced.1,
+        first_sync.as_secs_f64(),
+        f64::from(synced.1) / first_sync.as_secs_f64()
+    );
+
+    // Raw COPY of the same rows into the same table (same indexes), in one transaction.
+    let mut tx = TenantTx::begin(&pool, &tenant).await?;
+    let columns = "account_id, bank_key, status, amount_minor, currency, instructed_minor, instructed_currency, \
+        booking_date, value_date, counterparty_name, counterparty_account, counterparty_bank_code, counterparty_iban, \
+        variable_symbol, constant_symbol, specific_symbol, message, note, transaction_type, reversal, last_updated, first_seen_at";
+    let mut out = tx
+        .copy_out_raw(format!("COPY (SELECT {columns} FROM transactions) TO STDOUT").as_str())
+        .await?;
+    let mut data = Vec::new();
+    use futures::StreamExt;
+    while let Some(chunk) = out.next().await {
+        data.extend_from_slice(&chunk?);
+    }
+    drop(out);
+    tx.execute("DELETE FROM transactions").await?;
+    let copy_started = Instant::now();
+    let mut copy = tx
+        .copy_in_raw(format!("COPY transactions ({columns}) FROM STDIN").as_str())
+        .await?;
+    copy.send(data).await?;
+    let copied = copy.finish().await?;
+    let copy_time = copy_started.elapsed();
+    tx.rollback().await?;
+    println!(
+        "raw COPY of the same {copied} rows into the same table: {:.2} s = {:.0} rows/s",
+        copy_time.as_secs_f64(),
+        copied as f64 / copy_time.as_secs_f64()
+    );
+
+    // 2. Notification → payment in the club's schema.
+    let http = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(events);
+    for i in 0..events {
+        let vs = format!("93{i:06}");
+        let sent = Instant::now();
+        http.post(format!("{}/control/payments", sandbox.browser_base_url))
+            .json(&serde_json::json!({"account": kb_account, "amount_minor": 50_000 + i as i64, "vs": vs}))
+            .send()
+            .await?
+            .error_for_status()?;
+        loop {
+            let mut tx = TenantTx::begin(&pool, &tenant).await?;
+            let found: Option<(i64,)> =
+                sqlx::query_as("SELECT id FROM transactions WHERE variable_symbol = $1")
+                    .bind(&vs)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            if found.is_some() {
+                break;
+            }
+            anyhow::ensure!(
+                sent.elapsed() < Duration::from_secs(30),
+                "payment {vs} never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    let pick = |p: f64| ms(latencies[((latencies.len() as f64 - 1.0) * p).round() as usize]);
+    println!(
+        "notification to payment in the club's schema: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+        latencies.len(),
+        pick(0.5),
+        pick(0.99),
+        latencies.last().map_or(0.0, |d| ms(*d))
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
