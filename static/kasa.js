@@ -8,6 +8,7 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!d.contains(event.target)) d.removeAttribute("open");
     });
   });
+
   // Prevent double submission of forms (e.g. a slow sign-up).
   document.querySelectorAll("form").forEach((form) => {
     form.addEventListener("submit", () => {
@@ -16,4 +17,24 @@ document.addEventListener("DOMContentLoaded", () => {
       });
     });
   });
+
+  // Live sections (an account's balance and transactions): refreshed every two seconds while
+  // the page is visible, so a payment appears without reloading. Without JS, a reload does it.
+  const live = document.querySelectorAll("[data-live]");
+  if (live.length > 0) {
+    setInterval(async () => {
+      if (document.hidden) return;
+      try {
+        const response = await fetch(window.location.href, { credentials: "same-origin" });
+        if (!response.ok) return;
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        live.forEach((section) => {
+          const replacement = fresh.querySelector(`[data-live="${section.dataset.live}"]`);
+          if (replacement) section.replaceChildren(...replacement.childNodes);
+        });
+      } catch (_) {
+        // Offline for a moment: try again next time.
+      }
+    }, 2000);
+  }
 });

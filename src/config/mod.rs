@@ -92,6 +92,9 @@ impl Config {
                 let mut sandbox = crate::kb_sandbox::SandboxConfig::new("data/kb-sandbox");
                 sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));
                 sandbox.browser_addr = SocketAddr::from(([127, 0, 0, 1], 8081));
+                // The local demo: a payment sent from the control page shows up within a second.
+                // KB itself notifies at most every 5 minutes (KASA_SANDBOX_EVENT_INTERVAL_SECS=300).
+                sandbox.events.min_interval = std::time::Duration::from_secs(1);
                 sandbox
             },
         }

@@ -377,6 +377,32 @@ async fn a_treasurer_connects_renews_and_disconnects_the_kb_account_in_the_brows
         if rows.len() < 10 {
             return Err(format!("only {} transactions shown", rows.len()).into());
         }
+        // A payment sent at the bank appears on the open page by itself (no reload).
+        let (kb_account,): (String,) =
+            sqlx::query_as("SELECT kb_account_id FROM app.bank_accounts").fetch_one(&app.pool).await?;
+        let sandbox = app.sandbox.clone().ok_or("sandbox")?;
+        reqwest::Client::new()
+            .post(format!("{}/control/payments", sandbox.browser_base_url))
+            .json(&serde_json::json!({"account": kb_account, "amount_minor": 77_700, "vs": "6600777", "payer_name": "Bohuslav Živný"}))
+            .send()
+            .await?;
+        let mut synced = false;
+        for _ in 0..100 {
+            let mut tx = crate::consent::tenant_tx(&app).await;
+            let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM transactions WHERE variable_symbol = '6600777'")
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_some() {
+                synced = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !synced {
+            return Err("the payment never reached the club's schema".into());
+        }
+        expect_text(c, "6600777").await?;
+        expect_text(c, "Bohuslav Živný").await?;
         c.find(Locator::LinkText("Přehled")).await?.click().await?;
         // Renew: two clicks (and the password), straight to KB's consent.
         c.find(Locator::Css("details.bank-actions summary"))
