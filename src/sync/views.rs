@@ -25,6 +25,35 @@ pub struct AccountSummary {
     pub transactions: i64,
 }
 
+impl AccountSummary {
+    /// Translation key of the last problem, in plain language (the stored text is technical).
+    pub fn problem_key(&self) -> &'static str {
+        problem_key(self.last_error.as_deref().unwrap_or(""))
+    }
+}
+
+/// Plain-language translation key for a stored sync error.
+pub fn problem_key(error: &str) -> &'static str {
+    let error = error.to_ascii_lowercase();
+    if error.starts_with("kb is unavailable") && error.contains("changed during paging")
+        || error.contains("kept changing")
+    {
+        "sync.problem.shifting"
+    } else if error.starts_with("kb is unavailable") {
+        "sync.problem.unavailable"
+    } else if error.starts_with("kb rate limit") {
+        "sync.problem.rate_limited"
+    } else if error.starts_with("kb consent is no longer valid") {
+        "sync.problem.consent"
+    } else if error.starts_with("kb rejected the access token") {
+        "sync.problem.token"
+    } else if error.starts_with("account not available") {
+        "sync.problem.account"
+    } else {
+        "sync.problem.other"
+    }
+}
+
 pub async fn accounts(tx: &mut TenantTx) -> Result<Vec<AccountSummary>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.id, a.iban, a.name, a.currency, a.fresh_as_of, a.stale_since, a.last_error, \
@@ -106,4 +135,32 @@ pub async fn runs(
     .bind(limit)
     .fetch_all(&mut **tx)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::problem_key;
+
+    #[test]
+    fn stored_errors_get_a_plain_language_message() {
+        assert_eq!(
+            problem_key("KB is unavailable: HTTP 503"),
+            "sync.problem.unavailable"
+        );
+        assert_eq!(
+            problem_key("KB rate limit reached: 429"),
+            "sync.problem.rate_limited"
+        );
+        assert_eq!(
+            problem_key("KB consent is no longer valid: invalid_grant"),
+            "sync.problem.consent"
+        );
+        assert_eq!(
+            problem_key(
+                "KB is unavailable: transaction history changed during paging; download again"
+            ),
+            "sync.problem.shifting"
+        );
+        assert_eq!(problem_key("database error"), "sync.problem.other");
+    }
 }
