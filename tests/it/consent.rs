@@ -508,3 +508,94 @@ pub async fn tenant_tx(app: &TestApp) -> kasa::db::tenant::TenantTx {
         .await
         .expect("begin")
 }
+
+#[tokio::test]
+async fn duplicate_and_late_notifications_cause_no_duplicates() {
+    let app = TestApp::spawn_with_sandbox(|_| {}).await;
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
+    connect(&app, &client, &dashboard).await;
+    let state = app.state.clone().expect("state");
+    let worker = kasa::app::sync_worker(&state, kasa::sync::worker::SyncSettings::default());
+    worker.run_until_idle(20).await.expect("first sync");
+    let (subscription,): (String,) =
+        sqlx::query_as("SELECT subscription_id FROM app.event_subscriptions")
+            .fetch_one(&app.pool)
+            .await
+            .expect("sub");
+    let (kb_account,): (String,) = sqlx::query_as("SELECT kb_account_id FROM app.bank_accounts")
+        .fetch_one(&app.pool)
+        .await
+        .expect("acc");
+    // Two payments: the sandbox notifies Kasa (merging them within its interval).
+    let http = reqwest::Client::new();
+    for vs in ["5500001", "5500002"] {
+        http.post(format!("{}/control/payments", sandbox.browser_base_url))
+            .json(&serde_json::json!({"account": kb_account, "amount_minor": 10_000, "vs": vs}))
+            .send()
+            .await
+            .expect("payment");
+    }
+    // Wait for the (possibly merged) notification to make the job due, then notify again and
+    // again: duplicates only make the same job due.
+    for _ in 0..100 {
+        if app
+            .count("SELECT count(*) FROM app.sync_jobs WHERE notified_at IS NOT NULL")
+            .await
+            == 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Duplicates of an authentic notification: each only makes the same job due (what the
+    // Event API route does once the key matched). A notification without the key changes nothing.
+    let (account,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.bank_accounts")
+        .fetch_one(&app.pool)
+        .await
+        .expect("id");
+    let refused = kasa::consent::events::receive(&app.pool, &subscription, None, app.now())
+        .await
+        .expect("receive");
+    assert_eq!(refused, kasa::consent::events::Notification::BadKey);
+    for _ in 0..3 {
+        kasa::sync::jobs::make_due(&app.pool, account, app.now())
+            .await
+            .expect("due");
+    }
+    worker
+        .run_until_idle(20)
+        .await
+        .expect("sync after notifications");
+    // A late notification after everything was synced: one more (empty) sync, no change.
+    sqlx::query("UPDATE app.sync_jobs SET due_at = $1")
+        .bind(app.now())
+        .execute(&app.pool)
+        .await
+        .expect("due");
+    worker.run_until_idle(20).await.expect("late sync");
+
+    let ledger: serde_json::Value = http
+        .get(format!(
+            "{}/control/ledger?account={kb_account}",
+            sandbox.browser_base_url
+        ))
+        .send()
+        .await
+        .expect("ledger")
+        .json()
+        .await
+        .expect("json");
+    let expected = ledger
+        .as_array()
+        .or_else(|| ledger["transactions"].as_array())
+        .map_or(0, Vec::len) as i64;
+    let mut tx = tenant_tx(&app).await;
+    let (rows, distinct, found): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT bank_key), count(*) FILTER (WHERE variable_symbol IN ('5500001', '5500002')) FROM transactions",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("counts");
+    assert_eq!((rows, distinct, found), (expected, expected, 2));
+}
