@@ -363,26 +363,31 @@ async fn transactions(
     }
 
     let (from_d, to_d) = (ymd(from.date()), ymd(to.date()));
-    let all: Vec<Value> = {
+    // One pass over the ledger per page; only the page's rows are turned into answers.
+    let (total, content): (u32, Vec<Value>) = {
         let st = ctx.store.read();
-        st.account(&account_id)
-            .map(|a| {
-                ledger::view(&a.transactions, now)
-                    .iter()
+        match st.account(&account_id) {
+            Some(a) => {
+                let window: Vec<&Value> = ledger::view_refs(&a.transactions, now)
+                    .into_iter()
                     .filter(|t| {
                         let d = tx_date(t);
                         d >= from_d && d <= to_d
                     })
+                    .collect();
+                let total = window.len() as u32;
+                let start = (page.saturating_mul(size)).min(total) as usize;
+                let end = (start + size as usize).min(window.len());
+                let content = window[start..end]
+                    .iter()
                     .map(|t| present(&ctx, route.version, t))
-                    .collect()
-            })
-            .unwrap_or_default()
+                    .collect();
+                (total, content)
+            }
+            None => (0, Vec::new()),
+        }
     };
-    let total = all.len() as u32;
     let total_pages = total.div_ceil(size);
-    let start = (page.saturating_mul(size)).min(total) as usize;
-    let end = (start + size as usize).min(all.len());
-    let content: Vec<Value> = all[start..end].to_vec();
     ctx.runtime().paging.insert(
         key,
         PagingSession {

@@ -50,6 +50,12 @@ pub fn insert(log: &mut Vec<Value>, tx: Value) {
 /// What the API lists at `now`: rows with `lastUpdated <= now`, each `accountServicer` only in
 /// its latest state, ordered oldest first by transaction date (stable).
 pub fn view(log: &[Value], now: OffsetDateTime) -> Vec<Value> {
+    view_refs(log, now).into_iter().cloned().collect()
+}
+
+/// [`view`] without copying: references into the log (the API pages through these, so a page
+/// costs one pass over the ledger, not a copy of it).
+pub fn view_refs(log: &[Value], now: OffsetDateTime) -> Vec<&Value> {
     let visible: Vec<&Value> = log
         .iter()
         .filter(|t| last_updated(t).is_none_or(|u| u <= now))
@@ -61,12 +67,12 @@ pub fn view(log: &[Value], now: OffsetDateTime) -> Vec<Value> {
             keep[i] = seen.insert(id);
         }
     }
-    let mut out: Vec<Value> = visible
+    let mut out: Vec<&Value> = visible
         .into_iter()
         .zip(keep)
         .filter(|(_, k)| *k)
-        .map(|(t, _)| t.clone())
+        .map(|(t, _)| t)
         .collect();
-    out.sort_by_key(tx_date);
+    out.sort_by_cached_key(|t| tx_date(t));
     out
 }

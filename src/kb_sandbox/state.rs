@@ -222,6 +222,10 @@ impl State {
 pub struct Store {
     state: Mutex<State>,
     path: PathBuf,
+    /// A snapshot is being written in the background.
+    writing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Changes not yet in a snapshot.
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -239,6 +243,8 @@ impl Store {
         Self {
             state: Mutex::new(state),
             path,
+            writing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            dirty: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -250,20 +256,43 @@ impl Store {
         }
     }
 
-    /// Runs `f` on the state and writes the snapshot afterwards (atomically).
+    /// Runs `f` on the state and has the snapshot written (atomically) in the background: a
+    /// copy is taken under the lock, serialized and written outside it, so a large ledger does
+    /// not stall requests. Changes made while a write runs are picked up by the next update or
+    /// by [`Store::save`] at shutdown.
     pub fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        use std::sync::atomic::Ordering;
         let mut guard = self.read();
         let out = f(&mut guard);
-        if let Err(e) = write_snapshot(&self.path, &guard) {
-            tracing::error!(error = %e, "kb sandbox: writing the state snapshot failed");
+        self.dirty.store(true, Ordering::SeqCst);
+        if !self.writing.swap(true, Ordering::SeqCst) {
+            self.dirty.store(false, Ordering::SeqCst);
+            let copy = guard.clone();
+            drop(guard);
+            let (path, writing) = (self.path.clone(), self.writing.clone());
+            std::thread::spawn(move || {
+                if let Err(e) = write_snapshot(&path, &copy) {
+                    tracing::error!(error = %e, "kb sandbox: writing the state snapshot failed");
+                }
+                writing.store(false, Ordering::SeqCst);
+            });
         }
         out
     }
 
-    /// Writes the snapshot now.
+    /// Writes the snapshot now (waits for a background write first).
     pub fn save(&self) -> Result<(), SandboxError> {
-        let guard = self.read();
-        write_snapshot(&self.path, &guard)
+        use std::sync::atomic::Ordering;
+        while self.writing.swap(true, Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let result = {
+            let guard = self.read();
+            self.dirty.store(false, Ordering::SeqCst);
+            write_snapshot(&self.path, &guard)
+        };
+        self.writing.store(false, Ordering::SeqCst);
+        result
     }
 }
 
