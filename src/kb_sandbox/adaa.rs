@@ -368,8 +368,24 @@ async fn transactions(
         let st = ctx.store.read();
         match st.account(&account_id) {
             Some(a) => {
-                let window: Vec<&Value> = ledger::view_refs(&a.transactions, now)
-                    .into_iter()
+                let order = {
+                    let mut views = ctx.views.lock().unwrap_or_else(|p| p.into_inner());
+                    let second = now.unix_timestamp();
+                    match views.get(&account_id) {
+                        Some((version, at, order)) if *version == a.version && *at == second => {
+                            order.clone()
+                        }
+                        _ => {
+                            let order =
+                                std::sync::Arc::new(ledger::view_indices(&a.transactions, now));
+                            views.insert(account_id.clone(), (a.version, second, order.clone()));
+                            order
+                        }
+                    }
+                };
+                let window: Vec<&Value> = order
+                    .iter()
+                    .map(|i| &a.transactions[*i])
                     .filter(|t| {
                         let d = tx_date(t);
                         d >= from_d && d <= to_d

@@ -50,6 +50,9 @@ pub struct Runtime {
     pub registrations: HashMap<String, PendingRegistration>,
 }
 
+/// A computed ledger view: (ledger version, second it was computed for, row positions).
+pub type CachedView = (u64, i64, std::sync::Arc<Vec<usize>>);
+
 /// Everything shared.
 #[derive(Debug)]
 pub struct Inner {
@@ -63,6 +66,10 @@ pub struct Inner {
     pub faults: Mutex<FaultSettings>,
     /// Runtime state.
     pub runtime: Mutex<Runtime>,
+    /// Per account: (ledger version, second, visible rows in API order) — so paging through a
+    /// large ledger does not recompute the view for every page. Locked only while the store is
+    /// read (never the other way round).
+    pub views: Mutex<HashMap<String, CachedView>>,
     /// Wakes the notifier.
     pub notify: tokio::sync::Notify,
     /// HTTP client for the Event API.

@@ -53,26 +53,29 @@ pub fn view(log: &[Value], now: OffsetDateTime) -> Vec<Value> {
     view_refs(log, now).into_iter().cloned().collect()
 }
 
-/// [`view`] without copying: references into the log (the API pages through these, so a page
-/// costs one pass over the ledger, not a copy of it).
-pub fn view_refs(log: &[Value], now: OffsetDateTime) -> Vec<&Value> {
-    let visible: Vec<&Value> = log
-        .iter()
-        .filter(|t| last_updated(t).is_none_or(|u| u <= now))
+/// The positions in `log` of the rows [`view`] shows, in its order.
+pub fn view_indices(log: &[Value], now: OffsetDateTime) -> Vec<usize> {
+    let visible: Vec<usize> = (0..log.len())
+        .filter(|i| last_updated(&log[*i]).is_none_or(|u| u <= now))
         .collect();
     let mut seen = std::collections::HashSet::new();
     let mut keep = vec![true; visible.len()];
-    for (i, t) in visible.iter().enumerate().rev() {
-        if let Some(id) = servicer(t) {
-            keep[i] = seen.insert(id);
+    for (n, i) in visible.iter().enumerate().rev() {
+        if let Some(id) = servicer(&log[*i]) {
+            keep[n] = seen.insert(id);
         }
     }
-    let mut out: Vec<&Value> = visible
+    let mut out: Vec<usize> = visible
         .into_iter()
         .zip(keep)
         .filter(|(_, k)| *k)
-        .map(|(t, _)| t)
+        .map(|(i, _)| i)
         .collect();
-    out.sort_by_cached_key(|t| tx_date(t));
+    out.sort_by_cached_key(|i| tx_date(&log[*i]));
     out
+}
+
+/// [`view`] without copying: references into the log.
+pub fn view_refs(log: &[Value], now: OffsetDateTime) -> Vec<&Value> {
+    view_indices(log, now).into_iter().map(|i| &log[i]).collect()
 }

@@ -251,6 +251,7 @@ impl KbSandbox {
             store,
             pki,
             runtime: Mutex::new(Runtime::default()),
+            views: Mutex::new(std::collections::HashMap::new()),
             notify: tokio::sync::Notify::new(),
             http,
             api_base: api_base.clone(),
