@@ -77,5 +77,8 @@ pub fn view_indices(log: &[Value], now: OffsetDateTime) -> Vec<usize> {
 
 /// [`view`] without copying: references into the log.
 pub fn view_refs(log: &[Value], now: OffsetDateTime) -> Vec<&Value> {
-    view_indices(log, now).into_iter().map(|i| &log[i]).collect()
+    view_indices(log, now)
+        .into_iter()
+        .map(|i| &log[i])
+        .collect()
 }
