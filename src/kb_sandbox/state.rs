@@ -220,13 +220,16 @@ impl State {
 /// The state behind a mutex plus its snapshot file.
 #[derive(Debug)]
 pub struct Store {
-    state: Mutex<State>,
+    state: std::sync::Arc<Mutex<State>>,
     path: PathBuf,
-    /// A snapshot is being written in the background.
+    /// A background flush is scheduled or running.
     writing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Changes not yet in a snapshot.
-    dirty: std::sync::atomic::AtomicBool,
+    dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// Changes within this time are written together (one copy of the state, not one per change).
+const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl Store {
     /// Loads the snapshot at `path`, if any.
@@ -241,10 +244,10 @@ impl Store {
     /// Wraps a state that will be saved to `path`.
     pub fn new(state: State, path: PathBuf) -> Self {
         Self {
-            state: Mutex::new(state),
+            state: std::sync::Arc::new(Mutex::new(state)),
             path,
             writing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            dirty: std::sync::atomic::AtomicBool::new(false),
+            dirty: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -257,24 +260,44 @@ impl Store {
     }
 
     /// Runs `f` on the state and has the snapshot written (atomically) in the background: a
-    /// copy is taken under the lock, serialized and written outside it, so a large ledger does
-    /// not stall requests. Changes made while a write runs are picked up by the next update or
-    /// by [`Store::save`] at shutdown.
+    /// flusher waits [`FLUSH_DELAY`] so that a burst of changes is written once, copies the state
+    /// under the lock and serializes it outside, so a large ledger does not stall requests. A
+    /// clean stop ([`Store::save`]) writes everything; a crash may lose the last moments.
     pub fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         use std::sync::atomic::Ordering;
-        let mut guard = self.read();
-        let out = f(&mut guard);
+        let out = {
+            let mut guard = self.read();
+            f(&mut guard)
+        };
         self.dirty.store(true, Ordering::SeqCst);
         if !self.writing.swap(true, Ordering::SeqCst) {
-            self.dirty.store(false, Ordering::SeqCst);
-            let copy = guard.clone();
-            drop(guard);
-            let (path, writing) = (self.path.clone(), self.writing.clone());
+            let (state, path) = (self.state.clone(), self.path.clone());
+            let (writing, dirty) = (self.writing.clone(), self.dirty.clone());
             std::thread::spawn(move || {
-                if let Err(e) = write_snapshot(&path, &copy) {
-                    tracing::error!(error = %e, "kb sandbox: writing the state snapshot failed");
+                while dirty.swap(false, Ordering::SeqCst) {
+                    std::thread::sleep(FLUSH_DELAY);
+                    dirty.store(false, Ordering::SeqCst);
+                    let copy = match state.lock() {
+                        Ok(g) => g.clone(),
+                        Err(p) => p.into_inner().clone(),
+                    };
+                    if let Err(e) = write_snapshot(&path, &copy) {
+                        tracing::error!(error = %e, "kb sandbox: writing the state snapshot failed");
+                    }
                 }
                 writing.store(false, Ordering::SeqCst);
+                // A change that raced with the end of the loop: pick it up now.
+                if dirty.load(Ordering::SeqCst) && !writing.swap(true, Ordering::SeqCst) {
+                    dirty.store(false, Ordering::SeqCst);
+                    let copy = match state.lock() {
+                        Ok(g) => g.clone(),
+                        Err(p) => p.into_inner().clone(),
+                    };
+                    if let Err(e) = write_snapshot(&path, &copy) {
+                        tracing::error!(error = %e, "kb sandbox: writing the state snapshot failed");
+                    }
+                    writing.store(false, Ordering::SeqCst);
+                }
             });
         }
         out
