@@ -277,25 +277,13 @@ impl Store {
                 while dirty.swap(false, Ordering::SeqCst) {
                     std::thread::sleep(FLUSH_DELAY);
                     dirty.store(false, Ordering::SeqCst);
-                    let copy = match state.lock() {
-                        Ok(g) => g.clone(),
-                        Err(p) => p.into_inner().clone(),
-                    };
-                    if let Err(e) = write_snapshot(&path, &copy) {
-                        tracing::error!(error = %e, "kb sandbox: writing the state snapshot failed");
-                    }
+                    flush(&state, &path);
                 }
                 writing.store(false, Ordering::SeqCst);
                 // A change that raced with the end of the loop: pick it up now.
                 if dirty.load(Ordering::SeqCst) && !writing.swap(true, Ordering::SeqCst) {
                     dirty.store(false, Ordering::SeqCst);
-                    let copy = match state.lock() {
-                        Ok(g) => g.clone(),
-                        Err(p) => p.into_inner().clone(),
-                    };
-                    if let Err(e) = write_snapshot(&path, &copy) {
-                        tracing::error!(error = %e, "kb sandbox: writing the state snapshot failed");
-                    }
+                    flush(&state, &path);
                     writing.store(false, Ordering::SeqCst);
                 }
             });
@@ -316,6 +304,17 @@ impl Store {
         };
         self.writing.store(false, Ordering::SeqCst);
         result
+    }
+}
+
+/// Copies the state under its lock and writes the copy outside it.
+fn flush(state: &Mutex<State>, path: &Path) {
+    let copy = match state.lock() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    if let Err(e) = write_snapshot(path, &copy) {
+        tracing::error!(error = %e, "kb sandbox: writing the state snapshot failed");
     }
 }
 
