@@ -122,22 +122,11 @@ pub async fn connect(
         return super::club::dashboard_with_error(&state, &access, "errors.current_password").await;
     }
     let binding = binding(&access.ctx.session).await?;
-    match state
+    let started = state
         .consent
         .start_connect(&access.tenant, &access.club_name, &access.user, &binding)
-        .await
-    {
-        Ok(redirect) => {
-            access
-                .ctx
-                .session
-                .insert(KEY_STATE, redirect.state.expose())
-                .await
-                .map_err(|e| AppError::Internal(e.into()))?;
-            Ok(Redirect::to(&redirect.url).into_response())
-        }
-        Err(error) => problem(&state, &access.ctx, &error, back).await,
-    }
+        .await;
+    go_to_kb(&state, &access, started, back).await
 }
 
 /// `POST /t/{club}/bank/renew`: only the authorization step again.
@@ -151,11 +140,21 @@ pub async fn renew(
         return super::club::dashboard_with_error(&state, &access, "errors.current_password").await;
     }
     let binding = binding(&access.ctx.session).await?;
-    match state
+    let started = state
         .consent
         .start_renew(&access.tenant, &access.user, &binding)
-        .await
-    {
+        .await;
+    go_to_kb(&state, &access, started, back).await
+}
+
+/// Sends the browser to KB, keeping the journey's `state` in the session, or shows the problem.
+async fn go_to_kb(
+    state: &AppState,
+    access: &ClubAccess<ManageMoney>,
+    started: Result<flow::Redirect, FlowError>,
+    back: String,
+) -> Result<Response, AppError> {
+    match started {
         Ok(redirect) => {
             access
                 .ctx
@@ -165,7 +164,7 @@ pub async fn renew(
                 .map_err(|e| AppError::Internal(e.into()))?;
             Ok(Redirect::to(&redirect.url).into_response())
         }
-        Err(error) => problem(&state, &access.ctx, &error, back).await,
+        Err(error) => problem(state, &access.ctx, &error, back).await,
     }
 }
 
