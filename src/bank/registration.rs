@@ -200,7 +200,7 @@ pub struct RegisteredClient {
     #[serde(default)]
     pub application_type: Option<String>,
     /// Sent as an array, or in one documented case as a comma-separated string.
-    #[serde(default, deserialize_with = "redirect_uris")]
+    #[serde(default, deserialize_with = "super::types::string_or_list")]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
@@ -236,25 +236,6 @@ impl RegisteredClient {
             client_secret: self.client_secret.clone(),
         }
     }
-}
-
-fn redirect_uris<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        List(Vec<String>),
-        Text(String),
-    }
-    Ok(match Option::<Either>::deserialize(d)? {
-        None => Vec::new(),
-        Some(Either::List(list)) => list,
-        Some(Either::Text(text)) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    })
 }
 
 fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
