@@ -22,6 +22,11 @@ fn ms(d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let args: Vec<String> = std::env::args().collect();
     let transactions: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let events: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
@@ -199,6 +204,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..events {
         let vs = format!("93{i:06}");
         let sent = Instant::now();
+        tracing::debug!(%vs, "bench: sending a payment");
         http.post(format!("{}/control/payments", sandbox.browser_base_url))
             .json(&serde_json::json!({"account": kb_account, "amount_minor": 50_000 + i as i64, "vs": vs}))
             .send()
@@ -221,6 +227,7 @@ async fn main() -> anyhow::Result<()> {
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        tracing::debug!(%vs, "bench: payment visible");
         latencies.push(sent.elapsed());
     }
     latencies.sort();

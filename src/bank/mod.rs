@@ -121,7 +121,8 @@ pub struct KbQuirks {
     pub registration_key: RegistrationKeyPolicy,
     /// Transactions page size (v2: at most 100; v1: at most 20).
     pub transactions_page_size: u32,
-    /// Safety cap on pages fetched in one transaction download.
+    /// Safety cap on pages fetched in one transaction download (10 000 pages of 100 are a
+    /// million rows: far beyond two years of any club, but a runaway loop still ends).
     pub max_transaction_pages: u32,
     /// KB's "start the next page within 10 s" window; exceeding it is logged.
     pub next_page_window: Duration,
@@ -141,7 +142,7 @@ impl Default for KbQuirks {
             percent_encode_registration_request: false,
             registration_key: RegistrationKeyPolicy::FreshPerRegistration,
             transactions_page_size: 100,
-            max_transaction_pages: 1000,
+            max_transaction_pages: 10_000,
             next_page_window: Duration::from_secs(10),
             account_not_configured_codes: vec!["Account_not_configured".into()],
             forbidden_token_as_unauthorized: true,

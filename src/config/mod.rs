@@ -95,6 +95,10 @@ impl Config {
                 // The local demo: a payment sent from the control page shows up within a second.
                 // KB itself notifies at most every 5 minutes (KASA_SANDBOX_EVENT_INTERVAL_SECS=300).
                 sandbox.events.min_interval = std::time::Duration::from_secs(1);
+                // Two years of a busy club's account (about 24 pages of 100), so the first sync
+                // shows its progress; KASA_SANDBOX_TRANSACTIONS_PER_ACCOUNT changes the amount.
+                sandbox.seed.transactions_per_account = 2_400;
+                sandbox.seed.days = 729;
                 sandbox
             },
         }

@@ -18,7 +18,7 @@ use time::{Date, OffsetDateTime, Time};
 use super::context::{Ctx, PagingSession};
 use super::events;
 use super::gateway::{self, Route, adaa_error, adaa_param_error};
-use super::ledger::{self, is_booked, tx_date};
+use super::ledger::{self, amount_minor, is_booked, tx_date};
 use super::pdf;
 use super::state::{AccountRecord, TokenRecord};
 
@@ -59,13 +59,10 @@ pub fn granted(ctx: &Ctx, token: &TokenRecord) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Resolves the account if the token grants it (`400 Account_not_configured` otherwise).
+/// Checks that the token grants the account and that it exists (`400 Account_not_configured`
+/// otherwise). Handlers then read the account under the store's lock: a ledger is never copied.
 #[allow(clippy::result_large_err)]
-pub fn authorised_account(
-    ctx: &Ctx,
-    token: &TokenRecord,
-    account_id: &str,
-) -> Result<AccountRecord, Response> {
+pub fn authorise_account(ctx: &Ctx, token: &TokenRecord, account_id: &str) -> Result<(), Response> {
     let not_configured = || {
         adaa_error(
             StatusCode::BAD_REQUEST,
@@ -76,23 +73,9 @@ pub fn authorised_account(
     if !granted(ctx, token).iter().any(|a| a == account_id) {
         return Err(not_configured());
     }
-    ctx.store
-        .read()
-        .account(account_id)
-        .cloned()
-        .ok_or_else(not_configured)
-}
-
-fn amount_minor(tx: &Value) -> i64 {
-    let v = tx
-        .pointer("/amount/value")
-        .and_then(Value::as_f64)
-        .unwrap_or(0.0);
-    let minor = (v * 100.0).round() as i64;
-    if tx.get("creditDebitIndicator").and_then(Value::as_str) == Some("DEBIT") {
-        -minor
-    } else {
-        minor
+    match ctx.store.read().account(account_id) {
+        Some(_) => Ok(()),
+        None => Err(not_configured()),
     }
 }
 
@@ -156,28 +139,34 @@ async fn balances(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let acc = match authorised_account(&ctx, &token, &account_id) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
+        return r;
+    }
     let now = ctx.now();
     let today = ymd(now.date());
-    let available: i64 =
-        acc.opening_balance_minor + acc.transactions.iter().map(amount_minor).sum::<i64>();
-    let closed: i64 = acc.opening_balance_minor
-        + acc
-            .transactions
-            .iter()
-            .filter(|t| is_booked(t) && tx_date(t) < today)
-            .map(amount_minor)
-            .sum::<i64>();
+    // Over what the API shows now: a card hold counts until its booked row replaces it.
+    let Some((currency, available, closed)) = ctx.store.read().account(&account_id).map(|acc| {
+        let order = ctx.view_order(acc, now);
+        let rows = || order.iter().map(|i| acc.transactions[*i].as_ref());
+        let today = ledger::date_key(&today);
+        let available: i64 =
+            acc.opening_balance_minor + rows().map(|r| r.amount_minor).sum::<i64>();
+        let closed: i64 = acc.opening_balance_minor
+            + rows()
+                .filter(|r| r.booked && r.date < today)
+                .map(|r| r.amount_minor)
+                .sum::<i64>();
+        (acc.currency.clone(), available, closed)
+    }) else {
+        return adaa_error(StatusCode::NOT_FOUND, None, "Account not found");
+    };
     let cdi = |m: i64| if m < 0 { "DEBIT" } else { "CREDIT" };
     let day_start = now.replace_time(Time::MIDNIGHT);
     let entry = |kind: &str, m: i64, at: OffsetDateTime| {
         json!({
             "type": kind, "creditDebitIndicator": cdi(m),
-            "amount": { "value": money(m.abs()), "currency": acc.currency },
-            "validAt": ts_ms(at), "creditLine": { "value": 0.0, "currency": acc.currency },
+            "amount": { "value": money(m.abs()), "currency": currency },
+            "validAt": ts_ms(at), "creditLine": { "value": 0.0, "currency": currency },
         })
     };
     Json(json!([
@@ -220,7 +209,7 @@ async fn transactions(
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = authorised_account(&ctx, &token, &account_id) {
+    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
         return r;
     }
     let b = ctx.cfg.behaviour.clone();
@@ -363,40 +352,19 @@ async fn transactions(
     }
 
     let (from_d, to_d) = (ymd(from.date()), ymd(to.date()));
-    // One pass over the ledger per page; only the page's rows are turned into answers.
+    // The view is cached; a page costs a binary search plus its own rows.
     let (total, content): (u32, Vec<Value>) = {
         let st = ctx.store.read();
         match st.account(&account_id) {
             Some(a) => {
-                let order = {
-                    let mut views = ctx.views.lock().unwrap_or_else(|p| p.into_inner());
-                    let second = now.unix_timestamp();
-                    match views.get(&account_id) {
-                        Some((version, at, order)) if *version == a.version && *at == second => {
-                            order.clone()
-                        }
-                        _ => {
-                            let order =
-                                std::sync::Arc::new(ledger::view_indices(&a.transactions, now));
-                            views.insert(account_id.clone(), (a.version, second, order.clone()));
-                            order
-                        }
-                    }
-                };
-                let window: Vec<&Value> = order
-                    .iter()
-                    .map(|i| &a.transactions[*i])
-                    .filter(|t| {
-                        let d = tx_date(t);
-                        d >= from_d && d <= to_d
-                    })
-                    .collect();
-                let total = window.len() as u32;
+                let order = ctx.view_order(a, now);
+                let window = ledger::date_range(&a.transactions, &order, &from_d, &to_d);
+                let total = u32::try_from(window.len()).unwrap_or(u32::MAX);
                 let start = (page.saturating_mul(size)).min(total) as usize;
                 let end = (start + size as usize).min(window.len());
                 let content = window[start..end]
                     .iter()
-                    .map(|t| present(&ctx, route.version, t))
+                    .map(|i| present(&ctx, route.version, &a.transactions[*i]))
                     .collect();
                 (total, content)
             }
@@ -428,21 +396,23 @@ async fn transactions(
 /// Fault "page shifts during paging": books a back-dated transaction at the window start.
 fn insert_backdated(ctx: &Ctx, account_id: &str, from: OffsetDateTime) {
     let seed = ctx.store.read().payment_counter;
-    let Some(acc) = ctx.store.read().account(account_id).cloned() else {
-        return;
-    };
-    let g = super::control::as_generated(&acc);
     let at = from.max(ctx.now() - time::Duration::days(ctx.cfg.behaviour.default_window_days))
         + time::Duration::hours(1);
-    let tx = super::generator::payment(
-        seed.wrapping_mul(7919).wrapping_add(17),
-        &g,
-        12_300,
+    let texts = (
         Some("999"),
         Some("Dodatečně zaúčtováno"),
         Some("Pozdní Plátce"),
-        at,
     );
+    let Some(tx) = super::control::new_payment(
+        ctx,
+        account_id,
+        seed.wrapping_mul(7919).wrapping_add(17),
+        12_300,
+        texts,
+        at,
+    ) else {
+        return;
+    };
     super::control::book(ctx, account_id, tx);
 }
 
@@ -451,7 +421,7 @@ pub fn statement_list(acc: &AccountRecord, today: Date) -> Vec<(Date, u32, i64, 
     let Some(first) = acc
         .transactions
         .first()
-        .and_then(|t| parse_date(&tx_date(t)))
+        .and_then(|t| parse_date(tx_date(t)))
     else {
         return Vec::new();
     };
@@ -493,10 +463,9 @@ async fn statements(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let acc = match authorised_account(&ctx, &token, &account_id) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
+        return r;
+    }
     let Some(from) = q
         .get("dateFrom")
         .and_then(|s| parse_dt(s).map(|d| d.date()).or_else(|| parse_date(s)))
@@ -511,7 +480,13 @@ async fn statements(
     };
     let today = ctx.now().date();
     let year_ago = today - time::Duration::days(365);
-    let list: Vec<Value> = statement_list(&acc, today)
+    let all = ctx
+        .store
+        .read()
+        .account(&account_id)
+        .map(|acc| statement_list(acc, today))
+        .unwrap_or_default();
+    let list: Vec<Value> = all
         .into_iter()
         .filter(|(issued, ..)| *issued >= from)
         .map(|(issued, seq, id, ..)| json!({ "issued": ymd(issued), "sequenceNumber": seq, "pagesCount": 1, "statementId": id, "archive": issued < year_ago }))
@@ -529,47 +504,49 @@ async fn statement_pdf(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let acc = match authorised_account(&ctx, &token, &account_id) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
+        return r;
+    }
     let wanted: i64 = statement_id.parse().unwrap_or(-1);
-    let Some((issued, seq, _, start, end)) = statement_list(&acc, ctx.now().date())
-        .into_iter()
-        .find(|s| s.2 == wanted)
-    else {
+    let now = ctx.now();
+    let rendered = ctx.store.read().account(&account_id).and_then(|acc| {
+        let (issued, seq, _, start, end) = statement_list(acc, now.date())
+            .into_iter()
+            .find(|s| s.2 == wanted)?;
+        let (s, e) = (ymd(start), ymd(end));
+        let order = ctx.view_order(acc, now);
+        let lines: Vec<String> = ledger::date_range(&acc.transactions, &order, &s, &e)
+            .iter()
+            .map(|i| acc.transactions[*i].as_ref())
+            .filter(|t| is_booked(t))
+            .map(|t| {
+                format!(
+                    "{}  {:>12.2} {}  VS {}  {}",
+                    tx_date(t),
+                    money(amount_minor(t)),
+                    acc.currency,
+                    t.pointer("/references/variable")
+                        .and_then(Value::as_str)
+                        .unwrap_or("-"),
+                    t.pointer("/counterParty/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                )
+            })
+            .collect();
+        let title = format!(
+            "Vypis z uctu {} c. {} ({} - {}), vystaveno {}",
+            acc.iban,
+            seq,
+            s,
+            e,
+            ymd(issued)
+        );
+        Some((title, lines))
+    });
+    let Some((title, lines)) = rendered else {
         return adaa_error(StatusCode::NOT_FOUND, None, "Statement not found");
     };
-    let (s, e) = (ymd(start), ymd(end));
-    let lines: Vec<String> = ledger::view(&acc.transactions, ctx.now())
-        .iter()
-        .filter(|t| {
-            let d = tx_date(t);
-            d >= s && d <= e && is_booked(t)
-        })
-        .map(|t| {
-            format!(
-                "{}  {:>12.2} {}  VS {}  {}",
-                tx_date(t),
-                money(amount_minor(t)),
-                acc.currency,
-                t.pointer("/references/variable")
-                    .and_then(Value::as_str)
-                    .unwrap_or("-"),
-                t.pointer("/counterParty/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            )
-        })
-        .collect();
-    let title = format!(
-        "Vypis z uctu {} c. {} ({} - {}), vystaveno {}",
-        acc.iban,
-        seq,
-        s,
-        e,
-        ymd(issued)
-    );
     let bytes = pdf::statement(&title, &lines);
     (
         StatusCode::OK,

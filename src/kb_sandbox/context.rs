@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::config::{FaultSettings, SandboxConfig};
 use super::pki::Pki;
 use super::server::Fault;
-use super::state::Store;
+use super::state::{AccountRecord, Store};
 
 /// A paging session: the last page served for one (token, account, query).
 #[derive(Debug, Clone)]
@@ -50,8 +50,18 @@ pub struct Runtime {
     pub registrations: HashMap<String, PendingRegistration>,
 }
 
-/// A computed ledger view: (ledger version, second it was computed for, row positions).
-pub type CachedView = (u64, i64, std::sync::Arc<Vec<usize>>);
+/// A computed ledger view (see [`super::ledger::view_until`]).
+#[derive(Debug, Clone)]
+pub struct CachedView {
+    /// Ledger version it was computed from.
+    pub version: u64,
+    /// The instant it was computed for.
+    pub at: OffsetDateTime,
+    /// The next instant a row becomes visible (the view is valid before it).
+    pub until: Option<OffsetDateTime>,
+    /// Positions of the visible rows in API order.
+    pub order: Arc<Vec<usize>>,
+}
 
 /// Everything shared.
 #[derive(Debug)]
@@ -66,9 +76,9 @@ pub struct Inner {
     pub faults: Mutex<FaultSettings>,
     /// Runtime state.
     pub runtime: Mutex<Runtime>,
-    /// Per account: (ledger version, second, visible rows in API order) — so paging through a
-    /// large ledger does not recompute the view for every page. Locked only while the store is
-    /// read (never the other way round).
+    /// Per account: the visible rows in API order, valid until the ledger changes or the next
+    /// row becomes visible, so paging through a large ledger does not recompute the view for
+    /// every page. Locked only while the store is read (never the other way round).
     pub views: Mutex<HashMap<String, CachedView>>,
     /// Wakes the notifier.
     pub notify: tokio::sync::Notify,
@@ -102,6 +112,31 @@ impl Ctx {
     /// Now, from the configured clock.
     pub fn now(&self) -> OffsetDateTime {
         self.cfg.clock.now()
+    }
+
+    /// What the API shows of `account` at `now` (positions in its ledger, API order), from the
+    /// cache when still valid. Call with the store locked (`account` borrowed from it).
+    pub fn view_order(&self, account: &AccountRecord, now: OffsetDateTime) -> Arc<Vec<usize>> {
+        let mut views = lock(&self.views);
+        if let Some(v) = views.get(&account.account_id)
+            && v.version == account.version
+            && v.at <= now
+            && v.until.is_none_or(|u| now < u)
+        {
+            return v.order.clone();
+        }
+        let (order, until) = super::ledger::view_until(&account.transactions, now);
+        let order = Arc::new(order);
+        views.insert(
+            account.account_id.clone(),
+            CachedView {
+                version: account.version,
+                at: now,
+                until,
+                order: order.clone(),
+            },
+        );
+        order
     }
 
     /// Locks the runtime state.

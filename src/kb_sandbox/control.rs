@@ -14,9 +14,8 @@ use time::OffsetDateTime;
 use super::config::FaultSettings;
 use super::context::Ctx;
 use super::events;
-use super::generator::{GeneratedAccount, payment};
+use super::generator::payment_into;
 use super::html::{esc, page};
-use super::state::AccountRecord;
 
 /// `/control/*` routes.
 pub fn routes() -> Router<Ctx> {
@@ -29,18 +28,32 @@ pub fn routes() -> Router<Ctx> {
         .route("/control/book-pending", post(book_pending))
 }
 
-/// The generator's view of an account.
-pub fn as_generated(a: &AccountRecord) -> GeneratedAccount {
-    GeneratedAccount {
-        account_id: a.account_id.clone(),
-        iban: a.iban.clone(),
-        number: a.number.clone(),
-        bank_code: a.bank_code.clone(),
-        name: a.name.clone(),
-        currency: a.currency.clone(),
-        opening_balance_minor: a.opening_balance_minor,
-        transactions: a.transactions.clone(),
-    }
+/// A new incoming (or, negative, outgoing) payment for `account_id`, rendered by the generator
+/// with an `accountServicer` the ledger does not hold yet (checked under the store's lock, the
+/// ledger is not copied). `None` for an unknown account.
+pub fn new_payment(
+    ctx: &Ctx,
+    account_id: &str,
+    seed: u64,
+    amount_minor: i64,
+    texts: (Option<&str>, Option<&str>, Option<&str>),
+    at: OffsetDateTime,
+) -> Option<Value> {
+    let st = ctx.store.read();
+    let a = st.account(account_id)?;
+    let is_used = |id: &str| {
+        a.transactions
+            .iter()
+            .any(|t| t.servicer.as_deref() == Some(id))
+    };
+    Some(payment_into(
+        seed,
+        (&a.iban, &a.currency),
+        &is_used,
+        amount_minor,
+        texts,
+        at,
+    ))
 }
 
 /// Books `tx` into the ledger (ordered), bumps the version, and counts an event.
@@ -62,16 +75,17 @@ pub fn book(ctx: &Ctx, account_id: &str, tx: Value) -> bool {
     booked
 }
 
-fn resolve_account(ctx: &Ctx, key: Option<&str>) -> Option<AccountRecord> {
+/// An account's id, found by id or IBAN (default: the first account).
+fn resolve_account(ctx: &Ctx, key: Option<&str>) -> Option<String> {
     let st = ctx.store.read();
-    match key {
+    let found = match key {
         Some(k) => st
             .accounts
             .iter()
-            .find(|a| a.account_id == k || a.iban == k)
-            .cloned(),
-        None => st.accounts.first().cloned(),
-    }
+            .find(|a| a.account_id == k || a.iban == k),
+        None => st.accounts.first(),
+    };
+    found.map(|a| a.account_id.clone())
 }
 
 /// Body of `POST /control/payments`.
@@ -113,13 +127,17 @@ fn apply_payer_account(tx: &mut Value, acct: &str) {
     }
 }
 
+fn unknown_account() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": "unknown account" })),
+    )
+        .into_response()
+}
+
 async fn send_payment(State(ctx): State<Ctx>, Json(req): Json<PaymentRequest>) -> Response {
-    let Some(acc) = resolve_account(&ctx, req.account.as_deref()) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": "unknown account" })),
-        )
-            .into_response();
+    let Some(account_id) = resolve_account(&ctx, req.account.as_deref()) else {
+        return unknown_account();
     };
     let minor = req
         .amount_minor
@@ -133,43 +151,20 @@ async fn send_payment(State(ctx): State<Ctx>, Json(req): Json<PaymentRequest>) -
             .into_response();
     }
     let at = req.booked_at.unwrap_or_else(|| ctx.now());
-    let g = as_generated(&acc);
-    let mut seed = ctx
+    let seed = ctx
         .store
         .read()
         .payment_counter
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ at.unix_timestamp_nanos() as u64;
-    let mut tx = payment(
-        seed,
-        &g,
-        minor,
+    let texts = (
         req.vs.as_deref(),
         req.message.as_deref(),
         req.payer_name.as_deref(),
-        at,
     );
-    // accountServicer must stay unique per account.
-    for _ in 0..8 {
-        let id = tx.pointer("/references/accountServicer").cloned();
-        if !acc
-            .transactions
-            .iter()
-            .any(|t| t.pointer("/references/accountServicer") == id.as_ref())
-        {
-            break;
-        }
-        seed = seed.wrapping_add(1);
-        tx = payment(
-            seed,
-            &g,
-            minor,
-            req.vs.as_deref(),
-            req.message.as_deref(),
-            req.payer_name.as_deref(),
-            at,
-        );
-    }
+    let Some(mut tx) = new_payment(&ctx, &account_id, seed, minor, texts, at) else {
+        return unknown_account();
+    };
     if let Some(p) = &req.payer_account {
         apply_payer_account(&mut tx, p);
     }
@@ -185,10 +180,10 @@ async fn send_payment(State(ctx): State<Ctx>, Json(req): Json<PaymentRequest>) -
             tx["cardTransactionDetails"] = json!({ "holdExpirationDate": expiry.to_string() });
         }
     }
-    book(&ctx, &acc.account_id, tx.clone());
+    book(&ctx, &account_id, tx.clone());
     (
         StatusCode::CREATED,
-        Json(json!({ "accountId": acc.account_id, "transaction": tx })),
+        Json(json!({ "accountId": account_id, "transaction": tx })),
     )
         .into_response()
 }
@@ -204,19 +199,15 @@ pub struct BookPendingRequest {
 
 /// Books a pending transaction (same `accountServicer`), as KB does when a hold settles.
 async fn book_pending(State(ctx): State<Ctx>, Json(req): Json<BookPendingRequest>) -> Response {
-    let Some(acc) = resolve_account(&ctx, Some(&req.account)) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": "unknown account" })),
-        )
-            .into_response();
+    let Some(account_id) = resolve_account(&ctx, Some(&req.account)) else {
+        return unknown_account();
     };
     let now = ctx.now();
     let today = now.date().to_string();
     let updated = ctx.store.update(|s| {
-        let a = s.account_mut(&acc.account_id)?;
-        let current = super::ledger::view(&a.transactions, now);
-        let pending = current.iter().find(|t| {
+        let a = s.account_mut(&account_id)?;
+        let current = super::ledger::view_refs(&a.transactions, now);
+        let pending = current.into_iter().find(|t| {
             super::ledger::servicer(t) == Some(req.account_servicer.as_str())
                 && !super::ledger::is_booked(t)
         })?;
@@ -236,8 +227,8 @@ async fn book_pending(State(ctx): State<Ctx>, Json(req): Json<BookPendingRequest
     });
     match updated {
         Some(tx) => {
-            events::record_events(&ctx, &acc.account_id, 1);
-            Json(json!({ "accountId": acc.account_id, "transaction": tx })).into_response()
+            events::record_events(&ctx, &account_id, 1);
+            Json(json!({ "accountId": account_id, "transaction": tx })).into_response()
         }
         None => (
             StatusCode::NOT_FOUND,
@@ -259,16 +250,17 @@ async fn set_faults(State(ctx): State<Ctx>, Json(f): Json<FaultSettings>) -> Jso
 /// `GET /control/ledger?account=..[&raw=true]`: what the API lists now (every row in its latest
 /// state, oldest first), or with `raw=true` the whole row log including superseded rows.
 async fn ledger(State(ctx): State<Ctx>, Query(q): Query<HashMap<String, String>>) -> Response {
-    match resolve_account(&ctx, q.get("account").map(String::as_str)) {
-        Some(a) if q.get("raw").is_some_and(|r| r == "true") => {
-            Json(a.transactions).into_response()
-        }
-        Some(a) => Json(super::ledger::view(&a.transactions, ctx.now())).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": "unknown account" })),
-        )
-            .into_response(),
+    let Some(account_id) = resolve_account(&ctx, q.get("account").map(String::as_str)) else {
+        return unknown_account();
+    };
+    let st = ctx.store.read();
+    let Some(a) = st.account(&account_id) else {
+        return unknown_account();
+    };
+    if q.get("raw").is_some_and(|r| r == "true") {
+        Json(&a.transactions).into_response()
+    } else {
+        Json(super::ledger::view_refs(&a.transactions, ctx.now())).into_response()
     }
 }
 

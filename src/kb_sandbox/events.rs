@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::adaa::authorised_account;
+use super::adaa::authorise_account;
 use super::context::Ctx;
 use super::gateway::{self, Env, Route, adaa_error};
 use super::state::{SubscriptionRecord, SubscriptionStatus};
@@ -77,7 +77,7 @@ pub async fn create(
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = authorised_account(&ctx, &token, &account_id) {
+    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
         return r;
     }
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
@@ -204,7 +204,7 @@ pub async fn read(
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = authorised_account(&ctx, &token, &account_id) {
+    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
         return r;
     }
     match find(&ctx, &token.client_id, &account_id, &id) {
@@ -224,7 +224,7 @@ pub async fn delete(
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = authorised_account(&ctx, &token, &account_id) {
+    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
         return r;
     }
     match find(&ctx, &token.client_id, &account_id, &id) {

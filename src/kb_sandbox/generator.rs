@@ -97,15 +97,35 @@ pub fn payment(
     payer_name: Option<&str>,
     booked_at: OffsetDateTime,
 ) -> Value {
-    let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
     let used: HashSet<&str> = account
         .transactions
         .iter()
         .filter_map(account_servicer)
         .collect();
+    payment_into(
+        rng_seed,
+        (&account.iban, &account.currency),
+        &|id| used.contains(id),
+        amount_minor,
+        (vs, message, payer_name),
+        booked_at,
+    )
+}
+
+/// [`payment`] for an account given by `(iban, currency)`, with `is_used` telling which
+/// `accountServicer` values the ledger already holds (so a large ledger is not copied).
+pub fn payment_into(
+    rng_seed: u64,
+    (iban, currency): (&str, &str),
+    is_used: &dyn Fn(&str) -> bool,
+    amount_minor: i64,
+    (vs, message, payer_name): (Option<&str>, Option<&str>, Option<&str>),
+    booked_at: OffsetDateTime,
+) -> Value {
+    let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
     let servicer = loop {
         let candidate = hex16(rng.r#gen::<u64>());
-        if !used.contains(candidate.as_str()) {
+        if !is_used(candidate.as_str()) {
             break candidate;
         }
     };
@@ -156,7 +176,7 @@ pub fn payment(
         ),
         hold_expiry_day: None,
     };
-    render(&tx, &account.iban, &account.currency)
+    render(&tx, iban, currency)
 }
 
 /// The row's `references.accountServicer`, if any.

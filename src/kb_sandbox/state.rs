@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::ApiKeySet;
@@ -42,8 +41,9 @@ pub struct AccountRecord {
     pub currency: String,
     /// Balance before the first ledger entry, in minor units.
     pub opening_balance_minor: i64,
-    /// Ledger, oldest first.
-    pub transactions: Vec<Value>,
+    /// Ledger, oldest first. Rows are never changed once logged (a settled hold is a new row),
+    /// so they are shared: copying the state for a snapshot copies pointers, not ledgers.
+    pub transactions: Vec<std::sync::Arc<super::ledger::Row>>,
     /// Bumped on every change of the ledger (drives the unchanged-data limit).
     pub version: u64,
 }
@@ -260,8 +260,10 @@ impl Store {
     }
 
     /// Runs `f` on the state and has the snapshot written (atomically) in the background: a
-    /// flusher waits [`FLUSH_DELAY`] so that a burst of changes is written once, copies the state
-    /// under the lock and serializes it outside, so a large ledger does not stall requests. A
+    /// flusher waits [`FLUSH_DELAY`] (or three times the last write's duration, if longer) so
+    /// that a burst of changes is written once, copies the state under the lock (ledger rows
+    /// are shared, so this copies pointers) and serializes it outside, so a large ledger does
+    /// not stall requests. A
     /// clean stop ([`Store::save`]) writes everything; a crash may lose the last moments.
     pub fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         use std::sync::atomic::Ordering;
@@ -274,10 +276,15 @@ impl Store {
             let (state, path) = (self.state.clone(), self.path.clone());
             let (writing, dirty) = (self.writing.clone(), self.dirty.clone());
             std::thread::spawn(move || {
+                // A large ledger takes a while to serialize: leave the cores to the API for
+                // at least three times as long as the last write took.
+                let mut pause = FLUSH_DELAY;
                 while dirty.swap(false, Ordering::SeqCst) {
-                    std::thread::sleep(FLUSH_DELAY);
+                    std::thread::sleep(pause);
                     dirty.store(false, Ordering::SeqCst);
+                    let started = std::time::Instant::now();
                     flush(&state, &path);
+                    pause = FLUSH_DELAY.max(started.elapsed() * 3);
                 }
                 writing.store(false, Ordering::SeqCst);
                 // A change that raced with the end of the loop: pick it up now.

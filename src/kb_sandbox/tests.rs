@@ -497,7 +497,7 @@ async fn paging_returns_every_transaction_exactly_once_and_unchanged_data_gets_4
     let cutoff = (clock.now() - time::Duration::days(90)).date().to_string();
     let expected: Vec<String> = ledger
         .iter()
-        .filter(|t| super::ledger::tx_date(t) >= cutoff)
+        .filter(|t| super::ledger::tx_date(t) >= cutoff.as_str())
         .map(|t| {
             t["references"]["accountServicer"]
                 .as_str()

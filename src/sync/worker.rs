@@ -278,6 +278,7 @@ async fn sync_account<T: AccessTokens>(
     info: &mut RunInfo,
 ) -> Result<ApplyReport, SyncError> {
     let now = info.started_at;
+    let timer = std::time::Instant::now();
     let state = {
         let mut tx = TenantTx::begin(&deps.pool, tenant).await?;
         let state = ledger::sync_state(&mut tx, job.account_id).await?;
@@ -316,6 +317,7 @@ async fn sync_account<T: AccessTokens>(
         }
     };
 
+    let fetched_after = timer.elapsed();
     let mut tx = TenantTx::begin(&deps.pool, tenant).await?;
     let report = ledger::apply(
         &mut tx,
@@ -334,6 +336,14 @@ async fn sync_account<T: AccessTokens>(
     )
     .await?;
     tx.commit().await?;
+    tracing::debug!(
+        account_id = %job.account_id,
+        pages = info.pages,
+        rows = transactions.len(),
+        fetch_ms = fetched_after.as_millis() as u64,
+        apply_ms = (timer.elapsed() - fetched_after).as_millis() as u64,
+        "sync timing"
+    );
     Ok(report)
 }
 
