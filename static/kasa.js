@@ -18,23 +18,36 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
-  // Live sections (an account's balance and transactions): refreshed every two seconds while
-  // the page is visible, so a payment appears without reloading. Without JS, a reload does it.
-  const live = document.querySelectorAll("[data-live]");
-  if (live.length > 0) {
+  // Live sections (an account's balance and transactions). The page polls a few-byte change
+  // stamp twice a second while visible and reloads its live sections only when the stamp moved,
+  // so a payment appears within a second of reaching Kasa. Without JS, a reload does it.
+  const live = document.getElementById("live");
+  const sections = document.querySelectorAll("[data-live]");
+  if (live && sections.length > 0) {
+    let stamp = live.dataset.stamp;
+    let busy = false;
     setInterval(async () => {
-      if (document.hidden) return;
+      if (document.hidden || busy) return;
+      busy = true;
       try {
-        const response = await fetch(window.location.href, { credentials: "same-origin" });
+        const now = await fetch(live.dataset.stampUrl, { credentials: "same-origin", cache: "no-store" });
+        if (!now.ok) return;
+        const fresh = await now.text();
+        if (fresh === stamp) return;
+        const response = await fetch(window.location.href, { credentials: "same-origin", cache: "no-store" });
         if (!response.ok) return;
-        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-        live.forEach((section) => {
-          const replacement = fresh.querySelector(`[data-live="${section.dataset.live}"]`);
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        sections.forEach((section) => {
+          const replacement = page.querySelector(`[data-live="${section.dataset.live}"]`);
           if (replacement) section.replaceChildren(...replacement.childNodes);
         });
+        const next = page.getElementById("live");
+        stamp = next ? next.dataset.stamp : fresh;
       } catch (_) {
         // Offline for a moment: try again next time.
+      } finally {
+        busy = false;
       }
-    }, 2000);
+    }, 500);
   }
 });

@@ -73,6 +73,18 @@ pub async fn account(tx: &mut TenantTx, id: Uuid) -> Result<Option<AccountSummar
     Ok(accounts(tx).await?.into_iter().find(|a| a.id == id))
 }
 
+/// What changes whenever the account page would show something new: the latest run (every
+/// sync, successful or not, records one), first-sync progress and freshness. Open pages poll it
+/// (a few bytes, one indexed lookup) and reload their live parts only when it changes.
+pub async fn stamp(tx: &mut TenantTx, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT concat_ws('/',             (SELECT r.id FROM sync_runs r WHERE r.account_id = a.id ORDER BY r.started_at DESC, r.id DESC LIMIT 1),             a.progress_pages, a.progress_fetched, a.fresh_as_of, a.stale_since, a.history_complete)          FROM bank_accounts a WHERE a.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
 /// A transaction row for the account page.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TransactionRow {

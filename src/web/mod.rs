@@ -104,6 +104,10 @@ pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
         .route("/t/{club}/accounts/{account}", get(club::account_page))
+        .route(
+            "/t/{club}/accounts/{account}/stamp",
+            get(club::account_stamp),
+        )
         .route("/operator", get(operator::operator_page));
 
     // Back from KB's pages (guarded by the one-time `state` bound to the session).

@@ -472,6 +472,12 @@ async fn a_payment_sent_in_the_sandbox_reaches_the_account_page_through_a_notifi
         "balance on the dashboard"
     );
 
+    // The open page polls a change stamp; it stays while nothing happens.
+    let stamp_path = format!("{page_path}/stamp");
+    let (status, before) = client.get_text(&stamp_path).await;
+    assert_eq!(status, 200);
+    assert_eq!(client.get_text(&stamp_path).await.1, before);
+
     // A payment in the sandbox: KB notifies Kasa, which syncs at once.
     reqwest::Client::new()
         .post(format!("{}/control/payments", sandbox.browser_base_url))
@@ -482,10 +488,14 @@ async fn a_payment_sent_in_the_sandbox_reaches_the_account_page_through_a_notifi
         .send()
         .await
         .expect("payment");
-    let page = wait_for_page(&client, &page_path, "8800123", 30).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client.get_text(&stamp_path).await.1 == before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, page) = client.get_text(&page_path).await;
     assert!(
         page.contains("8800123") && page.contains("Jiřina Malá"),
-        "the payment arrived by itself"
+        "the stamp moved and the page shows the payment that arrived by itself"
     );
     let (notified,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM sync_runs WHERE trigger <> 'first'")
@@ -493,6 +503,13 @@ async fn a_payment_sent_in_the_sandbox_reaches_the_account_page_through_a_notifi
             .await
             .expect("runs");
     assert!(notified >= 1);
+
+    // Another club's treasurer finds neither the page nor its stamp.
+    let (other, _) = confirmed_club(&app, "cizi@jiny.cz", ICO_B).await;
+    assert_eq!(other.get_text(&stamp_path).await.0, 404);
+    let (status, body) = other.get_text(&page_path).await;
+    assert_eq!(status, 404);
+    assert!(!body.contains("8800123"));
 }
 
 pub async fn tenant_tx(app: &TestApp) -> kasa::db::tenant::TenantTx {

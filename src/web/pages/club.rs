@@ -13,8 +13,8 @@ use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -96,6 +96,9 @@ pub async fn dashboard_with_error<C: Capability>(
 #[template(path = "bank_account.html")]
 struct AccountPage {
     c: Chrome,
+    /// Where the page polls for changes, and the state it shows.
+    stamp_url: String,
+    stamp: String,
     account: AccountSummary,
     transactions: Vec<TransactionRow>,
     runs: Vec<RunRow>,
@@ -114,13 +117,40 @@ pub async fn account_page(
         .ok_or(AppError::NotFound)?;
     let transactions = views::transactions(&mut tx, id, 500).await?;
     let runs = views::runs(&mut tx, id, 10).await?;
+    let stamp = views::stamp(&mut tx, id).await?.unwrap_or_default();
     tx.commit().await?;
     render(&AccountPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
+        stamp_url: format!(
+            "{}/accounts/{id}/stamp",
+            crate::web::paths::club(access.tenant.key())
+        ),
+        stamp,
         account,
         transactions,
         runs,
     })
+}
+
+/// `GET /t/{club}/accounts/{account}/stamp`: the account page's change stamp
+/// ([`views::stamp`]), polled by the open page.
+pub async fn account_stamp(
+    State(state): State<AppState>,
+    access: ClubAccess<ViewClub>,
+    Path((_club, account)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = Uuid::parse_str(&account).map_err(|_| AppError::NotFound)?;
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let stamp = views::stamp(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        stamp,
+    )
+        .into_response())
 }
 
 #[derive(Template)]
