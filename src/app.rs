@@ -229,7 +229,7 @@ impl Kasa {
             None => Url::parse(&format!("http://{local_addr}"))?,
         };
         let store = security::session_store(&pool).await?;
-        let session_layer = security::session_layer(store.clone(), &public_url);
+        let session_layers = security::session_layers(store.clone(), &public_url);
         let delivery = match &config.smtp_url {
             Some(url) => Some(Delivery::new(url.expose(), &config.mail_from)?),
             None => None,
@@ -255,7 +255,7 @@ impl Kasa {
             kb: kb_client,
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
         };
-        let router = web::router(state.clone(), session_layer);
+        let router = web::router(state.clone(), session_layers);
         let sync = config
             .run_sync_worker
             .then(|| sync_worker(&state, config.sync.clone()));

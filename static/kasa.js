@@ -31,6 +31,11 @@ document.addEventListener("DOMContentLoaded", () => {
       busy = true;
       try {
         const now = await fetch(live.dataset.stampUrl, { credentials: "same-origin", cache: "no-store" });
+        // Signed out (idle time-out) or no longer a member: show what a reload shows.
+        if (now.redirected || now.status === 404) {
+          window.location.reload();
+          return;
+        }
         if (!now.ok) return;
         const fresh = await now.text();
         if (fresh === stamp) return;

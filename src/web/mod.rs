@@ -56,7 +56,7 @@ impl AppState {
 }
 
 /// Every route of the application.
-pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
+pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
     use pages::{account, bank, club, health, mailbox, operator, public, team};
 
     let public = Router::new()
@@ -104,11 +104,13 @@ pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
         .route("/t/{club}/accounts/{account}", get(club::account_page))
-        .route(
-            "/t/{club}/accounts/{account}/stamp",
-            get(club::account_stamp),
-        )
         .route("/operator", get(operator::operator_page));
+
+    // Polled by open pages in the background: the same checks, but not counted as activity.
+    let polled = Router::new().route(
+        "/t/{club}/accounts/{account}/stamp",
+        get(club::account_stamp),
+    );
 
     // Back from KB's pages (guarded by the one-time `state` bound to the session).
     let kb_callbacks = Router::new()
@@ -120,17 +122,20 @@ pub fn router(state: AppState, session_layer: security::Sessions) -> Router {
         app = app.route("/dev/mailbox", get(mailbox::mailbox));
     }
 
-    let pages = app
-        .fallback(error::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            error::render_errors,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            context::load,
-        ))
-        .layer(session_layer);
+    let with_session = |router: Router<AppState>, layer: security::Sessions| {
+        router
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                error::render_errors,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                context::load,
+            ))
+            .layer(layer)
+    };
+    let pages = with_session(app.fallback(error::not_found), sessions.pages)
+        .merge(with_session(polled, sessions.polling));
 
     let public_url = state.public_url.clone();
     let endpoints = &state.kb.settings().endpoints;

@@ -5,8 +5,9 @@
 //!   over HTTPS; over plain `http://localhost` browsers refuse `Secure` and `__Host-` cookies, so
 //!   the local default uses `kasa_session` without `Secure` (documented in README). Always
 //!   `HttpOnly`, `SameSite=Lax` (Strict would drop the cookie on the way back from KB), idle
-//!   timeout of 30 minutes that really slides (`always_save`), absolute lifetime 12 hours
-//!   (checked in `context::load`).
+//!   timeout of 30 minutes that really slides (`always_save`) on page requests but not on
+//!   background polls ([`SessionLayers`]), absolute lifetime 12 hours (checked in
+//!   `context::load`).
 //! * CSRF: tower-http's `CsrfLayer` (Fetch Metadata and Origin, the Go 1.25 algorithm) on every
 //!   request; the KB callback and Event API routes will be the only exemptions.
 //! * Headers: a strict CSP with no inline scripts, `frame-ancestors 'none'`, nosniff,
@@ -40,6 +41,22 @@ pub async fn session_store(pool: &PgPool) -> Result<PostgresStore, sqlx::Error> 
 
 pub fn is_https(public_url: &Url) -> bool {
     public_url.scheme() == "https"
+}
+
+/// The session layers: one for pages (every request is activity and slides the idle time-out)
+/// and one for the open account page's background polls, which read the session but never
+/// save it, so a page left open does not keep its session alive past the idle time-out.
+#[derive(Clone)]
+pub struct SessionLayers {
+    pub pages: Sessions,
+    pub polling: Sessions,
+}
+
+pub fn session_layers(store: PostgresStore, public_url: &Url) -> SessionLayers {
+    SessionLayers {
+        pages: session_layer(store.clone(), public_url),
+        polling: session_layer(store, public_url).with_always_save(false),
+    }
 }
 
 pub fn session_layer(store: PostgresStore, public_url: &Url) -> Sessions {

@@ -477,6 +477,23 @@ async fn a_payment_sent_in_the_sandbox_reaches_the_account_page_through_a_notifi
     let (status, before) = client.get_text(&stamp_path).await;
     assert_eq!(status, 200);
     assert_eq!(client.get_text(&stamp_path).await.1, before);
+    // Polling is not activity: it never moves the session's idle expiry; opening a page does.
+    let expiry = || async {
+        let (at,): (time::OffsetDateTime,) = sqlx::query_as(
+            "SELECT expiry_date FROM app.sessions ORDER BY expiry_date DESC LIMIT 1",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("session");
+        at
+    };
+    client.get_text(&page_path).await;
+    let opened = expiry().await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    client.get_text(&stamp_path).await;
+    assert_eq!(expiry().await, opened, "a poll does not extend the session");
+    client.get_text(&page_path).await;
+    assert!(expiry().await > opened, "a page view does");
 
     // A payment in the sandbox: KB notifies Kasa, which syncs at once.
     reqwest::Client::new()
