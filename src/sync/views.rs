@@ -74,11 +74,17 @@ pub async fn account(tx: &mut TenantTx, id: Uuid) -> Result<Option<AccountSummar
 }
 
 /// What changes whenever the account page would show something new: the latest run (every
-/// sync, successful or not, records one), first-sync progress and freshness. Open pages poll it
+/// sync, successful or not, records one), the first sync's progress (later syncs also count
+/// pages, but the page does not show that) and freshness. Open pages poll it
 /// (a few bytes, one indexed lookup) and reload their live parts only when it changes.
 pub async fn stamp(tx: &mut TenantTx, id: Uuid) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT concat_ws('/',             (SELECT r.id FROM sync_runs r WHERE r.account_id = a.id ORDER BY r.started_at DESC, r.id DESC LIMIT 1),             a.progress_pages, a.progress_fetched, a.fresh_as_of, a.stale_since, a.history_complete)          FROM bank_accounts a WHERE a.id = $1",
+        "SELECT concat_ws('/', \
+            (SELECT r.id FROM sync_runs r WHERE r.account_id = a.id \
+              ORDER BY r.started_at DESC, r.id DESC LIMIT 1), \
+            CASE WHEN NOT a.history_complete THEN a.progress_fetched END, \
+            a.fresh_as_of, a.stale_since, a.history_complete) \
+         FROM bank_accounts a WHERE a.id = $1",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -101,19 +107,26 @@ pub struct TransactionRow {
     pub reversal: bool,
 }
 
-/// Newest first: pending on top, then by booking date.
+/// Newest first: pending on top, then by booking date. Each part takes the newest `limit` rows
+/// on its own (booked ones straight from `transactions_account_date_idx`), so a page of a
+/// 100 000-row account does not sort the whole history.
 pub async fn transactions(
     tx: &mut TenantTx,
     account_id: Uuid,
     limit: i64,
 ) -> Result<Vec<TransactionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, status, amount_minor, currency, booking_date, value_date, counterparty_name, \
-            counterparty_account, variable_symbol, message, reversal \
-         FROM transactions WHERE account_id = $1 \
+    const COLUMNS: &str = "id, status, amount_minor, currency, booking_date, value_date, \
+        counterparty_name, counterparty_account, variable_symbol, message, reversal";
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM ( \
+           (SELECT {COLUMNS} FROM transactions WHERE account_id = $1 AND status = 'pending' \
+             ORDER BY coalesce(booking_date, value_date) DESC NULLS LAST, id DESC LIMIT $2) \
+           UNION ALL \
+           (SELECT {COLUMNS} FROM transactions WHERE account_id = $1 AND status = 'booked' \
+             ORDER BY booking_date DESC, id DESC LIMIT $2)) newest \
          ORDER BY (status = 'pending') DESC, coalesce(booking_date, value_date) DESC NULLS LAST, id DESC \
-         LIMIT $2",
-    )
+         LIMIT $2"
+    ))
     .bind(account_id)
     .bind(limit)
     .fetch_all(&mut **tx)

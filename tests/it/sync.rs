@@ -536,6 +536,41 @@ async fn payments_and_a_booked_card_hold_arrive_with_the_next_syncs() {
     );
     let count = rows.len();
 
+    // The account page lists the pending hold on top, then the newest booked rows first.
+    let mut tx = TenantTx::begin(&env.club.pool, &env.club.tenant)
+        .await
+        .expect("begin");
+    let listed = kasa::sync::views::transactions(&mut tx, env.club.account_id, 500)
+        .await
+        .expect("page");
+    let held = listed.iter().take_while(|t| t.status == "pending").count();
+    // A page that ends two rows into the booked ones.
+    let short = kasa::sync::views::transactions(&mut tx, env.club.account_id, held as i64 + 2)
+        .await
+        .expect("page");
+    tx.commit().await.expect("commit");
+    assert_eq!(listed.len(), count, "every row fits in one page");
+    assert_eq!(listed[0].id, pending.id, "the newest hold is on top");
+    assert!(
+        listed[held..].iter().all(|t| t.status == "booked"),
+        "pending rows first"
+    );
+    for part in [&listed[..held], &listed[held..]] {
+        let dates: Vec<Date> = part
+            .iter()
+            .map(|t| t.booking_date.or(t.value_date).expect("a dated row"))
+            .collect();
+        assert!(
+            dates.windows(2).all(|w| w[0] >= w[1]),
+            "newest first: {dates:?}"
+        );
+    }
+    assert_eq!(
+        short.iter().map(|t| t.id).collect::<Vec<_>>(),
+        listed[..held + 2].iter().map(|t| t.id).collect::<Vec<_>>(),
+        "a shorter page is the start of the longer one"
+    );
+
     env.control(
         "/control/book-pending",
         json!({"account": env.kb_account_id, "account_servicer": servicer}),
