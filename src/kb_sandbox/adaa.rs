@@ -18,7 +18,7 @@ use time::{Date, OffsetDateTime, Time};
 use super::context::{Ctx, PagingSession};
 use super::events;
 use super::gateway::{self, Route, adaa_error, adaa_param_error};
-use super::ledger::{self, amount_minor, is_booked, tx_date};
+use super::ledger::{self, is_booked, tx_date};
 use super::pdf;
 use super::state::{AccountRecord, TokenRecord};
 
@@ -59,24 +59,31 @@ pub fn granted(ctx: &Ctx, token: &TokenRecord) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Checks that the token grants the account and that it exists (`400 Account_not_configured`
-/// otherwise). Handlers then read the account under the store's lock: a ledger is never copied.
+/// Runs `f` on the account, under the store's lock (a ledger is never copied), if the token
+/// grants it and it exists; `400 Account_not_configured` otherwise.
+#[allow(clippy::result_large_err)]
+pub fn with_account<T>(
+    ctx: &Ctx,
+    token: &TokenRecord,
+    account_id: &str,
+    f: impl FnOnce(&AccountRecord) -> T,
+) -> Result<T, Response> {
+    if granted(ctx, token).iter().any(|a| a == account_id)
+        && let Some(account) = ctx.store.read().account(account_id)
+    {
+        return Ok(f(account));
+    }
+    Err(adaa_error(
+        StatusCode::BAD_REQUEST,
+        Some("Account_not_configured"),
+        "Account is not configured for API access",
+    ))
+}
+
+/// [`with_account`] as a check only.
 #[allow(clippy::result_large_err)]
 pub fn authorise_account(ctx: &Ctx, token: &TokenRecord, account_id: &str) -> Result<(), Response> {
-    let not_configured = || {
-        adaa_error(
-            StatusCode::BAD_REQUEST,
-            Some("Account_not_configured"),
-            "Account is not configured for API access",
-        )
-    };
-    if !granted(ctx, token).iter().any(|a| a == account_id) {
-        return Err(not_configured());
-    }
-    match ctx.store.read().account(account_id) {
-        Some(_) => Ok(()),
-        None => Err(not_configured()),
-    }
+    with_account(ctx, token, account_id, |_| ())
 }
 
 fn ymd(d: Date) -> String {
@@ -139,16 +146,12 @@ async fn balances(
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
-        return r;
-    }
     let now = ctx.now();
-    let today = ymd(now.date());
+    let today = ledger::date_key(&ymd(now.date()));
     // Over what the API shows now: a card hold counts until its booked row replaces it.
-    let Some((currency, available, closed)) = ctx.store.read().account(&account_id).map(|acc| {
+    let sums = with_account(&ctx, &token, &account_id, |acc| {
         let order = ctx.view_order(acc, now);
         let rows = || order.iter().map(|i| acc.transactions[*i].as_ref());
-        let today = ledger::date_key(&today);
         let available: i64 =
             acc.opening_balance_minor + rows().map(|r| r.amount_minor).sum::<i64>();
         let closed: i64 = acc.opening_balance_minor
@@ -157,8 +160,10 @@ async fn balances(
                 .map(|r| r.amount_minor)
                 .sum::<i64>();
         (acc.currency.clone(), available, closed)
-    }) else {
-        return adaa_error(StatusCode::NOT_FOUND, None, "Account not found");
+    });
+    let (currency, available, closed) = match sums {
+        Ok(sums) => sums,
+        Err(r) => return r,
     };
     let cdi = |m: i64| if m < 0 { "DEBIT" } else { "CREDIT" };
     let day_start = now.replace_time(Time::MIDNIGHT);
@@ -353,23 +358,21 @@ async fn transactions(
 
     let (from_d, to_d) = (ymd(from.date()), ymd(to.date()));
     // The view is cached; a page costs a binary search plus its own rows.
-    let (total, content): (u32, Vec<Value>) = {
-        let st = ctx.store.read();
-        match st.account(&account_id) {
-            Some(a) => {
-                let order = ctx.view_order(a, now);
-                let window = ledger::date_range(&a.transactions, &order, &from_d, &to_d);
-                let total = u32::try_from(window.len()).unwrap_or(u32::MAX);
-                let start = (page.saturating_mul(size)).min(total) as usize;
-                let end = (start + size as usize).min(window.len());
-                let content = window[start..end]
-                    .iter()
-                    .map(|i| present(&ctx, route.version, &a.transactions[*i]))
-                    .collect();
-                (total, content)
-            }
-            None => (0, Vec::new()),
-        }
+    let listed = with_account(&ctx, &token, &account_id, |a| {
+        let order = ctx.view_order(a, now);
+        let window = ledger::date_range(&a.transactions, &order, &from_d, &to_d);
+        let total = u32::try_from(window.len()).unwrap_or(u32::MAX);
+        let start = (page.saturating_mul(size)).min(total) as usize;
+        let end = (start + size as usize).min(window.len());
+        let content: Vec<Value> = window[start..end]
+            .iter()
+            .map(|i| present(&ctx, route.version, &a.transactions[*i]))
+            .collect();
+        (total, content)
+    });
+    let (total, content) = match listed {
+        Ok(listed) => listed,
+        Err(r) => return r,
     };
     let total_pages = total.div_ceil(size);
     ctx.runtime().paging.insert(
@@ -463,9 +466,11 @@ async fn statements(
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
-        return r;
-    }
+    let today = ctx.now().date();
+    let all = match with_account(&ctx, &token, &account_id, |acc| statement_list(acc, today)) {
+        Ok(all) => all,
+        Err(r) => return r,
+    };
     let Some(from) = q
         .get("dateFrom")
         .and_then(|s| parse_dt(s).map(|d| d.date()).or_else(|| parse_date(s)))
@@ -478,14 +483,7 @@ async fn statements(
             q.get("dateFrom").map(String::as_str).unwrap_or(""),
         );
     };
-    let today = ctx.now().date();
     let year_ago = today - time::Duration::days(365);
-    let all = ctx
-        .store
-        .read()
-        .account(&account_id)
-        .map(|acc| statement_list(acc, today))
-        .unwrap_or_default();
     let list: Vec<Value> = all
         .into_iter()
         .filter(|(issued, ..)| *issued >= from)
@@ -504,12 +502,9 @@ async fn statement_pdf(
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
-        return r;
-    }
     let wanted: i64 = statement_id.parse().unwrap_or(-1);
     let now = ctx.now();
-    let rendered = ctx.store.read().account(&account_id).and_then(|acc| {
+    let rendered = with_account(&ctx, &token, &account_id, |acc| {
         let (issued, seq, _, start, end) = statement_list(acc, now.date())
             .into_iter()
             .find(|s| s.2 == wanted)?;
@@ -518,12 +513,12 @@ async fn statement_pdf(
         let lines: Vec<String> = ledger::date_range(&acc.transactions, &order, &s, &e)
             .iter()
             .map(|i| acc.transactions[*i].as_ref())
-            .filter(|t| is_booked(t))
+            .filter(|t| t.booked)
             .map(|t| {
                 format!(
                     "{}  {:>12.2} {}  VS {}  {}",
                     tx_date(t),
-                    money(amount_minor(t)),
+                    money(t.amount_minor),
                     acc.currency,
                     t.pointer("/references/variable")
                         .and_then(Value::as_str)
@@ -544,8 +539,10 @@ async fn statement_pdf(
         );
         Some((title, lines))
     });
-    let Some((title, lines)) = rendered else {
-        return adaa_error(StatusCode::NOT_FOUND, None, "Statement not found");
+    let (title, lines) = match rendered {
+        Ok(Some(found)) => found,
+        Ok(None) => return adaa_error(StatusCode::NOT_FOUND, None, "Statement not found"),
+        Err(r) => return r,
     };
     let bytes = pdf::statement(&title, &lines);
     (

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::config::FaultSettings;
 use super::context::Ctx;
 use super::events;
-use super::generator::payment_into;
+use super::generator::payment;
 use super::html::{esc, page};
 
 /// `/control/*` routes.
@@ -46,7 +46,7 @@ pub fn new_payment(
             .iter()
             .any(|t| t.servicer.as_deref() == Some(id))
     };
-    Some(payment_into(
+    Some(payment(
         seed,
         (&a.iban, &a.currency),
         &is_used,

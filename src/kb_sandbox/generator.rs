@@ -83,38 +83,13 @@ pub fn generate(cfg: &GeneratorConfig) -> Vec<GeneratedAccount> {
 }
 
 /// Builds one booked incoming (or, for a negative `amount_minor`, outgoing) domestic payment for
-/// `account`, e.g. a member fee that the sandbox user "sends" while testing.
+/// the account `(iban, currency)`, e.g. a member fee that the sandbox user "sends" while testing.
 ///
-/// The `references.accountServicer` is fresh (not used by any row of `account`). Without
-/// `payer_name` a Czech name is drawn from `rng_seed`; the counterparty account is drawn from
-/// `rng_seed` too, so the same arguments give the same JSON.
+/// The `references.accountServicer` is fresh: `is_used` says which ones the account's ledger
+/// already holds (a question, so a large ledger is not copied). Without `payer_name` a Czech
+/// name is drawn from `rng_seed`; the counterparty account is drawn from `rng_seed` too, so the
+/// same arguments give the same JSON.
 pub fn payment(
-    rng_seed: u64,
-    account: &GeneratedAccount,
-    amount_minor: i64,
-    vs: Option<&str>,
-    message: Option<&str>,
-    payer_name: Option<&str>,
-    booked_at: OffsetDateTime,
-) -> Value {
-    let used: HashSet<&str> = account
-        .transactions
-        .iter()
-        .filter_map(account_servicer)
-        .collect();
-    payment_into(
-        rng_seed,
-        (&account.iban, &account.currency),
-        &|id| used.contains(id),
-        amount_minor,
-        (vs, message, payer_name),
-        booked_at,
-    )
-}
-
-/// [`payment`] for an account given by `(iban, currency)`, with `is_used` telling which
-/// `accountServicer` values the ledger already holds (so a large ledger is not copied).
-pub fn payment_into(
     rng_seed: u64,
     (iban, currency): (&str, &str),
     is_used: &dyn Fn(&str) -> bool,
@@ -2429,16 +2404,27 @@ mod tests {
     #[test]
     fn payment_row() {
         let acc = &generate(&cfg(3, 1, 200, 30))[0];
-        let at = datetime!(2026-03-15 09:12:13.5 UTC);
-        let tx = payment(
-            11,
-            acc,
-            123_456,
+        let used: HashSet<&str> = acc
+            .transactions
+            .iter()
+            .filter_map(account_servicer)
+            .collect();
+        let pay = |seed, amount, texts| {
+            payment(
+                seed,
+                (&acc.iban, &acc.currency),
+                &|id| used.contains(id),
+                amount,
+                texts,
+                datetime!(2026-03-15 09:12:13.5 UTC),
+            )
+        };
+        let texts = (
             Some("2026001"),
             Some("Členský příspěvek 2026"),
             Some("Dvořáková Eliška"),
-            at,
         );
+        let tx = pay(11, 123_456, texts);
         check_generated(&tx, acc).expect("test data");
         assert_eq!(tx["amount"]["value"].to_string(), "1234.56");
         assert_eq!(tx["creditDebitIndicator"], "CREDIT");
@@ -2453,19 +2439,8 @@ mod tests {
                 .iter()
                 .all(|t| account_servicer(t) != Some(id))
         );
-        assert_eq!(
-            tx,
-            payment(
-                11,
-                acc,
-                123_456,
-                Some("2026001"),
-                Some("Členský příspěvek 2026"),
-                Some("Dvořáková Eliška"),
-                at
-            )
-        );
-        let out = payment(12, acc, -50_000, None, None, None, at);
+        assert_eq!(tx, pay(11, 123_456, texts));
+        let out = pay(12, -50_000, (None, None, None));
         check_generated(&out, acc).expect("test data");
         assert_eq!(out["creditDebitIndicator"], "DEBIT");
         assert_eq!(out["amount"]["value"].to_string(), "500");

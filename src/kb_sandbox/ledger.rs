@@ -134,13 +134,9 @@ pub fn insert(log: &mut Vec<Arc<Row>>, tx: Value) {
     log.insert(pos, Arc::new(row));
 }
 
-/// What the API lists at `now`: rows with `lastUpdated <= now`, each `accountServicer` only in
-/// its latest state, ordered oldest first by transaction date (stable).
-pub fn view(log: &[Arc<Row>], now: OffsetDateTime) -> Vec<Value> {
-    view_refs(log, now).into_iter().cloned().collect()
-}
-
-/// The positions in `log` of the rows [`view`] shows, in its order.
+/// The positions in `log` of the rows the API lists at `now`: rows with `lastUpdated <= now`,
+/// each `accountServicer` only in its latest state, ordered oldest first by transaction date
+/// (stable).
 pub fn view_indices(log: &[Arc<Row>], now: OffsetDateTime) -> Vec<usize> {
     view_until(log, now).0
 }
@@ -179,7 +175,7 @@ pub fn date_range<'a>(log: &[Arc<Row>], order: &'a [usize], from: &str, to: &str
     &order[start..end.max(start)]
 }
 
-/// [`view`] without copying: references into the log.
+/// The rows of [`view_indices`], as references into the log.
 pub fn view_refs(log: &[Arc<Row>], now: OffsetDateTime) -> Vec<&Value> {
     view_indices(log, now)
         .into_iter()
