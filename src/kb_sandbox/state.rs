@@ -263,8 +263,8 @@ impl Store {
     /// flusher waits [`FLUSH_DELAY`] (or three times the last write's duration, if longer) so
     /// that a burst of changes is written once, copies the state under the lock (ledger rows
     /// are shared, so this copies pointers) and serializes it outside, so a large ledger does
-    /// not stall requests. A
-    /// clean stop ([`Store::save`]) writes everything; a crash may lose the last moments.
+    /// not stall requests. A clean stop ([`Store::save`]) writes everything; a crash may lose
+    /// the last moments.
     pub fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         use std::sync::atomic::Ordering;
         let out = {
