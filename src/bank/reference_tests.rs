@@ -1,5 +1,5 @@
-//! Tests against KB's own reference material in `shared/kb-reference/` (read at test time, next
-//! to the crate directory): every fixture and every concrete example response of both Postman
+//! Tests against KB's own reference material in `tests/kb-reference/` (read at test time; see
+//! the README there for each file's source): every fixture and every concrete example response of both Postman
 //! collections must deserialize with this client's types, and error examples must classify.
 
 use std::path::{Path, PathBuf};
@@ -16,11 +16,7 @@ use super::types::{
 use super::{Error, KbQuirks, SANDBOX_ENCRYPTION_KEY};
 
 fn reference_dir() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/kb-reference"
-    ))
-    .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kb-reference")
 }
 
 fn read(path: &Path) -> String {

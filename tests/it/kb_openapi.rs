@@ -6,11 +6,11 @@ use serde_json::{Value, json};
 
 const ADAA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/kb-reference/openapi/adaa-api-v2.json"
+    "/tests/kb-reference/openapi/adaa-api-v2.json"
 );
 const REGISTRATION: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/kb-reference/openapi/client-registration-v3.json"
+    "/tests/kb-reference/openapi/client-registration-v3.json"
 );
 
 /// OpenAPI 3.0 `nullable: true` → JSON Schema `type: [T, "null"]`, recursively.

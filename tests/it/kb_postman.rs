@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 const COLLECTION: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/kb-reference/postman/sandbox.postman_collection.json"
+    "/tests/kb-reference/postman/sandbox.postman_collection.json"
 );
 
 /// The type a Postman example value stands for (`"<string>"`, `"<double>"`, or a real value).
