@@ -350,9 +350,10 @@ async fn operator(config: Config, action: OperatorAction) -> anyhow::Result<()> 
                         println!("{email} is an operator (confirmed account, password unchanged).")
                     }
                     kasa::auth::operators::Added::SetPassword { reset_token } => {
-                        let base = config.public_url.clone().unwrap_or(
-                            url::Url::parse(&format!("http://{}", config.listen))?,
-                        );
+                        let base = config
+                            .public_url
+                            .clone()
+                            .unwrap_or(url::Url::parse(&format!("http://{}", config.listen))?);
                         let link = kasa::mail::Links::new(base).reset_password(&reset_token);
                         println!(
                             "{email} is an operator. Set its password within an hour at:\n{link}"

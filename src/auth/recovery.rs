@@ -22,6 +22,9 @@ pub async fn request_reset(
     let Some(email) = Email::parse(email_input) else {
         return Ok(false);
     };
+    // Looked up before the transaction: a connection waiting for a limit's lock must never
+    // need a second one from the pool.
+    let user = users::find_by_email(pool, &email).await?;
     let mut tx = pool.begin().await?;
     if let Some(client) = client
         && limits::reserve(&mut tx, Action::ResetRequestFromClient, client, now)
@@ -30,7 +33,7 @@ pub async fn request_reset(
     {
         return Ok(false);
     }
-    let Some(user) = users::find_by_email(pool, &email).await? else {
+    let Some(user) = user else {
         tx.commit().await?;
         return Ok(false);
     };

@@ -147,10 +147,16 @@ mod tests {
         let url = |u: &str| Url::parse(u).expect("url");
         assert!(dev_mailbox_allowed(local, &url("http://127.0.0.1:8080/")));
         assert!(dev_mailbox_allowed(local, &url("http://localhost:8080/")));
-        assert!(dev_mailbox_allowed("[::1]:8080".parse().expect("addr"), &url("http://[::1]:8080/")));
+        assert!(dev_mailbox_allowed(
+            "[::1]:8080".parse().expect("addr"),
+            &url("http://[::1]:8080/")
+        ));
         assert!(!dev_mailbox_allowed(any, &url("http://localhost:8080/")));
         assert!(!dev_mailbox_allowed(local, &url("https://kasa.example/")));
-        assert!(!dev_mailbox_allowed(local, &url("http://localhost.evil.example/")));
+        assert!(!dev_mailbox_allowed(
+            local,
+            &url("http://localhost.evil.example/")
+        ));
         assert!(!dev_mailbox_allowed(any, &url("https://kasa.example/")));
     }
 

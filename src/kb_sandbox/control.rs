@@ -370,7 +370,13 @@ mod tests {
 
     #[test]
     fn a_payer_account_with_multi_byte_characters_does_not_panic() {
-        for acct in ["čř-123/0100", "ščřž", "Ž1234567", "1é/0800", "CZ6508000000192000145399"] {
+        for acct in [
+            "čř-123/0100",
+            "ščřž",
+            "Ž1234567",
+            "1é/0800",
+            "CZ6508000000192000145399",
+        ] {
             let mut tx = json!({});
             apply_payer_account(&mut tx, acct);
         }

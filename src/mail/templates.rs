@@ -93,7 +93,10 @@ mod tests {
             assert!(text.contains("%{link}"), "placeholder kept literal: {text}");
         }
         assert_eq!(
-            message.body.matches("https://kasa.example/invitation?token=abc").count(),
+            message
+                .body
+                .matches("https://kasa.example/invitation?token=abc")
+                .count(),
             1,
             "{}",
             message.body

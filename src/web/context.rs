@@ -223,8 +223,14 @@ mod tests {
             "x-forwarded-for",
             HeaderValue::from_static("1.2.3.4, 203.0.113.7"),
         );
-        assert_eq!(client_ip(true, peer, &headers).as_deref(), Some("203.0.113.7"));
-        assert_eq!(client_ip(false, peer, &headers).as_deref(), Some("10.0.0.1"));
+        assert_eq!(
+            client_ip(true, peer, &headers).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            client_ip(false, peer, &headers).as_deref(),
+            Some("10.0.0.1")
+        );
         headers.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(true, peer, &headers).as_deref(), Some("10.0.0.1"));
     }

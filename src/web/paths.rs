@@ -95,7 +95,10 @@ mod tests {
         }
         assert_eq!(login_then("//evil"), "/login");
         assert_eq!(login_then("/t/x/team"), "/login?next=%2Ft%2Fx%2Fteam");
-        assert_eq!(safe_next("/invitation?token=a%2Bb"), Some("/invitation?token=a%2Bb"));
+        assert_eq!(
+            safe_next("/invitation?token=a%2Bb"),
+            Some("/invitation?token=a%2Bb")
+        );
     }
 
     /// Every byte, and every byte percent-encoded, at the start, after the first slash and in

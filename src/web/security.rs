@@ -176,7 +176,9 @@ async fn strip_client_request_id(
     if let Some(value) = request.headers_mut().remove(REQUEST_ID)
         && let Ok(text) = value.to_str()
         && (1..=64).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         let client = ClientRequestId(text.to_owned());
         request.extensions_mut().insert(client);

@@ -92,17 +92,16 @@ pub async fn new_club(
             },
         );
     };
-    let problem = match club::create_additional(&state.pool, &s.user, &name, &ico, state.now())
-        .await
-    {
-        Ok(tenant) => {
-            s.ctx.flash("flash.club_created").await;
-            return Ok(Redirect::to(&paths::club(tenant.key())).into_response());
-        }
-        Err(CreateClubError::EmailNotConfirmed) => "errors.club_needs_confirmed_email",
-        Err(CreateClubError::TooMany) => "errors.too_many_clubs",
-        Err(CreateClubError::Db(e)) => return Err(e.into()),
-    };
+    let problem =
+        match club::create_additional(&state.pool, &s.user, &name, &ico, state.now()).await {
+            Ok(tenant) => {
+                s.ctx.flash("flash.club_created").await;
+                return Ok(Redirect::to(&paths::club(tenant.key())).into_response());
+            }
+            Err(CreateClubError::EmailNotConfirmed) => "errors.club_needs_confirmed_email",
+            Err(CreateClubError::TooMany) => "errors.too_many_clubs",
+            Err(CreateClubError::Db(e)) => return Err(e.into()),
+        };
     errors.add("club_name", problem);
     render_status(
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -2,8 +2,8 @@
 //! password, language switch.
 
 use super::{Chrome, render, render_status};
-use crate::auth::password::{self, NewPassword};
 use crate::auth::login::{self, Checked};
+use crate::auth::password::{self, NewPassword};
 use crate::auth::recovery;
 use crate::auth::tokens::{self, Purpose, TokenRejected};
 use crate::auth::{Email, users};
