@@ -171,6 +171,8 @@ pub fn sandbox_client_settings(sandbox: &SandboxHandle) -> KbSettings {
 pub struct Kasa {
     pub state: AppState,
     router: axum::Router,
+    server: crate::server::ServerLimits,
+    retention: crate::housekeeping::Retention,
     delivery: Option<Delivery>,
     store: tower_sessions_sqlx_store::PostgresStore,
     /// The sync worker, when this process runs one.
@@ -232,7 +234,8 @@ impl Kasa {
         let session_layers = security::session_layers(store.clone(), &public_url);
         let delivery = match &config.smtp_url {
             Some(url) => Some(Delivery::new(url.expose(), &config.mail_from)?),
-            None => None,
+            None if crate::config::dev_mailbox_allowed(local_addr, &public_url) => None,
+            None => anyhow::bail!(crate::config::NO_SMTP_MESSAGE),
         };
         let state = AppState {
             pool: pool.clone(),
@@ -262,21 +265,25 @@ impl Kasa {
         Ok(Kasa {
             state,
             router,
+            server: config.server.clone(),
+            retention: config.retention.clone(),
             delivery,
             store,
             sync,
         })
     }
 
-    /// Starts the background workers (mail, sync, reminders, session cleanup).
+    /// Starts the background workers (mail, sync, reminders, session cleanup, housekeeping).
     fn spawn_workers(
         state: &AppState,
         delivery: Option<Delivery>,
         sync: Option<Worker<Consent>>,
         store: tower_sessions_sqlx_store::PostgresStore,
+        retention: crate::housekeeping::Retention,
         stop_rx: &tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinSet<()> {
         let mut workers = tokio::task::JoinSet::new();
+        workers.spawn(housekeeping(state.clone(), retention, stop_rx.clone()));
         if let Some(delivery) = delivery {
             workers.spawn(delivery.run(
                 state.pool.clone(),
@@ -304,10 +311,17 @@ impl Kasa {
                         tracing::warn!(%error, "consent reminders failed; retrying later")
                     }
                 }
+                let mut operators = state.operator_emails.as_ref().clone();
+                match crate::auth::operators::emails(&state.pool).await {
+                    Ok(emails) => operators.extend(emails),
+                    Err(error) => tracing::warn!(%error, "could not list the operators"),
+                }
+                operators.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                operators.dedup();
                 match crate::consent::operator::queue_warnings(
                     &state.pool,
                     state.kb_identity.as_ref(),
-                    &state.operator_emails,
+                    &operators,
                     now,
                 )
                 .await
@@ -346,8 +360,14 @@ impl Kasa {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut workers =
-            Self::spawn_workers(&self.state, self.delivery, self.sync, self.store, &stop_rx);
+        let mut workers = Self::spawn_workers(
+            &self.state,
+            self.delivery,
+            self.sync,
+            self.store,
+            self.retention,
+            &stop_rx,
+        );
         shutdown.await;
         let _ = stop_tx.send(true);
         while workers.join_next().await.is_some() {}
@@ -367,17 +387,32 @@ impl Kasa {
             self.delivery,
             self.sync,
             self.store.clone(),
+            self.retention,
             &stop_rx,
         );
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        crate::server::serve(listener, self.router, self.server, shutdown).await?;
         let _ = stop_tx.send(true);
         while workers.join_next().await.is_some() {}
         self.state.pool.close().await;
         Ok(())
+    }
+}
+
+/// The housekeeping task: prunes old rows at start and then every `retention.every`.
+async fn housekeeping(
+    state: AppState,
+    retention: crate::housekeeping::Retention,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match crate::housekeeping::prune(&state.pool, &retention, state.clock.now()).await {
+            Ok(pruned) if pruned.total() > 0 => tracing::info!(?pruned, "housekeeping pruned"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "housekeeping failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retention.every) => {}
+            _ = stop.changed() => return,
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::auth::users::{self, CreateUserError};
 use crate::auth::{Email, User, tokens};
 use crate::db::tenant::{self, Tenant, TenantTx};
 use crate::i18n::Lang;
+use crate::limits;
 use crate::mail;
 use crate::team::Role;
 use serde_json::json;
@@ -96,12 +97,17 @@ pub struct SignUp {
     pub email: Email,
     pub password: NewPassword,
     pub lang: Lang,
+    /// The client's address, for the per-address sign-up limit (`crate::limits`).
+    pub client: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignUpError {
     #[error("e-mail already registered")]
     EmailTaken,
+    /// Too many sign-ups from this client address recently.
+    #[error(transparent)]
+    TooMany(#[from] crate::limits::Limited),
     #[error(transparent)]
     Hash(#[from] crate::auth::password::HashError),
     #[error(transparent)]
@@ -124,6 +130,9 @@ pub async fn sign_up(
 ) -> Result<SignedUp, SignUpError> {
     let hash = crate::auth::password::hash(&input.password).await?;
     let mut tx = pool.begin().await?;
+    if let Some(client) = &input.client {
+        limits::reserve(&mut tx, limits::Action::SignUpFromClient, client, now).await??;
+    }
     let user = users::create(&mut tx, &input.email, &hash, input.lang, None, now)
         .await
         .map_err(|e| match e {
@@ -159,15 +168,50 @@ pub async fn sign_up(
     Ok(SignedUp { user, tenant })
 }
 
-/// A signed-in person creates another club and becomes its owner.
+/// Why another club was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateClubError {
+    /// Only a person with a confirmed address may create more clubs.
+    #[error("e-mail address not confirmed")]
+    EmailNotConfirmed,
+    /// The person owns [`limits::MAX_OWNED_CLUBS`] clubs, or created too many recently.
+    #[error("too many clubs")]
+    TooMany,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl From<limits::Limited> for CreateClubError {
+    fn from(_: limits::Limited) -> Self {
+        CreateClubError::TooMany
+    }
+}
+
+/// A signed-in person creates another club and becomes its owner. Needs a confirmed address;
+/// capped at [`limits::MAX_OWNED_CLUBS`] owned clubs and the [`limits::Action::ClubCreated`]
+/// rate (each club is a schema: creating them is not free).
 pub async fn create_additional(
     pool: &PgPool,
     user: &User,
     name: &ClubName,
     ico: &Ico,
     now: OffsetDateTime,
-) -> Result<Tenant, sqlx::Error> {
+) -> Result<Tenant, CreateClubError> {
+    if !user.email_confirmed {
+        return Err(CreateClubError::EmailNotConfirmed);
+    }
     let mut tx = pool.begin().await?;
+    let subject = user.id.to_string();
+    limits::reserve(&mut tx, limits::Action::ClubCreated, &subject, now).await??;
+    let (owned,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM app.memberships WHERE user_id = $1 AND role = 'owner'",
+    )
+    .bind(user.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if owned >= limits::MAX_OWNED_CLUBS {
+        return Err(CreateClubError::TooMany);
+    }
     let tenant = tenant::provision(&mut tx, name.as_str(), ico.as_str()).await?;
     crate::team::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     tx.commit().await?;

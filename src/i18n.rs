@@ -47,12 +47,36 @@ impl Lang {
 
     /// The translated text of `key` with `%{name}` placeholders filled in.
     pub fn t_with(self, key: &str, args: &[(&str, &str)]) -> String {
-        let mut text = self.t(key).into_owned();
-        for (name, value) in args {
-            text = text.replace(&format!("%{{{name}}}"), value);
-        }
-        text
+        fill(&self.t(key), args)
     }
+}
+
+/// Fills `%{name}` placeholders of `template` in one pass over the template: a value is copied
+/// as it is and never scanned again, so a value containing `%{…}` (a club name, say) stays
+/// literal text. Placeholders without a value are left as they are.
+pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("%{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let name = &after[..end];
+                match args.iter().find(|(n, _)| *n == name) {
+                    Some((_, value)) => out.push_str(value),
+                    None => out.push_str(&rest[start..start + 2 + end + 1]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 const PRAGUE_WINTER: time::UtcOffset = time::macros::offset!(+1);
@@ -161,6 +185,19 @@ mod tests {
             format_date(datetime!(2026-11-27 10:00 UTC), Lang::En),
             "27 Nov 2026"
         );
+    }
+
+    #[test]
+    fn placeholders_inside_substituted_values_stay_literal() {
+        assert_eq!(
+            fill(
+                "%{club}: %{link}",
+                &[("club", "Klub %{link} 100%{"), ("link", "https://kasa")]
+            ),
+            "Klub %{link} 100%{: https://kasa"
+        );
+        assert_eq!(fill("%{unknown} %{", &[]), "%{unknown} %{");
+        assert_eq!(fill("žluťoučký %{x}!", &[("x", "kůň")]), "žluťoučký kůň!");
     }
 
     #[test]

@@ -49,7 +49,8 @@ struct Cli {
         global = true
     )]
     mail_from: String,
-    /// E-mail addresses of the operators (comma-separated); they see /operator.
+    /// Extra recipients of the operator's expiry warnings (comma-separated). They grant no
+    /// access: operators are added with `kasa operator add <email>`.
     #[arg(
         long,
         env = "KASA_OPERATOR_EMAILS",
@@ -91,6 +92,20 @@ enum Command {
     /// Run only the background workers (sync, mail, reminders) against DATABASE_URL and the
     /// configured KB; any number may run beside `kasa serve` instances.
     Worker,
+    /// Manage operators (people who may open /operator).
+    Operator {
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OperatorAction {
+    /// Make <email> an operator. A new or unconfirmed account (even one a stranger signed up
+    /// with) gets a password-reset link, printed here; its old password and sessions end.
+    Add { email: String },
+    /// Take operator rights away from <email>.
+    Remove { email: String },
 }
 
 impl Cli {
@@ -156,6 +171,35 @@ impl Cli {
         if let Some(v) = secs("KASA_SYNC_IDLE_POLL_SECS")? {
             config.sync.idle_poll = std::time::Duration::from_secs(v);
         }
+        let std_secs = std::time::Duration::from_secs;
+        if let Some(v) = secs("KASA_HEADER_READ_TIMEOUT_SECS")? {
+            config.server.header_read_timeout = std_secs(v.max(1));
+        }
+        if let Some(v) = secs("KASA_BODY_TIMEOUT_SECS")? {
+            config.server.body_timeout = std_secs(v.max(1));
+        }
+        if let Some(v) = secs("KASA_IDLE_TIMEOUT_SECS")? {
+            config.server.idle_timeout = std_secs(v.max(1));
+        }
+        if let Some(v) = secs("KASA_MAX_CONNECTIONS")? {
+            config.server.max_connections = usize::try_from(v.max(1)).unwrap_or(usize::MAX);
+        }
+        let days = |v: u64| time::Duration::days(i64::try_from(v).unwrap_or(i64::MAX / 86_400));
+        if let Some(v) = secs("KASA_RETENTION_LOGIN_ATTEMPTS_DAYS")? {
+            config.retention.login_attempts = days(v);
+        }
+        if let Some(v) = secs("KASA_RETENTION_TOKENS_DAYS")? {
+            config.retention.tokens = days(v);
+        }
+        if let Some(v) = secs("KASA_RETENTION_INVITATIONS_DAYS")? {
+            config.retention.invitations = days(v);
+        }
+        if let Some(v) = secs("KASA_RETENTION_SENT_MAIL_DAYS")? {
+            config.retention.sent_mail = days(v);
+        }
+        if let Some(v) = secs("KASA_HOUSEKEEPING_INTERVAL_SECS")? {
+            config.retention.every = std_secs(v.max(60));
+        }
         config.vault = match config.vault {
             kasa::config::VaultSetting::File(_) => {
                 kasa::config::VaultSetting::File(self.data_dir.join("keys/vault.key"))
@@ -183,6 +227,7 @@ async fn main() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::KbSandbox => kb_sandbox(config).await,
             Command::Worker => worker(config).await,
+            Command::Operator { action } => operator(config, action).await,
         },
     };
     match result {
@@ -285,6 +330,53 @@ async fn kb_sandbox(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     sandbox.shutdown().await;
     Ok(())
+}
+
+async fn operator(config: Config, action: OperatorAction) -> anyhow::Result<()> {
+    let email = match &action {
+        OperatorAction::Add { email } | OperatorAction::Remove { email } => email,
+    };
+    let email = kasa::auth::Email::parse(email)
+        .ok_or_else(|| anyhow::anyhow!("{email:?} is not an e-mail address"))?;
+    let database = Database::open(&config.database).await?;
+    let result = async {
+        kasa::db::migrate::migrate_app(&database.options).await?;
+        let pool = kasa::db::connect_pool(database.options.clone(), 2).await?;
+        let now = kasa::clock::Clock::now(&SystemClock);
+        let outcome = match action {
+            OperatorAction::Add { .. } => {
+                match kasa::auth::operators::add(&pool, &email, now).await? {
+                    kasa::auth::operators::Added::ExistingAccount => {
+                        println!("{email} is an operator (confirmed account, password unchanged).")
+                    }
+                    kasa::auth::operators::Added::SetPassword { reset_token } => {
+                        let base = config
+                            .public_url
+                            .clone()
+                            .unwrap_or(url::Url::parse(&format!("http://{}", config.listen))?);
+                        let link = kasa::mail::Links::new(base).reset_password(&reset_token);
+                        println!(
+                            "{email} is an operator. Set its password within an hour at:\n{link}"
+                        );
+                    }
+                }
+                Ok(())
+            }
+            OperatorAction::Remove { .. } => {
+                if kasa::auth::operators::remove(&pool, &email).await? {
+                    println!("{email} is no longer an operator.");
+                } else {
+                    println!("{email} was not an operator.");
+                }
+                Ok(())
+            }
+        };
+        pool.close().await;
+        outcome
+    }
+    .await;
+    database.close().await;
+    result
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ use crate::auth::users::{self, CreateUserError};
 use crate::auth::{Email, User, UserId, tokens};
 use crate::db::tenant::{Tenant, TenantTx};
 use crate::i18n::Lang;
+use crate::limits::{self, Action};
 use crate::mail;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -192,6 +193,9 @@ pub async fn pending_invitations(
 pub enum InviteError {
     #[error("already a member")]
     AlreadyMember,
+    /// Too many invitations by this person or to this address recently (`crate::limits`).
+    #[error(transparent)]
+    TooMany(#[from] crate::limits::Limited),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -229,6 +233,9 @@ pub async fn invite(
     }
     let token = tokens::generate();
     let mut tx = TenantTx::begin(pool, tenant).await?;
+    let by_id = by.id.to_string();
+    limits::reserve(&mut tx, Action::InvitationByPerson, &by_id, now).await??;
+    limits::reserve(&mut tx, Action::InvitationToAddress, email.as_str(), now).await??;
     sqlx::query(
         "INSERT INTO app.invitations (tenant_id, email, role, token_hash, invited_by, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -246,10 +253,13 @@ pub async fn invite(
         &mut tx,
         &mail::templates::invitation(
             lang,
-            club_name,
-            by.email.as_str(),
-            role,
-            &links.invitation(&token.plain),
+            &mail::templates::Invitation {
+                club: club_name,
+                inviter: by.email.as_str(),
+                invitee: email.as_str(),
+                role,
+                link: &links.invitation(&token.plain),
+            },
         ),
         email,
         None,
@@ -451,7 +461,44 @@ pub async fn revoke_invitation(
     Ok(())
 }
 
-/// Changes a teammate's role, or removes them (`None`). The last owner stays.
+/// Revokes the pending invitations `inviter` sent for this club: an owner who is removed or
+/// demoted no longer vouches for the people they invited (issue 12, docs/security.md).
+async fn revoke_invitations_by(
+    tx: &mut TenantTx,
+    tenant: &Tenant,
+    inviter: UserId,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let revoked: Vec<(String,)> = sqlx::query_as(
+        "UPDATE app.invitations SET revoked_at = $3 \
+         WHERE tenant_id = $1 AND invited_by = $2 AND accepted_at IS NULL AND revoked_at IS NULL \
+         RETURNING email",
+    )
+    .bind(tenant.id())
+    .bind(inviter)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (email,) in revoked {
+        let system = Actor {
+            user_id: None,
+            email: None,
+        };
+        audit::record(
+            tx,
+            &system,
+            "team.invitation_revoked",
+            json!({ "email": email, "reason": "inviter_no_longer_owner" }),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Changes a teammate's role, or removes them (`None`). The last owner stays. When an owner is
+/// demoted or removed, the invitations they sent and that are still pending are revoked in the
+/// same transaction.
 pub async fn change_teammate(
     pool: &PgPool,
     tenant: &Tenant,
@@ -462,21 +509,25 @@ pub async fn change_teammate(
 ) -> Result<(), TeamChangeError> {
     let mut tx = TenantTx::begin(pool, tenant).await?;
     // Lock the club's memberships so two owners cannot demote each other at once.
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT m.id, m.role, u.email FROM app.memberships m JOIN app.users u ON u.id = m.user_id \
+    let rows: Vec<(i64, String, String, Uuid)> = sqlx::query_as(
+        "SELECT m.id, m.role, u.email, u.id FROM app.memberships m \
+         JOIN app.users u ON u.id = m.user_id \
          WHERE m.tenant_id = $1 FOR UPDATE OF m",
     )
     .bind(tenant.id())
     .fetch_all(&mut *tx)
     .await?;
-    let (_, old_role, email) = rows
+    let (_, old_role, email, member_id) = rows
         .iter()
-        .find(|(id, _, _)| *id == membership_id)
+        .find(|(id, _, _, _)| *id == membership_id)
         .ok_or(TeamChangeError::NotFound)?
         .clone();
-    let owners = rows.iter().filter(|(_, r, _)| r == "owner").count();
+    let owners = rows.iter().filter(|(_, r, _, _)| r == "owner").count();
     if old_role == "owner" && owners <= 1 && new_role != Some(Role::Owner) {
         return Err(TeamChangeError::LastOwner);
+    }
+    if old_role == "owner" && new_role != Some(Role::Owner) {
+        revoke_invitations_by(&mut tx, tenant, member_id, now).await?;
     }
     match new_role {
         Some(role) => {

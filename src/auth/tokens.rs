@@ -137,6 +137,24 @@ pub async fn consume(
     }
 }
 
+/// Uses up every unused token of `user` for `purpose` (a reset link mailed before a password
+/// change stops working). Runs in the caller's transaction.
+pub async fn revoke_all(
+    conn: &mut PgConnection,
+    purpose: Purpose,
+    user: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE app.one_time_tokens SET used_at = created_at \
+         WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+    )
+    .bind(user)
+    .bind(purpose.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,8 +123,10 @@ pub async fn mark_email_confirmed(
     Ok(())
 }
 
-/// Replaces the password and ends every session of the account (the epoch moves on).
-/// Returns the new epoch, which the caller's own session adopts if it should stay signed in.
+/// Replaces the password, ends every session of the account (the epoch moves on) and, in the
+/// same transaction (the caller's), uses up every outstanding reset link of the person: a link
+/// mailed before the change must not undo it. Returns the new epoch, which the caller's own
+/// session adopts if it should stay signed in.
 pub async fn set_password(
     conn: &mut PgConnection,
     id: UserId,
@@ -136,8 +138,9 @@ pub async fn set_password(
     )
     .bind(id)
     .bind(password_hash)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
+    super::tokens::revoke_all(conn, super::tokens::Purpose::ResetPassword, id).await?;
     Ok(epoch)
 }
 

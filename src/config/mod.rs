@@ -66,6 +66,10 @@ pub struct Config {
     pub run_sync_worker: bool,
     /// Tuning of the sync worker.
     pub sync: crate::sync::worker::SyncSettings,
+    /// Time-outs and the connection cap of the web server (`crate::server`).
+    pub server: crate::server::ServerLimits,
+    /// How long the housekeeping task keeps old rows, and how often it runs.
+    pub retention: crate::housekeeping::Retention,
 }
 
 impl Config {
@@ -88,6 +92,8 @@ impl Config {
             operator_emails: Vec::new(),
             run_sync_worker: true,
             sync: crate::sync::worker::SyncSettings::default(),
+            server: crate::server::ServerLimits::default(),
+            retention: crate::housekeeping::Retention::default(),
             sandbox: {
                 let mut sandbox = crate::kb_sandbox::SandboxConfig::new("data/kb-sandbox");
                 sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));
@@ -110,9 +116,49 @@ impl Config {
     }
 }
 
+/// Whether the local mailbox (`/dev/mailbox`, every e-mail readable by anyone who can reach
+/// Kasa) may stand in for SMTP: only when Kasa listens on a loopback address *and* its public
+/// address is local (`localhost` or a loopback IP). Anywhere else it would hand out every reset
+/// link, so Kasa refuses to start without `SMTP_URL` ([`NO_SMTP_MESSAGE`]).
+pub fn dev_mailbox_allowed(listen: SocketAddr, public_url: &Url) -> bool {
+    let local_host = match public_url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    listen.ip().is_loopback() && local_host
+}
+
+/// Why Kasa does not start without SMTP on a public address.
+pub const NO_SMTP_MESSAGE: &str = "SMTP_URL is not set, and Kasa is not local-only (it listens on a \
+    non-loopback address or KASA_PUBLIC_URL is not localhost). Without SMTP, e-mails would be \
+    shown to anyone on /dev/mailbox, including password-reset links. Set SMTP_URL (see README, \
+    \"Configuration\"), or listen on 127.0.0.1 with a localhost public URL for local use.";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dev_mailbox_is_allowed_only_on_loopback_with_a_local_public_url() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        let any: SocketAddr = "0.0.0.0:8080".parse().expect("addr");
+        let url = |u: &str| Url::parse(u).expect("url");
+        assert!(dev_mailbox_allowed(local, &url("http://127.0.0.1:8080/")));
+        assert!(dev_mailbox_allowed(local, &url("http://localhost:8080/")));
+        assert!(dev_mailbox_allowed(
+            "[::1]:8080".parse().expect("addr"),
+            &url("http://[::1]:8080/")
+        ));
+        assert!(!dev_mailbox_allowed(any, &url("http://localhost:8080/")));
+        assert!(!dev_mailbox_allowed(local, &url("https://kasa.example/")));
+        assert!(!dev_mailbox_allowed(
+            local,
+            &url("http://localhost.evil.example/")
+        ));
+        assert!(!dev_mailbox_allowed(any, &url("https://kasa.example/")));
+    }
 
     #[test]
     fn secrets_never_show_in_debug_output() {

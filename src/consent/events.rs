@@ -26,12 +26,22 @@ pub enum Notification {
 }
 
 /// Checks a notification and makes the account's sync due.
+/// The shape of a KB event subscription id: 1 to 100 visible ASCII characters.
+pub fn is_subscription_id(text: &str) -> bool {
+    (1..=100).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
 pub async fn receive(
     pool: &PgPool,
     subscription_id: &str,
     api_key: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<Notification, sqlx::Error> {
+    // Parsed before it reaches SQL: ids KB issues are short and printable; anything else
+    // (NUL, kilobytes of text) is simply unknown.
+    if !is_subscription_id(subscription_id) {
+        return Ok(Notification::UnknownSubscription);
+    }
     let Some((account_id, stored)) = store::subscription(pool, subscription_id).await? else {
         return Ok(Notification::UnknownSubscription);
     };

@@ -99,6 +99,7 @@ pub async fn queue_due(
                 _ => String::new(),
             };
             let home = links.home();
+            let club = mail::templates::inert(&club);
             let args = [
                 ("club", club.as_str()),
                 ("date", date.as_str()),

@@ -118,7 +118,7 @@ fn apply_payer_account(tx: &mut Value, acct: &str) {
     if !cp.is_object() {
         *cp = json!({});
     }
-    if acct.len() > 4 && acct[..2].chars().all(|c| c.is_ascii_alphabetic()) {
+    if acct.chars().count() > 4 && acct.chars().take(2).all(|c| c.is_ascii_alphabetic()) {
         cp["iban"] = json!(acct);
     } else if let Some((num, bank)) = acct.split_once('/') {
         let (prefix, number) = num.split_once('-').unwrap_or(("", num));
@@ -362,4 +362,26 @@ document.getElementById('faults').onsubmit = async (e) => {{
 </script>"#
     );
     page(StatusCode::OK, "Ovládací panel (Control panel)", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payer_account_with_multi_byte_characters_does_not_panic() {
+        for acct in [
+            "čř-123/0100",
+            "ščřž",
+            "Ž1234567",
+            "1é/0800",
+            "CZ6508000000192000145399",
+        ] {
+            let mut tx = json!({});
+            apply_payer_account(&mut tx, acct);
+        }
+        let mut tx = json!({});
+        apply_payer_account(&mut tx, "CZ6508000000192000145399");
+        assert_eq!(tx["counterParty"]["iban"], "CZ6508000000192000145399");
+    }
 }

@@ -25,18 +25,82 @@ pub fn password_changed(lang: Lang, home: &str) -> Message {
     }
 }
 
-pub fn invitation(lang: Lang, club: &str, inviter: &str, role: Role, link: &str) -> Message {
-    let role = lang.t(role.label_key());
+/// What an invitation e-mail says: who (the inviting person's address) invites whom (the
+/// invited address) to which club with which role.
+#[derive(Debug, Clone, Copy)]
+pub struct Invitation<'a> {
+    pub club: &'a str,
+    pub inviter: &'a str,
+    pub invitee: &'a str,
+    pub role: Role,
+    pub link: &'a str,
+}
+
+/// The invitation e-mail. The club's name is the owner's text: it is made [`inert`].
+pub fn invitation(lang: Lang, invitation: &Invitation<'_>) -> Message {
+    let role = lang.t(invitation.role.label_key());
+    let club = inert(invitation.club);
+    let args = [
+        ("club", club.as_str()),
+        ("inviter", invitation.inviter),
+        ("invitee", invitation.invitee),
+        ("role", &role),
+        ("link", invitation.link),
+    ];
     Message {
-        subject: lang.t_with("mail.invitation.subject", &[("club", club)]),
-        body: lang.t_with(
-            "mail.invitation.body",
-            &[
-                ("club", club),
-                ("inviter", inviter),
-                ("role", &role),
-                ("link", link),
-            ],
-        ),
+        subject: lang.t_with("mail.invite.subject", &args),
+        body: lang.t_with("mail.invite.body", &args),
+    }
+}
+
+/// Text someone typed (a club's name), made safe to put into a plain-text e-mail: mail clients
+/// turn anything that looks like a web or mail address into a link, so dots, colons and at
+/// signs become look-alike characters (`․` U+2024, `꞉` U+A789, `＠` U+FF20) that no client
+/// links, and control characters become spaces. Placeholders (`%{…}`) in it are never expanded
+/// ([`crate::i18n::fill`] substitutes in one pass).
+pub fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '.' => '\u{2024}',
+            ':' => '\u{a789}',
+            '@' => '\u{ff20}',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_club_name_with_a_url_or_a_placeholder_stays_inert_text_in_the_invitation() {
+        let message = invitation(
+            Lang::Cs,
+            &Invitation {
+                club: "Klub https://evil.example/x www.evil.cz %{link}",
+                inviter: "jana@klub.cz",
+                invitee: "petr@klub.cz",
+                role: Role::Treasurer,
+                link: "https://kasa.example/invitation?token=abc",
+            },
+        );
+        for text in [&message.subject, &message.body] {
+            assert!(!text.contains("https://evil"), "{text}");
+            assert!(!text.contains("evil.example"), "{text}");
+            assert!(!text.contains("www.evil.cz"), "{text}");
+            assert!(text.contains("%{link}"), "placeholder kept literal: {text}");
+        }
+        assert_eq!(
+            message
+                .body
+                .matches("https://kasa.example/invitation?token=abc")
+                .count(),
+            1,
+            "{}",
+            message.body
+        );
+        assert!(message.body.contains("jana@klub.cz") && message.body.contains("petr@klub.cz"));
     }
 }

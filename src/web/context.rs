@@ -57,12 +57,7 @@ pub async fn load(
                 .map(Lang::from_accept_language)
                 .unwrap_or_default()
         });
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = super::security::request_id(&req);
     let path = req
         .uri()
         .path_and_query()
@@ -171,5 +166,72 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
             Some(user) => Ok(SignedIn { ctx, user }),
             None => Err(Redirect::to(&super::paths::login_then(&ctx.viewer.path)).into_response()),
         }
+    }
+}
+
+/// The client's address: the socket peer, or, with `KASA_TRUST_PROXY`, the last
+/// `X-Forwarded-For` entry: the one the trusted proxy appended (earlier entries are whatever the
+/// client sent and prove nothing). Only a parseable IP address is used. `None` when the server
+/// runs without connection info (never in `kasa serve`).
+pub struct ClientIp(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        Ok(ClientIp(client_ip(state.trust_proxy, peer, &parts.headers)))
+    }
+}
+
+fn client_ip(
+    trust_proxy: bool,
+    peer: Option<std::net::SocketAddr>,
+    headers: &axum::http::HeaderMap,
+) -> Option<String> {
+    if trust_proxy {
+        let appended = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = appended {
+            return Some(ip.to_string());
+        }
+    }
+    peer.map(|p| p.ip().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn behind_a_trusted_proxy_the_address_it_appended_counts_not_the_clients_claim() {
+        let peer = Some(std::net::SocketAddr::from(([10, 0, 0, 1], 4000)));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.7"),
+        );
+        assert_eq!(
+            client_ip(true, peer, &headers).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            client_ip(false, peer, &headers).as_deref(),
+            Some("10.0.0.1")
+        );
+        headers.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(client_ip(true, peer, &headers).as_deref(), Some("10.0.0.1"));
     }
 }

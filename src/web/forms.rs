@@ -24,6 +24,11 @@ impl FieldErrors {
         self.messages.entry(field).or_insert(text);
     }
 
+    /// Records an already translated message for `field` (the first one wins).
+    pub fn add_text(&mut self, field: &'static str, text: String) {
+        self.messages.entry(field).or_insert(text);
+    }
+
     pub fn msg(&self, field: &str) -> Option<&str> {
         self.messages.get(field).map(String::as_str)
     }

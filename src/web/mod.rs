@@ -37,7 +37,8 @@ pub struct AppState {
     /// Wakes the sync worker when a KB notification made an account due.
     pub sync_wake: Arc<Notify>,
     pub trust_proxy: bool,
-    /// Operators' addresses (the `/operator` page).
+    /// Extra recipients of the operator's expiry warnings (`KASA_OPERATOR_EMAILS`). They grant
+    /// no access: `/operator` is for `auth::operators` only.
     pub operator_emails: Arc<Vec<crate::auth::Email>>,
     /// The KB client identity (for the certificate's expiry on the operator page).
     pub kb_identity: Option<crate::bank::ClientIdentity>,
@@ -107,7 +108,10 @@ pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
         .route("/t/{club}/accounts/{account}", get(club::account_page))
-        .route("/operator", get(operator::operator_page));
+        .route(
+            "/operator",
+            get(operator::operator_page).post(operator::unlock),
+        );
 
     // Polled by open pages in the background: the same checks, but not counted as activity.
     let polled = Router::new().route(

@@ -117,6 +117,7 @@ pub fn apply(router: Router, public_url: &Url, form_targets: &[String]) -> Route
         ))
         .layer(header(header::CACHE_CONTROL, "no-store"))
         .layer(CsrfLayer::new());
+    router = with_request_ids(router);
     if is_https(public_url) {
         router = router.layer(header(
             header::STRICT_TRANSPORT_SECURITY,
@@ -124,4 +125,73 @@ pub fn apply(router: Router, public_url: &Url, form_targets: &[String]) -> Route
         ));
     }
     router
+}
+
+/// The request id header (`x-request-id`).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What a client sent as `x-request-id`: kept only as a separate, bounded log field, never as
+/// the request's id.
+#[derive(Debug, Clone)]
+pub struct ClientRequestId(pub String);
+
+/// Server-side request ids: a client's `x-request-id` is removed (kept as [`ClientRequestId`]
+/// if short and printable), a fresh UUID is set (tower-http's `SetRequestIdLayer`), put into
+/// the request's tracing span, and returned in the response header; error pages show it.
+fn with_request_ids(router: Router) -> Router {
+    use tower_http::request_id::{
+        MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+    };
+    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |request: &axum::http::Request<axum::body::Body>| {
+            let id = request
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or("-");
+            let client = request
+                .extensions()
+                .get::<ClientRequestId>()
+                .map(|c| c.0.as_str())
+                .unwrap_or("");
+            tracing::info_span!(
+                "request",
+                request_id = %id,
+                client_request_id = %client,
+                method = %request.method(),
+                path = %request.uri().path(),
+            )
+        },
+    );
+    router
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(strip_client_request_id))
+}
+
+async fn strip_client_request_id(
+    mut request: axum::http::Request<axum::body::Body>,
+) -> axum::http::Request<axum::body::Body> {
+    if let Some(value) = request.headers_mut().remove(REQUEST_ID)
+        && let Ok(text) = value.to_str()
+        && (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        let client = ClientRequestId(text.to_owned());
+        request.extensions_mut().insert(client);
+    }
+    request
+}
+
+/// The server-side id of a request (set by [`apply`]'s layers), or `-` outside them.
+pub fn request_id<B>(request: &axum::http::Request<B>) -> String {
+    request
+        .extensions()
+        .get::<tower_http::request_id::RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
 }

@@ -228,6 +228,19 @@ impl TestApp {
             .expect("outbox")
     }
 
+    /// Waits (up to 10 s) until at least `n` e-mails to `to` are queued (some are queued after
+    /// the page answered, e.g. password resets), and returns them.
+    pub async fn wait_for_mails(&self, to: &str, n: usize) -> Vec<(String, String)> {
+        for _ in 0..200 {
+            let mails = self.mails_to(to).await;
+            if mails.len() >= n {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {n} mails to {to}");
+    }
+
     /// The first link to this Kasa in the newest e-mail to `to`, as a path with query.
     pub async fn last_link_to(&self, to: &str) -> String {
         let mails = self.mails_to(to).await;

@@ -12,6 +12,7 @@ mod kb_openapi;
 mod kb_postman;
 mod mail;
 mod reminders;
+mod security;
 mod signup;
 mod sync;
 mod sync_processes;

@@ -124,15 +124,24 @@ async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
 #[tokio::test]
 async fn the_operator_sees_expiring_credentials_and_every_club_and_others_see_nothing() {
     let operator = kasa::auth::Email::parse("provoz@kasa.example").expect("email");
-    let app = TestApp::spawn_with(|c| c.operator_emails = vec![operator.clone()]).await;
+    let app = TestApp::spawn().await;
     let op = app.client();
-    app.sign_up(&op, "Provozní spolek", ICO_A, "provoz@kasa.example")
+    app.sign_up_confirmed(&op, "Provozní spolek", ICO_A, "provoz@kasa.example")
         .await;
+    kasa::auth::operators::add(&app.pool, &operator, app.now())
+        .await
+        .expect("kasa operator add");
     let club = app.client();
     app.sign_up(&club, "Klub Modrá", ICO_B, "modra@klub.cz")
         .await;
 
     assert_eq!(club.get("/operator").await.status(), 404, "not an operator");
+    assert_eq!(
+        op.post_form("/operator", &[("password", PASSWORD)])
+            .await
+            .status(),
+        303
+    );
     let (status, page) = op.get_text("/operator").await;
     assert_eq!(status, 200);
     assert!(page.contains("Klub Modrá") && page.contains("Provozní spolek"));

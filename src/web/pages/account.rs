@@ -3,12 +3,13 @@
 
 use super::public::MessagePage;
 use super::{Chrome, render, render_status};
+use crate::auth::login::{self, Checked};
 use crate::auth::password::{self, NewPassword};
-use crate::auth::tokens::{self, Purpose};
+use crate::auth::recovery;
 use crate::auth::users;
-use crate::club::{self, ClubName, ClubSummary, Ico};
+use crate::club::{self, ClubName, ClubSummary, CreateClubError, Ico};
 use crate::mail;
-use crate::web::context::SignedIn;
+use crate::web::context::{ClientIp, SignedIn};
 use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
 use crate::web::{AppState, paths};
@@ -91,9 +92,25 @@ pub async fn new_club(
             },
         );
     };
-    let tenant = club::create_additional(&state.pool, &s.user, &name, &ico, state.now()).await?;
-    s.ctx.flash("flash.club_created").await;
-    Ok(Redirect::to(&paths::club(tenant.key())).into_response())
+    let problem =
+        match club::create_additional(&state.pool, &s.user, &name, &ico, state.now()).await {
+            Ok(tenant) => {
+                s.ctx.flash("flash.club_created").await;
+                return Ok(Redirect::to(&paths::club(tenant.key())).into_response());
+            }
+            Err(CreateClubError::EmailNotConfirmed) => "errors.club_needs_confirmed_email",
+            Err(CreateClubError::TooMany) => "errors.too_many_clubs",
+            Err(CreateClubError::Db(e)) => return Err(e.into()),
+        };
+    errors.add("club_name", problem);
+    render_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &NewClubPage {
+            c: Chrome::build(&s.ctx, &state, None).await?,
+            form,
+            errors,
+        },
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,12 +159,25 @@ pub async fn account_page(
 pub async fn change_password(
     State(state): State<AppState>,
     s: SignedIn,
+    ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     let mut errors = FieldErrors::new(s.ctx.lang());
-    let stored = users::password_hash(&state.pool, s.user.id).await?;
-    if !password::verify(&form.current, stored.as_deref()).await {
-        errors.add("current", "errors.current_password");
+    match login::reauthenticate(
+        &state.pool,
+        s.user.id,
+        &form.current,
+        ip.as_deref(),
+        state.now(),
+    )
+    .await?
+    {
+        Checked::Ok(()) => {}
+        Checked::Wrong => errors.add("current", "errors.current_password"),
+        Checked::Throttled(wait) => errors.add_text(
+            "current",
+            super::public::throttled_text(s.ctx.lang(), "errors.reauth_throttled", wait),
+        ),
     }
     let new = NewPassword::parse(&form.password, Some(s.user.email.as_str()));
     if let Err(problem) = &new {
@@ -173,19 +203,12 @@ pub async fn change_password(
     Ok(Redirect::to("/account").into_response())
 }
 
-/// Sends a fresh confirmation link.
+/// Sends a fresh confirmation link (limited per person; the page is the same either way).
 pub async fn resend_confirmation(
     State(state): State<AppState>,
     s: SignedIn,
 ) -> Result<Response, AppError> {
-    if !s.user.email_confirmed {
-        let now = state.now();
-        let mut tx = state.pool.begin().await?;
-        let token = tokens::issue(&mut tx, Purpose::ConfirmEmail, s.user.id, now).await?;
-        let message =
-            mail::templates::confirm_email(s.user.lang, &state.links.confirm_email(&token));
-        mail::outbox::enqueue(&mut tx, &message, &s.user.email, None, now).await?;
-        tx.commit().await?;
+    if recovery::resend_confirmation(&state.pool, &s.user, &state.links, state.now()).await? {
         state.mail_wake.notify_one();
     }
     render(&MessagePage {

@@ -2,13 +2,13 @@
 //! account page, and KB's Event API (machine to machine, authenticated by `x-api-key`).
 
 use super::{Chrome, render_status};
-use crate::auth::password;
+use crate::auth::login::{self, Checked};
 use crate::consent::events::{self, Notification};
 use crate::consent::flow::{self, FlowError};
 use crate::sync::AccessTokens;
 use crate::team::ManageMoney;
 use crate::web::access::ClubAccess;
-use crate::web::context::{Ctx, SignedIn};
+use crate::web::context::{ClientIp, Ctx, SignedIn};
 use crate::web::error::AppError;
 use crate::web::{AppState, paths};
 use askama::Template;
@@ -98,19 +98,33 @@ async fn problem(
     )
 }
 
-async fn password_ok(
+/// The password re-entry before a bank step, throttled like a login: `Some(page)` (422 with the
+/// reason) when it failed.
+async fn reauth_refused(
     state: &AppState,
-    user: &crate::auth::User,
+    access: &ClubAccess<ManageMoney>,
+    ip: Option<&str>,
     given: &str,
-) -> Result<bool, AppError> {
-    let stored = crate::auth::users::password_hash(&state.pool, user.id).await?;
-    Ok(password::verify(given, stored.as_deref()).await)
+) -> Result<Option<Response>, AppError> {
+    let checked =
+        login::reauthenticate(&state.pool, access.user.id, given, ip, state.now()).await?;
+    let text = match checked {
+        Checked::Ok(()) => return Ok(None),
+        Checked::Wrong => access.ctx.t("errors.current_password").into_owned(),
+        Checked::Throttled(wait) => {
+            super::public::throttled_text(access.ctx.lang(), "errors.reauth_throttled", wait)
+        }
+    };
+    Ok(Some(
+        super::club::dashboard_with_message(state, access, text).await?,
+    ))
 }
 
 /// `POST /t/{club}/bank/connect`: the password again, then off to KB.
 pub async fn connect(
     State(state): State<AppState>,
     access: ClubAccess<ManageMoney>,
+    ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     let back = paths::club(access.tenant.key());
@@ -118,8 +132,8 @@ pub async fn connect(
         access.ctx.flash("flash.confirm_email_first").await;
         return Ok(Redirect::to(&back).into_response());
     }
-    if !password_ok(&state, &access.user, &form.password).await? {
-        return super::club::dashboard_with_error(&state, &access, "errors.current_password").await;
+    if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
+        return Ok(refused);
     }
     let binding = binding(&access.ctx.session).await?;
     let started = state
@@ -133,11 +147,12 @@ pub async fn connect(
 pub async fn renew(
     State(state): State<AppState>,
     access: ClubAccess<ManageMoney>,
+    ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     let back = paths::club(access.tenant.key());
-    if !password_ok(&state, &access.user, &form.password).await? {
-        return super::club::dashboard_with_error(&state, &access, "errors.current_password").await;
+    if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
+        return Ok(refused);
     }
     let binding = binding(&access.ctx.session).await?;
     let started = state
@@ -172,11 +187,12 @@ async fn go_to_kb(
 pub async fn disconnect(
     State(state): State<AppState>,
     access: ClubAccess<ManageMoney>,
+    ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     let back = paths::club(access.tenant.key());
-    if !password_ok(&state, &access.user, &form.password).await? {
-        return super::club::dashboard_with_error(&state, &access, "errors.current_password").await;
+    if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
+        return Ok(refused);
     }
     let token =
         match crate::consent::store::live_connection(&state.pool, access.tenant.id()).await? {

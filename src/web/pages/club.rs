@@ -87,8 +87,18 @@ pub async fn dashboard_with_error<C: Capability>(
     access: &ClubAccess<C>,
     key: &str,
 ) -> Result<Response, AppError> {
+    let text = access.ctx.t(key).into_owned();
+    dashboard_with_message(state, access, text).await
+}
+
+/// The dashboard with an already translated message at the password field (status 422).
+pub async fn dashboard_with_message<C: Capability>(
+    state: &AppState,
+    access: &ClubAccess<C>,
+    text: String,
+) -> Result<Response, AppError> {
     let mut errors = FieldErrors::new(access.ctx.lang());
-    errors.add("password", key);
+    errors.add_text("password", text);
     dashboard_page(state, access, StatusCode::UNPROCESSABLE_ENTITY, errors).await
 }
 

@@ -2,24 +2,24 @@
 //! password, language switch.
 
 use super::{Chrome, render, render_status};
+use crate::auth::login::{self, Checked};
 use crate::auth::password::{self, NewPassword};
-use crate::auth::throttle::{self, Verdict};
+use crate::auth::recovery;
 use crate::auth::tokens::{self, Purpose, TokenRejected};
 use crate::auth::{Email, users};
 use crate::club::{self, ClubName, Ico, SignUp, SignUpError};
 use crate::i18n::Lang;
 use crate::mail;
-use crate::web::context::{self, Ctx};
+use crate::web::context::{self, ClientIp, Ctx};
 use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
 use crate::web::{AppState, paths};
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 #[derive(Template)]
 #[template(path = "landing.html")]
@@ -69,6 +69,7 @@ pub async fn signup_form(State(state): State<AppState>, ctx: Ctx) -> Result<Resp
 pub async fn signup(
     State(state): State<AppState>,
     ctx: Ctx,
+    ClientIp(ip): ClientIp,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
     let mut errors = FieldErrors::new(ctx.lang());
@@ -98,6 +99,7 @@ pub async fn signup(
         email,
         password,
         lang: ctx.lang(),
+        client: ip,
     };
     match club::sign_up(&state.pool, input, &state.links, state.now()).await {
         Ok(done) => {
@@ -108,6 +110,10 @@ pub async fn signup(
         }
         Err(SignUpError::EmailTaken) => {
             errors.add("email", "errors.email_taken");
+            signup_again(&state, &ctx, form, errors).await
+        }
+        Err(SignUpError::TooMany(_)) => {
+            errors.add("email", "errors.too_many_signups");
             signup_again(&state, &ctx, form, errors).await
         }
         Err(SignUpError::Hash(e)) => Err(AppError::Internal(e.into())),
@@ -168,68 +174,52 @@ pub async fn login_form(
     })
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when configured.
-fn client_ip(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<String> {
-    if state.trust_proxy
-        && let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-    {
-        return Some(forwarded.trim().to_owned());
-    }
-    peer.map(|p| p.ip().to_string())
-}
-
 pub async fn login(
     State(state): State<AppState>,
     ctx: Ctx,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    let ip = client_ip(&state, Some(peer), &headers);
-    let account_key = form.email.trim().to_lowercase();
     let next = paths::safe_next(&form.next).unwrap_or("").to_owned();
-    let again = |error_key: String| async {
-        render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &LoginPage {
-                c: Chrome::build(&ctx, &state, None).await?,
-                email: form.email.clone(),
-                next: next.clone(),
-                error: Some(error_key),
-            },
-        )
-    };
-    if let Verdict::Wait(wait) =
-        throttle::check(&state.pool, &account_key, ip.as_deref(), state.now()).await?
-    {
-        let minutes = (wait.whole_seconds() + 59) / 60;
-        let text = ctx.lang().t_with(
-            "errors.login_throttled",
-            &[("minutes", &minutes.max(1).to_string())],
-        );
-        return again(text).await;
-    }
-    let found = match Email::parse(&form.email) {
-        Some(email) => users::find_for_login(&state.pool, &email).await?,
-        None => None,
-    };
-    let ok = password::verify(&form.password, found.as_ref().map(|(_, h)| h.as_str())).await;
-    throttle::record(&state.pool, &account_key, ip.as_deref(), ok, state.now()).await?;
-    match found {
-        Some((user, _)) if ok => {
+    let outcome = login::log_in(
+        &state.pool,
+        &form.email,
+        &form.password,
+        ip.as_deref(),
+        state.now(),
+    )
+    .await?;
+    let error = match outcome {
+        Checked::Ok(user) => {
             context::sign_in(&ctx.session, &user, state.now()).await?;
-            let target = if next.is_empty() {
-                "/".to_owned()
-            } else {
-                next.clone()
-            };
-            Ok(Redirect::to(&target).into_response())
+            let target = if next.is_empty() { "/" } else { next.as_str() };
+            return Ok(Redirect::to(target).into_response());
         }
-        _ => again(ctx.t("errors.login_failed").into_owned()).await,
-    }
+        Checked::Throttled(wait) => throttled_text(ctx.lang(), "errors.login_throttled", wait),
+        Checked::Wrong => ctx.t("errors.login_failed").into_owned(),
+    };
+    // Only a bounded, printable echo of what was typed.
+    let email: String = form
+        .email
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(254)
+        .collect();
+    render_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &LoginPage {
+            c: Chrome::build(&ctx, &state, None).await?,
+            email,
+            next,
+            error: Some(error),
+        },
+    )
+}
+
+/// "Too many attempts, try again in N min" with `key`'s text (placeholder `%{minutes}`).
+pub(crate) fn throttled_text(lang: Lang, key: &str, wait: time::Duration) -> String {
+    let minutes = (wait.whole_seconds() + 59) / 60;
+    lang.t_with(key, &[("minutes", &minutes.max(1).to_string())])
 }
 
 pub async fn logout(ctx: Ctx) -> Result<Response, AppError> {
@@ -316,26 +306,27 @@ pub async fn forgot_form(State(state): State<AppState>, ctx: Ctx) -> Result<Resp
     })
 }
 
-/// Sends a reset link if the address belongs to an account; the answer is the same either way.
+/// Sends a reset link if the address belongs to an account. The page answers at once and the
+/// work (lookup, limits, token, mail) runs afterwards, so neither the answer nor its timing tells
+/// whether the account exists.
 pub async fn forgot(
     State(state): State<AppState>,
     ctx: Ctx,
+    ClientIp(ip): ClientIp,
     Form(form): Form<ForgotForm>,
 ) -> Result<Response, AppError> {
-    let found = match Email::parse(&form.email) {
-        Some(email) => users::find_by_email(&state.pool, &email).await?,
-        None => None,
-    };
-    if let Some(user) = found {
-        let now = state.now();
-        let mut tx = state.pool.begin().await?;
-        let token = tokens::issue(&mut tx, Purpose::ResetPassword, user.id, now).await?;
-        let message =
-            mail::templates::reset_password(user.lang, &state.links.reset_password(&token));
-        mail::outbox::enqueue(&mut tx, &message, &user.email, None, now).await?;
-        tx.commit().await?;
-        state.mail_wake.notify_one();
-    }
+    let background = state.clone();
+    let now = state.now();
+    tokio::spawn(async move {
+        let state = background;
+        match recovery::request_reset(&state.pool, &form.email, ip.as_deref(), &state.links, now)
+            .await
+        {
+            Ok(true) => state.mail_wake.notify_one(),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "could not queue a password reset"),
+        }
+    });
     render(&MessagePage {
         c: Chrome::build(&ctx, &state, None).await?,
         title: ctx.t("forgot.sent.title").into_owned(),

@@ -124,6 +124,7 @@ pub async fn invite(
                 return Ok(Redirect::to(&paths::team(access.tenant.key())).into_response());
             }
             Err(InviteError::AlreadyMember) => errors.add("email", "errors.already_member"),
+            Err(InviteError::TooMany(_)) => errors.add("email", "errors.too_many_invitations"),
             Err(InviteError::Db(e)) => return Err(e.into()),
         }
     }
