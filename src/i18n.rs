@@ -79,23 +79,64 @@ pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
     out
 }
 
-const PRAGUE_WINTER: time::UtcOffset = time::macros::offset!(+1);
-const PRAGUE_SUMMER: time::UtcOffset = time::macros::offset!(+2);
+/// The club's time zone. Every business day in Kasa (bank dates, balance days, reconciliation
+/// windows, sync windows, due dates, reminders) is a calendar day of this zone.
+pub const BUSINESS_TIME_ZONE: &str = "Europe/Prague";
 
-/// Converts an instant to Prague local time (CET/CEST, EU rules: summer time from the last
-/// Sunday of March 01:00 UTC to the last Sunday of October 01:00 UTC).
+/// Europe/Prague from the IANA time-zone database bundled into the binary by `jiff`
+/// (`tzdb-bundle-always`), so no system tzdata is needed and every machine agrees. This is the
+/// project's one time-zone path; the `time` crate's values are converted at this boundary.
+fn prague_zone() -> &'static jiff::tz::TimeZone {
+    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    ZONE.get_or_init(|| {
+        // The bundled database always holds Europe/Prague; fixed CET is only a last resort
+        // that a test (`the_bundled_database_knows_prague`) rules out.
+        jiff::tz::TimeZone::get(BUSINESS_TIME_ZONE)
+            .unwrap_or_else(|_| jiff::tz::TimeZone::fixed(jiff::tz::offset(1)))
+    })
+}
+
+/// Prague's UTC offset at an instant (+01:00 in winter, +02:00 in summer).
+fn prague_offset(at: OffsetDateTime) -> time::UtcOffset {
+    let seconds = at.unix_timestamp();
+    let offset = jiff::Timestamp::from_second(seconds)
+        .map(|ts| prague_zone().to_offset(ts).seconds())
+        .unwrap_or(3_600);
+    time::UtcOffset::from_whole_seconds(offset).unwrap_or(time::UtcOffset::UTC)
+}
+
+/// Converts an instant to Prague local time (the IANA rules for Europe/Prague, including both
+/// daylight-saving changes). The instant is unchanged; only its offset becomes Prague's.
 pub fn to_prague(at: OffsetDateTime) -> OffsetDateTime {
-    let utc = at.to_offset(time::UtcOffset::UTC);
-    let year = utc.year();
-    let last_sunday = |month: time::Month| {
-        let mut day = time::Date::from_calendar_date(year, month, 31).unwrap_or(time::Date::MIN);
-        while day.weekday() != time::Weekday::Sunday {
-            day = day.previous_day().unwrap_or(day);
-        }
-        day.with_hms(1, 0, 0).map(|d| d.assume_utc()).unwrap_or(utc)
-    };
-    let summer = utc >= last_sunday(time::Month::March) && utc < last_sunday(time::Month::October);
-    utc.to_offset(if summer { PRAGUE_SUMMER } else { PRAGUE_WINTER })
+    at.to_offset(prague_offset(at))
+}
+
+/// The Prague calendar day of an instant ("today" for business rules: `prague_date(clock.now())`).
+pub fn prague_date(at: OffsetDateTime) -> time::Date {
+    to_prague(at).date()
+}
+
+/// The instant a Prague calendar day starts (local midnight; 23:00 or 22:00 UTC the day before).
+pub fn prague_day_start(day: time::Date) -> OffsetDateTime {
+    let civil = jiff::civil::date(
+        i16::try_from(day.year()).unwrap_or(2000),
+        i8::try_from(u8::from(day.month())).unwrap_or(1),
+        i8::try_from(day.day()).unwrap_or(1),
+    );
+    let seconds = civil
+        .to_zoned(prague_zone().clone())
+        .map(|zoned| zoned.timestamp().as_second())
+        // Outside jiff's range (never for bank dates): assume winter time.
+        .unwrap_or_else(|_| day.midnight().assume_utc().unix_timestamp() - 3_600);
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The last instant of a Prague calendar day (the next day's start minus a nanosecond).
+pub fn prague_day_end(day: time::Date) -> OffsetDateTime {
+    match day.next_day() {
+        Some(next) => prague_day_start(next) - time::Duration::NANOSECOND,
+        None => prague_day_start(day) + time::Duration::days(1),
+    }
 }
 
 /// `27. 11. 2026` (cs) or `27 Nov 2026` (en).
@@ -198,6 +239,45 @@ mod tests {
         );
         assert_eq!(fill("%{unknown} %{", &[]), "%{unknown} %{");
         assert_eq!(fill("žluťoučký %{x}!", &[("x", "kůň")]), "žluťoučký kůň!");
+    }
+
+    #[test]
+    fn the_bundled_database_knows_prague() {
+        assert!(jiff::tz::TimeZone::get(BUSINESS_TIME_ZONE).is_ok());
+    }
+
+    #[test]
+    fn prague_days_at_23_30_utc_and_00_30_prague_on_ordinary_and_dst_days() {
+        use time::macros::date;
+        // Ordinary winter day: 23:30 UTC is 00:30 the next day in Prague.
+        assert_eq!(prague_date(datetime!(2026-11-27 23:30 UTC)), date!(2026-11-28));
+        assert_eq!(prague_date(datetime!(2026-11-27 22:59:59 UTC)), date!(2026-11-27));
+        // Ordinary summer day: Prague is two hours ahead.
+        assert_eq!(prague_date(datetime!(2026-07-01 21:30 UTC)), date!(2026-07-01));
+        assert_eq!(prague_date(datetime!(2026-07-01 22:30 UTC)), date!(2026-07-02));
+        assert_eq!(prague_date(datetime!(2026-07-01 23:30 UTC)), date!(2026-07-02));
+        // 00:30 Prague in winter and summer.
+        assert_eq!(prague_day_start(date!(2026-11-28)), datetime!(2026-11-27 23:00 UTC));
+        assert_eq!(prague_day_start(date!(2026-07-02)), datetime!(2026-07-01 22:00 UTC));
+        // Spring forward (29 March 2026, 02:00 → 03:00 local): the day starts at 23:00 UTC
+        // the day before, and 23:30 UTC on the 29th is already the 30th.
+        assert_eq!(prague_day_start(date!(2026-03-29)), datetime!(2026-03-28 23:00 UTC));
+        assert_eq!(prague_day_start(date!(2026-03-30)), datetime!(2026-03-29 22:00 UTC));
+        assert_eq!(prague_date(datetime!(2026-03-28 23:30 UTC)), date!(2026-03-29));
+        assert_eq!(prague_date(datetime!(2026-03-29 22:30 UTC)), date!(2026-03-30));
+        assert_eq!(to_prague(datetime!(2026-03-29 00:59:59 UTC)).hour(), 1);
+        assert_eq!(to_prague(datetime!(2026-03-29 01:00 UTC)).hour(), 3);
+        // Fall back (25 October 2026, 03:00 → 02:00 local): a 25-hour day.
+        assert_eq!(prague_day_start(date!(2026-10-25)), datetime!(2026-10-24 22:00 UTC));
+        assert_eq!(prague_day_start(date!(2026-10-26)), datetime!(2026-10-25 23:00 UTC));
+        assert_eq!(prague_date(datetime!(2026-10-25 22:30 UTC)), date!(2026-10-25));
+        assert_eq!(prague_date(datetime!(2026-10-25 23:30 UTC)), date!(2026-10-26));
+        assert_eq!(
+            prague_day_end(date!(2026-10-25)) - prague_day_start(date!(2026-10-25)),
+            time::Duration::hours(25) - time::Duration::NANOSECOND
+        );
+        // Other years follow the database, not a hand-written rule (2027: 28 March).
+        assert_eq!(prague_day_start(date!(2027-03-29)), datetime!(2027-03-28 22:00 UTC));
     }
 
     #[test]

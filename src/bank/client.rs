@@ -20,7 +20,8 @@ use super::registration::{PendingRegistration, RegistrationParams, build_registr
 use super::tls::{load_ca_bundle, load_identity};
 use super::types::{
     Account, AccountBalance, ClientCredentials, SoftwareStatement, SoftwareStatementRequest,
-    Statement, SubscriptionInfo, SubscriptionRequest, TokenResponse, Transaction, TransactionPage,
+    Statement, SubscriptionInfo, SubscriptionRequest, TokenResponse, Transaction,
+    TransactionSlice, UnreadableTransaction,
 };
 use crate::secret::Secret;
 
@@ -446,8 +447,10 @@ impl KbClient {
         self.adaa_get(access_token, url, "balances").await
     }
 
-    /// One page of transactions (v2 paging; `page` starts at 0). Without `from`/`to` KB returns
-    /// the last 90 days; at most 2 years back.
+    /// One page of transactions (v2 paging; `page` starts at 0), every item read on its own
+    /// (an unreadable item is returned apart, never fails the page). Without `from`/`to` KB
+    /// returns the last 90 days; at most 2 years back. KB's unchanged-data 429 comes back as
+    /// [`Error::UnchangedData`]; any other 429 stays [`Error::RateLimited`].
     pub async fn transactions_page(
         &self,
         access_token: &Secret<String>,
@@ -455,7 +458,7 @@ impl KbClient {
         from: Option<OffsetDateTime>,
         to: Option<OffsetDateTime>,
         page: u32,
-    ) -> Result<TransactionPage> {
+    ) -> Result<TransactionSlice> {
         let mut url = self.adaa_url(&["accounts", account_id, "transactions"])?;
         {
             let mut query = url.query_pairs_mut();
@@ -476,79 +479,76 @@ impl KbClient {
                     .to_string(),
             );
         }
-        self.adaa_get(access_token, url, "transactions page").await
+        let response = self
+            .send(Api::Adaa, Method::GET, url, Some(access_token), &[], |r| {
+                r.header(ACCEPT, "application/json")
+            })
+            .await
+            .map_err(|e| self.unchanged_data(e))?;
+        let body = response.bytes().await.map_err(Error::from_transport)?;
+        TransactionSlice::from_body(&body).map_err(|e| {
+            Error::Protocol(format!("transactions page: {}", describe_json_error(&e)))
+        })
     }
 
-    /// All transactions in the range, oldest first, fetching page after page immediately (KB
-    /// drops the paging context when the next page is not requested within 10 seconds).
-    /// Re-downloading unchanged data within 61 minutes is answered with 429: prefer event
-    /// notifications to know when to call this.
+    /// Turns KB's unchanged-data 429 of the transaction list into [`Error::UnchangedData`].
+    fn unchanged_data(&self, error: Error) -> Error {
+        let quirks = &self.inner.settings.quirks;
+        match error {
+            Error::RateLimited {
+                retry_after,
+                reason,
+            } if quirks.transactions_429_is_unchanged
+                || quirks.unchanged_data_markers.iter().any(|marker| {
+                    reason
+                        .to_lowercase()
+                        .contains(&marker.to_lowercase())
+                }) =>
+            {
+                Error::UnchangedData {
+                    retry_after,
+                    reason,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Starts a download of every transaction in the range (see [`TransactionDownload`]).
+    pub fn download<'a>(
+        &'a self,
+        access_token: &'a Secret<String>,
+        account_id: &'a str,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+    ) -> TransactionDownload<'a> {
+        TransactionDownload {
+            client: self,
+            access_token,
+            account_id,
+            range: (from, to),
+            next: 0,
+            finished: false,
+            first_total_pages: None,
+            seen: std::collections::HashSet::new(),
+            transactions: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// All transactions in the range, oldest first ([`TransactionDownload`] to the end).
+    /// Re-downloading unchanged data within 61 minutes is answered with
+    /// [`Error::UnchangedData`]: prefer event notifications to know when to call this.
     pub async fn transactions(
         &self,
         access_token: &Secret<String>,
         account_id: &str,
         from: Option<OffsetDateTime>,
         to: Option<OffsetDateTime>,
-    ) -> Result<Vec<Transaction>> {
-        let quirks = &self.inner.settings.quirks;
-        let mut all: Vec<Transaction> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut first_total_pages = None;
-        let mut page = 0_u32;
-        loop {
-            let requested_at = Instant::now();
-            let slice = self
-                .transactions_page(access_token, account_id, from, to, page)
-                .await?;
-            let received = slice.content.len();
-            // KB pages by offset: a transaction booked into the window while we page moves the
-            // boundaries, so a row repeats (and another is skipped). Detect it and let the
-            // caller start the window again rather than return a history with a hole.
-            let total = *first_total_pages.get_or_insert(slice.total_pages);
-            let repeated = slice.content.iter().any(|t| {
-                t.references
-                    .as_ref()
-                    .and_then(|r| r.account_servicer.as_deref())
-                    .is_some_and(|id| seen.contains(id))
-            });
-            if repeated || (total > 0 && slice.total_pages > 0 && slice.total_pages != total) {
-                return Err(Error::Unavailable {
-                    reason: "transaction history changed during paging; download again".into(),
-                });
-            }
-            seen.extend(slice.content.iter().filter_map(|t| {
-                t.references
-                    .as_ref()
-                    .and_then(|r| r.account_servicer.clone())
-            }));
-            all.extend(slice.content);
-            let no_more = slice.last
-                || slice.empty
-                || received == 0
-                || (slice.total_pages > 0 && page + 1 >= slice.total_pages);
-            if no_more {
-                break;
-            }
-            page += 1;
-            if page >= quirks.max_transaction_pages {
-                return Err(Error::Protocol(format!(
-                    "transaction download exceeded {} pages",
-                    quirks.max_transaction_pages
-                )));
-            }
-            if requested_at.elapsed() > quirks.next_page_window {
-                tracing::warn!(
-                    page,
-                    "KB transactions page took longer than the next-page window"
-                );
-            }
-        }
-        tracing::debug!(
-            count = all.len(),
-            pages = page + 1,
-            "KB transactions downloaded"
-        );
-        Ok(all)
+    ) -> Result<Downloaded> {
+        let mut download = self.download(access_token, account_id, from, to);
+        while download.next_page().await? {}
+        Ok(download.finish())
     }
 
     /// PDF statements issued since `date_from`.
@@ -663,6 +663,120 @@ impl KbClient {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// Everything one download returned: readable transactions in KB's order, and the items Kasa
+/// could not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Downloaded {
+    pub transactions: Vec<Transaction>,
+    pub unreadable: Vec<UnreadableTransaction>,
+    /// Pages fetched.
+    pub pages: u32,
+}
+
+/// One download of a range's transactions, page after page, with KB's paging rules in one
+/// place (used by [`KbClient::transactions`] and by the sync worker, which records progress
+/// between pages):
+/// - request the next page at once (KB drops the paging context after 10 s; a slower page is
+///   logged);
+/// - stop at `last`, an empty page, or `totalPages`;
+/// - KB pages by offset: a transaction booked into the window meanwhile moves the boundaries
+///   (an `accountServicer` repeats, or `totalPages` changes) → [`Error::HistoryShifted`], so the
+///   caller downloads the window again rather than keep a history with a hole;
+/// - at most [`super::KbQuirks::max_transaction_pages`] pages.
+pub struct TransactionDownload<'a> {
+    client: &'a KbClient,
+    access_token: &'a Secret<String>,
+    account_id: &'a str,
+    range: (Option<OffsetDateTime>, Option<OffsetDateTime>),
+    next: u32,
+    finished: bool,
+    first_total_pages: Option<u32>,
+    seen: std::collections::HashSet<String>,
+    transactions: Vec<Transaction>,
+    unreadable: Vec<UnreadableTransaction>,
+}
+
+impl TransactionDownload<'_> {
+    /// Fetches the next page. `Ok(true)`: a page arrived and more may follow; `Ok(false)`:
+    /// the download is complete (no request was made).
+    pub async fn next_page(&mut self) -> Result<bool> {
+        if self.finished {
+            return Ok(false);
+        }
+        let quirks = &self.client.inner.settings.quirks;
+        let page = self.next;
+        if page >= quirks.max_transaction_pages {
+            return Err(Error::Protocol(format!(
+                "transaction download exceeded {} pages",
+                quirks.max_transaction_pages
+            )));
+        }
+        let requested_at = Instant::now();
+        let (from, to) = self.range;
+        let slice = self
+            .client
+            .transactions_page(self.access_token, self.account_id, from, to, page)
+            .await?;
+        let total = *self.first_total_pages.get_or_insert(slice.total_pages);
+        let ids = slice
+            .transactions
+            .iter()
+            .filter_map(Transaction::account_servicer)
+            .map(str::to_owned)
+            .chain(
+                slice
+                    .unreadable
+                    .iter()
+                    .filter_map(|u| u.bank_key.strip_prefix("as:").map(str::to_owned)),
+            )
+            .collect::<Vec<_>>();
+        let repeated = ids.iter().any(|id| self.seen.contains(id));
+        if repeated || (total > 0 && slice.total_pages > 0 && slice.total_pages != total) {
+            return Err(Error::HistoryShifted);
+        }
+        self.seen.extend(ids);
+        self.transactions.extend(slice.transactions);
+        self.unreadable.extend(slice.unreadable);
+        self.next = page + 1;
+        self.finished = slice.last
+            || slice.empty
+            || slice.received == 0
+            || (slice.total_pages > 0 && page + 1 >= slice.total_pages);
+        if requested_at.elapsed() > quirks.next_page_window {
+            tracing::warn!(
+                page,
+                "KB transactions page took longer than the next-page window"
+            );
+        }
+        Ok(true)
+    }
+
+    /// Pages fetched so far.
+    pub fn pages(&self) -> u32 {
+        self.next
+    }
+
+    /// Items received so far (readable or not).
+    pub fn fetched(&self) -> usize {
+        self.transactions.len() + self.unreadable.len()
+    }
+
+    /// What the download returned.
+    pub fn finish(self) -> Downloaded {
+        tracing::debug!(
+            count = self.transactions.len(),
+            unreadable = self.unreadable.len(),
+            pages = self.next,
+            "KB transactions downloaded"
+        );
+        Downloaded {
+            transactions: self.transactions,
+            unreadable: self.unreadable,
+            pages: self.next,
+        }
     }
 }
 

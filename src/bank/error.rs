@@ -31,6 +31,20 @@ pub enum Error {
         retry_after: Option<Duration>,
         reason: String,
     },
+    /// KB's unchanged-data answer on the transaction list (HTTP 429 "Unchanged data download
+    /// limit reached"): nothing changed since the last download of this window, which may be
+    /// repeated once per 61 minutes. Only [`super::KbClient::transactions_page`] returns it;
+    /// every other 429 is [`Error::RateLimited`]. Whether "nothing new" is true for Kasa
+    /// depends on whether that last download was applied (the sync decides).
+    #[error("KB: transaction data unchanged since the last download: {reason}")]
+    UnchangedData {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+    /// KB's paging moved under the download (a transaction was booked into the window while
+    /// it was paged): download the window again.
+    #[error("KB: the transaction history changed during paging")]
+    HistoryShifted,
     /// The account is not among those the user exposed to the application
     /// (`Account_not_configured`, or 403 "no access to account / blacklist").
     #[error("account not available to this application: {reason}")]
@@ -63,14 +77,20 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Unauthorized { .. } | Self::RateLimited { .. } | Self::Unavailable { .. }
+            Self::Unauthorized { .. }
+                | Self::RateLimited { .. }
+                | Self::UnchangedData { .. }
+                | Self::HistoryShifted
+                | Self::Unavailable { .. }
         )
     }
 
     /// The wait KB asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, .. } | Self::UnchangedData { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::secret::Secret;
-pub use client::{KbClient, format_kb_datetime};
+pub use client::{Downloaded, KbClient, TransactionDownload, format_kb_datetime};
 pub use error::{Api, Error, Result, classify_response, parse_retry_after};
 pub use money::Money;
 pub use registration::{
@@ -133,6 +133,16 @@ pub struct KbQuirks {
     pub forbidden_token_as_unauthorized: bool,
     /// Allow `http://` URLs (local simulators only). Server certificates are verified regardless.
     pub allow_insecure_http: bool,
+    /// How a reversal's direction is marked (`KASA_KB_REVERSAL_CONVENTION`; the spec leaves
+    /// `reversalIndicator` undocumented).
+    pub reversal_convention: types::ReversalConvention,
+    /// Texts of KB's unchanged-data 429 on the transaction list (matched case-insensitively
+    /// in the error body; `KASA_KB_UNCHANGED_DATA_MARKERS`).
+    pub unchanged_data_markers: Vec<String>,
+    /// Read every 429 of the transaction list as the unchanged-data answer, even without a
+    /// known text (`KASA_KB_TRANSACTIONS_429_IS_UNCHANGED`; off: an unexplained 429 is a rate
+    /// limit, the safe reading).
+    pub transactions_429_is_unchanged: bool,
 }
 
 impl Default for KbQuirks {
@@ -147,6 +157,9 @@ impl Default for KbQuirks {
             account_not_configured_codes: vec!["Account_not_configured".into()],
             forbidden_token_as_unauthorized: true,
             allow_insecure_http: false,
+            reversal_convention: types::ReversalConvention::OwnDirection,
+            unchanged_data_markers: vec!["Unchanged data download limit".into()],
+            transactions_429_is_unchanged: false,
         }
     }
 }

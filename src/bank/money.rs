@@ -52,6 +52,18 @@ pub fn minor_unit_exponent(currency: &str) -> u32 {
 /// Parses a JSON-number-like decimal text (`-12.5`, `1e2`, `0.10`, `1.5E-1`) into an integer
 /// count of `10^-exponent` units, exactly. Fails when precision would be lost.
 pub fn parse_minor_units(text: &str, exponent: u32) -> Result<i64, MoneyError> {
+    decimal_to_units(text, exponent, false).map(|(units, _)| units)
+}
+
+/// Like [`parse_minor_units`], but rounds (half away from zero) instead of failing when the text
+/// has more decimals than the currency: for informational amounts only (KB's `instructed`
+/// amount arrives as float noise such as `27.279999999999998`, which is 27.28 EUR). Returns the
+/// units and whether rounding changed anything.
+pub fn round_minor_units(text: &str, exponent: u32) -> Result<(i64, bool), MoneyError> {
+    decimal_to_units(text, exponent, true)
+}
+
+fn decimal_to_units(text: &str, exponent: u32, round: bool) -> Result<(i64, bool), MoneyError> {
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -97,16 +109,31 @@ pub fn parse_minor_units(text: &str, exponent: u32) -> Result<i64, MoneyError> {
     let digits: String = format!("{int_part}{frac_part}");
     let digits = digits.trim_start_matches('0');
     if digits.is_empty() {
-        return Ok(0);
+        return Ok((0, false));
     }
     let frac_len = i64::try_from(frac_part.len()).map_err(|_| MoneyError::OutOfRange)?;
     let mut scale = exp10 - frac_len + i64::from(exponent);
     let mut significant = digits;
+    let mut round_up = false;
+    let mut rounded = false;
     while scale < 0 {
         match significant.strip_suffix('0') {
             Some(rest) => {
                 significant = rest;
                 scale += 1;
+            }
+            None if round => {
+                // Cut every digit below the minor unit; the first cut digit decides.
+                let cut = usize::try_from(-scale).map_err(|_| MoneyError::OutOfRange)?;
+                let keep = significant.len().saturating_sub(cut);
+                round_up = significant
+                    .as_bytes()
+                    .get(keep)
+                    .is_some_and(|d| *d >= b'5')
+                    && cut <= significant.len();
+                significant = &significant[..keep];
+                scale = 0;
+                rounded = true;
             }
             None => return Err(MoneyError::TooPrecise(exponent)),
         }
@@ -114,11 +141,18 @@ pub fn parse_minor_units(text: &str, exponent: u32) -> Result<i64, MoneyError> {
     if significant.len() > 19 || scale > 19 {
         return Err(MoneyError::OutOfRange);
     }
-    let base: i128 = significant.parse().map_err(|_| MoneyError::OutOfRange)?;
+    let base: i128 = if significant.is_empty() {
+        0
+    } else {
+        significant.parse().map_err(|_| MoneyError::OutOfRange)?
+    };
+    let base = base + i128::from(round_up);
     let factor = 10_i128.pow(u32::try_from(scale).map_err(|_| MoneyError::OutOfRange)?);
     let magnitude = base.checked_mul(factor).ok_or(MoneyError::OutOfRange)?;
     let signed = if negative { -magnitude } else { magnitude };
-    i64::try_from(signed).map_err(|_| MoneyError::OutOfRange)
+    i64::try_from(signed)
+        .map(|units| (units, rounded))
+        .map_err(|_| MoneyError::OutOfRange)
 }
 
 /// Formats minor units as a plain decimal (`-0.01`, `26.57`, `100`).
@@ -195,6 +229,57 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// An informational amount (KB's `instructed`): never used for accounting, so an odd value
+/// does not fail its transaction. Exact when KB sends it exactly; otherwise rounded half away
+/// from zero to the currency's minor unit (`rounded`), or dropped when it cannot be read at all
+/// (`unreadable`, `money` is `None`). Serializes as the [`Money`] it holds (or `null`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InformationalMoney {
+    pub money: Option<Money>,
+    /// KB sent more decimals than the currency has (float noise such as `27.279999999999998`).
+    pub rounded: bool,
+    /// KB sent something that is not an amount; it was dropped.
+    pub unreadable: bool,
+}
+
+impl<'de> Deserialize<'de> for InformationalMoney {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        let unreadable = InformationalMoney {
+            money: None,
+            rounded: false,
+            unreadable: true,
+        };
+        let Ok(wire) = serde_json::from_str::<MoneyWire>(raw.get()) else {
+            return Ok(unreadable);
+        };
+        let text = wire.value.get().trim();
+        let text = text
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or(text);
+        Ok(
+            match round_minor_units(text, minor_unit_exponent(&wire.currency)) {
+                Ok((minor_units, rounded)) => InformationalMoney {
+                    money: Some(Money {
+                        minor_units,
+                        currency: wire.currency,
+                    }),
+                    rounded,
+                    unreadable: false,
+                },
+                Err(_) => unreadable,
+            },
+        )
+    }
+}
+
+impl Serialize for InformationalMoney {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.money.serialize(serializer)
+    }
+}
+
 #[derive(Serialize)]
 struct MoneyWireOut<'a> {
     value: Box<RawValue>,
@@ -215,6 +300,24 @@ impl Serialize for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn informational_amounts_round_to_the_minor_unit_with_a_flag() {
+        assert_eq!(round_minor_units("27.279999999999998", 2), Ok((2728, true)));
+        assert_eq!(round_minor_units("27.28", 2), Ok((2728, false)));
+        assert_eq!(round_minor_units("0.005", 2), Ok((1, true)));
+        assert_eq!(round_minor_units("0.00499", 2), Ok((0, true)));
+        assert_eq!(round_minor_units("0.00001", 2), Ok((0, true)));
+        assert_eq!(round_minor_units("-1.995", 2), Ok((-200, true)));
+        assert_eq!(round_minor_units("2.7279999999999998e1", 2), Ok((2728, true)));
+        assert_eq!(round_minor_units("1234.5678", 0), Ok((1235, true)));
+        assert_eq!(round_minor_units("abc", 2), Err(MoneyError::Malformed));
+        // Accounting amounts never round.
+        assert_eq!(
+            parse_minor_units("27.279999999999998", 2),
+            Err(MoneyError::TooPrecise(2))
+        );
+    }
 
     fn czk(text: &str) -> Result<i64, MoneyError> {
         parse_minor_units(text, 2)

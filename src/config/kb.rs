@@ -6,6 +6,7 @@
 //! operator's qualified certificate for mTLS, and every behaviour the KB spec marks as inferred
 //! ([I]) as a setting. docs/kb.md lists them all.
 
+use crate::bank::types::ReversalConvention;
 use crate::bank::{
     ClientIdentity, KbApiKeys, KbEndpoints, KbQuirks, KbSettings, RegistrationKeyPolicy,
 };
@@ -164,6 +165,28 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<KbSetting, Kb
             defaults.forbidden_token_as_unauthorized,
         )?,
         allow_insecure_http: flag(&get, "KASA_KB_ALLOW_HTTP", defaults.allow_insecure_http)?,
+        reversal_convention: match value("KASA_KB_REVERSAL_CONVENTION") {
+            Some(v) => ReversalConvention::parse(&v).ok_or_else(|| {
+                err(
+                    "KASA_KB_REVERSAL_CONVENTION",
+                    format!("expected own-direction or original-direction, got {v:?}"),
+                )
+            })?,
+            None => defaults.reversal_convention,
+        },
+        unchanged_data_markers: match value("KASA_KB_UNCHANGED_DATA_MARKERS") {
+            Some(list) => list
+                .split('|')
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect(),
+            None => defaults.unchanged_data_markers.clone(),
+        },
+        transactions_429_is_unchanged: flag(
+            &get,
+            "KASA_KB_TRANSACTIONS_429_IS_UNCHANGED",
+            defaults.transactions_429_is_unchanged,
+        )?,
         ..defaults
     };
     let mut settings = KbSettings::production(api_keys, identity);
@@ -192,6 +215,8 @@ fn number<T: std::str::FromStr>(
             .map_err(|_| err(variable, format!("expected a number, got {v:?}"))),
     }
 }
+
+use crate::kb_sandbox::config::ClosedBalanceStamp;
 
 /// Applies the `KASA_SANDBOX_*` settings to the built-in sandbox's configuration: its
 /// simulated timing rules, data and the quirks of KB's own sandbox (on `/sandbox/...` paths).
@@ -223,6 +248,47 @@ pub fn apply_sandbox_settings(
                 format!("expected PDNG or PNG, got {other:?}"),
             ));
         }
+    }
+    match get("KASA_SANDBOX_CLOSED_BALANCE_VALID_AT").as_deref().map(str::trim) {
+        None | Some("") => {}
+        Some("request-time") => {
+            sandbox.behaviour.closed_balance_valid_at = ClosedBalanceStamp::RequestTime
+        }
+        Some("day-start") => {
+            sandbox.behaviour.closed_balance_valid_at = ClosedBalanceStamp::DayStart
+        }
+        Some(other) => {
+            return Err(err(
+                "KASA_SANDBOX_CLOSED_BALANCE_VALID_AT",
+                format!("expected request-time or day-start, got {other:?}"),
+            ));
+        }
+    }
+    match get("KASA_SANDBOX_BOOKING_DAY").as_deref().map(str::trim) {
+        None | Some("") | Some("prague") => {}
+        Some("utc") => sandbox.behaviour.booking_day_utc = true,
+        Some(other) => {
+            return Err(err(
+                "KASA_SANDBOX_BOOKING_DAY",
+                format!("expected prague or utc, got {other:?}"),
+            ));
+        }
+    }
+    match get("KASA_SANDBOX_REVERSAL_CONVENTION")
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("") | Some("own-direction") => {}
+        Some("original-direction") => sandbox.behaviour.reversal_original_direction = true,
+        Some(other) => {
+            return Err(err(
+                "KASA_SANDBOX_REVERSAL_CONVENTION",
+                format!("expected own-direction or original-direction, got {other:?}"),
+            ));
+        }
+    }
+    if let Some(v) = number::<u64>(&get, "KASA_SANDBOX_RETRY_AFTER_SECS")? {
+        sandbox.behaviour.rate_limit_retry_after_secs = (v > 0).then_some(v);
     }
     if let Some(v) = number::<u64>(&get, "KASA_SANDBOX_SEED")? {
         sandbox.seed.seed = v;
@@ -292,6 +358,7 @@ mod tests {
                 "https://token.example/oauth2/v3/access_token",
             ),
             ("KASA_KB_REFRESH_SENDS_REDIRECT_URI", "false"),
+            ("KASA_KB_REVERSAL_CONVENTION", "original-direction"),
         ]))
         .expect("valid");
         let KbSetting::External(settings) = setting else {
@@ -303,6 +370,11 @@ mod tests {
             "https://token.example/oauth2/v3/access_token"
         );
         assert!(!settings.quirks.send_redirect_uri_on_refresh);
+        assert_eq!(
+            settings.quirks.reversal_convention,
+            ReversalConvention::OriginalDirection
+        );
+        assert!(!settings.quirks.transactions_429_is_unchanged);
         assert!(matches!(
             settings.identity,
             Some(ClientIdentity::Pkcs12 { .. })
@@ -323,6 +395,8 @@ mod tests {
                 ("KASA_SANDBOX_NEXT_PAGE_WINDOW_SECS", "0"),
                 ("KASA_SANDBOX_PENDING_STATUS", "PNG"),
                 ("KASA_SANDBOX_QUOTED_CALLBACK", "true"),
+                ("KASA_SANDBOX_CLOSED_BALANCE_VALID_AT", "day-start"),
+                ("KASA_SANDBOX_REVERSAL_CONVENTION", "original-direction"),
             ]),
         )
         .expect("valid");
@@ -330,6 +404,11 @@ mod tests {
         assert_eq!(sandbox.behaviour.next_page_window, None);
         assert_eq!(sandbox.behaviour.pending_status_literal, "PNG");
         assert!(sandbox.quirks.quoted_callback_values);
+        assert_eq!(
+            sandbox.behaviour.closed_balance_valid_at,
+            ClosedBalanceStamp::DayStart
+        );
+        assert!(sandbox.behaviour.reversal_original_direction);
         let e = apply_sandbox_settings(
             &mut sandbox,
             lookup(&[("KASA_SANDBOX_PENDING_STATUS", "X")]),

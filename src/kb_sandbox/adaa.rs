@@ -15,10 +15,12 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 
+use super::calendar::{prague_date, prague_day_start};
+use super::config::ClosedBalanceStamp;
 use super::context::{Ctx, PagingSession};
 use super::events;
 use super::gateway::{self, Route, adaa_error, adaa_param_error};
-use super::ledger::{self, is_booked, tx_date};
+use super::ledger::{self, tx_date};
 use super::pdf;
 use super::state::{AccountRecord, TokenRecord};
 
@@ -147,13 +149,18 @@ async fn balances(
         Err(r) => return r,
     };
     let now = ctx.now();
-    let today = ledger::date_key(&ymd(now.date()));
+    // "Previously closed" = everything booked before today's Prague business day.
+    let today = ledger::date_key(&ymd(prague_date(now)));
     // Over what the API shows now: a card hold counts until its booked row replaces it.
     let sums = with_account(&ctx, &token, &account_id, |acc| {
         let order = ctx.view_order(acc, now);
         let rows = || order.iter().map(|i| acc.transactions[*i].as_ref());
-        let available: i64 =
-            acc.opening_balance_minor + rows().map(|r| r.amount_minor).sum::<i64>();
+        // Cancelled and rejected rows never moved money.
+        let available: i64 = acc.opening_balance_minor
+            + rows()
+                .filter(|r| !r.void)
+                .map(|r| r.amount_minor)
+                .sum::<i64>();
         let closed: i64 = acc.opening_balance_minor
             + rows()
                 .filter(|r| r.booked && r.date < today)
@@ -166,7 +173,11 @@ async fn balances(
         Err(r) => return r,
     };
     let cdi = |m: i64| if m < 0 { "DEBIT" } else { "CREDIT" };
-    let day_start = now.replace_time(Time::MIDNIGHT);
+    // When the closed balance is stamped: KB's examples show the request time [I].
+    let closed_at = match ctx.cfg.behaviour.closed_balance_valid_at {
+        ClosedBalanceStamp::RequestTime => now,
+        ClosedBalanceStamp::DayStart => prague_day_start(prague_date(now)),
+    };
     let entry = |kind: &str, m: i64, at: OffsetDateTime| {
         json!({
             "type": kind, "creditDebitIndicator": cdi(m),
@@ -176,7 +187,7 @@ async fn balances(
     };
     Json(json!([
         entry("CLOSING_AVAILABLE", available, now),
-        entry("PREVIOUSLY_CLOSED_BOOK", closed, day_start)
+        entry("PREVIOUSLY_CLOSED_BOOK", closed, closed_at)
     ]))
     .into_response()
 }
@@ -192,8 +203,26 @@ fn parse_dt(s: &str) -> Option<OffsetDateTime> {
 /// Output shape per version and the pending literal.
 fn present(ctx: &Ctx, version: u8, tx: &Value) -> Value {
     let mut t = tx.clone();
-    if !is_booked(&t) {
+    // Pending rows carry the configured literal; other statuses (SCHD, CNCL, RJCT, ...) stay.
+    if t.get("status")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s == "PDNG" || s == "PNG")
+    {
         t["status"] = json!(ctx.cfg.behaviour.pending_status_literal);
+    }
+    // [I] KB's reversal convention: rows are kept with their own direction; served with the
+    // original's direction when configured.
+    if ctx.cfg.behaviour.reversal_original_direction
+        && t.get("reversalIndicator").and_then(Value::as_bool) == Some(true)
+    {
+        let flipped = match t.get("creditDebitIndicator").and_then(Value::as_str) {
+            Some("CREDIT") => Some("DEBIT"),
+            Some("DEBIT") => Some("CREDIT"),
+            _ => None,
+        };
+        if let Some(direction) = flipped {
+            t["creditDebitIndicator"] = json!(direction);
+        }
     }
     if version == 1
         && let Some(refs) = t.get_mut("references").and_then(Value::as_object_mut)
@@ -356,7 +385,8 @@ async fn transactions(
         });
     }
 
-    let (from_d, to_d) = (ymd(from.date()), ymd(to.date()));
+    // The instants select Prague business days (bookingDate/valueDate are Prague dates).
+    let (from_d, to_d) = (ymd(prague_date(from)), ymd(prague_date(to)));
     // The view is cached; a page costs a binary search plus its own rows.
     let listed = with_account(&ctx, &token, &account_id, |a| {
         let order = ctx.view_order(a, now);

@@ -155,6 +155,28 @@ pub struct Behaviour {
     pub token_rate_window: Duration,
     /// Refresh grant requires `redirect_uri` (a third-party note says KB rejects it without).
     pub refresh_requires_redirect_uri: bool,
+    /// `validAt` of `PREVIOUSLY_CLOSED_BOOK` [I]: the request time (KB's examples) or the start
+    /// of the Prague business day it closes before.
+    pub closed_balance_valid_at: ClosedBalanceStamp,
+    /// Which calendar day a payment sent through the control page is booked on [I]: the Prague
+    /// business day of its instant (default), or the UTC day (to show what a tool that reads
+    /// dates as UTC would see).
+    pub booking_day_utc: bool,
+    /// Serve reversal rows with the original's `creditDebitIndicator` (GPC style) instead of
+    /// their own [I].
+    pub reversal_original_direction: bool,
+    /// `Retry-After` seconds sent with injected 429s (`None`: no header).
+    pub rate_limit_retry_after_secs: Option<u64>,
+}
+
+/// When the sandbox stamps the closed booked balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClosedBalanceStamp {
+    /// `validAt` = the request's instant (KB's documented examples).
+    #[default]
+    RequestTime,
+    /// `validAt` = Prague midnight starting today (23:00 or 22:00 UTC the day before).
+    DayStart,
 }
 
 impl Default for Behaviour {
@@ -171,6 +193,10 @@ impl Default for Behaviour {
             token_rate_limit: 20,
             token_rate_window: Duration::from_secs(60),
             refresh_requires_redirect_uri: true,
+            closed_balance_valid_at: ClosedBalanceStamp::RequestTime,
+            booking_day_utc: false,
+            reversal_original_direction: false,
+            rate_limit_retry_after_secs: Some(60),
         }
     }
 }
@@ -217,7 +243,10 @@ pub struct FaultSettings {
     /// Probability that the connection is dropped without an answer.
     pub drop_rate: f64,
     /// Deterministic queue of faults for the next API requests: `error`, `rate_limit`,
-    /// `timeout`, `drop`.
+    /// `unchanged` (KB's unchanged-data 429), `timeout`, `drop`; each optionally for one
+    /// endpoint only, `kind@endpoint` with endpoint `token`, `balances`, `transactions`,
+    /// `statements` or `accounts` (e.g. `rate_limit@balances`): the first entry that fits the
+    /// request is taken, the others wait.
     pub next: Vec<String>,
     /// Number of upcoming next-page fetches (page > 0) before which a back-dated transaction is
     /// inserted, shifting the page boundaries.

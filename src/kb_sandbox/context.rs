@@ -149,14 +149,21 @@ impl Ctx {
         lock(&self.faults)
     }
 
-    /// Decides whether the current API request gets a fault.
-    pub fn take_fault(&self) -> Option<Fault> {
+    /// Decides whether the API request for `path` gets a fault: the first queued entry that
+    /// fits the path (`kind` or `kind@endpoint`), else a random one by the rates.
+    pub fn take_fault(&self, path: &str) -> Option<Fault> {
         let mut f = self.faults();
-        if !f.next.is_empty() {
-            let kind = f.next.remove(0);
-            return match kind.as_str() {
+        let fits = |entry: &str| match entry.split_once('@') {
+            None => true,
+            Some((_, endpoint)) => endpoint_of(path) == Some(endpoint),
+        };
+        if let Some(at) = f.next.iter().position(|entry| fits(entry)) {
+            let entry = f.next.remove(at);
+            let kind = entry.split('@').next().unwrap_or_default();
+            return match kind {
                 "error" => Some(Fault::Error),
                 "rate_limit" => Some(Fault::RateLimit),
+                "unchanged" => Some(Fault::Unchanged),
                 "timeout" => Some(Fault::Timeout),
                 "drop" => Some(Fault::Drop),
                 _ => None,
@@ -181,5 +188,23 @@ impl Ctx {
     pub fn fault_delay(&self) -> Duration {
         let ms = self.faults().timeout_ms;
         Duration::from_millis(if ms == 0 { 60_000 } else { ms })
+    }
+}
+
+/// The endpoint name of an API path, for endpoint-specific faults.
+pub fn endpoint_of(path: &str) -> Option<&'static str> {
+    let path = path.trim_end_matches('/');
+    if path.ends_with("/access_token") {
+        Some("token")
+    } else if path.ends_with("/balances") {
+        Some("balances")
+    } else if path.ends_with("/transactions") {
+        Some("transactions")
+    } else if path.contains("/statements") {
+        Some("statements")
+    } else if path.ends_with("/accounts") {
+        Some("accounts")
+    } else {
+        None
     }
 }

@@ -26,6 +26,101 @@ pub fn routes() -> Router<Ctx> {
         .route("/control/faults", get(get_faults).post(set_faults))
         .route("/control/ledger", get(ledger))
         .route("/control/book-pending", post(book_pending))
+        .route("/control/transactions", post(add_raw_transaction))
+        .route("/control/withdraw", post(withdraw))
+}
+
+/// Body of `POST /control/transactions`: any transaction row, exactly as the API should list
+/// it (odd values included: float noise in `instructed`, statuses such as `SCHD`/`CNCL`/`RJCT`,
+/// unknown enums, over-long texts, reversals, unreadable amounts). Reversal rows are given in
+/// the sandbox's own convention (own `creditDebitIndicator`); the API may serve them in the
+/// other one (`Behaviour::reversal_original_direction`).
+#[derive(Debug, Deserialize)]
+pub struct RawTransactionRequest {
+    /// accountId or IBAN (default: the first account).
+    pub account: Option<String>,
+    pub transaction: Value,
+}
+
+async fn add_raw_transaction(
+    State(ctx): State<Ctx>,
+    Json(req): Json<RawTransactionRequest>,
+) -> Response {
+    let Some(account_id) = resolve_account(&ctx, req.account.as_deref()) else {
+        return unknown_account();
+    };
+    if !req.transaction.is_object() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "transaction must be a JSON object" })),
+        )
+            .into_response();
+    }
+    book(&ctx, &account_id, req.transaction.clone());
+    (
+        StatusCode::CREATED,
+        Json(json!({ "accountId": account_id, "transaction": req.transaction })),
+    )
+        .into_response()
+}
+
+/// Body of `POST /control/withdraw`.
+#[derive(Debug, Deserialize)]
+pub struct WithdrawRequest {
+    /// accountId or IBAN.
+    pub account: String,
+    /// `references.accountServicer` of the row.
+    pub account_servicer: String,
+    /// The status it ends in (`CNCL`, `RJCT`, ...): a new copy with that status is listed.
+    /// Without one, KB simply stops listing it (a cancelled future-dated order, a released
+    /// hold).
+    pub status: Option<String>,
+}
+
+/// Ends a not-booked row: KB lists it with a final status, or no longer lists it.
+async fn withdraw(State(ctx): State<Ctx>, Json(req): Json<WithdrawRequest>) -> Response {
+    let Some(account_id) = resolve_account(&ctx, Some(&req.account)) else {
+        return unknown_account();
+    };
+    let now = ctx.now();
+    let done = ctx.store.update(|s| {
+        let a = s.account_mut(&account_id)?;
+        let current = super::ledger::view_refs(&a.transactions, now);
+        let row = current
+            .into_iter()
+            .find(|t| {
+                super::ledger::servicer(t) == Some(req.account_servicer.as_str())
+                    && !super::ledger::is_booked(t)
+            })?
+            .clone();
+        match &req.status {
+            Some(status) => {
+                let mut tx = row;
+                tx["status"] = json!(status);
+                tx["lastUpdated"] = json!(
+                    now.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                );
+                super::ledger::insert(&mut a.transactions, tx);
+            }
+            None => a.transactions.retain(|t| {
+                super::ledger::servicer(t) != Some(req.account_servicer.as_str())
+            }),
+        }
+        a.version += 1;
+        Some(())
+    });
+    match done {
+        Some(()) => {
+            events::record_events(&ctx, &account_id, 1);
+            Json(json!({ "accountId": account_id })).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no unbooked transaction with that accountServicer" })),
+        )
+            .into_response(),
+    }
 }
 
 /// A new incoming (or, negative, outgoing) payment for `account_id`, rendered by the generator
@@ -168,6 +263,12 @@ async fn send_payment(State(ctx): State<Ctx>, Json(req): Json<PaymentRequest>) -
     if let Some(p) = &req.payer_account {
         apply_payer_account(&mut tx, p);
     }
+    if ctx.cfg.behaviour.booking_day_utc {
+        // [I] setting: the bank's day as the UTC date of the instant.
+        let day = at.to_offset(time::UtcOffset::UTC).date().to_string();
+        tx["bookingDate"] = json!(day);
+        tx["valueDate"] = json!(day);
+    }
     if req.pending {
         tx["status"] = json!("PDNG");
         if let Some(o) = tx.as_object_mut() {
@@ -203,7 +304,7 @@ async fn book_pending(State(ctx): State<Ctx>, Json(req): Json<BookPendingRequest
         return unknown_account();
     };
     let now = ctx.now();
-    let today = now.date().to_string();
+    let today = super::calendar::prague_date(now).to_string();
     let updated = ctx.store.update(|s| {
         let a = s.account_mut(&account_id)?;
         let current = super::ledger::view_refs(&a.transactions, now);

@@ -445,62 +445,14 @@ fn mix64(mut z: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Calendar (integer civil-date arithmetic, Europe/Prague offsets)
+// Calendar (Europe/Prague through `super::calendar`, i.e. jiff and the IANA database)
 
 const US: i64 = 1_000_000;
 const DAY_S: i64 = 86_400;
 const HOUR_US: i64 = 3_600 * US;
 const DAY_US: i64 = DAY_S * US;
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
-    let y = yoe + era * 400;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-fn last_sunday(y: i64, m: u32) -> i64 {
-    let last = days_from_civil(y, m, days_in_month(y, m));
-    // 1970-01-01 (day 0) was a Thursday; Sunday = 0.
-    last - (last + 4).rem_euclid(7)
-}
-
-/// Europe/Prague UTC offset in seconds at UTC instant `utc_s` (EU DST rules).
-fn prague_offset_s(utc_s: i64) -> i64 {
-    let (y, _, _) = civil_from_days(utc_s.div_euclid(DAY_S));
-    let start = last_sunday(y, 3) * DAY_S + 3_600;
-    let end = last_sunday(y, 10) * DAY_S + 3_600;
-    if (start..end).contains(&utc_s) {
-        7_200
-    } else {
-        3_600
-    }
-}
+use super::calendar::{civil_from_days, days_from_civil, days_in_month, prague_offset_s};
 
 /// Prague local day number (days since 1970-01-01) of a UTC instant in µs.
 fn local_day(us: i64) -> i64 {
@@ -516,9 +468,7 @@ fn local_hour(us: i64) -> i64 {
 
 /// UTC instant (µs) of a Prague local wall-clock time.
 fn local_to_utc_us(day: i64, hour: i64, minute: i64) -> i64 {
-    let local_s = day * DAY_S + hour * 3_600 + minute * 60;
-    let guess = local_s - 3_600;
-    (local_s - prague_offset_s(guess)) * US
+    super::calendar::prague_to_utc_s(day, hour, minute) * US
 }
 
 fn fmt_date(day: i64) -> String {

@@ -86,6 +86,8 @@ pub struct Row {
     pub amount_minor: i64,
     /// [`is_booked`].
     pub booked: bool,
+    /// Cancelled or rejected: listed, but never moved money.
+    pub void: bool,
 }
 
 impl Row {
@@ -97,6 +99,10 @@ impl Row {
             servicer: servicer(&json).map(Box::from),
             amount_minor: amount_minor(&json),
             booked: is_booked(&json),
+            void: json
+                .get("status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| matches!(s, "CNCL" | "CANC" | "RJCT")),
             json,
         }
     }

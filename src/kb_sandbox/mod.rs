@@ -23,6 +23,7 @@
 //! [`Quirks`].
 
 pub mod adaa;
+pub mod calendar;
 pub mod app_registration;
 pub mod config;
 pub mod context;

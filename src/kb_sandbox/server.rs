@@ -38,8 +38,10 @@ pub enum Transport {
 pub enum Fault {
     /// 500 with the gateway's XML fault body.
     Error,
-    /// 429.
+    /// 429 (a rate limit, with `Retry-After`).
     RateLimit,
+    /// KB's unchanged-data 429 of the transaction list.
+    Unchanged,
     /// Answer only after the configured delay.
     Timeout,
     /// Close the connection without an answer.
@@ -136,7 +138,7 @@ where
                 return Ok(not_here());
             }
             if is_api_path(req.uri().path()) {
-                match ctx.take_fault() {
+                match ctx.take_fault(req.uri().path()) {
                     Some(Fault::Drop) => {
                         return Err(std::io::Error::other(
                             "kb sandbox: injected dropped connection",
@@ -146,7 +148,13 @@ where
                         tokio::time::sleep(ctx.fault_delay()).await;
                     }
                     Some(Fault::Error) => return Ok(gateway_fault()),
-                    Some(Fault::RateLimit) => return Ok(too_many()),
+                    Some(Fault::RateLimit) => {
+                        return Ok(too_many(
+                            TOO_MANY,
+                            ctx.cfg.behaviour.rate_limit_retry_after_secs,
+                        ));
+                    }
+                    Some(Fault::Unchanged) => return Ok(too_many(UNCHANGED, None)),
                     None => {}
                 }
             }
@@ -190,13 +198,20 @@ fn not_here() -> Response<Body> {
     resp
 }
 
-fn too_many() -> Response<Body> {
-    let body = r#"{"errors":[{"code":"TOO_MANY_REQUESTS","message":"Too many requests"}]}"#;
+const TOO_MANY: &str = r#"{"errors":[{"code":"TOO_MANY_REQUESTS","message":"Too many requests"}]}"#;
+const UNCHANGED: &str = r#"{"errors":[{"code":"TOO_MANY_REQUESTS","message":"Unchanged data download limit reached. Use publish-subscribe pattern (event subscriptions) to be notified about changes."}]}"#;
+
+fn too_many(body: &'static str, retry_after_secs: Option<u64>) -> Response<Body> {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
+    if let Some(secs) = retry_after_secs
+        && let Ok(value) = header::HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, value);
+    }
     resp
 }

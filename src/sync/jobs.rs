@@ -76,8 +76,15 @@ impl Schedule {
 pub enum Outcome {
     /// New data was written (or nothing changed in what KB returned).
     Synced,
-    /// KB refused with 429 ("unchanged data"): nothing new, not an error.
+    /// KB's unchanged-data answer after an applied download: nothing new, not an error.
     Unchanged { retry_after: Option<Duration> },
+    /// A rate limit (429 on the token, balances or statements, or the unchanged-data answer
+    /// after a download that was never applied): the account stays stale with `error`, the
+    /// next attempt waits for the backoff and at least `retry_after`.
+    RateLimited {
+        retry_after: Option<Duration>,
+        error: String,
+    },
     /// KB or the network failed (5xx, timeouts, paging kept shifting, database trouble): retry
     /// with backoff.
     Failed { error: String },
@@ -307,19 +314,9 @@ pub async fn finish(
                 .max(schedule.unchanged_interval),
             None,
         ),
-        Outcome::Failed { error } => {
-            let jitter = rand::thread_rng().gen_range(0.0..=1.0);
-            let delay = schedule.backoff(job.attempts.saturating_add(1), jitter);
-            (
-                "UPDATE app.sync_jobs SET attempts = attempts + 1, last_error = $6, \
-                 stale_since = COALESCE(stale_since, $4), \
-                 due_at = CASE WHEN notified_at > claimed_at THEN LEAST($5, $4 + interval '1 minute') ELSE $5 END, \
-                 lease_owner = NULL, lease_until = NULL \
-                 WHERE account_id = $1 AND lease_owner = $2 AND fence = $3"
-                    .to_owned(),
-                now + delay,
-                Some(error.as_str()),
-            )
+        Outcome::Failed { error } => retry_later(job, schedule, now, error, None),
+        Outcome::RateLimited { error, retry_after } => {
+            retry_later(job, schedule, now, error, *retry_after)
         }
         Outcome::Disabled { reason } => (
             "UPDATE app.sync_jobs SET enabled = false, last_error = $6, \
@@ -341,6 +338,37 @@ pub async fn finish(
         .execute(pool)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The update of a run to retry: one more attempt, stale, due after the backoff (with jitter)
+/// and at least `retry_after`; a notification during the run brings it within a minute.
+fn retry_later<'a>(
+    job: &ClaimedJob,
+    schedule: &Schedule,
+    now: OffsetDateTime,
+    error: &'a str,
+    retry_after: Option<Duration>,
+) -> (String, OffsetDateTime, Option<&'a str>) {
+    let jitter = rand::thread_rng().gen_range(0.0..=1.0);
+    let delay = schedule
+        .backoff(job.attempts.saturating_add(1), jitter)
+        .max(retry_after.unwrap_or(Duration::ZERO));
+    let notified_soon = if retry_after.is_some() {
+        // KB asked for the wait: a notification does not shorten it.
+        "$5"
+    } else {
+        "CASE WHEN notified_at > claimed_at THEN LEAST($5, $4 + interval '1 minute') ELSE $5 END"
+    };
+    (
+        format!(
+            "UPDATE app.sync_jobs SET attempts = attempts + 1, last_error = $6, \
+             stale_since = COALESCE(stale_since, $4), due_at = {notified_soon}, \
+             lease_owner = NULL, lease_until = NULL \
+             WHERE account_id = $1 AND lease_owner = $2 AND fence = $3"
+        ),
+        now + delay,
+        Some(error),
+    )
 }
 
 /// A job's scheduling state (for pages, operators and tests).

@@ -3,10 +3,18 @@
 //!
 //! [`apply`] writes one sync's result in one transaction: it first re-checks the job's fence
 //! (a worker whose lease was taken over gets [`LedgerError::LostLease`] and writes nothing), then
-//! upserts the fetched transactions in one statement keyed by `(account_id, bank_key)`, deletes
-//! pending rows of the window that KB no longer lists, stores the balances, advances the
-//! watermark, runs the balance reconciliation and records the run. Applying the same data again
-//! changes nothing; overlapping windows of the same bank state give the same rows in any order.
+//! upserts the fetched transactions in one statement keyed by `(account_id, bank_key)`, keeps
+//! the items Kasa could not read in `unreadable_transactions`, deletes the not-final rows
+//! (pending, scheduled, ...) from the window's start on that KB no longer lists, stores the
+//! balances, advances the watermark, runs the balance reconciliation and records the run.
+//! Applying the same data again changes nothing; overlapping windows of the same bank state give
+//! the same rows in any order.
+//!
+//! What overwrites a stored transaction (docs/decisions.md): a copy of higher status rank
+//! (booked > cancelled/rejected > pending/scheduled/unknown) always wins, whatever `lastUpdated`
+//! says, so pending → booked is one-way; among copies of the same rank, the one whose
+//! `lastUpdated` (compared to the second, since KB's precision varies) is not older wins.
+//! Every business day is a Prague date ([`crate::i18n::prague_date`]).
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -14,8 +22,12 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::jobs::{self, LostLease};
-use crate::bank::types::{AccountBalance, BalanceType, Transaction, TransactionStatus};
+use crate::bank::types::{
+    AccountBalance, BalanceType, ReversalConvention, Transaction, TransactionStatus,
+    UnreadableTransaction,
+};
 use crate::db::tenant::TenantTx;
+use crate::i18n::prague_date;
 
 /// Why a ledger write did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -66,27 +78,43 @@ pub async fn ensure_account(
 pub struct SyncState {
     pub watermark: Option<Date>,
     pub history_complete: bool,
-    /// Date of the oldest pending row (it must stay inside the next window until it settles).
+    /// Date of the oldest not-final row (pending, scheduled, unknown): it must stay inside the
+    /// next window until it settles.
     pub oldest_pending: Option<Date>,
+    /// The account is stale (the last run did not store everything).
+    pub stale: bool,
+    /// A download of the transaction list that was never applied (KB's 61 minutes count from
+    /// it, so its unchanged-data answer does not mean "nothing new" until the next apply).
+    pub unapplied_download_at: Option<OffsetDateTime>,
 }
 
 /// Reads the account's sync state.
 pub async fn sync_state(tx: &mut TenantTx, account_id: Uuid) -> Result<SyncState, LedgerError> {
-    let row: Option<(Option<Date>, bool, Option<Date>)> = sqlx::query_as(
+    type Row = (
+        Option<Date>,
+        bool,
+        Option<Date>,
+        bool,
+        Option<OffsetDateTime>,
+    );
+    let row: Option<Row> = sqlx::query_as(
         "SELECT a.watermark, a.history_complete, \
                 (SELECT min(COALESCE(t.booking_date, t.value_date)) FROM transactions t \
-                  WHERE t.account_id = a.id AND t.status = 'pending') \
+                  WHERE t.account_id = a.id AND t.status IN ('pending', 'scheduled', 'unknown')), \
+                a.stale_since IS NOT NULL, a.unapplied_download_at \
            FROM bank_accounts a WHERE a.id = $1",
     )
     .bind(account_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let (watermark, history_complete, oldest_pending) =
+    let (watermark, history_complete, oldest_pending, stale, unapplied_download_at) =
         row.ok_or(LedgerError::UnknownAccount(account_id))?;
     Ok(SyncState {
         watermark,
         history_complete,
         oldest_pending,
+        stale,
+        unapplied_download_at,
     })
 }
 
@@ -116,9 +144,17 @@ pub struct Batch<'a> {
     pub fence: i64,
     /// The dates the download covered (inclusive).
     pub window: (Date, Date),
-    /// Everything KB listed for the window, in KB's order.
+    /// Everything KB listed for the window that Kasa could read, in KB's order.
     pub transactions: &'a [Transaction],
+    /// What KB listed that Kasa could not read (kept raw, shown, counted by reconciliation).
+    pub unreadable: &'a [UnreadableTransaction],
+    /// Empty when they could not be fetched this run (see `incomplete`).
     pub balances: &'a [AccountBalance],
+    /// How KB marks a reversal's direction (the `KbQuirks` setting).
+    pub reversal_convention: ReversalConvention,
+    /// The run could not finish (e.g. the balances were rate-limited): the transactions are
+    /// written, but the account stays stale with this reason and `fresh_as_of` does not move.
+    pub incomplete: Option<&'a str>,
     pub pages: u32,
     /// The window reaches as far back as KB allows (the first sync).
     pub full_history: bool,
@@ -134,16 +170,24 @@ pub struct ApplyReport {
     pub inserted: u64,
     pub updated: u64,
     pub removed: u64,
+    /// Items kept in `unreadable_transactions` by this run.
+    pub unreadable: u64,
     pub reconciliation: Option<Reconciliation>,
 }
 
-/// Σ booked movements between two booked-balance snapshots against the balance change.
+/// Σ booked movements between two booked-balance snapshots against the balance change, on
+/// Prague days `[from, to)` (minor units).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciliation {
     pub from: Date,
     pub to: Date,
     pub balance_change: i64,
     pub movements: i64,
+    /// Items of the period Kasa could not read, and the sum of their known amounts.
+    pub unreadable: i64,
+    pub unreadable_minor: i64,
+    /// Σ of the booked reversal rows of the period (already inside `movements`).
+    pub reversals_minor: i64,
 }
 
 impl Reconciliation {
@@ -151,9 +195,18 @@ impl Reconciliation {
         self.balance_change == self.movements
     }
 
+    /// The booked reversals point the wrong way: the difference is exactly twice their sum,
+    /// so each would double the payment it reverses instead of undoing it (the reversal
+    /// convention setting does not fit the bank's data).
+    pub fn reversals_contradict(&self) -> bool {
+        !self.is_ok()
+            && self.reversals_minor != 0
+            && self.movements - self.balance_change == 2 * self.reversals_minor
+    }
+
     /// The text stored in `sync_runs.reconciliation`.
     pub fn describe(&self) -> String {
-        if self.is_ok() {
+        let mut text = if self.is_ok() {
             format!(
                 "ok {}..{}: balance change {} = booked movements",
                 self.from, self.to, self.balance_change
@@ -167,7 +220,19 @@ impl Reconciliation {
                 self.movements,
                 self.balance_change - self.movements
             )
+        };
+        if self.unreadable > 0 {
+            text.push_str(&format!(
+                "; {} movement(s) Kasa could not read, known amounts {}",
+                self.unreadable, self.unreadable_minor
+            ));
         }
+        if self.reversals_contradict() {
+            text.push_str(
+                "; reversals would double their payments: check KASA_KB_REVERSAL_CONVENTION",
+            );
+        }
+        text
     }
 }
 
@@ -220,13 +285,56 @@ fn fingerprint(t: &Transaction) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn status_of(t: &Transaction) -> &'static str {
+/// Kasa's status of a KB row (`transactions.status`). Only `booked` is accounting.
+pub fn status_of(t: &Transaction) -> &'static str {
     match &t.status {
         None | Some(TransactionStatus::Booked) => "booked",
-        // Pending, and anything KB may add that is not "booked": not final, excluded from
-        // matching, removed when it disappears.
-        Some(TransactionStatus::Pending) | Some(TransactionStatus::Unknown(_)) => "pending",
+        Some(TransactionStatus::Pending) => "pending",
+        Some(TransactionStatus::Scheduled) => "scheduled",
+        Some(TransactionStatus::Cancelled) => "cancelled",
+        Some(TransactionStatus::Rejected) => "rejected",
+        // Anything KB may add: not final, never counted or matched, removed when it
+        // disappears, flagged (`unknown_status:X`) and shown with KB's literal.
+        Some(TransactionStatus::Unknown(_)) => "unknown",
     }
+}
+
+/// How final a status is: a copy of higher rank always replaces a stored one (booked is
+/// final; a cancellation or rejection ends a pending or scheduled row).
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "booked" => 3,
+        "cancelled" | "rejected" => 2,
+        _ => 1,
+    }
+}
+
+/// The same ranking in SQL, for the upsert's condition.
+fn status_rank_sql(column: &str) -> String {
+    format!(
+        "(CASE {column} WHEN 'booked' THEN 3 WHEN 'cancelled' THEN 2 WHEN 'rejected' THEN 2 \
+          ELSE 1 END)"
+    )
+}
+
+/// Whether copy `b` of a transaction replaces copy `a` (same rule as the upsert): higher
+/// status rank wins whatever `lastUpdated` says; same rank: `b` wins unless its `lastUpdated`
+/// is older at whole-second precision (KB's precision differs between environments).
+fn replaces(a: &Transaction, b: &Transaction) -> bool {
+    let (ra, rb) = (status_rank(status_of(a)), status_rank(status_of(b)));
+    let second = |t: &Transaction| t.last_updated.unix_timestamp();
+    rb > ra || (rb == ra && second(b) >= second(a))
+}
+
+/// Texts longer than this are cut before storing (a flag `long_text:...` says so); KB's
+/// documented limits are far lower.
+const STORED_TEXT_MAX: usize = 2_000;
+
+fn cap(text: Option<String>) -> Option<String> {
+    text.map(|t| match t.char_indices().nth(STORED_TEXT_MAX) {
+        Some((cut, _)) => t[..cut].to_owned(),
+        None => t,
+    })
 }
 
 /// Column arrays for the bulk upsert (one element per distinct bank key).
@@ -252,11 +360,15 @@ struct Columns {
     transaction_type: Vec<String>,
     reversal: Vec<bool>,
     last_updated: Vec<OffsetDateTime>,
+    kb_status: Vec<Option<String>>,
+    /// Flags joined by `,` (flags never contain one), split again in SQL.
+    flags: Vec<String>,
 }
 
 impl Columns {
-    /// One row per bank key; when a key repeats (paging overlap), its latest state wins.
-    fn from_batch(transactions: &[Transaction]) -> Columns {
+    /// One row per bank key; when a key repeats (paging overlap), the copy that [`replaces`]
+    /// the others wins (booked over pending whatever `lastUpdated` says).
+    fn from_batch(transactions: &[Transaction], convention: ReversalConvention) -> Columns {
         let keys = bank_keys(transactions);
         let mut latest: HashMap<&str, usize> = HashMap::new();
         let mut order: Vec<&str> = Vec::new();
@@ -267,10 +379,7 @@ impl Columns {
                     order.push(key);
                 }
                 Some(&j) => {
-                    let (a, b) = (&transactions[j], &transactions[i]);
-                    let newer = (b.last_updated, status_of(b) == "booked")
-                        >= (a.last_updated, status_of(a) == "booked");
-                    if newer {
+                    if replaces(&transactions[j], &transactions[i]) {
                         latest.insert(key, i);
                     }
                 }
@@ -283,57 +392,70 @@ impl Columns {
             let party = t.counter_party.clone().unwrap_or_default();
             let refs = t.references.clone().unwrap_or_default();
             c.bank_key.push(key.to_owned());
+            let movement = t.movement_minor_units(convention);
             c.status.push(status_of(t));
-            c.amount_minor.push(t.signed_minor_units());
+            c.amount_minor.push(movement);
             c.currency.push(t.amount.currency.clone());
+            // The instructed amount takes the movement's direction.
             c.instructed_minor.push(
-                t.instructed
-                    .as_ref()
-                    .map(|m| t.credit_debit_indicator.signed(m.minor_units)),
+                t.instructed_money()
+                    .map(|m| m.minor_units.saturating_abs() * movement.signum()),
             );
             c.instructed_currency
-                .push(t.instructed.as_ref().map(|m| m.currency.clone()));
+                .push(t.instructed_money().map(|m| m.currency.clone()));
             c.booking_date.push(t.booking_date);
             c.value_date.push(t.value_date);
-            c.counterparty_name.push(party.name);
-            c.counterparty_account.push(party.account_no);
-            c.counterparty_bank_code.push(party.bank_code);
-            c.counterparty_iban.push(party.iban);
-            c.variable_symbol.push(refs.variable);
-            c.constant_symbol.push(refs.constant);
-            c.specific_symbol.push(refs.specific);
-            c.message.push(refs.receiver);
-            c.note.push(
-                t.additional_transaction_information
-                    .clone()
-                    .or(refs.my_description),
-            );
+            c.counterparty_name.push(cap(party.name));
+            c.counterparty_account.push(cap(party.account_no));
+            c.counterparty_bank_code.push(cap(party.bank_code));
+            c.counterparty_iban.push(cap(party.iban));
+            c.variable_symbol.push(cap(refs.variable));
+            c.constant_symbol.push(cap(refs.constant));
+            c.specific_symbol.push(cap(refs.specific));
+            c.message.push(cap(refs.receiver));
+            c.note.push(cap(t
+                .additional_transaction_information
+                .clone()
+                .or(refs.my_description)));
             c.transaction_type
                 .push(t.transaction_type.as_str().to_owned());
-            c.reversal.push(t.reversal_indicator.unwrap_or(false));
+            c.reversal.push(t.is_reversal());
             c.last_updated.push(t.last_updated);
+            c.kb_status
+                .push(t.status.as_ref().map(|s| s.as_str().to_owned()));
+            c.flags.push(t.read_flags().join(","));
         }
         c
     }
 }
 
-const UPSERT: &str = "\
+/// The bulk upsert. A stored row is replaced only by a copy that [`replaces`] it (rank first,
+/// then `lastUpdated` to the second) and differs from it, so re-applying changes nothing.
+fn upsert_sql() -> String {
+    let (new_rank, old_rank) = (
+        status_rank_sql("excluded.status"),
+        status_rank_sql("transactions.status"),
+    );
+    format!(
+        "\
 INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, instructed_minor, \
     instructed_currency, booking_date, value_date, counterparty_name, counterparty_account, \
     counterparty_bank_code, counterparty_iban, variable_symbol, constant_symbol, specific_symbol, \
-    message, note, transaction_type, reversal, last_updated, first_seen_at) \
+    message, note, transaction_type, reversal, last_updated, first_seen_at, kb_status, flags) \
 SELECT $1, u.bank_key, u.status, u.amount_minor, u.currency, u.instructed_minor, \
     u.instructed_currency, u.booking_date, u.value_date, u.counterparty_name, \
     u.counterparty_account, u.counterparty_bank_code, u.counterparty_iban, u.variable_symbol, \
     u.constant_symbol, u.specific_symbol, u.message, u.note, u.transaction_type, u.reversal, \
-    u.last_updated, $22 \
+    u.last_updated, $22, u.kb_status, \
+    CASE WHEN u.flags = '' THEN '{{}}'::text[] ELSE string_to_array(u.flags, ',') END \
 FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::text[], $8::date[], \
     $9::date[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
-    $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::timestamptz[]) \
+    $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::timestamptz[], \
+    $23::text[], $24::text[]) \
     AS u(bank_key, status, amount_minor, currency, instructed_minor, instructed_currency, \
     booking_date, value_date, counterparty_name, counterparty_account, counterparty_bank_code, \
     counterparty_iban, variable_symbol, constant_symbol, specific_symbol, message, note, \
-    transaction_type, reversal, last_updated) \
+    transaction_type, reversal, last_updated, kb_status, flags) \
 ON CONFLICT (account_id, bank_key) DO UPDATE SET \
     status = excluded.status, amount_minor = excluded.amount_minor, \
     currency = excluded.currency, instructed_minor = excluded.instructed_minor, \
@@ -345,19 +467,41 @@ ON CONFLICT (account_id, bank_key) DO UPDATE SET \
     constant_symbol = excluded.constant_symbol, specific_symbol = excluded.specific_symbol, \
     message = excluded.message, note = excluded.note, \
     transaction_type = excluded.transaction_type, reversal = excluded.reversal, \
-    last_updated = excluded.last_updated \
-WHERE excluded.last_updated > transactions.last_updated \
-   OR (excluded.last_updated = transactions.last_updated \
-       AND excluded.status = 'booked' AND transactions.status = 'pending') \
-RETURNING (xmax = 0)";
+    last_updated = excluded.last_updated, kb_status = excluded.kb_status, flags = excluded.flags \
+WHERE {new_rank} > {old_rank} \
+   OR ({new_rank} = {old_rank} \
+       AND date_trunc('second', excluded.last_updated) >= date_trunc('second', transactions.last_updated) \
+       AND (excluded.status, excluded.amount_minor, excluded.currency, excluded.instructed_minor, \
+            excluded.instructed_currency, excluded.booking_date, excluded.value_date, \
+            excluded.counterparty_name, excluded.counterparty_account, \
+            excluded.counterparty_bank_code, excluded.counterparty_iban, excluded.variable_symbol, \
+            excluded.constant_symbol, excluded.specific_symbol, excluded.message, excluded.note, \
+            excluded.transaction_type, excluded.reversal, excluded.kb_status, excluded.flags) \
+           IS DISTINCT FROM \
+           (transactions.status, transactions.amount_minor, transactions.currency, \
+            transactions.instructed_minor, transactions.instructed_currency, \
+            transactions.booking_date, transactions.value_date, transactions.counterparty_name, \
+            transactions.counterparty_account, transactions.counterparty_bank_code, \
+            transactions.counterparty_iban, transactions.variable_symbol, \
+            transactions.constant_symbol, transactions.specific_symbol, transactions.message, \
+            transactions.note, transactions.transaction_type, transactions.reversal, \
+            transactions.kb_status, transactions.flags)) \
+RETURNING (xmax = 0)"
+    )
+}
 
 /// Writes one sync's result (see the module documentation). The caller commits.
+///
+/// Amounts are the movements under `batch.reversal_convention`; days are Prague dates; an
+/// `incomplete` batch writes everything it has but leaves the account stale (`fresh_as_of`
+/// unchanged, `last_error` = the reason) and records the run as `partial`.
 pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, LedgerError> {
     jobs::lock_fence(tx, batch.account_id, batch.fence).await??;
     let state = sync_state(tx, batch.account_id).await?;
+    let today = prague_date(batch.now);
 
-    let c = Columns::from_batch(batch.transactions);
-    let written: Vec<(bool,)> = sqlx::query_as(UPSERT)
+    let c = Columns::from_batch(batch.transactions, batch.reversal_convention);
+    let written: Vec<(bool,)> = sqlx::query_as(&upsert_sql())
         .bind(batch.account_id)
         .bind(&c.bank_key)
         .bind(&c.status)
@@ -380,44 +524,47 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
         .bind(&c.reversal)
         .bind(&c.last_updated)
         .bind(batch.now)
+        .bind(&c.kb_status)
+        .bind(&c.flags)
         .fetch_all(&mut **tx)
         .await?;
     let inserted = written.iter().filter(|(new,)| *new).count() as u64;
     let updated = written.len() as u64 - inserted;
 
-    // Pending rows of the window that KB no longer lists are gone (a hold released, or booked
-    // under another id). Rows without any date belong to every window that reaches today.
+    // Not-final rows (pending, scheduled, cancelled, rejected, unknown) from the window's start
+    // on that KB no longer lists are gone: a hold released, an order cancelled, or booked under
+    // another id. Future-dated ones too (KB lists a future-dated order while it exists). Rows
+    // without any date belong to every window that reaches today.
     let (from, to) = batch.window;
+    let unreadable_keys: Vec<String> = batch
+        .unreadable
+        .iter()
+        .map(|u| u.bank_key.clone())
+        .filter(|key| !c.bank_key.contains(key))
+        .collect();
+    let listed: Vec<String> = c
+        .bank_key
+        .iter()
+        .chain(unreadable_keys.iter())
+        .cloned()
+        .collect();
     let removed = sqlx::query(
         "DELETE FROM transactions \
-          WHERE account_id = $1 AND status = 'pending' AND NOT (bank_key = ANY($2)) \
-            AND (COALESCE(booking_date, value_date) BETWEEN $3 AND $4 \
+          WHERE account_id = $1 AND status <> 'booked' AND NOT (bank_key = ANY($2)) \
+            AND (COALESCE(booking_date, value_date) >= $3 \
                  OR (COALESCE(booking_date, value_date) IS NULL AND $4 >= $5))",
     )
     .bind(batch.account_id)
-    .bind(&c.bank_key)
+    .bind(&listed)
     .bind(from)
     .bind(to)
-    .bind(batch.now.date())
+    .bind(today)
     .execute(&mut **tx)
     .await?
     .rows_affected();
 
-    for balance in batch.balances {
-        sqlx::query(
-            "INSERT INTO balances (account_id, balance_type, amount_minor, currency, valid_at, \
-                                   fetched_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(batch.account_id)
-        .bind(balance.balance_type.as_str())
-        .bind(balance.signed_minor_units())
-        .bind(&balance.amount.currency)
-        .bind(balance.valid_at)
-        .bind(batch.now)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let unreadable = store_unreadable(tx, batch, &c.bank_key, &listed, today).await?;
+    insert_balances(tx, batch.account_id, batch.balances, batch.now).await?;
 
     let history_complete = state.history_complete || batch.full_history;
     let reconciliation = if history_complete {
@@ -440,7 +587,9 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
                                    THEN GREATEST(COALESCE(watermark, $3), $3) \
                                    ELSE watermark END, $6), \
             history_complete = history_complete OR $4, \
-            fresh_as_of = $5, stale_since = NULL, last_error = NULL \
+            fresh_as_of = CASE WHEN $7::text IS NULL THEN $5 ELSE fresh_as_of END, \
+            stale_since = CASE WHEN $7::text IS NULL THEN NULL ELSE COALESCE(stale_since, $5) END, \
+            last_error = $7, unapplied_download_at = NULL \
           WHERE id = $1",
     )
     .bind(batch.account_id)
@@ -449,6 +598,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     .bind(batch.full_history)
     .bind(batch.now)
     .bind(mismatch_from)
+    .bind(batch.incomplete)
     .execute(&mut **tx)
     .await?;
 
@@ -456,6 +606,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
         inserted,
         updated,
         removed,
+        unreadable,
         reconciliation,
     };
     insert_run(
@@ -466,9 +617,14 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
             started_at: batch.started_at,
             window: Some(batch.window),
             pages: batch.pages,
-            fetched: batch.transactions.len(),
-            outcome: "synced",
-            error: None,
+            fetched: batch.transactions.len() + batch.unreadable.len(),
+            outcome: if batch.incomplete.is_some() {
+                "partial"
+            } else {
+                "synced"
+            },
+            error: batch.incomplete,
+            downloaded_at: None,
             now: batch.now,
         },
         &report,
@@ -477,19 +633,100 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     Ok(report)
 }
 
-/// Compares the two latest booked-balance snapshots of different days with the booked
-/// movements between them. `PREVIOUSLY_CLOSED_BOOK` at day D is the balance after everything
-/// booked before D, so the movements counted are those booked on `[from, to)`.
+/// Keeps the items Kasa could not read (upserted by key, raw text and what was salvaged),
+/// drops the ones KB now sends readably (`readable` keys) or no longer lists from the window's
+/// start on. Returns how many this batch holds.
+async fn store_unreadable(
+    tx: &mut TenantTx,
+    batch: &Batch<'_>,
+    readable: &[String],
+    listed: &[String],
+    today: Date,
+) -> Result<u64, sqlx::Error> {
+    let mut kept = 0;
+    let mut seen = std::collections::HashSet::new();
+    for u in batch.unreadable {
+        if readable.contains(&u.bank_key) || !seen.insert(u.bank_key.as_str()) {
+            continue;
+        }
+        kept += 1;
+        sqlx::query(
+            "INSERT INTO unreadable_transactions (account_id, bank_key, raw, problem, \
+                 amount_minor, currency, day, kb_status, first_seen_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (account_id, bank_key) DO UPDATE SET raw = excluded.raw, \
+                 problem = excluded.problem, amount_minor = excluded.amount_minor, \
+                 currency = excluded.currency, day = excluded.day, \
+                 kb_status = excluded.kb_status, last_seen_at = excluded.last_seen_at",
+        )
+        .bind(batch.account_id)
+        .bind(&u.bank_key)
+        .bind(&u.raw)
+        .bind(&u.problem)
+        .bind(u.amount_minor)
+        .bind(&u.currency)
+        .bind(u.date)
+        .bind(&u.status)
+        .bind(batch.now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query(
+        "DELETE FROM unreadable_transactions \
+          WHERE account_id = $1 \
+            AND (bank_key = ANY($2) \
+                 OR (NOT (bank_key = ANY($3)) \
+                     AND (day >= $4 OR (day IS NULL AND $5 >= $6))))",
+    )
+    .bind(batch.account_id)
+    .bind(readable)
+    .bind(listed)
+    .bind(batch.window.0)
+    .bind(batch.window.1)
+    .bind(today)
+    .execute(&mut **tx)
+    .await?;
+    Ok(kept)
+}
+
+async fn insert_balances(
+    tx: &mut TenantTx,
+    account_id: Uuid,
+    balances: &[AccountBalance],
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    for balance in balances {
+        sqlx::query(
+            "INSERT INTO balances (account_id, balance_type, amount_minor, currency, valid_at, \
+                                   fetched_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(balance.balance_type.as_str())
+        .bind(balance.signed_minor_units())
+        .bind(&balance.amount.currency)
+        .bind(balance.valid_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Compares the two latest booked-balance snapshots of different Prague days with the booked
+/// movements between them. `PREVIOUSLY_CLOSED_BOOK` valid on Prague day D is the balance after
+/// everything booked before D, so the movements counted are those booked on `[from, to)`; the
+/// period's unreadable items and reversals are counted alongside (see [`Reconciliation`]).
 async fn reconcile(
     tx: &mut TenantTx,
     account_id: Uuid,
 ) -> Result<Option<Reconciliation>, sqlx::Error> {
-    let snapshots: Vec<(Date, i64)> = sqlx::query_as(
-        "SELECT DISTINCT ON ((valid_at AT TIME ZONE 'UTC')::date) \
-                (valid_at AT TIME ZONE 'UTC')::date, amount_minor \
-           FROM balances WHERE account_id = $1 AND balance_type = ANY($2) \
-          ORDER BY (valid_at AT TIME ZONE 'UTC')::date DESC, valid_at DESC \
-          LIMIT 2",
+    // The day of a snapshot is the Prague date of its instant, computed here (one time-zone
+    // path), not by the database: the newest snapshot of each day counts.
+    let recent: Vec<(OffsetDateTime, i64)> = sqlx::query_as(
+        "SELECT valid_at, amount_minor FROM balances \
+          WHERE account_id = $1 AND balance_type = ANY($2) \
+          ORDER BY valid_at DESC LIMIT 200",
     )
     .bind(account_id)
     .bind(vec![
@@ -498,12 +735,26 @@ async fn reconcile(
     ])
     .fetch_all(&mut **tx)
     .await?;
-    let [(to, newer), (from, older)] = snapshots[..] else {
+    let mut days = recent.iter().map(|(at, minor)| (prague_date(*at), *minor));
+    let Some((to, newer)) = days.next() else {
         return Ok(None);
     };
-    let (movements,): (Option<i64>,) = sqlx::query_as(
-        "SELECT sum(amount_minor)::int8 FROM transactions \
+    let Some((from, older)) = days.find(|(day, _)| *day != to) else {
+        return Ok(None);
+    };
+    let (movements, reversals): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT sum(amount_minor)::int8, sum(amount_minor) FILTER (WHERE reversal)::int8 \
+           FROM transactions \
           WHERE account_id = $1 AND status = 'booked' AND booking_date >= $2 AND booking_date < $3",
+    )
+    .bind(account_id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut **tx)
+    .await?;
+    let (unreadable, unreadable_minor): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT count(*), sum(amount_minor)::int8 FROM unreadable_transactions \
+          WHERE account_id = $1 AND (day IS NULL OR (day >= $2 AND day < $3))",
     )
     .bind(account_id)
     .bind(from)
@@ -515,10 +766,13 @@ async fn reconcile(
         to,
         balance_change: newer - older,
         movements: movements.unwrap_or(0),
+        unreadable,
+        unreadable_minor: unreadable_minor.unwrap_or(0),
+        reversals_minor: reversals.unwrap_or(0),
     }))
 }
 
-/// A run that wrote no data (KB said "unchanged", or the run failed).
+/// A run that wrote no transactions (KB said "unchanged", or the run failed).
 #[derive(Debug, Clone)]
 pub struct RunRecord<'a> {
     pub trigger: &'a str,
@@ -526,35 +780,55 @@ pub struct RunRecord<'a> {
     pub window: Option<(Date, Date)>,
     pub pages: u32,
     pub fetched: usize,
-    /// `unchanged`, `failed` or `disabled`.
+    /// `unchanged`, `failed`, `rate_limited`, `blocked` or `disabled`.
     pub outcome: &'a str,
     pub error: Option<&'a str>,
+    /// When this run downloaded the transaction list without applying it (KB's 61 minutes
+    /// count from then).
+    pub downloaded_at: Option<OffsetDateTime>,
     pub now: OffsetDateTime,
 }
 
-/// Records a run without data: `unchanged` marks the account fresh; a failure keeps the data,
-/// records the error and when the account became stale. Checks the fence like [`apply`].
+/// Records a run without transaction data: `unchanged` marks the account fresh and stores the
+/// `balances` fetched with it (a stale account re-reads them; see the worker); every other
+/// outcome keeps the data, records the error and when the account became stale, and never
+/// moves `fresh_as_of`. Checks the fence like [`apply`].
 pub async fn record_run(
     tx: &mut TenantTx,
     account_id: Uuid,
     fence: i64,
     run: &RunRecord<'_>,
+    balances: &[AccountBalance],
 ) -> Result<(), LedgerError> {
     jobs::lock_fence(tx, account_id, fence).await??;
-    let sql = if run.outcome == "unchanged" {
-        "UPDATE bank_accounts SET fresh_as_of = $2, stale_since = NULL, last_error = NULL \
-          WHERE id = $1 AND $3::text IS NULL"
+    let mut report = ApplyReport::default();
+    if run.outcome == "unchanged" {
+        insert_balances(tx, account_id, balances, run.now).await?;
+        if !balances.is_empty() && sync_state(tx, account_id).await?.history_complete {
+            report.reconciliation = reconcile(tx, account_id).await?;
+        }
+        sqlx::query(
+            "UPDATE bank_accounts SET fresh_as_of = $2, stale_since = NULL, last_error = NULL \
+              WHERE id = $1",
+        )
+        .bind(account_id)
+        .bind(run.now)
+        .execute(&mut **tx)
+        .await?;
     } else {
-        "UPDATE bank_accounts SET stale_since = COALESCE(stale_since, $2), last_error = $3 \
-          WHERE id = $1"
-    };
-    sqlx::query(sql)
+        sqlx::query(
+            "UPDATE bank_accounts SET stale_since = COALESCE(stale_since, $2), last_error = $3, \
+                 unapplied_download_at = COALESCE($4, unapplied_download_at) \
+              WHERE id = $1",
+        )
         .bind(account_id)
         .bind(run.now)
         .bind(run.error)
+        .bind(run.downloaded_at)
         .execute(&mut **tx)
         .await?;
-    insert_run(tx, account_id, run, &ApplyReport::default()).await?;
+    }
+    insert_run(tx, account_id, run, &report).await?;
     Ok(())
 }
 
@@ -650,10 +924,22 @@ mod tests {
     fn a_repeated_key_keeps_its_latest_state_and_amounts_are_signed() {
         let pending = card(Some("x"), "99.99", "PDNG", "2026-11-20T10:00:00Z");
         let booked = card(Some("x"), "99.99", "BOOK", "2026-11-21T10:00:00Z");
-        let c = Columns::from_batch(&[booked, pending]);
+        let c = Columns::from_batch(&[booked, pending], ReversalConvention::OwnDirection);
         assert_eq!(c.bank_key, ["as:x"]);
         assert_eq!(c.status, ["booked"]);
         assert_eq!(c.amount_minor, [-9999]);
+        // The booked copy wins even when its lastUpdated is older or truncated.
+        let pending = card(Some("y"), "12.50", "PDNG", "2026-11-20T10:15:42.512345Z");
+        let booked = card(Some("y"), "12.12", "BOOK", "2026-11-20T10:15:42Z");
+        let older_booked = card(Some("y"), "12.12", "BOOK", "2026-11-19T10:00:00Z");
+        for rows in [
+            [pending.clone(), booked.clone()],
+            [booked.clone(), pending.clone()],
+            [older_booked, pending],
+        ] {
+            let c = Columns::from_batch(&rows, ReversalConvention::OwnDirection);
+            assert_eq!((c.status[0], c.amount_minor[0]), ("booked", -1212));
+        }
     }
 
     #[test]
@@ -664,8 +950,27 @@ mod tests {
             to: date(2),
             balance_change: 100,
             movements: 90,
+            unreadable: 0,
+            unreadable_minor: 0,
+            reversals_minor: 0,
         };
         assert!(!r.is_ok());
         assert!(r.describe().starts_with("mismatch"));
+        assert!(!r.reversals_contradict());
+        // A reversal of +500 read in the wrong direction: +500 counted where −500 happened.
+        let inverted = Reconciliation {
+            balance_change: 0,
+            movements: 100_000,
+            reversals_minor: 50_000,
+            ..r.clone()
+        };
+        assert!(inverted.reversals_contradict());
+        assert!(inverted.describe().contains("KASA_KB_REVERSAL_CONVENTION"));
+        let unreadable = Reconciliation {
+            unreadable: 1,
+            unreadable_minor: 10,
+            ..r
+        };
+        assert!(unreadable.describe().contains("could not read"));
     }
 }

@@ -41,8 +41,13 @@ pub fn problem_key(error: &str) -> &'static str {
         "sync.problem.shifting"
     } else if error.starts_with("kb is unavailable") {
         "sync.problem.unavailable"
-    } else if error.starts_with("kb rate limit") {
+    } else if error.starts_with("kb rate limit") && error.contains("61-minute") {
+        "sync.problem.blocked"
+    } else if error.starts_with("kb rate limit") || error.starts_with("balances: kb rate limit")
+    {
         "sync.problem.rate_limited"
+    } else if error.starts_with("balances:") {
+        "sync.problem.balances"
     } else if error.starts_with("kb consent is no longer valid") {
         "sync.problem.consent"
     } else if error.starts_with("kb rejected the access token") {
@@ -104,27 +109,67 @@ pub struct TransactionRow {
     pub counterparty_account: Option<String>,
     pub variable_symbol: Option<String>,
     pub message: Option<String>,
+    /// A reversal (storno): shown as such; its amount is already the opposite movement.
     pub reversal: bool,
+    /// KB's status literal (shown for statuses Kasa does not know).
+    pub kb_status: Option<String>,
+    /// False for an unreadable item whose amount could not be read (`amount_minor` is 0).
+    pub amount_known: bool,
 }
 
-/// Newest first: pending on top, then by booking date. Each part takes the newest `limit` rows
-/// on its own (booked ones straight from `transactions_account_date_idx`), so a page of a
-/// 100 000-row account does not sort the whole history.
+impl TransactionRow {
+    /// Whether this is "a movement Kasa could not read" (kept raw in `unreadable_transactions`).
+    pub fn is_unreadable(&self) -> bool {
+        self.status == "unreadable"
+    }
+
+    /// Translation key of the badge shown instead of a booking date, if any: every status but
+    /// `booked` has its own (a rejected or cancelled row is never shown as pending).
+    pub fn status_key(&self) -> Option<&'static str> {
+        match self.status.as_str() {
+            "booked" => None,
+            "pending" => Some("bank.pending"),
+            "scheduled" => Some("sync.status.scheduled"),
+            "cancelled" => Some("sync.status.cancelled"),
+            "rejected" => Some("sync.status.rejected"),
+            "unreadable" => Some("sync.unreadable"),
+            _ => Some("sync.status.unknown"),
+        }
+    }
+}
+
+/// Newest first: unreadable items and not-booked rows on top, then by booking date. Each part
+/// takes the newest `limit` rows on its own (booked ones straight from
+/// `transactions_account_date_idx`), so a page of a 100 000-row account does not sort the whole
+/// history.
 pub async fn transactions(
     tx: &mut TenantTx,
     account_id: Uuid,
     limit: i64,
 ) -> Result<Vec<TransactionRow>, sqlx::Error> {
     const COLUMNS: &str = "id, status, amount_minor, currency, booking_date, value_date, \
-        counterparty_name, counterparty_account, variable_symbol, message, reversal";
+        counterparty_name, counterparty_account, variable_symbol, message, reversal, kb_status, \
+        amount_known";
+    const STORED: &str = "id, status, amount_minor, currency, booking_date, value_date, \
+        counterparty_name, counterparty_account, variable_symbol, message, reversal, kb_status, \
+        true AS amount_known";
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM ( \
-           (SELECT {COLUMNS} FROM transactions WHERE account_id = $1 AND status = 'pending' \
+           (SELECT -id AS id, 'unreadable' AS status, coalesce(amount_minor, 0) AS amount_minor, \
+                   coalesce(currency, '') AS currency, day AS booking_date, \
+                   NULL::date AS value_date, NULL AS counterparty_name, \
+                   NULL AS counterparty_account, NULL AS variable_symbol, NULL AS message, \
+                   false AS reversal, kb_status, amount_minor IS NOT NULL AS amount_known \
+              FROM unreadable_transactions WHERE account_id = $1 \
+             ORDER BY day DESC NULLS FIRST, id DESC LIMIT $2) \
+           UNION ALL \
+           (SELECT {STORED} FROM transactions WHERE account_id = $1 AND status <> 'booked' \
              ORDER BY coalesce(booking_date, value_date) DESC NULLS LAST, id DESC LIMIT $2) \
            UNION ALL \
-           (SELECT {COLUMNS} FROM transactions WHERE account_id = $1 AND status = 'booked' \
+           (SELECT {STORED} FROM transactions WHERE account_id = $1 AND status = 'booked' \
              ORDER BY booking_date DESC, id DESC LIMIT $2)) newest \
-         ORDER BY (status = 'pending') DESC, coalesce(booking_date, value_date) DESC NULLS LAST, id DESC \
+         ORDER BY (status = 'unreadable') DESC, (status <> 'booked') DESC, \
+                  coalesce(booking_date, value_date) DESC NULLS LAST, id DESC \
          LIMIT $2"
     ))
     .bind(account_id)
@@ -187,5 +232,13 @@ mod tests {
             "sync.problem.shifting"
         );
         assert_eq!(problem_key("database error"), "sync.problem.other");
+        assert_eq!(
+            problem_key("balances: KB rate limit reached: HTTP 429"),
+            "sync.problem.rate_limited"
+        );
+        assert_eq!(
+            problem_key("KB rate limit reached: KB's 61-minute limit blocks downloading again"),
+            "sync.problem.blocked"
+        );
     }
 }

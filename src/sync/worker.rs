@@ -1,6 +1,14 @@
-//! The sync worker: claims due jobs ([`jobs::claim`]) and syncs each account — token, window,
-//! every page at once, balances, one tenant transaction ([`ledger::apply`]), reschedule
-//! ([`jobs::finish`]) — while a heartbeat keeps the lease. [`Worker::run`] loops until shutdown;
+//! The sync worker: claims due jobs ([`jobs::claim`]) and syncs each account — token, window
+//! (Prague days), every page at once through the client's one paging loop
+//! ([`crate::bank::TransactionDownload`]), balances, one tenant transaction
+//! ([`ledger::apply`]), reschedule ([`jobs::finish`]) — while a heartbeat keeps the lease.
+//!
+//! Rate limits (docs/decisions.md, "KB's 429"): only KB's unchanged-data answer on the
+//! transaction list, after a download that was applied, means "nothing new" (the account is
+//! fresh; a stale one re-reads its balances first). The same answer after a download that was
+//! never applied, and a 429 anywhere else (token, balances), is a rate limit: the account stays
+//! stale with the reason, `fresh_as_of` never moves, the next attempt honours `Retry-After`.
+//! When the balances are throttled after a good download, the transactions are still written. [`Worker::run`] loops until shutdown;
 //! tests step it with [`Worker::run_once`] / [`Worker::run_until_idle`].
 
 use std::sync::Arc;
@@ -13,10 +21,11 @@ use tokio::sync::{Notify, watch};
 use super::AccessTokens;
 use super::jobs::{self, ClaimedJob, Outcome, Schedule};
 use super::ledger::{self, ApplyReport, Batch, LedgerError, RunRecord};
-use crate::bank::types::{AccountBalance, Transaction};
-use crate::bank::{Error as BankError, KbClient, Secret};
+use crate::bank::types::AccountBalance;
+use crate::bank::{Downloaded, Error as BankError, KbClient, Secret};
 use crate::clock::SharedClock;
 use crate::db::tenant::{Tenant, TenantTx};
+use crate::i18n::{prague_date, prague_day_end, prague_day_start};
 
 /// Tuning of the sync worker.
 #[derive(Debug, Clone)]
@@ -73,6 +82,22 @@ enum SyncError {
     Db(#[from] sqlx::Error),
     #[error("the transaction history kept changing during paging")]
     KeptShifting,
+    /// KB's unchanged-data answer, but the last download was never applied: KB blocks the
+    /// download Kasa needs until 61 minutes after that one.
+    #[error(
+        "KB rate limit reached: KB's 61-minute limit blocks downloading again after the download at {downloaded_at}, which Kasa could not apply"
+    )]
+    Blocked {
+        downloaded_at: OffsetDateTime,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Nothing new since an applied download (the balances were re-read if the account was
+    /// stale).
+    #[error("unchanged")]
+    Unchanged {
+        retry_after: Option<std::time::Duration>,
+        balances: Vec<AccountBalance>,
+    },
 }
 
 /// What one run did, for `sync_runs` (also when it failed).
@@ -83,6 +108,9 @@ struct RunInfo {
     window: Option<(Date, Date)>,
     pages: u32,
     fetched: usize,
+    /// When the transaction list was downloaded (KB's 61 minutes count from then), until it is
+    /// applied.
+    downloaded_at: Option<OffsetDateTime>,
 }
 
 /// Claims due jobs at `now` and syncs them (concurrently, at most `settings.batch`). Returns how
@@ -137,6 +165,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
         window: None,
         pages: 0,
         fetched: 0,
+        downloaded_at: None,
     };
     let result = {
         let sync = sync_account(deps, &tenant, &job, &mut info);
@@ -162,6 +191,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
         }
     };
 
+    let mut balances = Vec::new();
     let (outcome, record) = match result {
         Ok(report) => {
             tracing::info!(
@@ -169,20 +199,68 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
                 inserted = report.inserted,
                 updated = report.updated,
                 removed = report.removed,
+                unreadable = report.unreadable,
                 "bank account synced"
             );
-            (Outcome::Synced, None)
+            match report.incomplete {
+                // Written, but not complete (the balances were throttled): stale, retry.
+                Some((error, retry_after)) => (
+                    Outcome::RateLimited { retry_after, error },
+                    None,
+                ),
+                None => (Outcome::Synced, None),
+            }
         }
         Err(SyncError::Ledger(LedgerError::LostLease(lost))) => {
             tracing::info!(account_id = %job.account_id, "{lost}");
             return;
         }
-        Err(SyncError::Bank(BankError::RateLimited { retry_after, .. })) => (
-            Outcome::Unchanged {
-                retry_after: retry_after.and_then(|d| Duration::try_from(d).ok()),
+        Err(SyncError::Unchanged {
+            retry_after,
+            balances: fetched,
+        }) => {
+            balances = fetched;
+            (
+                Outcome::Unchanged {
+                    retry_after: retry_after.and_then(|d| Duration::try_from(d).ok()),
+                },
+                Some(("unchanged", None)),
+            )
+        }
+        Err(
+            e @ SyncError::Blocked {
+                downloaded_at,
+                retry_after,
             },
-            Some(("unchanged", None)),
-        ),
+        ) => {
+            let error = e.to_string();
+            tracing::warn!(account_id = %job.account_id, error = %error, "bank account sync blocked");
+            // KB counts 61 minutes from the unapplied download.
+            let now = deps.clock.now();
+            let until = downloaded_at + deps.settings.schedule.unchanged_interval - now;
+            let wait = retry_after
+                .and_then(|d| Duration::try_from(d).ok())
+                .unwrap_or(Duration::ZERO)
+                .max(until);
+            (
+                Outcome::RateLimited {
+                    retry_after: Some(wait),
+                    error: error.clone(),
+                },
+                Some(("blocked", Some(error))),
+            )
+        }
+        Err(SyncError::Bank(e @ BankError::RateLimited { .. })) => {
+            let error = e.to_string();
+            tracing::warn!(account_id = %job.account_id, error = %error, "bank account sync rate-limited");
+            (
+                Outcome::RateLimited {
+                    retry_after: e.retry_after().and_then(|d| Duration::try_from(d).ok()),
+                    error: error.clone(),
+                },
+                Some(("rate_limited", Some(error))),
+            )
+        }
         Err(SyncError::Bank(
             e @ (BankError::ConsentGone { .. } | BankError::AccountNotConfigured { .. }),
         )) => {
@@ -217,9 +295,10 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
             fetched: info.fetched,
             outcome: kind,
             error: error.as_deref(),
+            downloaded_at: info.downloaded_at,
             now: deps.clock.now(),
         };
-        match record_run(&deps.pool, &tenant, &job, &run).await {
+        match record_run(&deps.pool, &tenant, &job, &run, &balances).await {
             Ok(()) => {}
             Err(LedgerError::LostLease(_)) => return,
             Err(e) => tracing::warn!(error = %e, "recording the sync run failed"),
@@ -233,9 +312,10 @@ async fn record_run(
     tenant: &Tenant,
     job: &ClaimedJob,
     run: &RunRecord<'_>,
+    balances: &[AccountBalance],
 ) -> Result<(), LedgerError> {
     let mut tx = TenantTx::begin(pool, tenant).await?;
-    ledger::record_run(&mut tx, job.account_id, job.fence, run).await?;
+    ledger::record_run(&mut tx, job.account_id, job.fence, run, balances).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -251,8 +331,9 @@ async fn finish<T: AccessTokens>(deps: &SyncDeps<T>, job: &ClaimedJob, outcome: 
     }
 }
 
-/// The window of the next download: the first sync reads the whole history KB allows; later
-/// ones re-read `overlap_days` before the watermark and every still-pending row.
+/// The window of the next download, in Prague days (`today` = [`prague_date`] of now): the
+/// first sync reads the whole history KB allows; later ones re-read `overlap_days` before the
+/// watermark and every still-pending row.
 pub fn sync_window(
     state: &ledger::SyncState,
     today: Date,
@@ -271,12 +352,26 @@ pub fn sync_window(
     }
 }
 
+/// What a completed sync wrote, and whether it was complete.
+struct Synced {
+    report: ApplyReport,
+    /// The balances could not be read: the reason and KB's wait.
+    incomplete: Option<(String, Option<Duration>)>,
+}
+
+impl std::ops::Deref for Synced {
+    type Target = ApplyReport;
+    fn deref(&self) -> &ApplyReport {
+        &self.report
+    }
+}
+
 async fn sync_account<T: AccessTokens>(
     deps: &SyncDeps<T>,
     tenant: &Tenant,
     job: &ClaimedJob,
     info: &mut RunInfo,
-) -> Result<ApplyReport, SyncError> {
+) -> Result<Synced, SyncError> {
     let now = info.started_at;
     let timer = std::time::Instant::now();
     let state = {
@@ -285,7 +380,7 @@ async fn sync_account<T: AccessTokens>(
         tx.commit().await?;
         state
     };
-    let (window, full_history) = sync_window(&state, now.date(), &deps.settings);
+    let (window, full_history) = sync_window(&state, prague_date(now), &deps.settings);
     info.window = Some(window);
     info.trigger = if full_history {
         "first"
@@ -299,22 +394,58 @@ async fn sync_account<T: AccessTokens>(
 
     let mut refreshed = false;
     let mut attempts = 0;
-    let (transactions, balances) = loop {
+    let downloaded = loop {
         let token = deps.tokens.access_token(job.connection_id).await?;
         attempts += 1;
-        match fetch(deps, tenant, job, &token, window, now, info).await {
+        match download(deps, tenant, job, &token, window, now, info).await {
             Ok(data) => break data,
             Err(Fetch::Bank(BankError::Unauthorized { .. })) if !refreshed => {
                 deps.tokens.invalidate(job.connection_id).await;
                 refreshed = true;
             }
-            Err(Fetch::Shifted) if attempts < deps.settings.window_attempts => {
+            Err(Fetch::Bank(BankError::HistoryShifted))
+                if attempts < deps.settings.window_attempts =>
+            {
                 tracing::info!(account_id = %job.account_id, "history changed during paging; downloading again");
             }
-            Err(Fetch::Shifted) => return Err(SyncError::KeptShifting),
+            Err(Fetch::Bank(BankError::HistoryShifted)) => return Err(SyncError::KeptShifting),
+            Err(Fetch::Bank(BankError::UnchangedData { retry_after, .. })) => {
+                return Err(match state.unapplied_download_at {
+                    Some(downloaded_at) => SyncError::Blocked {
+                        downloaded_at,
+                        retry_after,
+                    },
+                    // Nothing new. A stale account (its last run stored no balances) reads
+                    // them now: the balances have no 61-minute limit.
+                    None => SyncError::Unchanged {
+                        retry_after,
+                        balances: if state.stale {
+                            deps.kb.balances(&token, &job.kb_account_id).await?
+                        } else {
+                            Vec::new()
+                        },
+                    },
+                });
+            }
             Err(Fetch::Bank(e)) => return Err(e.into()),
             Err(Fetch::Db(e)) => return Err(e.into()),
         }
+    };
+
+    // The transactions are kept even when the balances are throttled or down: they follow in
+    // the next run, and the account stays stale until then.
+    let token = deps.tokens.access_token(job.connection_id).await;
+    let balances = match token {
+        Ok(token) => deps.kb.balances(&token, &job.kb_account_id).await,
+        Err(e) => Err(e),
+    };
+    let (balances, incomplete) = match balances {
+        Ok(balances) => (balances, None),
+        Err(e @ (BankError::RateLimited { .. } | BankError::Unavailable { .. })) => {
+            let wait = e.retry_after().and_then(|d| Duration::try_from(d).ok());
+            (Vec::new(), Some((format!("balances: {e}"), wait)))
+        }
+        Err(e) => return Err(e.into()),
     };
 
     let fetched_after = timer.elapsed();
@@ -325,8 +456,11 @@ async fn sync_account<T: AccessTokens>(
             account_id: job.account_id,
             fence: job.fence,
             window,
-            transactions: &transactions,
+            transactions: &downloaded.transactions,
+            unreadable: &downloaded.unreadable,
             balances: &balances,
+            reversal_convention: deps.kb.settings().quirks.reversal_convention,
+            incomplete: incomplete.as_ref().map(|(reason, _)| reason.as_str()),
             pages: info.pages,
             full_history,
             trigger: info.trigger,
@@ -336,22 +470,21 @@ async fn sync_account<T: AccessTokens>(
     )
     .await?;
     tx.commit().await?;
+    info.downloaded_at = None;
     tracing::debug!(
         account_id = %job.account_id,
         pages = info.pages,
-        rows = transactions.len(),
+        rows = downloaded.transactions.len(),
         fetch_ms = fetched_after.as_millis() as u64,
         apply_ms = (timer.elapsed() - fetched_after).as_millis() as u64,
         "sync timing"
     );
-    Ok(report)
+    Ok(Synced { report, incomplete })
 }
 
 enum Fetch {
     Bank(BankError),
     Db(sqlx::Error),
-    /// Rows moved between pages (a transaction was booked into the window meanwhile).
-    Shifted,
 }
 
 impl From<BankError> for Fetch {
@@ -360,9 +493,11 @@ impl From<BankError> for Fetch {
     }
 }
 
-/// Downloads every page of the window back to back (KB drops the paging context after 10 s),
-/// recording progress after each page, then the balances.
-async fn fetch<T: AccessTokens>(
+/// Downloads every page of the window back to back through the client's paging loop (KB
+/// drops the paging context after 10 s), recording progress after each page. The window's
+/// Prague days become instants: from the start of the first day to the end of the last
+/// (at most now).
+async fn download<T: AccessTokens>(
     deps: &SyncDeps<T>,
     tenant: &Tenant,
     job: &ClaimedJob,
@@ -370,64 +505,24 @@ async fn fetch<T: AccessTokens>(
     (from, to): (Date, Date),
     now: OffsetDateTime,
     info: &mut RunInfo,
-) -> Result<(Vec<Transaction>, Vec<AccountBalance>), Fetch> {
-    let from_at = from.midnight().assume_utc();
-    let to_at = to
-        .with_time(time::Time::MAX)
-        .assume_utc()
-        .min(now)
-        .max(from_at);
-    let max_pages = deps.kb.settings().quirks.max_transaction_pages;
-    let mut all: Vec<Transaction> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut total_pages = None;
-    let mut page = 0_u32;
+) -> Result<Downloaded, Fetch> {
+    let from_at = prague_day_start(from);
+    let to_at = prague_day_end(to).min(now).max(from_at);
     info.pages = 0;
     info.fetched = 0;
-    loop {
-        let slice = deps
-            .kb
-            .transactions_page(token, &job.kb_account_id, Some(from_at), Some(to_at), page)
-            .await?;
-        let total = *total_pages.get_or_insert(slice.total_pages);
-        let repeated = slice
-            .content
-            .iter()
-            .filter_map(Transaction::account_servicer)
-            .any(|id| seen.contains(id));
-        if repeated || (total > 0 && slice.total_pages > 0 && slice.total_pages != total) {
-            return Err(Fetch::Shifted);
-        }
-        seen.extend(
-            slice
-                .content
-                .iter()
-                .filter_map(Transaction::account_servicer)
-                .map(str::to_owned),
-        );
-        let received = slice.content.len();
-        all.extend(slice.content);
-        info.pages = page + 1;
-        info.fetched = all.len();
+    let mut download = deps
+        .kb
+        .download(token, &job.kb_account_id, Some(from_at), Some(to_at));
+    while download.next_page().await? {
+        info.pages = download.pages();
+        info.fetched = download.fetched();
+        // KB starts its 61 minutes at the first page.
+        info.downloaded_at.get_or_insert(deps.clock.now());
         progress(&deps.pool, tenant, job, info)
             .await
             .map_err(Fetch::Db)?;
-        let no_more = slice.last
-            || slice.empty
-            || received == 0
-            || (slice.total_pages > 0 && page + 1 >= slice.total_pages);
-        if no_more {
-            break;
-        }
-        page += 1;
-        if page >= max_pages {
-            return Err(Fetch::Bank(BankError::Protocol(format!(
-                "transaction download exceeded {max_pages} pages"
-            ))));
-        }
     }
-    let balances = deps.kb.balances(token, &job.kb_account_id).await?;
-    Ok((all, balances))
+    Ok(download.finish())
 }
 
 async fn progress(

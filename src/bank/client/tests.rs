@@ -122,7 +122,8 @@ async fn transactions_fetch_every_page_with_utc_millis() {
     let all = client
         .transactions(&token(), account_id, Some(from), Some(to))
         .await
-        .expect("transactions");
+        .expect("transactions")
+        .transactions;
     let ids: Vec<_> = all.iter().filter_map(|t| t.account_servicer()).collect();
     assert_eq!(ids, ["a", "b", "c", "d"]);
     assert_eq!(all[1].amount.minor_units, 250);
@@ -159,7 +160,7 @@ async fn transaction_paging_stops_on_empty_or_runaway_pages() {
         .transactions(&token(), "acc", None, None)
         .await
         .expect("empty history");
-    assert!(all.is_empty());
+    assert!(all.transactions.is_empty() && all.unreadable.is_empty());
     assert_eq!(server.requests().len(), 1);
     assert_eq!(server.requests()[0].query("fromDateTime"), None);
 
@@ -197,7 +198,7 @@ async fn transaction_paging_stops_on_empty_or_runaway_pages() {
         .transactions(&token(), "acc", None, None)
         .await
         .expect_err("a repeated row means the pages shifted");
-    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(matches!(err, Error::HistoryShifted), "{err:?}");
     assert!(err.is_retryable());
 }
 
@@ -348,6 +349,14 @@ async fn error_statuses_are_classified() {
             r#"{"errors":[{"message":"Unchanged data download limit reached."}]}"#,
         )
         .with_header("Retry-After", "120"),
+        "/adaa/v2/accounts/busy/transactions"
+        | "/adaa/v2/accounts/busy/balances"
+        | "/adaa/v2/accounts/busy/statements"
+        | "/oauth2/v2/access_token" => Canned::json(
+            429,
+            r#"{"errors":[{"message":"Too many requests"}]}"#,
+        )
+        .with_header("Retry-After", "60"),
         "/adaa/v2/accounts/gone/balances" => Canned::json(
             400,
             r#"{"errors":[{"code":"Account_not_configured","message":"Account not configured"}]}"#,
@@ -365,7 +374,25 @@ async fn error_statuses_are_classified() {
         .transactions(&token(), "limited", None, None)
         .await
         .expect_err("429");
+    assert!(matches!(err, Error::UnchangedData { .. }), "{err:?}");
     assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+    // A 429 anywhere else, or without KB's unchanged-data text, is a rate limit.
+    let busy = [
+        client
+            .transactions(&token(), "busy", None, None)
+            .await
+            .map(|_| ()),
+        client.balances(&token(), "busy").await.map(|_| ()),
+        client
+            .statements(&token(), "busy", datetime!(2026-11-01 0:00 UTC))
+            .await
+            .map(|_| ()),
+    ];
+    for result in busy {
+        let err = result.expect_err("429");
+        assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
+    }
     let err = client.balances(&token(), "gone").await.expect_err("400");
     assert!(matches!(err, Error::AccountNotConfigured { .. }), "{err:?}");
     let err = client.balances(&token(), "down").await.expect_err("504");
