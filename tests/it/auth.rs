@@ -320,8 +320,9 @@ async fn a_session_ends_after_twelve_hours_however_active() {
 async fn a_signed_in_person_can_add_a_second_club_and_switch_between_them() {
     let app = TestApp::spawn().await;
     let client = app.client();
+    // Another club needs a confirmed address (tests/it/security.rs).
     let first = app
-        .sign_up(&client, "Fotbalový klub", ICO_A, "p@spolek.cz")
+        .sign_up_confirmed(&client, "Fotbalový klub", ICO_A, "p@spolek.cz")
         .await;
     let (status, page) = client
         .post_text(

@@ -90,9 +90,12 @@ async fn every_page_carries_a_strict_content_security_policy_and_friends() {
 
 #[tokio::test]
 async fn behind_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
-    let app =
-        TestApp::spawn_with(|c| c.public_url = Some("https://kasa.example".parse().expect("url")))
-            .await;
+    // A public address needs SMTP (the local mailbox is for local-only use).
+    let app = TestApp::spawn_with(|c| {
+        c.public_url = Some("https://kasa.example".parse().expect("url"));
+        c.smtp_url = Some(kasa::config::Secret::new("smtp://127.0.0.1:9".to_owned()));
+    })
+    .await;
     let response = app.client().get("/lang/cs?next=/").await;
     let cookie = response
         .headers()
