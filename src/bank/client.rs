@@ -20,8 +20,8 @@ use super::registration::{PendingRegistration, RegistrationParams, build_registr
 use super::tls::{load_ca_bundle, load_identity};
 use super::types::{
     Account, AccountBalance, ClientCredentials, SoftwareStatement, SoftwareStatementRequest,
-    Statement, SubscriptionInfo, SubscriptionRequest, TokenResponse, Transaction,
-    TransactionSlice, UnreadableTransaction,
+    Statement, SubscriptionInfo, SubscriptionRequest, TokenResponse, Transaction, TransactionSlice,
+    UnreadableTransaction,
 };
 use crate::secret::Secret;
 
@@ -486,9 +486,8 @@ impl KbClient {
             .await
             .map_err(|e| self.unchanged_data(e))?;
         let body = response.bytes().await.map_err(Error::from_transport)?;
-        TransactionSlice::from_body(&body).map_err(|e| {
-            Error::Protocol(format!("transactions page: {}", describe_json_error(&e)))
-        })
+        TransactionSlice::from_body(&body)
+            .map_err(|e| Error::Protocol(format!("transactions page: {}", describe_json_error(&e))))
     }
 
     /// Turns KB's unchanged-data 429 of the transaction list into [`Error::UnchangedData`].
@@ -499,11 +498,10 @@ impl KbClient {
                 retry_after,
                 reason,
             } if quirks.transactions_429_is_unchanged
-                || quirks.unchanged_data_markers.iter().any(|marker| {
-                    reason
-                        .to_lowercase()
-                        .contains(&marker.to_lowercase())
-                }) =>
+                || quirks
+                    .unchanged_data_markers
+                    .iter()
+                    .any(|marker| reason.to_lowercase().contains(&marker.to_lowercase())) =>
             {
                 Error::UnchangedData {
                     retry_after,

@@ -126,10 +126,7 @@ fn decimal_to_units(text: &str, exponent: u32, round: bool) -> Result<(i64, bool
                 // Cut every digit below the minor unit; the first cut digit decides.
                 let cut = usize::try_from(-scale).map_err(|_| MoneyError::OutOfRange)?;
                 let keep = significant.len().saturating_sub(cut);
-                round_up = significant
-                    .as_bytes()
-                    .get(keep)
-                    .is_some_and(|d| *d >= b'5')
+                round_up = significant.as_bytes().get(keep).is_some_and(|d| *d >= b'5')
                     && cut <= significant.len();
                 significant = &significant[..keep];
                 scale = 0;
@@ -309,7 +306,10 @@ mod tests {
         assert_eq!(round_minor_units("0.00499", 2), Ok((0, true)));
         assert_eq!(round_minor_units("0.00001", 2), Ok((0, true)));
         assert_eq!(round_minor_units("-1.995", 2), Ok((-200, true)));
-        assert_eq!(round_minor_units("2.7279999999999998e1", 2), Ok((2728, true)));
+        assert_eq!(
+            round_minor_units("2.7279999999999998e1", 2),
+            Ok((2728, true))
+        );
         assert_eq!(round_minor_units("1234.5678", 0), Ok((1235, true)));
         assert_eq!(round_minor_units("abc", 2), Err(MoneyError::Malformed));
         // Accounting amounts never round.

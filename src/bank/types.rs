@@ -11,8 +11,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 use super::money::{InformationalMoney, Money};
-use serde_json::value::RawValue;
 use crate::secret::Secret;
+use serde_json::value::RawValue;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -559,7 +559,11 @@ impl Transaction {
         let texts = [
             ("counterParty.name", party.name, TEXT_LIMIT_NAME),
             ("references.receiver", refs.receiver, TEXT_LIMIT_MESSAGE),
-            ("references.myDescription", refs.my_description, TEXT_LIMIT_NOTE),
+            (
+                "references.myDescription",
+                refs.my_description,
+                TEXT_LIMIT_NOTE,
+            ),
             ("references.variable", refs.variable, TEXT_LIMIT_SYMBOL),
             ("references.constant", refs.constant, TEXT_LIMIT_SYMBOL),
             ("references.specific", refs.specific, TEXT_LIMIT_SYMBOL),
@@ -582,7 +586,8 @@ impl Transaction {
     /// exactly comes back as [`UnreadableTransaction`] with whatever could be salvaged; odd
     /// informational fields never fail the row (see [`Transaction::read_flags`]).
     pub fn read(raw: &str) -> Result<Transaction, UnreadableTransaction> {
-        serde_json::from_str::<Transaction>(raw).map_err(|e| UnreadableTransaction::salvage(raw, &e))
+        serde_json::from_str::<Transaction>(raw)
+            .map_err(|e| UnreadableTransaction::salvage(raw, &e))
     }
 }
 
@@ -675,7 +680,11 @@ impl UnreadableTransaction {
             .and_then(|v| serde_json::from_str::<CreditDebitIndicator>(v.get()).ok());
         let date = ["bookingDate", "valueDate"].iter().find_map(|name| {
             text(name).and_then(|d| {
-                Date::parse(&d, time::macros::format_description!("[year]-[month]-[day]")).ok()
+                Date::parse(
+                    &d,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .ok()
             })
         });
         let problem = super::error::shorten(&strip_quoted(&error.to_string()));

@@ -249,7 +249,10 @@ pub fn apply_sandbox_settings(
             ));
         }
     }
-    match get("KASA_SANDBOX_CLOSED_BALANCE_VALID_AT").as_deref().map(str::trim) {
+    match get("KASA_SANDBOX_CLOSED_BALANCE_VALID_AT")
+        .as_deref()
+        .map(str::trim)
+    {
         None | Some("") => {}
         Some("request-time") => {
             sandbox.behaviour.closed_balance_valid_at = ClosedBalanceStamp::RequestTime

@@ -111,9 +111,21 @@ mod tests {
             prague_offset_s(datetime!(2026-03-29 01:00 UTC).unix_timestamp()),
             7_200
         );
-        assert_eq!(prague_date(datetime!(2026-11-27 23:30 UTC)), date!(2026-11-28));
-        assert_eq!(prague_date(datetime!(2026-10-25 22:30 UTC)), date!(2026-10-25));
-        assert_eq!(prague_day_start(date!(2026-03-30)), datetime!(2026-03-29 22:00 UTC));
-        assert_eq!(prague_day_start(date!(2026-10-26)), datetime!(2026-10-25 23:00 UTC));
+        assert_eq!(
+            prague_date(datetime!(2026-11-27 23:30 UTC)),
+            date!(2026 - 11 - 28)
+        );
+        assert_eq!(
+            prague_date(datetime!(2026-10-25 22:30 UTC)),
+            date!(2026 - 10 - 25)
+        );
+        assert_eq!(
+            prague_day_start(date!(2026 - 03 - 30)),
+            datetime!(2026-03-29 22:00 UTC)
+        );
+        assert_eq!(
+            prague_day_start(date!(2026 - 10 - 26)),
+            datetime!(2026-10-25 23:00 UTC)
+        );
     }
 }

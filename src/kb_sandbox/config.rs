@@ -245,8 +245,8 @@ pub struct FaultSettings {
     /// Deterministic queue of faults for the next API requests: `error`, `rate_limit`,
     /// `unchanged` (KB's unchanged-data 429), `timeout`, `drop`; each optionally for one
     /// endpoint only, `kind@endpoint` with endpoint `token`, `balances`, `transactions`,
-    /// `statements` or `accounts` (e.g. `rate_limit@balances`): the first entry that fits the
-    /// request is taken, the others wait.
+    /// `next-page` (a transactions page after the first), `statements` or `accounts` (e.g.
+    /// `rate_limit@balances`): the first entry that fits the request is taken, the others wait.
     pub next: Vec<String>,
     /// Number of upcoming next-page fetches (page > 0) before which a back-dated transaction is
     /// inserted, shifting the page boundaries.

@@ -151,10 +151,16 @@ impl Ctx {
 
     /// Decides whether the API request for `path` gets a fault: the first queued entry that
     /// fits the path (`kind` or `kind@endpoint`), else a random one by the rates.
-    pub fn take_fault(&self, path: &str) -> Option<Fault> {
+    pub fn take_fault(&self, path: &str, query: Option<&str>) -> Option<Fault> {
         let mut f = self.faults();
+        let next_page = endpoint_of(path) == Some("transactions")
+            && query.is_some_and(|q| {
+                q.split('&')
+                    .any(|pair| pair.starts_with("page=") && pair != "page=0")
+            });
         let fits = |entry: &str| match entry.split_once('@') {
             None => true,
+            Some((_, "next-page")) => next_page,
             Some((_, endpoint)) => endpoint_of(path) == Some(endpoint),
         };
         if let Some(at) = f.next.iter().position(|entry| fits(entry)) {

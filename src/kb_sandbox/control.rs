@@ -103,9 +103,9 @@ async fn withdraw(State(ctx): State<Ctx>, Json(req): Json<WithdrawRequest>) -> R
                 );
                 super::ledger::insert(&mut a.transactions, tx);
             }
-            None => a.transactions.retain(|t| {
-                super::ledger::servicer(t) != Some(req.account_servicer.as_str())
-            }),
+            None => a
+                .transactions
+                .retain(|t| super::ledger::servicer(t) != Some(req.account_servicer.as_str())),
         }
         a.version += 1;
         Some(())

@@ -23,8 +23,8 @@
 //! [`Quirks`].
 
 pub mod adaa;
-pub mod calendar;
 pub mod app_registration;
+pub mod calendar;
 pub mod config;
 pub mod context;
 pub mod control;

@@ -138,7 +138,7 @@ where
                 return Ok(not_here());
             }
             if is_api_path(req.uri().path()) {
-                match ctx.take_fault(req.uri().path()) {
+                match ctx.take_fault(req.uri().path(), req.uri().query()) {
                     Some(Fault::Drop) => {
                         return Err(std::io::Error::other(
                             "kb sandbox: injected dropped connection",

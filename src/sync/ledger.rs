@@ -531,10 +531,10 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     let inserted = written.iter().filter(|(new,)| *new).count() as u64;
     let updated = written.len() as u64 - inserted;
 
-    // Not-final rows (pending, scheduled, cancelled, rejected, unknown) from the window's start
-    // on that KB no longer lists are gone: a hold released, an order cancelled, or booked under
-    // another id. Future-dated ones too (KB lists a future-dated order while it exists). Rows
-    // without any date belong to every window that reaches today.
+    // Not-booked rows (pending, scheduled, cancelled, rejected, unknown) of the window that KB
+    // no longer lists are gone: a hold released, an order cancelled, or booked under another
+    // id. A window that reaches today also owns every later (future-dated) row and the rows
+    // without any date: KB lists a future-dated order while it exists.
     let (from, to) = batch.window;
     let unreadable_keys: Vec<String> = batch
         .unreadable
@@ -551,8 +551,9 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     let removed = sqlx::query(
         "DELETE FROM transactions \
           WHERE account_id = $1 AND status <> 'booked' AND NOT (bank_key = ANY($2)) \
-            AND (COALESCE(booking_date, value_date) >= $3 \
-                 OR (COALESCE(booking_date, value_date) IS NULL AND $4 >= $5))",
+            AND (COALESCE(booking_date, value_date) BETWEEN $3 AND $4 \
+                 OR ((COALESCE(booking_date, value_date) > $4 \
+                      OR COALESCE(booking_date, value_date) IS NULL) AND $4 >= $5))",
     )
     .bind(batch.account_id)
     .bind(&listed)
@@ -634,8 +635,8 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
 }
 
 /// Keeps the items Kasa could not read (upserted by key, raw text and what was salvaged),
-/// drops the ones KB now sends readably (`readable` keys) or no longer lists from the window's
-/// start on. Returns how many this batch holds.
+/// drops the ones KB now sends readably (`readable` keys) or no longer lists (same window rule
+/// as the not-booked rows). Returns how many this batch holds.
 async fn store_unreadable(
     tx: &mut TenantTx,
     batch: &Batch<'_>,
@@ -676,7 +677,8 @@ async fn store_unreadable(
           WHERE account_id = $1 \
             AND (bank_key = ANY($2) \
                  OR (NOT (bank_key = ANY($3)) \
-                     AND (day >= $4 OR (day IS NULL AND $5 >= $6))))",
+                     AND (day BETWEEN $4 AND $5 \
+                          OR ((day > $5 OR day IS NULL) AND $5 >= $6))))",
     )
     .bind(batch.account_id)
     .bind(readable)

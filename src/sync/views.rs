@@ -43,8 +43,7 @@ pub fn problem_key(error: &str) -> &'static str {
         "sync.problem.unavailable"
     } else if error.starts_with("kb rate limit") && error.contains("61-minute") {
         "sync.problem.blocked"
-    } else if error.starts_with("kb rate limit") || error.starts_with("balances: kb rate limit")
-    {
+    } else if error.starts_with("kb rate limit") || error.starts_with("balances: kb rate limit") {
         "sync.problem.rate_limited"
     } else if error.starts_with("balances:") {
         "sync.problem.balances"

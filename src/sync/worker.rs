@@ -204,10 +204,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
             );
             match report.incomplete {
                 // Written, but not complete (the balances were throttled): stale, retry.
-                Some((error, retry_after)) => (
-                    Outcome::RateLimited { retry_after, error },
-                    None,
-                ),
+                Some((error, retry_after)) => (Outcome::RateLimited { retry_after, error }, None),
                 None => (Outcome::Synced, None),
             }
         }

@@ -257,7 +257,8 @@ async fn the_client_onboards_against_the_sandbox_and_receives_a_notification() {
     let transactions = client
         .transactions(&on.access_token, &on.account_id, Some(from), Some(now))
         .await
-        .expect("transactions");
+        .expect("transactions")
+        .transactions;
     let ledger: Value = browser()
         .get(format!(
             "{}/control/ledger?account={}",

@@ -4,7 +4,7 @@
 
 use crate::helpers::{ICO_A, fresh_database};
 use crate::kb_client::{REDIRECT_URI, client_for, onboard, sandbox};
-use kasa::bank::types::{AccountBalance, ClientCredentials, Transaction};
+use kasa::bank::types::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
 use kasa::bank::{Error as BankError, KbClient, Secret};
 use kasa::clock::{Clock, ManualClock};
 use kasa::db::tenant::{Tenant, TenantTx};
@@ -693,9 +693,36 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
         "faults changed no rows"
     );
 
-    // KB's 429: nothing new; the outage is over, next try in 61 minutes.
+    // A 429 that is not KB's unchanged-data answer is a rate limit: the account stays stale,
+    // the retry honours Retry-After (the sandbox sends 60 s).
     env.sandbox.set_faults(FaultSettings {
-        next: vec!["rate_limit".to_owned()],
+        next: vec!["rate_limit@transactions".to_owned()],
+        ..FaultSettings::default()
+    });
+    let now = env.clock.now();
+    assert_eq!(env.sync().await, 1);
+    let job = env.club.job(env.club.account_id).await;
+    assert!(
+        job.attempts >= 1 && job.last_error.is_some() && job.stale_since.is_some(),
+        "{job:?}"
+    );
+    assert!(job.due_at >= now + Duration::seconds(60), "{job:?}");
+    let state = env.club.account_state(env.club.account_id).await;
+    assert!(state.stale_since.is_some() && state.last_error.is_some());
+    assert_eq!(
+        env.club
+            .runs(env.club.account_id)
+            .await
+            .pop()
+            .map(|r| r.outcome),
+        Some("rate_limited".to_owned())
+    );
+    env.advance_past(job.due_at);
+
+    // KB's unchanged-data answer after an applied download: nothing new, fresh again (the
+    // stale account re-reads its balances), next try in 61 minutes.
+    env.sandbox.set_faults(FaultSettings {
+        next: vec!["unchanged@transactions".to_owned()],
         ..FaultSettings::default()
     });
     let now = env.clock.now();
@@ -807,7 +834,10 @@ async fn racing_workers_sync_an_account_once_and_a_fenced_out_worker_cannot_comm
         fence,
         window: (day - Duration::days(7), day),
         transactions: &extra,
+        unreadable: &[],
         balances: &[],
+        reversal_convention: ReversalConvention::OwnDirection,
+        incomplete: None,
         pages: 1,
         full_history: false,
         trigger: "schedule",
@@ -909,7 +939,10 @@ async fn apply(
             fence: 0,
             window,
             transactions: txs,
+            unreadable: &[],
             balances,
+            reversal_convention: ReversalConvention::OwnDirection,
+            incomplete: None,
             pages: 1,
             full_history: true,
             trigger: "test",
@@ -1293,3 +1326,5 @@ async fn the_next_days_sync_reconciles_the_sandbox_balances() {
     drop(tx);
     env.sandbox.shutdown().await;
 }
+
+mod field_cases;
