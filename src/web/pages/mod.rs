@@ -3,9 +3,11 @@
 pub mod account;
 pub mod bank;
 pub mod club;
+pub mod fees;
 pub mod health;
 pub mod mailbox;
 pub mod operator;
+pub mod payments;
 pub mod public;
 pub mod team;
 
