@@ -131,7 +131,7 @@ pub async fn sign_up(
             CreateUserError::Db(e) => SignUpError::Db(e),
         })?;
     let tenant = tenant::provision(&mut tx, input.club.as_str(), input.ico.as_str()).await?;
-    crate::team::add_member(&mut tx, &tenant, user.id, Role::Owner, now).await?;
+    crate::team::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     let token = tokens::issue(&mut tx, tokens::Purpose::ConfirmEmail, user.id, now).await?;
     mail::outbox::enqueue(
         &mut tx,
@@ -169,7 +169,7 @@ pub async fn create_additional(
 ) -> Result<Tenant, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let tenant = tenant::provision(&mut tx, name.as_str(), ico.as_str()).await?;
-    crate::team::add_member(&mut tx, &tenant, user.id, Role::Owner, now).await?;
+    crate::team::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     tx.commit().await?;
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(

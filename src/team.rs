@@ -1,4 +1,5 @@
-//! Who belongs to a club and what they may do: roles, memberships, invitations.
+//! Who works on a club in Kasa (its teammates) and what they may do: roles, memberships,
+//! invitations. (Club *members*, who pay fees, are the `member` module.)
 //!
 //! Owns `app.memberships` and `app.invitations`. Every change of membership is written to the
 //! club's audit log in the same breath. Permissions are expressed as capability types
@@ -54,7 +55,7 @@ impl Role {
     }
 }
 
-/// Something a member may be allowed to do; the minimum role is the whole rule.
+/// Something a teammate may be allowed to do; the minimum role is the whole rule.
 pub trait Capability: Send + Sync + 'static {
     const MIN_ROLE: Role;
 }
@@ -79,7 +80,7 @@ impl Capability for ManageTeam {
 /// How long an invitation link is valid.
 pub const INVITATION_LIFETIME: Duration = Duration::days(7);
 
-/// The club and role of a person who is a member, or `None`.
+/// The club and role of a person who is a teammate, or `None`.
 pub async fn membership(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -99,7 +100,7 @@ pub async fn membership(
     }))
 }
 
-pub(crate) async fn add_member(
+pub(crate) async fn add_teammate(
     conn: &mut PgConnection,
     tenant: &Tenant,
     user: UserId,
@@ -119,9 +120,9 @@ pub(crate) async fn add_member(
     Ok(())
 }
 
-/// A member as listed on the team page.
+/// A teammate (a person with access to the club) as listed on the team page.
 #[derive(Debug, Clone)]
-pub struct Member {
+pub struct Teammate {
     pub membership_id: i64,
     pub user_id: UserId,
     pub email: String,
@@ -138,7 +139,7 @@ pub struct PendingInvitation {
     pub expires_at: OffsetDateTime,
 }
 
-pub async fn members(pool: &PgPool, tenant: &Tenant) -> Result<Vec<Member>, sqlx::Error> {
+pub async fn teammates(pool: &PgPool, tenant: &Tenant) -> Result<Vec<Teammate>, sqlx::Error> {
     let rows: Vec<(i64, Uuid, String, String, OffsetDateTime)> = sqlx::query_as(
         "SELECT m.id, u.id, u.email, m.role, m.created_at FROM app.memberships m \
          JOIN app.users u ON u.id = m.user_id WHERE m.tenant_id = $1 ORDER BY m.created_at, m.id",
@@ -149,7 +150,7 @@ pub async fn members(pool: &PgPool, tenant: &Tenant) -> Result<Vec<Member>, sqlx
     Ok(rows
         .into_iter()
         .filter_map(|(membership_id, user_id, email, role, since)| {
-            Some(Member {
+            Some(Teammate {
                 membership_id,
                 user_id,
                 email,
@@ -337,7 +338,7 @@ pub async fn accept_as_existing(
 ) -> Result<(), AcceptError> {
     let mut tx = TenantTx::begin(pool, &invitation.tenant).await?;
     claim_invitation(&mut tx, invitation.id, now).await?;
-    add_member(&mut tx, &invitation.tenant, user.id, invitation.role, now).await?;
+    add_teammate(&mut tx, &invitation.tenant, user.id, invitation.role, now).await?;
     audit::record(
         &mut tx,
         &actor(user),
@@ -373,7 +374,7 @@ pub async fn accept_as_new(
         CreateUserError::EmailTaken => AcceptError::EmailTaken,
         CreateUserError::Db(e) => AcceptError::Db(e),
     })?;
-    add_member(&mut tx, &invitation.tenant, user.id, invitation.role, now).await?;
+    add_teammate(&mut tx, &invitation.tenant, user.id, invitation.role, now).await?;
     audit::record(
         &mut tx,
         &actor(&user),
@@ -450,8 +451,8 @@ pub async fn revoke_invitation(
     Ok(())
 }
 
-/// Changes a member's role, or removes them (`None`). The last owner stays.
-pub async fn change_member(
+/// Changes a teammate's role, or removes them (`None`). The last owner stays.
+pub async fn change_teammate(
     pool: &PgPool,
     tenant: &Tenant,
     by: &User,

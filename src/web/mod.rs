@@ -97,8 +97,11 @@ pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
         .route("/t/{club}/team", get(team::team_page))
         .route("/t/{club}/team/invite", post(team::invite))
         .route("/t/{club}/team/invitations/{id}/revoke", post(team::revoke))
-        .route("/t/{club}/team/members/{id}/role", post(team::change_role))
-        .route("/t/{club}/team/members/{id}/remove", post(team::remove))
+        .route(
+            "/t/{club}/team/teammates/{id}/role",
+            post(team::change_role),
+        )
+        .route("/t/{club}/team/teammates/{id}/remove", post(team::remove))
         .route("/t/{club}/audit", get(club::audit))
         .route("/t/{club}/bank/connect", post(bank::connect))
         .route("/t/{club}/bank/renew", post(bank::renew))

@@ -66,12 +66,12 @@ async fn a_club_never_sees_another_clubs_data_through_any_club_route() {
     }
     for path in [
         format!("{club_b}/team/invite"),
-        format!("{club_b}/team/members/{bob_member}/role"),
-        format!("{club_b}/team/members/{bob_member}/remove"),
+        format!("{club_b}/team/teammates/{bob_member}/role"),
+        format!("{club_b}/team/teammates/{bob_member}/remove"),
         format!("{club_b}/team/invitations/{bob_invitation}/revoke"),
         // B's ids through A's own club: not found either.
-        format!("{club_a}/team/members/{bob_member}/role"),
-        format!("{club_a}/team/members/{bob_member}/remove"),
+        format!("{club_a}/team/teammates/{bob_member}/role"),
+        format!("{club_a}/team/teammates/{bob_member}/remove"),
         format!("{club_a}/team/invitations/{bob_invitation}/revoke"),
     ] {
         let (status, body) = alice

@@ -58,7 +58,7 @@ async fn sign_up_confirm_log_in_invite_and_accept_through_http() {
     assert!(page.contains("jana@spolek.cz"));
     let (_, audit) = owner.get_text(&format!("{dashboard}/audit")).await;
     assert!(audit.contains("Pozvánka odeslána"));
-    assert!(audit.contains("Člen týmu přistoupil"));
+    assert!(audit.contains("Do týmu přibyl člověk"));
     assert!(audit.contains("Spolek založen"));
 
     // The link is used up.
@@ -192,12 +192,12 @@ async fn bad_invitation_input_re_renders_the_team_page_with_field_errors() {
         )
         .await;
     assert_eq!(status, 422);
-    assert!(page.contains("už je členem týmu"));
+    assert!(page.contains("už je v týmu"));
     assert_eq!(app.count("SELECT count(*) FROM app.invitations").await, 0);
 }
 
 #[tokio::test]
-async fn roles_change_members_leave_and_the_last_owner_stays_with_everything_audited() {
+async fn roles_change_teammates_leave_and_the_last_owner_stays_with_everything_audited() {
     let app = TestApp::spawn().await;
     let owner = app.client();
     let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
@@ -227,7 +227,7 @@ async fn roles_change_members_leave_and_the_last_owner_stays_with_everything_aud
     // The only owner cannot demote themself.
     owner
         .post_form(
-            &format!("{club}/team/members/{owner_id}/role"),
+            &format!("{club}/team/teammates/{owner_id}/role"),
             &[("role", "viewer")],
         )
         .await;
@@ -236,7 +236,7 @@ async fn roles_change_members_leave_and_the_last_owner_stays_with_everything_aud
 
     owner
         .post_form(
-            &format!("{club}/team/members/{eva_id}/role"),
+            &format!("{club}/team/teammates/{eva_id}/role"),
             &[("role", "treasurer")],
         )
         .await;
@@ -247,15 +247,15 @@ async fn roles_change_members_leave_and_the_last_owner_stays_with_everything_aud
         .expect("role");
     assert_eq!(role, "treasurer");
     owner
-        .post_form(&format!("{club}/team/members/{eva_id}/remove"), &[])
+        .post_form(&format!("{club}/team/teammates/{eva_id}/remove"), &[])
         .await;
     assert_eq!(app.count("SELECT count(*) FROM app.memberships").await, 1);
 
     let (_, audit) = owner.get_text(&format!("{club}/audit")).await;
     for action in [
         "Role změněna",
-        "Člen týmu odebrán",
-        "Člen týmu přistoupil",
+        "Člověk odebrán z týmu",
+        "Do týmu přibyl člověk",
         "Pozvánka odeslána",
     ] {
         assert!(audit.contains(action), "{action}");

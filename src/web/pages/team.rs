@@ -1,12 +1,12 @@
-//! The team page (members, roles, invitations) and the invitation link.
+//! The team page (teammates, roles, invitations) and the invitation link.
 
 use super::public::MessagePage;
 use super::{Chrome, render_status};
 use crate::auth::Email;
 use crate::auth::password::{self, NewPassword};
 use crate::team::{
-    self, AcceptError, InvitationRejected, InviteError, ManageTeam, Member, PendingInvitation,
-    Role, TeamChangeError, ViewClub,
+    self, AcceptError, InvitationRejected, InviteError, ManageTeam, PendingInvitation, Role,
+    TeamChangeError, Teammate, ViewClub,
 };
 use crate::web::access::ClubAccess;
 use crate::web::context::{self, Ctx};
@@ -26,7 +26,7 @@ struct TeamPage {
     c: Chrome,
     club_name: String,
     base: String,
-    members: Vec<Member>,
+    teammates: Vec<Teammate>,
     invitations: Vec<PendingInvitation>,
     can_manage: bool,
     me: uuid::Uuid,
@@ -51,7 +51,7 @@ async fn team_page_with(
             c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
             club_name: access.club_name.clone(),
             base: paths::team(access.tenant.key()),
-            members: team::members(&state.pool, &access.tenant).await?,
+            teammates: team::teammates(&state.pool, &access.tenant).await?,
             invitations: team::pending_invitations(&state.pool, &access.tenant, state.now())
                 .await?,
             can_manage: access.role >= Role::Owner,
@@ -197,7 +197,7 @@ pub async fn change_role(
         )
         .await;
     };
-    let result = team::change_member(
+    let result = team::change_teammate(
         &state.pool,
         &access.tenant,
         &access.user,
@@ -214,7 +214,7 @@ pub async fn remove(
     access: ClubAccess<ManageTeam>,
     Path((_club, id)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
-    let result = team::change_member(
+    let result = team::change_teammate(
         &state.pool,
         &access.tenant,
         &access.user,
