@@ -104,7 +104,12 @@ pub fn account_key(
         (None, Some(b)) => (account, b.trim()),
         (None, None) => return (!account.is_empty()).then(|| account.to_owned()),
     };
-    let (prefix, number) = number.split_once('-').unwrap_or(("", number));
+    // `prefix-number`, or KB's 16 digits (prefix padded to 6, number padded to 10).
+    let (prefix, number) = match number.split_once('-') {
+        Some(parts) => parts,
+        None if number.len() == 16 => number.split_at(6),
+        None => ("", number),
+    };
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if bank.len() != 4
         || prefix.len() > 6

@@ -147,6 +147,10 @@ fn both_forms_of_a_czech_account_are_one_account() {
     assert_eq!(iban.as_deref(), Some("CZ6508000000192000145399"));
     assert_eq!(account_key(None, Some("19-2000145399/0800"), None), iban);
     assert_eq!(account_key(None, Some("19-2000145399"), Some("0800")), iban);
+    assert_eq!(
+        account_key(None, Some("0000192000145399"), Some("0800")),
+        iban
+    );
     assert_eq!(account_key(None, None, Some("0800")), None);
 }
 
