@@ -198,6 +198,7 @@ pub fn sync_worker(state: &AppState, settings: SyncSettings) -> Worker<Consent> 
         tokens: Arc::new(state.consent.clone()),
         clock: state.clock.clone(),
         settings,
+        after_apply: Arc::new(crate::payment::AfterSync),
     });
     Worker::new(deps, worker_name())
 }

@@ -32,6 +32,34 @@ pub trait AccessTokens: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = ()> + Send;
 }
 
+/// Runs inside a sync's tenant transaction right after [`ledger::apply`] wrote the ledger, before
+/// the commit: the payment matching (implemented by `payment::AfterSync`, wired in `app`), so a
+/// payment is matched in the same transaction that stores it. An error rolls the sync back (it is
+/// retried like any failed sync). `sync` never imports `payment`.
+pub trait AfterLedgerApply: Send + Sync + 'static {
+    fn after_apply<'a>(
+        &'a self,
+        tx: &'a mut crate::db::tenant::TenantTx,
+        account_id: Uuid,
+        now: time::OffsetDateTime,
+    ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+/// A hook that does nothing (tests of the sync alone).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHook;
+
+impl AfterLedgerApply for NoHook {
+    fn after_apply<'a>(
+        &'a self,
+        _tx: &'a mut crate::db::tenant::TenantTx,
+        _account_id: Uuid,
+        _now: time::OffsetDateTime,
+    ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 pub mod jobs;
 pub mod ledger;
 pub mod worker;

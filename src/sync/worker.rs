@@ -69,6 +69,8 @@ pub struct SyncDeps<T: AccessTokens> {
     pub tokens: Arc<T>,
     pub clock: SharedClock,
     pub settings: SyncSettings,
+    /// Runs in the sync's transaction after the ledger write (payment matching).
+    pub after_apply: Arc<dyn super::AfterLedgerApply>,
 }
 
 /// Why a sync did not complete.
@@ -466,6 +468,9 @@ async fn sync_account<T: AccessTokens>(
         },
     )
     .await?;
+    deps.after_apply
+        .after_apply(&mut tx, job.account_id, deps.clock.now())
+        .await?;
     tx.commit().await?;
     info.downloaded_at = None;
     tracing::debug!(

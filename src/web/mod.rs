@@ -58,7 +58,9 @@ impl AppState {
 
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
-    use pages::{account, bank, club, health, mailbox, members, operator, public, team};
+    use pages::{
+        account, bank, club, fees, health, mailbox, members, operator, payments, public, team,
+    };
 
     let public = Router::new()
         .route("/", get(public::home))
@@ -145,16 +147,40 @@ pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
         .route("/t/{club}/accounts/{account}", get(club::account_page))
+        .route("/t/{club}/fees", get(fees::overview_page))
+        .route("/t/{club}/fees/schedules", get(fees::schedules))
+        .route(
+            "/t/{club}/fees/schedules/new",
+            get(fees::new_schedule_form).post(fees::create_schedule),
+        )
+        .route(
+            "/t/{club}/fees/schedules/{id}",
+            get(fees::edit_schedule_form).post(fees::update_schedule),
+        )
+        .route("/t/{club}/fees/members/{id}", get(fees::member_fees))
+        .route("/t/{club}/payments", get(payments::payments_page))
+        .route("/t/{club}/payments/rerun", post(payments::rerun))
+        .route("/t/{club}/payments/{id}/assign", post(payments::assign))
+        .route("/t/{club}/payments/{id}/confirm", post(payments::confirm))
+        .route("/t/{club}/payments/{id}/unmatch", post(payments::unmatch))
+        .route(
+            "/t/{club}/payments/{id}/irrelevant",
+            post(payments::irrelevant),
+        )
+        .route("/t/{club}/payments/{id}/restore", post(payments::restore))
+        .route("/t/{club}/payments/{id}/undo", post(payments::undo))
         .route(
             "/operator",
             get(operator::operator_page).post(operator::unlock),
         );
 
     // Polled by open pages in the background: the same checks, but not counted as activity.
-    let polled = Router::new().route(
-        "/t/{club}/accounts/{account}/stamp",
-        get(club::account_stamp),
-    );
+    let polled = Router::new()
+        .route(
+            "/t/{club}/accounts/{account}/stamp",
+            get(club::account_stamp),
+        )
+        .route("/t/{club}/fees/stamp", get(fees::stamp));
 
     // Back from KB's pages (guarded by the one-time `state` bound to the session).
     let kb_callbacks = Router::new()

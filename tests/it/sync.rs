@@ -287,6 +287,7 @@ async fn env(
         tokens: tokens.clone(),
         clock: Arc::new(clock.clone()),
         settings: SyncSettings::default(),
+        after_apply: Arc::new(kasa::sync::NoHook),
     });
     Env {
         sandbox,
@@ -1121,6 +1122,7 @@ async fn a_worker_whose_lease_is_taken_over_mid_download_stops_without_committin
             heartbeat_every: std::time::Duration::from_millis(50),
             ..SyncSettings::default()
         },
+        after_apply: env.deps.after_apply.clone(),
     });
     // The first page takes 1.5 s; meanwhile another worker decides A's lease has run out.
     env.sandbox.set_faults(FaultSettings {

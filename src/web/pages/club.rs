@@ -37,6 +37,8 @@ struct DashboardPage {
     team_href: String,
     bank: Option<BankView>,
     accounts: Vec<AccountSummary>,
+    /// "Expected this month vs received so far" (member fees).
+    fees: crate::fee::overview::MonthSummary,
     errors: FieldErrors,
 }
 
@@ -55,6 +57,8 @@ async fn dashboard_page<C: Capability>(
         });
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let accounts = views::accounts(&mut tx).await?;
+    let today = crate::i18n::to_prague(state.now()).date();
+    let fees = crate::fee::overview::month_summary(&mut tx, today).await?;
     tx.commit().await?;
     render_status(
         status,
@@ -68,6 +72,7 @@ async fn dashboard_page<C: Capability>(
             team_href: crate::web::paths::team(access.tenant.key()),
             bank,
             accounts,
+            fees,
             errors,
         },
     )

@@ -3,10 +3,12 @@
 pub mod account;
 pub mod bank;
 pub mod club;
+pub mod fees;
 pub mod health;
 pub mod mailbox;
 pub mod members;
 pub mod operator;
+pub mod payments;
 pub mod public;
 pub mod team;
 

@@ -1,0 +1,328 @@
+//! The fee overview: who has paid a schedule's period, with sums, filters and sorting; and the
+//! dashboard's "expected this month vs received so far". Read-only; amounts in minor units of
+//! CZK, dates are Prague dates.
+
+use time::Date;
+use uuid::Uuid;
+
+use super::Schedule;
+use crate::db::tenant::TenantTx;
+
+/// Where a member stands for one charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Nothing paid and past the grace period.
+    Owes,
+    /// Something paid, not all.
+    Partly,
+    /// Nothing paid, not yet past the grace period.
+    NotYetDue,
+    Paid,
+    /// Paid, and the member has a credit left for the next charges.
+    Overpaid,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Paid,
+        Status::Partly,
+        Status::Overpaid,
+        Status::Owes,
+        Status::NotYetDue,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Paid => "paid",
+            Status::Partly => "partly",
+            Status::Overpaid => "overpaid",
+            Status::Owes => "owes",
+            Status::NotYetDue => "not_yet_due",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The rule: paid in full → paid (overpaid with a credit left); something paid → partly;
+    /// nothing paid → owes after `grace_until`, else not yet due.
+    pub fn of(amount: i64, paid: i64, credit: i64, grace_until: Date, today: Date) -> Status {
+        if paid >= amount {
+            if credit > 0 {
+                Status::Overpaid
+            } else {
+                Status::Paid
+            }
+        } else if paid > 0 {
+            Status::Partly
+        } else if today > grace_until {
+            Status::Owes
+        } else {
+            Status::NotYetDue
+        }
+    }
+}
+
+/// How rows are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Name,
+    Vs,
+    Status,
+    /// Most still owed first.
+    Owed,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 4] = [Sort::Name, Sort::Vs, Sort::Status, Sort::Owed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Name => "name",
+            Sort::Vs => "vs",
+            Sort::Status => "status",
+            Sort::Owed => "owed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Sort> {
+        Sort::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// The overview's filters.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub group: Option<Uuid>,
+    pub status: Option<Status>,
+    /// Part of the name, a VS (numerically) or an e-mail address.
+    pub search: String,
+    pub sort: Sort,
+}
+
+/// One member's charge in the period.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub member_id: Uuid,
+    pub name: String,
+    pub variable_symbol: String,
+    pub amount_minor: i64,
+    pub paid_minor: i64,
+    /// The member's credit left over from payments (any period).
+    pub credit_minor: i64,
+    /// Pending incoming payments with the member's VS ("on the way").
+    pub on_the_way_minor: i64,
+    pub due_on: Date,
+    pub grace_until: Date,
+    #[sqlx(skip)]
+    pub status: Option<Status>,
+}
+
+impl Row {
+    pub fn status(&self) -> Status {
+        self.status.unwrap_or(Status::NotYetDue)
+    }
+
+    pub fn owed_minor(&self) -> i64 {
+        (self.amount_minor - self.paid_minor).max(0)
+    }
+}
+
+/// Count and amounts of rows in one status.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusSum {
+    pub count: i64,
+    pub amount_minor: i64,
+    pub paid_minor: i64,
+}
+
+/// The overview of one schedule's period.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub schedule: Schedule,
+    /// The period shown (first and last day).
+    pub period: (Date, Date),
+    /// Every charged period of the schedule, newest first.
+    pub periods: Vec<(Date, Date)>,
+    pub rows: Vec<Row>,
+    /// Per status (in [`Status::ALL`] order), over the rows matching group and search.
+    pub sums: Vec<(Status, StatusSum)>,
+    pub expected_minor: i64,
+    pub received_minor: i64,
+}
+
+/// The overview of `schedule`'s period starting `period` (default: the period containing
+/// `today`, else the newest charged one). `None` when the schedule does not exist.
+pub async fn overview(
+    tx: &mut TenantTx,
+    schedule: Uuid,
+    period: Option<Date>,
+    filter: &Filter,
+    today: Date,
+) -> Result<Option<Overview>, sqlx::Error> {
+    let Some(detail) = super::schedule(tx, schedule).await? else {
+        return Ok(None);
+    };
+    let periods: Vec<(Date, Date)> = sqlx::query_as(
+        "SELECT DISTINCT period_start, period_end FROM charges WHERE schedule_id = $1 \
+          ORDER BY period_start DESC",
+    )
+    .bind(schedule)
+    .fetch_all(&mut **tx)
+    .await?;
+    let current = detail.schedule.period().containing(today);
+    let period = period
+        .and_then(|p| periods.iter().find(|x| x.0 == p).copied())
+        .or_else(|| periods.iter().find(|x| x.0 == current.0).copied())
+        .or_else(|| periods.first().copied())
+        .unwrap_or(current);
+    let search = filter.search.trim().to_lowercase();
+    let search_vs = crate::payment::matching::vs_key(&search).unwrap_or_default();
+    let mut rows: Vec<Row> = sqlx::query_as(
+        "WITH alloc AS (SELECT transaction_id, sum(amount_minor)::int8 AS s FROM allocations \
+                         GROUP BY transaction_id), \
+              credit AS (SELECT d.target_member AS member_id, \
+                                sum(t.amount_minor - COALESCE(a.s, 0))::int8 AS s \
+                           FROM payment_decisions d JOIN transactions t ON t.id = d.transaction_id \
+                           LEFT JOIN alloc a ON a.transaction_id = d.transaction_id \
+                          WHERE d.target_member IS NOT NULL \
+                            AND d.outcome IN ('matched', 'partly_paid', 'overpaid') \
+                          GROUP BY d.target_member), \
+              pending AS (SELECT ltrim(btrim(variable_symbol), '0') AS k, \
+                                 sum(amount_minor)::int8 AS s FROM transactions \
+                           WHERE status = 'pending' AND amount_minor > 0 AND NOT reversal \
+                             AND variable_symbol IS NOT NULL GROUP BY 1), \
+              paid AS (SELECT a.charge_id, sum(a.amount_minor)::int8 AS s FROM allocations a \
+                         JOIN charges c ON c.id = a.charge_id \
+                        WHERE c.schedule_id = $1 AND c.period_start = $2 GROUP BY a.charge_id) \
+         SELECT m.id AS member_id, m.name, m.variable_symbol, c.amount_minor, \
+                COALESCE(p.s, 0) AS paid_minor, GREATEST(COALESCE(cr.s, 0), 0) AS credit_minor, \
+                COALESCE(w.s, 0) AS on_the_way_minor, c.due_on, c.grace_until \
+           FROM charges c JOIN members m ON m.id = c.member_id \
+           LEFT JOIN paid p ON p.charge_id = c.id \
+           LEFT JOIN credit cr ON cr.member_id = m.id \
+           LEFT JOIN pending w ON w.k = m.vs_key \
+          WHERE c.schedule_id = $1 AND c.period_start = $2 \
+            AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM member_group_links l \
+                                             WHERE l.member_id = m.id AND l.group_id = $3)) \
+            AND ($4 = '' OR strpos(lower(m.name), $4) > 0 OR m.vs_key = $5 \
+                 OR $4 = ANY (m.emails))",
+    )
+    .bind(schedule)
+    .bind(period.0)
+    .bind(filter.group)
+    .bind(&search)
+    .bind(&search_vs)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in &mut rows {
+        r.status = Some(Status::of(
+            r.amount_minor,
+            r.paid_minor,
+            r.credit_minor,
+            r.grace_until,
+            today,
+        ));
+    }
+    let mut sums: Vec<(Status, StatusSum)> = Status::ALL
+        .iter()
+        .map(|s| (*s, StatusSum::default()))
+        .collect();
+    for r in &rows {
+        if let Some((_, sum)) = sums.iter_mut().find(|(s, _)| *s == r.status()) {
+            sum.count += 1;
+            sum.amount_minor += r.amount_minor;
+            sum.paid_minor += r.paid_minor;
+        }
+    }
+    let expected_minor = rows.iter().map(|r| r.amount_minor).sum();
+    let received_minor = rows.iter().map(|r| r.paid_minor.min(r.amount_minor)).sum();
+    if let Some(status) = filter.status {
+        rows.retain(|r| r.status() == status);
+    }
+    let key = |r: &Row| crate::payment::matching::normalize(&r.name);
+    match filter.sort {
+        Sort::Name => rows.sort_by_cached_key(|r| (key(r), r.member_id)),
+        Sort::Vs => rows.sort_by_key(|r| {
+            (
+                r.variable_symbol.trim_start_matches('0').len(),
+                r.variable_symbol.trim_start_matches('0').to_owned(),
+            )
+        }),
+        Sort::Status => rows.sort_by_cached_key(|r| (r.status(), key(r))),
+        Sort::Owed => rows.sort_by_cached_key(|r| (std::cmp::Reverse(r.owed_minor()), key(r))),
+    }
+    Ok(Some(Overview {
+        schedule: detail.schedule,
+        period,
+        periods,
+        rows,
+        sums,
+        expected_minor,
+        received_minor,
+    }))
+}
+
+/// "Expected this month vs received so far": Σ charges due in the month of `today` (Prague
+/// date), and Σ allocated to them so far. Minor units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonthSummary {
+    pub expected_minor: i64,
+    pub received_minor: i64,
+    /// Payments waiting in the queue (ambiguous or unidentified).
+    pub queued: i64,
+}
+
+pub async fn month_summary(tx: &mut TenantTx, today: Date) -> Result<MonthSummary, sqlx::Error> {
+    let (start, end) = super::Period::Month.containing(today);
+    let (expected, received): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT sum(c.amount_minor)::int8, \
+                sum(LEAST(c.amount_minor, (SELECT COALESCE(sum(a.amount_minor), 0) \
+                                              FROM allocations a WHERE a.charge_id = c.id)))::int8 \
+           FROM charges c WHERE c.due_on BETWEEN $1 AND $2",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_one(&mut **tx)
+    .await?;
+    let (queued,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM payment_decisions WHERE outcome IN ('ambiguous', 'unidentified')",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(MonthSummary {
+        expected_minor: expected.unwrap_or(0),
+        received_minor: received.unwrap_or(0),
+        queued,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn status_of_a_charge() {
+        let grace = date!(2026 - 01 - 25);
+        let before = date!(2026 - 01 - 20);
+        let after = date!(2026 - 01 - 26);
+        let cases = [
+            (1000, 1000, 0, before, Status::Paid),
+            (1000, 1000, 500, after, Status::Overpaid),
+            (1000, 400, 0, after, Status::Partly),
+            (1000, 0, 0, after, Status::Owes),
+            (1000, 0, 0, before, Status::NotYetDue),
+            (1000, 0, 0, grace, Status::NotYetDue),
+        ];
+        for (amount, paid, credit, today, status) in cases {
+            assert_eq!(
+                Status::of(amount, paid, credit, grace, today),
+                status,
+                "{amount} {paid} {credit} {today}"
+            );
+        }
+    }
+}

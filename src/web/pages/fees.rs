@@ -1,0 +1,499 @@
+//! Fee pages: schedules (list, create, edit), the fee overview of a period, a member's fees,
+//! and the club's payment stamp the open overview polls.
+
+use super::{Chrome, render, render_status};
+use crate::audit::Actor;
+use crate::db::tenant::TenantTx;
+use crate::fee::overview::{self, Filter, Overview, Sort, Status};
+use crate::fee::{self, AppliesTo, Period, Schedule, ScheduleDraft};
+use crate::payment::{self, views::MemberLedger};
+use crate::team::{ManageMoney, Role, ViewClub};
+use crate::web::AppState;
+use crate::web::access::ClubAccess;
+use crate::web::error::AppError;
+use crate::web::forms::FieldErrors;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use time::Date;
+use uuid::Uuid;
+
+fn base(access: &ClubAccess<impl crate::team::Capability>) -> String {
+    crate::web::paths::club(access.tenant.key())
+}
+
+fn actor(access: &ClubAccess<impl crate::team::Capability>) -> Actor {
+    Actor {
+        user_id: Some(access.user.id),
+        email: Some(access.user.email.to_string()),
+    }
+}
+
+/// Today in Prague.
+fn today(state: &AppState) -> Date {
+    crate::i18n::to_prague(state.now()).date()
+}
+
+/// The form body as pairs (repeated keys kept: group checkboxes).
+fn pairs(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn draft_of(body: &[u8]) -> ScheduleDraft {
+    let mut d = ScheduleDraft::default();
+    for (k, v) in pairs(body) {
+        match k.as_str() {
+            "name" => d.name = v,
+            "amount" => d.amount = v,
+            "period" => d.period = v,
+            "due_day" => d.due_day = v,
+            "grace_days" => d.grace_days = v,
+            "applies_to" => d.applies_to = v,
+            "starts_on" => d.starts_on = v,
+            "group" => d.groups.push(v),
+            "individuals" => d.individuals = v,
+            "adjustments" => d.adjustments = v,
+            _ => {}
+        }
+    }
+    d
+}
+
+#[derive(Template)]
+#[template(path = "fees/schedules.html")]
+struct SchedulesPage {
+    c: Chrome,
+    base: String,
+    schedules: Vec<Schedule>,
+    can_manage: bool,
+}
+
+impl SchedulesPage {
+    fn period_label(&self, s: &Schedule) -> String {
+        self.c.t(&format!("fees.period.{}", s.period)).into_owned()
+    }
+}
+
+/// `GET /t/{club}/fees/schedules`.
+pub async fn schedules(
+    State(state): State<AppState>,
+    access: ClubAccess<ViewClub>,
+) -> Result<Response, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let schedules = fee::schedules(&mut tx).await?;
+    tx.commit().await?;
+    render(&SchedulesPage {
+        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
+        base: base(&access),
+        can_manage: access.role >= Role::Treasurer,
+        schedules,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "fees/schedule_form.html")]
+struct ScheduleFormPage {
+    c: Chrome,
+    base: String,
+    /// `None` for a new schedule.
+    id: Option<Uuid>,
+    form: ScheduleDraft,
+    groups: Vec<(Uuid, String)>,
+    errors: FieldErrors,
+}
+
+impl ScheduleFormPage {
+    fn periods(&self) -> Vec<(&'static str, String)> {
+        Period::ALL
+            .iter()
+            .map(|p| {
+                (
+                    p.as_str(),
+                    self.c
+                        .t(&format!("fees.period.{}", p.as_str()))
+                        .into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn applies(&self) -> Vec<(&'static str, String)> {
+        AppliesTo::ALL
+            .iter()
+            .map(|a| {
+                (
+                    a.as_str(),
+                    self.c
+                        .t(&format!("fees.applies.{}", a.as_str()))
+                        .into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn group_checked(&self, id: &Uuid) -> bool {
+        self.form.groups.iter().any(|g| g == &id.to_string())
+    }
+
+    fn action(&self) -> String {
+        match self.id {
+            Some(id) => format!("{}/fees/schedules/{id}", self.base),
+            None => format!("{}/fees/schedules/new", self.base),
+        }
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    access: &ClubAccess<ManageMoney>,
+    id: Option<Uuid>,
+    form: ScheduleDraft,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let groups = fee::groups(&mut tx).await?;
+    tx.commit().await?;
+    render_status(
+        status,
+        &ScheduleFormPage {
+            c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
+            base: base(access),
+            id,
+            form,
+            groups,
+            errors,
+        },
+    )
+}
+
+/// `GET /t/{club}/fees/schedules/new`.
+pub async fn new_schedule_form(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+) -> Result<Response, AppError> {
+    let first = Period::Month.containing(today(&state)).0;
+    let form = ScheduleDraft {
+        period: "year".into(),
+        due_day: "15".into(),
+        grace_days: "14".into(),
+        applies_to: "everyone".into(),
+        starts_on: first.to_string(),
+        ..ScheduleDraft::default()
+    };
+    let errors = FieldErrors::new(access.ctx.lang());
+    form_page(&state, &access, None, form, errors, StatusCode::OK).await
+}
+
+/// `GET /t/{club}/fees/schedules/{id}`.
+pub async fn edit_schedule_form(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Path((_club, id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let detail = fee::schedule(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    let errors = FieldErrors::new(access.ctx.lang());
+    form_page(
+        &state,
+        &access,
+        Some(id),
+        ScheduleDraft::of(&detail),
+        errors,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /t/{club}/fees/schedules/new` and `POST /t/{club}/fees/schedules/{id}`: 422 with field
+/// messages, else saved (charges generated) and back to the list.
+async fn save(
+    state: AppState,
+    access: ClubAccess<ManageMoney>,
+    id: Option<Uuid>,
+    body: &[u8],
+) -> Result<Response, AppError> {
+    let form = draft_of(body);
+    let mut errors = FieldErrors::new(access.ctx.lang());
+    let input = match form.parse() {
+        Ok(input) => input,
+        Err(problems) => {
+            for (field, key) in problems {
+                errors.add(field, key);
+            }
+            return form_page(
+                &state,
+                &access,
+                id,
+                form,
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    match fee::save_schedule(
+        &mut tx,
+        &actor(&access),
+        id,
+        &input,
+        today(&state),
+        state.now(),
+    )
+    .await
+    {
+        Ok(_) => {
+            tx.commit().await?;
+            access.ctx.flash("fees.flash.saved").await;
+            Ok(Redirect::to(&format!("{}/fees/schedules", base(&access))).into_response())
+        }
+        Err(fee::Error::UnknownSchedule) => Err(AppError::NotFound),
+        Err(fee::Error::UnknownMember(_)) => {
+            drop(tx);
+            let field = if input.adjustments.is_empty() {
+                "individuals"
+            } else {
+                "adjustments"
+            };
+            errors.add(field, "fees.error.unknown_vs");
+            form_page(
+                &state,
+                &access,
+                id,
+                form,
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(fee::Error::Db(e)) => Err(e.into()),
+    }
+}
+
+pub async fn create_schedule(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    save(state, access, None, &body).await
+}
+
+pub async fn update_schedule(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Path((_club, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    save(state, access, Some(id), &body).await
+}
+
+/// The overview's query string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OverviewQuery {
+    pub schedule: String,
+    pub period: String,
+    pub group: String,
+    pub status: String,
+    pub q: String,
+    pub sort: String,
+}
+
+#[derive(Template)]
+#[template(path = "fees/overview.html")]
+struct OverviewPage {
+    c: Chrome,
+    base: String,
+    query: OverviewQuery,
+    schedules: Vec<Schedule>,
+    groups: Vec<(Uuid, String)>,
+    overview: Option<Overview>,
+    stamp: i64,
+    can_manage: bool,
+}
+
+impl OverviewPage {
+    fn status_label(&self, s: &Status) -> String {
+        self.c
+            .t(&format!("fees.status.{}", s.as_str()))
+            .into_owned()
+    }
+
+    fn row_status(&self, r: &overview::Row) -> String {
+        self.status_label(&r.status())
+    }
+
+    fn statuses(&self) -> Vec<(&'static str, String)> {
+        Status::ALL
+            .iter()
+            .map(|s| (s.as_str(), self.status_label(s)))
+            .collect()
+    }
+
+    fn sorts(&self) -> Vec<(&'static str, String)> {
+        Sort::ALL
+            .iter()
+            .map(|s| {
+                (
+                    s.as_str(),
+                    self.c.t(&format!("fees.sort.{}", s.as_str())).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn period_label(&self, p: &(Date, Date)) -> String {
+        period_label(&self.c, *p)
+    }
+
+    fn is(&self, value: &str, selected: &str) -> bool {
+        value == selected
+    }
+}
+
+/// `1. 1. 2026 – 31. 12. 2026`, or `11/2026` for a month.
+fn period_label(c: &Chrome, (start, end): (Date, Date)) -> String {
+    if start.month() == end.month() && start.year() == end.year() {
+        format!("{}/{}", u8::from(start.month()), start.year())
+    } else {
+        format!("{} – {}", format_day(c, start), format_day(c, end))
+    }
+}
+
+/// `GET /t/{club}/fees`: the overview of a schedule's period (first schedule, current period by
+/// default) with filters, search and sorting. Live: polls `/fees/stamp`.
+pub async fn overview_page(
+    State(state): State<AppState>,
+    access: ClubAccess<ViewClub>,
+    Query(query): Query<OverviewQuery>,
+) -> Result<Response, AppError> {
+    let filter = Filter {
+        group: Uuid::parse_str(&query.group).ok(),
+        status: Status::parse(&query.status),
+        search: query.q.clone(),
+        sort: Sort::parse(&query.sort).unwrap_or_default(),
+    };
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let schedules = fee::schedules(&mut tx).await?;
+    let chosen = Uuid::parse_str(&query.schedule)
+        .ok()
+        .filter(|id| schedules.iter().any(|s| s.id == *id))
+        .or_else(|| schedules.first().map(|s| s.id));
+    let overview = match chosen {
+        Some(id) => {
+            let period = fee::parse_date(&query.period);
+            overview::overview(&mut tx, id, period, &filter, today(&state)).await?
+        }
+        None => None,
+    };
+    let groups = fee::groups(&mut tx).await?;
+    let stamp = payment::stamp(&mut tx).await?;
+    tx.commit().await?;
+    render(&OverviewPage {
+        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
+        base: base(&access),
+        query,
+        schedules,
+        groups,
+        overview,
+        stamp,
+        can_manage: access.role >= Role::Treasurer,
+    })
+}
+
+/// `GET /t/{club}/fees/stamp`: the club's payment stamp, polled by open fee pages.
+pub async fn stamp(
+    State(state): State<AppState>,
+    access: ClubAccess<ViewClub>,
+) -> Result<Response, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let stamp = payment::stamp(&mut tx).await?;
+    tx.commit().await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        stamp.to_string(),
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "fees/member.html")]
+struct MemberFeesPage {
+    c: Chrome,
+    base: String,
+    name: String,
+    ledger: MemberLedger,
+    stamp: i64,
+}
+
+impl MemberFeesPage {
+    fn explain(
+        &self,
+        rule: &crate::payment::matching::Rule,
+        evidence: &crate::payment::matching::Evidence,
+        by: &Option<String>,
+    ) -> String {
+        super::payments::explain(&self.c, *rule, evidence, None, by.as_deref())
+    }
+
+    fn outcome_label(&self, o: &crate::payment::matching::Outcome) -> String {
+        self.c
+            .t(&format!("payments.outcome.{}", o.as_str()))
+            .into_owned()
+    }
+
+    fn period_label(&self, start: &Date, end: &Date) -> String {
+        period_label(&self.c, (*start, *end))
+    }
+
+    fn fmt_date(&self, d: &Date) -> String {
+        format_day(&self.c, *d)
+    }
+}
+
+/// A Prague date the Czech way (`1. 9. 2026`) or the English way (`1 Sep 2026`).
+pub fn format_day(c: &Chrome, d: Date) -> String {
+    match c.lang {
+        crate::i18n::Lang::Cs => format!("{}. {}. {}", d.day(), u8::from(d.month()), d.year()),
+        crate::i18n::Lang::En => {
+            format!("{} {} {}", d.day(), &d.month().to_string()[..3], d.year())
+        }
+    }
+}
+
+/// `GET /t/{club}/fees/members/{id}`: one member's charges, payments, allocations and balance
+/// (the same section the member's page includes).
+pub async fn member_fees(
+    State(state): State<AppState>,
+    access: ClubAccess<ViewClub>,
+    Path((_club, id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let name = payment::views::Names::load(&mut tx)
+        .await?
+        .named(crate::payment::matching::Target::Member(id))
+        .ok_or(AppError::NotFound)?
+        .name;
+    let ledger = payment::views::member_ledger(&mut tx, id, today(&state)).await?;
+    let stamp = payment::stamp(&mut tx).await?;
+    tx.commit().await?;
+    render(&MemberFeesPage {
+        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
+        base: base(&access),
+        name,
+        ledger,
+        stamp,
+    })
+}

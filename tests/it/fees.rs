@@ -1,0 +1,423 @@
+//! Member fees end to end: charges generated once per member and period, payments matched by a
+//! real sync against the sandbox, the queue with assignment and undo, and tenant isolation of
+//! every fee and payment route.
+
+use crate::consent::{confirmed_club, connect};
+use crate::helpers::*;
+use kasa::db::tenant::{Tenant, TenantKey, TenantTx};
+use uuid::Uuid;
+
+async fn tenant_of(app: &TestApp, dashboard: &str) -> Tenant {
+    let key = TenantKey::parse(dashboard.trim_start_matches("/t/")).expect("key");
+    Tenant::load(&app.pool, key.id().expect("id"))
+        .await
+        .expect("load")
+        .expect("tenant")
+}
+
+/// Adds a member straight into the club's schema (the member pages are another area's).
+async fn add_member(app: &TestApp, tenant: &Tenant, name: &str, vs: &str, joined: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
+    sqlx::query(
+        "INSERT INTO members (id, name, variable_symbol, vs_key, joined_on, created_at, updated_at) \
+         VALUES ($1, $2, $3, ltrim($3, '0'), $4::date, $5, $5)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(vs)
+    .bind(joined)
+    .bind(app.now())
+    .execute(&mut *tx)
+    .await
+    .expect("member");
+    tx.commit().await.expect("commit");
+    id
+}
+
+async fn tenant_count(app: &TestApp, tenant: &Tenant, sql: &str) -> i64 {
+    let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *tx).await.expect(sql);
+    tx.commit().await.expect("commit");
+    n
+}
+
+fn month_start(app: &TestApp, months_back: i32) -> String {
+    let today = kasa::i18n::to_prague(app.now()).date();
+    let mut year = today.year();
+    let mut month = i32::from(u8::from(today.month())) - months_back;
+    while month < 1 {
+        month += 12;
+        year -= 1;
+    }
+    format!("{year}-{month:02}-01")
+}
+
+async fn monthly_schedule(client: &Client, dashboard: &str, starts_on: &str) {
+    let response = client
+        .post_form(
+            &format!("{dashboard}/fees/schedules/new"),
+            &[
+                ("name", "Členský příspěvek"),
+                ("amount", "500"),
+                ("period", "month"),
+                ("due_day", "1"),
+                ("grace_days", "10"),
+                ("applies_to", "everyone"),
+                ("starts_on", starts_on),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "schedule saved");
+}
+
+#[tokio::test]
+async fn charges_are_generated_once_per_member_and_period_and_follow_member_changes() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
+    let petr = add_member(&app, &tenant, "Petr Svoboda", "0024", "2010-01-01").await;
+
+    // A bad form: field errors, 422, nothing stored.
+    let (status, page) = client
+        .post_text(
+            &format!("{dashboard}/fees/schedules/new"),
+            &[
+                ("name", ""),
+                ("amount", "-5"),
+                ("period", "month"),
+                ("due_day", "40"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Zadejte kladnou částku"), "{page}");
+    assert_eq!(
+        tenant_count(&app, &tenant, "SELECT count(*) FROM fee_schedules").await,
+        0
+    );
+
+    // Monthly from two months back: three periods for each of the two members.
+    monthly_schedule(&client, &dashboard, &month_start(&app, 2)).await;
+    let charges = "SELECT count(*) FROM charges";
+    assert_eq!(tenant_count(&app, &tenant, charges).await, 6);
+    // Re-generating changes nothing.
+    let response = client
+        .post_form(&format!("{dashboard}/payments/rerun"), &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(tenant_count(&app, &tenant, charges).await, 6);
+
+    // A new member gets only the current period's charge; an archived one no new charges.
+    let today = kasa::i18n::to_prague(app.now()).date().to_string();
+    let eva = add_member(&app, &tenant, "Eva Malá", "2026003", &today).await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    sqlx::query("UPDATE members SET archived_at = $2 WHERE id = $1")
+        .bind(petr)
+        .bind(app.now())
+        .execute(&mut *tx)
+        .await
+        .expect("archive");
+    tx.commit().await.expect("commit");
+    client
+        .post_form(&format!("{dashboard}/payments/rerun"), &[])
+        .await;
+    assert_eq!(tenant_count(&app, &tenant, charges).await, 7);
+    // The overview lists the period with Czech money.
+    let (status, page) = client.get_text(&format!("{dashboard}/fees")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Jana Nová") && page.contains("500,00\u{a0}Kč"),
+        "{page}"
+    );
+    // A month later (the session would have timed out: the sync's run does it).
+    let today = kasa::i18n::to_prague(app.now()).date();
+    let to_next_month = i64::from(today.month().length(today.year()) - today.day()) + 1;
+    app.clock.advance(time::Duration::days(to_next_month));
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let now = app.now();
+    kasa::payment::rerun(&mut tx, kasa::i18n::to_prague(now).date(), now)
+        .await
+        .expect("rerun");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        tenant_count(&app, &tenant, charges).await,
+        9,
+        "next month: Jana and Eva, not the archived Petr"
+    );
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (eva_charges,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM charges WHERE member_id = $1")
+            .bind(eva)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("eva");
+    assert_eq!(eva_charges, 2);
+    tx.commit().await.expect("commit");
+}
+
+/// Sends a payment from the sandbox's control page and syncs it.
+async fn pay(
+    app: &TestApp,
+    worker: &kasa::sync::Worker<kasa::consent::Consent>,
+    body: serde_json::Value,
+) {
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let (kb_account,): (String,) = sqlx::query_as("SELECT kb_account_id FROM app.bank_accounts")
+        .fetch_one(&app.pool)
+        .await
+        .expect("acc");
+    let mut body = body;
+    body["account"] = serde_json::json!(kb_account);
+    let response = reqwest::Client::new()
+        .post(format!("{}/control/payments", sandbox.browser_base_url))
+        .json(&body)
+        .send()
+        .await
+        .expect("payment");
+    assert!(response.status().is_success());
+    let (account,): (Uuid,) = sqlx::query_as("SELECT id FROM app.bank_accounts")
+        .fetch_one(&app.pool)
+        .await
+        .expect("id");
+    kasa::sync::jobs::make_due(&app.pool, account, app.now())
+        .await
+        .expect("due");
+    worker.run_until_idle(20).await.expect("sync");
+}
+
+#[tokio::test]
+async fn a_synced_payment_is_matched_in_the_sync_and_a_person_can_assign_and_undo() {
+    let app = TestApp::spawn_with_sandbox(|c| c.seed.transactions_per_account = 0).await;
+    let (client, dashboard) = confirmed_club(&app, "t@sokol.cz", ICO_A).await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    let jana = add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
+    add_member(&app, &tenant, "Petr Svoboda", "2026002", "2010-01-01").await;
+    monthly_schedule(&client, &dashboard, &month_start(&app, 0)).await;
+    connect(&app, &client, &dashboard).await;
+    let state = app.state.clone().expect("state");
+    let worker = kasa::app::sync_worker(&state, kasa::sync::worker::SyncSettings::default());
+    worker.run_until_idle(20).await.expect("first sync");
+    let stamp_before = client
+        .get(&format!("{dashboard}/fees/stamp"))
+        .await
+        .text()
+        .await
+        .expect("stamp");
+
+    // Jana pays with her VS padded by the bank: matched inside the sync.
+    pay(
+        &app,
+        &worker,
+        serde_json::json!({"amount_minor": 50_000, "vs": "0002026001", "payer_name": "Jana Nová",
+                           "payer_account": "19-2000145399/0800"}),
+    )
+    .await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (outcome, rule, member): (String, String, Option<Uuid>) = sqlx::query_as(
+        "SELECT outcome, rule, target_member FROM payment_decisions d \
+           JOIN transactions t ON t.id = d.transaction_id WHERE t.variable_symbol = '0002026001'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("decision");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        (outcome.as_str(), rule.as_str(), member),
+        ("matched", "vs", Some(jana))
+    );
+    let stamp_after = client
+        .get(&format!("{dashboard}/fees/stamp"))
+        .await
+        .text()
+        .await
+        .expect("stamp");
+    assert_ne!(stamp_before, stamp_after, "open pages see the change");
+    let (_, page) = client
+        .get_text(&format!("{dashboard}/fees?status=paid"))
+        .await;
+    assert!(
+        page.contains("Jana Nová") && !page.contains("Petr Svoboda"),
+        "{page}"
+    );
+
+    // A payment nobody's VS fits waits in the queue, Petr suggested by his name.
+    pay(
+        &app,
+        &worker,
+        serde_json::json!({"amount_minor": 50_000, "vs": "999", "message": "prispevek Petr Svoboda",
+                           "payer_name": "Svoboda Petr", "payer_account": "2400123456/2010"}),
+    )
+    .await;
+    let (_, page) = client.get_text(&format!("{dashboard}/payments")).await;
+    assert!(page.contains("neidentifikovaná"), "{page}");
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (payment,): (i64,) = sqlx::query_as(
+        "SELECT transaction_id FROM payment_decisions WHERE outcome = 'unidentified'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("queued");
+    let (petr,): (Uuid,) = sqlx::query_as("SELECT id FROM members WHERE vs_key = '2026002'")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("petr");
+    tx.commit().await.expect("commit");
+    assert!(
+        page.contains(&format!("member:{petr}")),
+        "a one-click suggestion for Petr"
+    );
+
+    let response = client
+        .post_form(
+            &format!("{dashboard}/payments/{payment}/assign"),
+            &[("target", &format!("member:{petr}"))],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let allocated = format!(
+        "SELECT count(*) FROM allocations WHERE transaction_id = {payment} AND member_id = '{petr}'"
+    );
+    assert_eq!(tenant_count(&app, &tenant, &allocated).await, 1);
+    let (_, page) = client.get_text(&format!("{dashboard}/payments")).await;
+    assert!(
+        page.contains("přiřazeno ručně; potvrdil(a) t@sokol.cz"),
+        "{page}"
+    );
+
+    // Undo: the allocation is gone and the payment waits in the queue again.
+    let response = client
+        .post_form(&format!("{dashboard}/payments/{payment}/undo"), &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(tenant_count(&app, &tenant, &allocated).await, 0);
+    let queued = format!(
+        "SELECT count(*) FROM payment_decisions WHERE transaction_id = {payment} AND outcome = 'unidentified'"
+    );
+    assert_eq!(tenant_count(&app, &tenant, &queued).await, 1);
+    assert_eq!(
+        tenant_count(
+            &app,
+            &tenant,
+            "SELECT count(*) FROM audit_log WHERE action IN ('payment.assign', 'payment.undo')"
+        )
+        .await,
+        2
+    );
+
+    // Another sync that changes nothing changes no decision or allocation.
+    let before = tenant_count(&app, &tenant, "SELECT count(*) FROM allocations").await;
+    sqlx::query("UPDATE app.sync_jobs SET due_at = $1")
+        .bind(app.now())
+        .execute(&app.pool)
+        .await
+        .expect("due");
+    worker.run_until_idle(20).await.expect("sync");
+    assert_eq!(
+        tenant_count(&app, &tenant, "SELECT count(*) FROM allocations").await,
+        before
+    );
+
+    // Jana's page: her charge, the payment and its explanation.
+    let (status, page) = client
+        .get_text(&format!("{dashboard}/fees/members/{jana}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("VS 2026001 + částka"), "{page}");
+}
+
+#[tokio::test]
+async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app.sign_up(&owner, "Klub A", ICO_A, "owner@a.cz").await;
+    let tenant = tenant_of(&app, &club).await;
+    let member = add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
+    monthly_schedule(&owner, &club, &month_start(&app, 0)).await;
+    let (schedule,): (Uuid,) = {
+        let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+        let row = sqlx::query_as("SELECT id FROM fee_schedules")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("schedule");
+        tx.commit().await.expect("commit");
+        row
+    };
+    // Another club's treasurer (owner) and a viewer of club A.
+    let stranger = app.client();
+    let club_b = app.sign_up(&stranger, "Klub B", ICO_B, "bob@b.cz").await;
+    owner
+        .post_form(
+            &format!("{club}/team/invite"),
+            &[("email", "viewer@a.cz"), ("role", "viewer")],
+        )
+        .await;
+    let link = app.last_link_to("viewer@a.cz").await;
+    let token = link.trim_start_matches("/invitation?token=").to_owned();
+    let viewer = app.client();
+    let response = viewer
+        .post_form(
+            "/invitation",
+            &[("token", &token), ("password", "Viewer má dlouhé heslo 1")],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "viewer joined");
+
+    let reads = [
+        format!("{club}/fees"),
+        format!("{club}/fees/stamp"),
+        format!("{club}/fees/schedules"),
+        format!("{club}/fees/members/{member}"),
+        format!("{club}/payments"),
+    ];
+    for path in &reads {
+        assert_eq!(stranger.get(path).await.status(), 404, "{path}");
+        assert_eq!(viewer.get(path).await.status(), 200, "{path}");
+    }
+    let manage_reads = [
+        format!("{club}/fees/schedules/new"),
+        format!("{club}/fees/schedules/{schedule}"),
+    ];
+    for path in &manage_reads {
+        assert_eq!(stranger.get(path).await.status(), 404, "{path}");
+        assert_eq!(viewer.get(path).await.status(), 403, "{path}");
+    }
+    let changes = [
+        format!("{club}/fees/schedules/new"),
+        format!("{club}/fees/schedules/{schedule}"),
+        format!("{club}/payments/rerun"),
+        format!("{club}/payments/1/assign"),
+        format!("{club}/payments/1/confirm"),
+        format!("{club}/payments/1/unmatch"),
+        format!("{club}/payments/1/irrelevant"),
+        format!("{club}/payments/1/restore"),
+        format!("{club}/payments/1/undo"),
+    ];
+    for path in &changes {
+        let form = [
+            ("target", format!("member:{member}")),
+            ("name", "X".to_owned()),
+        ];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            stranger.post_form(path, &form).await.status(),
+            404,
+            "{path}"
+        );
+        assert_eq!(viewer.post_form(path, &form).await.status(), 403, "{path}");
+    }
+    // Club A's schedule and member through the stranger's own club: not found either.
+    for path in [
+        format!("{club_b}/fees/schedules/{schedule}"),
+        format!("{club_b}/fees/members/{member}"),
+    ] {
+        assert_eq!(stranger.get(&path).await.status(), 404, "{path}");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.tenants").await,
+        2,
+        "nothing else was created"
+    );
+}
