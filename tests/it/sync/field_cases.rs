@@ -800,6 +800,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
             tokens: env.tokens.clone(),
             clock: env.deps.clock.clone(),
             settings: SyncSettings::default(),
+            after_apply: env.deps.after_apply.clone(),
         }),
         "w-small",
     );
