@@ -184,7 +184,7 @@ async fn a_treasurer_signs_up_confirms_the_email_and_invites_a_colleague_in_the_
         expect_text(c, "Připojte účet u Komerční banky").await?;
 
         // Invite a co-treasurer.
-        c.find(Locator::Css(".club-nav a:nth-of-type(2)"))
+        c.find(Locator::Css(".club-nav a[href$='/team']"))
             .await?
             .click()
             .await?;

@@ -478,7 +478,7 @@ async fn invitations_sent_by_an_owner_who_is_demoted_or_removed_are_revoked() {
     .expect("membership");
     let response = first
         .post_form(
-            &format!("{team}/members/{membership}/role"),
+            &format!("{team}/teammates/{membership}/role"),
             &[("role", "viewer")],
         )
         .await;
@@ -511,8 +511,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("{club}/team", &[]),
     ("{club}/team/invite", &["email", "role"]),
     ("{club}/team/invitations/{x}/revoke", &[]),
-    ("{club}/team/members/{x}/role", &["role"]),
-    ("{club}/team/members/{x}/remove", &[]),
+    ("{club}/team/teammates/{x}/role", &["role"]),
+    ("{club}/team/teammates/{x}/remove", &[]),
     ("{club}/audit", &[]),
     ("{club}/bank/connect", &["password", "delete_history"]),
     ("{club}/bank/renew", &["password"]),
