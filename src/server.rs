@@ -192,6 +192,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Small responses go out at once (no Nagle delay), as with `axum::serve`.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
         let activity = Activity::new();
         activity.touch();
         let io = TokioIo::new(Tracked {

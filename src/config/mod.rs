@@ -60,7 +60,8 @@ pub struct Config {
     pub sandbox: crate::kb_sandbox::SandboxConfig,
     /// Keys for secrets at rest.
     pub vault: VaultSetting,
-    /// People who operate Kasa (see `/operator`); configured, never self-served.
+    /// Extra recipients of the operator's expiry warnings (`KASA_OPERATOR_EMAILS`). Grants no
+    /// access: operators are added with `kasa operator add` (`auth::operators`).
     pub operator_emails: Vec<crate::auth::Email>,
     /// Run the background sync worker in this process.
     pub run_sync_worker: bool,

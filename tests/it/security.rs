@@ -353,7 +353,7 @@ async fn without_smtp_kasa_refuses_to_start_unless_it_is_local_only() {
         (Some("https://kasa.example/"), "127.0.0.1:8080"),
         (Some("http://localhost:8080/"), "0.0.0.0:8080"),
     ] {
-        let error = start(public, listen).await.err().expect("refused");
+        let error = start(public, listen).await.expect_err("refused");
         assert!(error.to_string().contains("SMTP_URL"), "{error}");
     }
     assert!(
