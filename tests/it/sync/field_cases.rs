@@ -1016,3 +1016,46 @@ async fn the_account_page_shows_unreadable_movements_reversals_and_final_statuse
             .expect("job");
     assert_eq!(state.0, None, "the account kept syncing");
 }
+
+#[tokio::test]
+async fn the_sandbox_serves_reversals_in_the_original_direction_convention_and_kasa_reads_them_by_the_setting()
+ {
+    let env = env(|c| c.behaviour.reversal_original_direction = true, None).await;
+    let mut settings = kasa::app::sandbox_client_settings(&env.sandbox);
+    settings.quirks.reversal_convention = ReversalConvention::OriginalDirection;
+    let worker = Worker::new(
+        Arc::new(SyncDeps {
+            pool: env.club.pool.clone(),
+            kb: KbClient::new(settings).expect("client"),
+            tokens: env.tokens.clone(),
+            clock: env.deps.clock.clone(),
+            settings: SyncSettings::default(),
+        }),
+        "w-original",
+    );
+    let today = prague_date(OffsetDateTime::now_utc()).to_string();
+    let iban: (String,) = sqlx::query_as("SELECT iban FROM app.bank_accounts")
+        .fetch_one(&env.club.pool)
+        .await
+        .expect("iban");
+    // Kept by the sandbox in its own convention (a DEBIT storno of an incoming payment),
+    // served as a CREDIT with reversalIndicator.
+    let mut storno = item("orig-storno", "DEBIT", "300", "BOOK", &today);
+    storno["iban"] = json!(iban.0);
+    storno["reversalIndicator"] = json!(true);
+    storno["lastUpdated"] = json!(
+        OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("now")
+    );
+    env.control(
+        "/control/transactions",
+        json!({ "account": env.kb_account_id, "transaction": storno }),
+    )
+    .await;
+    assert_eq!(worker.run_until_idle(3).await.expect("round"), 1);
+    let rows = env.assert_mirrors_sandbox().await;
+    let row = &rows["as:orig-storno"];
+    assert_eq!((row.amount, row.reversal), (-30_000, true));
+    env.sandbox.shutdown().await;
+}
