@@ -585,9 +585,9 @@ impl Transaction {
     /// (amount, currency, direction, dates, `lastUpdated`, reversal flag) cannot be read
     /// exactly comes back as [`UnreadableTransaction`] with whatever could be salvaged; odd
     /// informational fields never fail the row (see [`Transaction::read_flags`]).
-    pub fn read(raw: &str) -> Result<Transaction, UnreadableTransaction> {
+    pub fn read(raw: &str) -> Result<Transaction, Box<UnreadableTransaction>> {
         serde_json::from_str::<Transaction>(raw)
-            .map_err(|e| UnreadableTransaction::salvage(raw, &e))
+            .map_err(|e| Box::new(UnreadableTransaction::salvage(raw, &e)))
     }
 }
 
@@ -763,7 +763,7 @@ impl TransactionSlice {
         for item in page.content {
             match Transaction::read(item.get()) {
                 Ok(t) => slice.transactions.push(t),
-                Err(u) => slice.unreadable.push(u),
+                Err(u) => slice.unreadable.push(*u),
             }
         }
         Ok(slice)

@@ -391,7 +391,7 @@ impl Consent {
             } else {
                 "bank.connected"
             },
-            json!({ "expires": expires.date().to_string() }),
+            json!({ "expires": crate::i18n::prague_date(expires).to_string() }),
             now,
         )
         .await?;

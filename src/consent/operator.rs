@@ -91,16 +91,16 @@ pub async fn queue_warnings(
         let Some(at) = at.filter(|at| *at - now <= WARN_AHEAD) else {
             continue;
         };
+        let day = crate::i18n::prague_date(at);
         let message = Message {
-            subject: format!("Kasa: the KB {what} expires on {}", at.date()),
+            subject: format!("Kasa: the KB {what} expires on {day}"),
             body: format!(
-                "The KB {what} that Kasa uses expires on {}. Renew it in time: without it no club can connect or sync.\n",
-                at.date()
+                "The KB {what} that Kasa uses expires on {day}. Renew it in time: without it no club can connect or sync.\n"
             ),
         };
         let mut tx = pool.begin().await?;
         for operator in operators {
-            let dedup = format!("operator:{what}:{}:{operator}", at.date());
+            let dedup = format!("operator:{what}:{day}:{operator}");
             let exists = sqlx::query("SELECT 1 FROM app.outbox WHERE dedup_key = $1")
                 .bind(&dedup)
                 .fetch_optional(&mut *tx)

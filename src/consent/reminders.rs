@@ -73,7 +73,7 @@ pub async fn queue_due(
         };
         let series = match reminder {
             Reminder::Broken => updated_at.unix_timestamp().to_string(),
-            _ => expires_at.date().to_string(),
+            _ => i18n::prague_date(expires_at).to_string(),
         };
         let recipients: Vec<(String, String)> = sqlx::query_as(
             "SELECT u.email, u.locale FROM app.memberships m JOIN app.users u ON u.id = m.user_id \

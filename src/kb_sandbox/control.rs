@@ -444,6 +444,16 @@ async fn control_page(State(ctx): State<Ctx>) -> Response {
 <label>Drop: <input name="drop_rate" value="0" size="4"></label>
 <label>Posun stránky <span class="en">(page shift)</span>: <input name="shift_next_pages" value="0" size="3"></label>
 <button>Nastavit <span class="en">(Apply)</span></button></form>
+<h2>Fronta poruch <span class="en">(Fault queue)</span></h2>
+<form id="queue">
+<label>Další požadavky <span class="en">(next requests, comma-separated, e.g. rate_limit@balances, unchanged@transactions, rate_limit@token, error@next-page)</span>:
+<input name="next" size="60" value="rate_limit@balances"></label>
+<button>Zařadit <span class="en">(Queue)</span></button></form>
+<h2>Vlastní pohyb <span class="en">(Any transaction shape)</span></h2>
+<form id="raw">
+<label>Účet <span class="en">(account)</span>: <select name="account">{options}</select></label><br>
+<textarea name="transaction" rows="8" cols="80">{{"lastUpdated":"2026-11-24T14:02:11.870233Z","accountType":"KB","iban":"","creditDebitIndicator":"CREDIT","transactionType":"SEPA","amount":{{"value":681.81,"currency":"CZK"}},"bookingDate":"2026-11-24","valueDate":"2026-11-24","instructed":{{"value":27.279999999999998,"currency":"EUR"}},"status":"BOOK","references":{{"accountServicer":"311892adb7f2b6aa","receiver":"Startovne"}}}}</textarea><br>
+<button>Vložit <span class="en">(Insert)</span></button></form>
 <h2>Odběry <span class="en">(Subscriptions)</span></h2><table><tr><th>id</th><th>url</th><th>status</th><th>pending</th></tr>{subs}</table>
 <pre id="out"></pre>
 <script>
@@ -452,6 +462,18 @@ document.getElementById('pay').onsubmit = async (e) => {{
   e.preventDefault(); const f = new FormData(e.target); const b = Object.fromEntries(f);
   b.amount = parseFloat(b.amount);
   const r = await fetch('/control/payments', {{method:'POST', headers:{{'content-type':'application/json'}}, body: JSON.stringify(b)}});
+  out.textContent = JSON.stringify(await r.json(), null, 2);
+}};
+document.getElementById('queue').onsubmit = async (e) => {{
+  e.preventDefault(); const v = new FormData(e.target).get('next');
+  const next = v.split(',').map(x => x.trim()).filter(x => x);
+  const r = await fetch('/control/faults', {{method:'POST', headers:{{'content-type':'application/json'}}, body: JSON.stringify({{next}})}});
+  out.textContent = JSON.stringify(await r.json(), null, 2);
+}};
+document.getElementById('raw').onsubmit = async (e) => {{
+  e.preventDefault(); const f = new FormData(e.target);
+  const body = '{{"account":' + JSON.stringify(f.get('account')) + ',"transaction":' + f.get('transaction') + '}}';
+  const r = await fetch('/control/transactions', {{method:'POST', headers:{{'content-type':'application/json'}}, body}});
   out.textContent = JSON.stringify(await r.json(), null, 2);
 }};
 document.getElementById('faults').onsubmit = async (e) => {{

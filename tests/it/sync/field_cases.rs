@@ -932,3 +932,131 @@ async fn syncs_at_23_30_utc_and_00_30_prague_reconcile_on_ordinary_and_dst_days(
         syncs_around_midnight_reconcile(start, stamp).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The account page, end to end: shapes injected in the sandbox over HTTP
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_account_page_shows_unreadable_movements_reversals_and_final_statuses() {
+    use crate::consent::{confirmed_club, connect};
+    use crate::helpers::{ICO_A, TestApp};
+    let app = TestApp::spawn_with_sandbox_and(|_| {}, |c| c.run_sync_worker = true).await;
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
+    connect(&app, &client, &dashboard).await;
+    let (account, kb_account, iban): (Uuid, String, String) =
+        sqlx::query_as("SELECT id, kb_account_id, iban FROM app.bank_accounts")
+            .fetch_one(&app.pool)
+            .await
+            .expect("account");
+    let page_path = format!("{dashboard}/accounts/{account}");
+    let wait = |needle: &'static str| {
+        let client = &client;
+        let page_path = &page_path;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let (_, page) = client.get_text(page_path).await;
+                if page.contains(needle) || std::time::Instant::now() > deadline {
+                    return page;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(
+        wait("Aktuální k").await.contains("Aktuální k"),
+        "first sync"
+    );
+
+    let today = prague_date(OffsetDateTime::now_utc()).to_string();
+    let now = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("now");
+    let with = |mut t: Value| {
+        t["iban"] = json!(iban);
+        t["lastUpdated"] = json!(now);
+        json!({ "account": kb_account, "transaction": t })
+    };
+    let mut noisy = item("page-noisy", "CREDIT", "681.8100000001", "BOOK", &today);
+    noisy["references"]["variable"] = json!("555");
+    let mut storno = item("page-storno", "DEBIT", "250", "BOOK", &today);
+    storno["reversalIndicator"] = json!(true);
+    storno["references"]["receiver"] = json!("Vráceno plátci");
+    let rejected = item("page-rejected", "DEBIT", "99", "RJCT", &today);
+    let web = reqwest::Client::new();
+    for t in [noisy, storno, rejected] {
+        let response = web
+            .post(format!("{}/control/transactions", sandbox.browser_base_url))
+            .json(&with(t))
+            .send()
+            .await
+            .expect("inject");
+        assert_eq!(response.status(), 201);
+    }
+    let page = wait("Pohyb, který Kasa nedokázala přečíst").await;
+    assert!(
+        page.contains("Pohyb, který Kasa nedokázala přečíst"),
+        "{page}"
+    );
+    assert!(page.contains("storno") && page.contains("Vráceno plátci"));
+    assert!(
+        page.contains("−250,00"),
+        "the reversal is an outgoing movement"
+    );
+    assert!(
+        page.contains("odmítnuto"),
+        "a rejected row has its own badge"
+    );
+    let state: (Option<String>,) =
+        sqlx::query_as("SELECT last_error FROM app.sync_jobs WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(&app.pool)
+            .await
+            .expect("job");
+    assert_eq!(state.0, None, "the account kept syncing");
+}
+
+#[tokio::test]
+async fn the_sandbox_serves_reversals_in_the_original_direction_convention_and_kasa_reads_them_by_the_setting()
+ {
+    let env = env(|c| c.behaviour.reversal_original_direction = true, None).await;
+    let mut settings = kasa::app::sandbox_client_settings(&env.sandbox);
+    settings.quirks.reversal_convention = ReversalConvention::OriginalDirection;
+    let worker = Worker::new(
+        Arc::new(SyncDeps {
+            pool: env.club.pool.clone(),
+            kb: KbClient::new(settings).expect("client"),
+            tokens: env.tokens.clone(),
+            clock: env.deps.clock.clone(),
+            settings: SyncSettings::default(),
+        }),
+        "w-original",
+    );
+    let today = prague_date(OffsetDateTime::now_utc()).to_string();
+    let iban: (String,) = sqlx::query_as("SELECT iban FROM app.bank_accounts")
+        .fetch_one(&env.club.pool)
+        .await
+        .expect("iban");
+    // Kept by the sandbox in its own convention (a DEBIT storno of an incoming payment),
+    // served as a CREDIT with reversalIndicator.
+    let mut storno = item("orig-storno", "DEBIT", "300", "BOOK", &today);
+    storno["iban"] = json!(iban.0);
+    storno["reversalIndicator"] = json!(true);
+    storno["lastUpdated"] = json!(
+        OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("now")
+    );
+    env.control(
+        "/control/transactions",
+        json!({ "account": env.kb_account_id, "transaction": storno }),
+    )
+    .await;
+    assert_eq!(worker.run_until_idle(3).await.expect("round"), 1);
+    let rows = env.assert_mirrors_sandbox().await;
+    let row = &rows["as:orig-storno"];
+    assert_eq!((row.amount, row.reversal), (-30_000, true));
+    env.sandbox.shutdown().await;
+}
