@@ -53,6 +53,59 @@ impl Lang {
         }
         text
     }
+
+    /// The CLDR plural category of the integer `n` in this language (CLDR 46 rules, integers
+    /// only, so `v = 0`): Czech `one` (1), `few` (2-4), `other` (0, 5+; `many` is for
+    /// fractions only); English `one` (1), `other`.
+    pub fn plural_category(self, n: i64) -> &'static str {
+        let i = n.unsigned_abs();
+        match self {
+            Lang::Cs => match i {
+                1 => "one",
+                2..=4 => "few",
+                _ => "other",
+            },
+            Lang::En => {
+                if i == 1 {
+                    "one"
+                } else {
+                    "other"
+                }
+            }
+        }
+    }
+
+    /// The text of `key.<category>` for the count `n` (see [`Lang::plural_category`]) with
+    /// `%{count}` filled in: `t_count("members.count", 3)` → `3 členové`. Every count shown to
+    /// people goes through here so Czech gets its three forms right.
+    pub fn t_count(self, key: &str, n: i64) -> String {
+        let count = format_count(n, self);
+        self.t_with(
+            &format!("{key}.{}", self.plural_category(n)),
+            &[("count", &count)],
+        )
+    }
+}
+
+/// An integer with grouping: `12 345` (cs, non-breaking space; four digits stay together as
+/// Czech typography writes them) or `1,234` (en).
+pub fn format_count(n: i64, lang: Lang) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let sep = match lang {
+        Lang::Cs => '\u{a0}',
+        Lang::En => ',',
+    };
+    let mut out = String::new();
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 && (lang == Lang::En || digits.len() > 4) {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
 }
 
 const PRAGUE_WINTER: time::UtcOffset = time::macros::offset!(+1);
@@ -74,19 +127,18 @@ pub fn to_prague(at: OffsetDateTime) -> OffsetDateTime {
     utc.to_offset(if summer { PRAGUE_SUMMER } else { PRAGUE_WINTER })
 }
 
-/// `27. 11. 2026` (cs) or `27 Nov 2026` (en).
+/// `27. 11. 2026` (cs) or `27 Nov 2026` (en), the Prague date of an instant.
 pub fn format_date(at: OffsetDateTime, lang: Lang) -> String {
-    let local = to_prague(at);
+    format_day(to_prague(at).date(), lang)
+}
+
+/// A calendar date (a Prague date such as a birth date): `1. 2. 2010` (cs) or `1 Feb 2010` (en).
+pub fn format_day(day: time::Date, lang: Lang) -> String {
     match lang {
-        Lang::Cs => format!(
-            "{}. {}. {}",
-            local.day(),
-            u8::from(local.month()),
-            local.year()
-        ),
+        Lang::Cs => format!("{}. {}. {}", day.day(), u8::from(day.month()), day.year()),
         Lang::En => {
-            let month = &local.month().to_string()[..3];
-            format!("{} {} {}", local.day(), month, local.year())
+            let month = &day.month().to_string()[..3];
+            format!("{} {} {}", day.day(), month, day.year())
         }
     }
 }
@@ -130,6 +182,34 @@ pub fn format_money(minor: i64, currency: &str, lang: Lang) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_take_the_czech_plural_forms_one_few_and_other() {
+        use super::Lang;
+        let cs: Vec<&str> = [0, 1, 2, 4, 5, 11, 21, 22, 100, -1, -3]
+            .iter()
+            .map(|&n| Lang::Cs.plural_category(n))
+            .collect();
+        assert_eq!(
+            cs,
+            [
+                "other", "one", "few", "few", "other", "other", "other", "other", "other", "one",
+                "few"
+            ]
+        );
+        assert_eq!(Lang::En.plural_category(1), "one");
+        assert_eq!(Lang::En.plural_category(2), "other");
+        assert_eq!(Lang::En.plural_category(0), "other");
+        assert_eq!(Lang::Cs.t_count("members.count", 1), "1 člen");
+        assert_eq!(Lang::Cs.t_count("members.count", 3), "3 členové");
+        assert_eq!(Lang::Cs.t_count("members.count", 5), "5 členů");
+        assert_eq!(
+            Lang::Cs.t_count("members.count", 12345),
+            "12\u{a0}345 členů"
+        );
+        assert_eq!(Lang::En.t_count("members.count", 1), "1 member");
+        assert_eq!(Lang::En.t_count("members.count", 1234), "1,234 members");
+    }
+
     use super::*;
     use time::macros::datetime;
 

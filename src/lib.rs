@@ -3,7 +3,8 @@
 //! The crate is organised by what each module owns (see ARCHITECTURE.md):
 //! `config` (settings), `clock` (time, injectable), `db` (pools, the embedded cluster, tenancy),
 //! `club` (clubs = tenants and their sign-up), `secret` (values never printed), `bank` (the KB API client), `auth` (people, passwords, sessions' credentials,
-//! one-time tokens, throttling), `team` (memberships, roles, invitations), `audit` (the tenant's
+//! one-time tokens, throttling), `team` (teammates: memberships, roles, invitations), `member` (the club's members who pay
+//! fees: registry, variable symbols, CSV import), `audit` (the tenant's
 //! audit log), `mail` (outbox and delivery), `web` (HTTP only: translates requests to domain calls),
 //! `app` (bootstrap that wires everything together).
 
@@ -22,6 +23,7 @@ pub mod fee;
 pub mod i18n;
 pub mod kb_sandbox;
 pub mod mail;
+pub mod member;
 pub mod payment;
 pub mod secret;
 pub mod sync;

@@ -74,6 +74,14 @@ pub struct GeneratedAccount {
     pub transactions: Vec<Value>,
 }
 
+/// The VS of the first club member in every generated account; member `n` pays with
+/// `DEMO_MEMBER_VS_FIRST + n`. Kasa's demo member list (docs/demo-members.csv) holds the first
+/// [`DEMO_MEMBER_COUNT`] of them, which covers the default sandbox (2 400 rows per account →
+/// 200 members); the control page's default VS is the first.
+pub const DEMO_MEMBER_VS_FIRST: u64 = 2_025_001;
+/// How many demo members docs/demo-members.csv lists.
+pub const DEMO_MEMBER_COUNT: u64 = 200;
+
 /// Generates `cfg.accounts` accounts with `cfg.transactions_per_account` rows each.
 pub fn generate(cfg: &GeneratorConfig) -> Vec<GeneratedAccount> {
     let mut used: HashSet<(u32, u64)> = HashSet::new();
@@ -1529,7 +1537,7 @@ impl Planner {
     }
 }
 
-fn make_member(rng: &mut ChaCha8Rng, index: usize, vs_style: u32) -> Member {
+fn make_member(rng: &mut ChaCha8Rng, index: usize) -> Member {
     let team = rng.gen_range(0..TEAMS.len());
     let youth = TEAMS[team].2;
     let surname = *pick(rng, &SURNAMES);
@@ -1547,21 +1555,8 @@ fn make_member(rng: &mut ChaCha8Rng, index: usize, vs_style: u32) -> Member {
         (None, member)
     };
     let name = adult.display(rng);
-    let vs = match vs_style {
-        // Birth-number date part, YYMMDD (+50 on the month for women).
-        0 => {
-            let year = if youth {
-                rng.gen_range(2008..=2020u32)
-            } else {
-                rng.gen_range(1960..=2004u32)
-            };
-            let month = rng.gen_range(1..=12u32) + if female_member { 50 } else { 0 };
-            format!("{:02}{month:02}{:02}", year % 100, rng.gen_range(1..=28u32))
-        }
-        // Member number.
-        1 => (10_001 + index).to_string(),
-        _ => format!("77{:08}", index + 1),
-    };
+    // Member `index` pays with the demo list's VS (docs/demo-members.csv), in every account.
+    let vs = (DEMO_MEMBER_VS_FIRST + index as u64).to_string();
     Member {
         payer: Party::domestic(rng, name),
         child,
@@ -1630,10 +1625,9 @@ fn generate_account(
     let n = cfg.transactions_per_account;
     let end_us = to_micros(cfg.end);
     let start_us = end_us - i64::from(cfg.days.max(1)) * DAY_US;
-    let vs_style = rng.gen_range(0..3u32);
     let member_count = (n / 12).clamp(15, 600);
     let members = (0..member_count)
-        .map(|i| make_member(&mut rng, i, vs_style))
+        .map(|i| make_member(&mut rng, i))
         .collect();
     let suppliers = SUPPLIERS
         .iter()

@@ -57,7 +57,9 @@ impl AppState {
 
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
-    use pages::{account, bank, club, fees, health, mailbox, operator, payments, public, team};
+    use pages::{
+        account, bank, club, fees, health, mailbox, members, operator, payments, public, team,
+    };
 
     let public = Router::new()
         .route("/", get(public::home))
@@ -103,6 +105,43 @@ pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
         )
         .route("/t/{club}/team/teammates/{id}/remove", post(team::remove))
         .route("/t/{club}/audit", get(club::audit))
+        .route(
+            "/t/{club}/members",
+            get(members::list).post(members::create),
+        )
+        .route("/t/{club}/members/new", get(members::new_form))
+        .route(
+            "/t/{club}/members/households",
+            post(members::create_household),
+        )
+        .route("/t/{club}/members/scheme", post(members::set_scheme))
+        .route("/t/{club}/members/demo", post(members::demo))
+        .route(
+            "/t/{club}/members/import",
+            get(members::import_form).post(members::upload).layer(
+                axum::extract::DefaultBodyLimit::max(members::UPLOAD_BODY_LIMIT),
+            ),
+        )
+        .route("/t/{club}/members/import/{id}", get(members::preview))
+        .route(
+            "/t/{club}/members/import/{id}/mapping",
+            post(members::set_mapping),
+        )
+        .route(
+            "/t/{club}/members/import/{id}/confirm",
+            post(members::confirm),
+        )
+        .route(
+            "/t/{club}/members/import/{id}/discard",
+            post(members::discard),
+        )
+        .route(
+            "/t/{club}/members/{id}",
+            get(members::detail).post(members::update),
+        )
+        .route("/t/{club}/members/{id}/edit", get(members::edit_form))
+        .route("/t/{club}/members/{id}/archive", post(members::archive))
+        .route("/t/{club}/members/{id}/restore", post(members::restore))
         .route("/t/{club}/bank/connect", post(bank::connect))
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))

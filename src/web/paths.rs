@@ -35,6 +35,19 @@ pub fn audit(key: TenantKey) -> String {
     format!("/t/{key}/audit")
 }
 
+/// The member list; the other member pages hang below it.
+pub fn members(key: TenantKey) -> String {
+    format!("/t/{key}/members")
+}
+
+pub fn member(key: TenantKey, id: crate::member::MemberId) -> String {
+    format!("/t/{key}/members/{id}")
+}
+
+pub fn member_import(key: TenantKey, id: crate::member::import::ImportId) -> String {
+    format!("/t/{key}/members/import/{id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

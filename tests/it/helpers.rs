@@ -294,6 +294,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// The absolute URL of `path` on the app.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{}", self.base, path))

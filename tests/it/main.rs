@@ -12,6 +12,7 @@ mod kb_client;
 mod kb_openapi;
 mod kb_postman;
 mod mail;
+mod members;
 mod reminders;
 mod signup;
 mod sync;

@@ -364,7 +364,11 @@ fn period_label(lang: crate::i18n::Lang, (start, end): (Date, Date)) -> String {
     if start.month() == end.month() && start.year() == end.year() {
         format!("{}/{}", u8::from(start.month()), start.year())
     } else {
-        format!("{} – {}", format_day(lang, start), format_day(lang, end))
+        format!(
+            "{} – {}",
+            crate::i18n::format_day(start, lang),
+            crate::i18n::format_day(end, lang)
+        )
     }
 }
 
@@ -457,7 +461,7 @@ impl FeeSection {
     }
 
     pub fn fmt_date(&self, d: &Date) -> String {
-        format_day(self.lang, *d)
+        crate::i18n::format_day(*d, self.lang)
     }
 
     pub fn period_label(&self, start: &Date, end: &Date) -> String {
@@ -514,14 +518,4 @@ pub async fn member_fees(
         fees,
         stamp,
     })
-}
-
-/// A Prague date the Czech way (`1. 9. 2026`) or the English way (`1 Sep 2026`).
-pub fn format_day(lang: crate::i18n::Lang, d: Date) -> String {
-    match lang {
-        crate::i18n::Lang::Cs => format!("{}. {}. {}", d.day(), u8::from(d.month()), d.year()),
-        crate::i18n::Lang::En => {
-            format!("{} {} {}", d.day(), &d.month().to_string()[..3], d.year())
-        }
-    }
 }

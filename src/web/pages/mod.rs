@@ -6,6 +6,7 @@ pub mod club;
 pub mod fees;
 pub mod health;
 pub mod mailbox;
+pub mod members;
 pub mod operator;
 pub mod payments;
 pub mod public;
@@ -28,6 +29,7 @@ pub struct NavClub {
     pub name: String,
     pub href: String,
     pub team_href: String,
+    pub members_href: String,
     pub audit_href: String,
     pub current: bool,
 }
@@ -82,6 +84,7 @@ impl Chrome {
                     name: c.name,
                     href: super::paths::club(c.tenant.key()),
                     team_href: super::paths::team(c.tenant.key()),
+                    members_href: super::paths::members(c.tenant.key()),
                     audit_href: super::paths::audit(c.tenant.key()),
                     current: Some(&c.tenant) == current,
                 })

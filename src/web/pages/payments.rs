@@ -104,7 +104,7 @@ impl PaymentsPage {
     }
 
     fn fmt_date(&self, d: &time::Date) -> String {
-        super::fees::format_day(self.c.lang, *d)
+        crate::i18n::format_day(*d, self.c.lang)
     }
 }
 

@@ -1,0 +1,240 @@
+//! Parsing the fields of a member as people type them or Czech Excel writes them: names, e-mails,
+//! phones, Czech and ISO dates, variable symbols. Shared by the form and the CSV import, so both
+//! accept and refuse the same things.
+
+use super::vs::{VariableSymbol, VsError};
+use time::{Date, Month};
+
+/// The longest text kept in one field (a note); longer cells are refused, not cut.
+pub const MAX_TEXT: usize = 2_000;
+
+/// What is wrong with a field; `key()` is its translation key in `locales/members.yml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    Required,
+    TooLong,
+    BadVs,
+    VsTooLong,
+    BadEmail,
+    BadPhone,
+    /// A number Excel turned into scientific notation (`4,20777E+11`): the digits are lost.
+    ExcelMangled,
+    BadDate,
+}
+
+impl Problem {
+    pub fn key(self) -> &'static str {
+        match self {
+            Problem::Required => "members.err.required",
+            Problem::TooLong => "members.err.too_long",
+            Problem::BadVs => "members.err.bad_vs",
+            Problem::VsTooLong => "members.err.vs_too_long",
+            Problem::BadEmail => "members.err.bad_email",
+            Problem::BadPhone => "members.err.bad_phone",
+            Problem::ExcelMangled => "members.err.excel_mangled",
+            Problem::BadDate => "members.err.bad_date",
+        }
+    }
+}
+
+/// A member's name: trimmed, 1-200 characters, no control characters.
+pub fn name(input: &str) -> Result<String, Problem> {
+    let name = input.trim();
+    if name.is_empty() {
+        return Err(Problem::Required);
+    }
+    if name.chars().count() > 200 {
+        return Err(Problem::TooLong);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Problem::Required);
+    }
+    Ok(name.to_owned())
+}
+
+/// An optional VS (empty → `None`, assigned by the club's scheme later).
+pub fn vs(input: &str) -> Result<Option<VariableSymbol>, Problem> {
+    if looks_excel_mangled(input) {
+        return Err(Problem::ExcelMangled);
+    }
+    VariableSymbol::parse(input).map_err(|e| match e {
+        VsError::NotDigits => Problem::BadVs,
+        VsError::TooLong => Problem::VsTooLong,
+    })
+}
+
+/// E-mails separated by `,`, `;` or spaces; each must look like `a@b.c`. Lowercased.
+pub fn emails(input: &str) -> Result<Vec<String>, Problem> {
+    let mut out: Vec<String> = Vec::new();
+    for part in input.split([',', ';', ' ', '\t']).filter(|p| !p.is_empty()) {
+        let email = crate::auth::Email::parse(part).ok_or(Problem::BadEmail)?;
+        let email = email.as_str().to_owned();
+        if !out.contains(&email) {
+            out.push(email);
+        }
+    }
+    if out.len() > 5 {
+        return Err(Problem::TooLong);
+    }
+    Ok(out)
+}
+
+/// A phone number as written (`+420 777 123 456`, `777123456`): digits with spaces, `+`, `-`,
+/// `/`, `(`, `)`; 9 to 15 digits. A number in scientific notation is [`Problem::ExcelMangled`].
+pub fn phone(input: &str) -> Result<Option<String>, Problem> {
+    let text = input.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if looks_excel_mangled(text) {
+        return Err(Problem::ExcelMangled);
+    }
+    let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '/' | '(' | ')');
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    if !text.chars().all(allowed) || !(9..=15).contains(&digits) {
+        return Err(Problem::BadPhone);
+    }
+    Ok(Some(text.split_whitespace().collect::<Vec<_>>().join(" ")))
+}
+
+/// An optional date: Czech `1.2.2010`, `01.02.2010`, `1. 2. 2010`, or ISO `2010-02-01`.
+pub fn date(input: &str) -> Result<Option<Date>, Problem> {
+    let text = input.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse_date(text).map(Some).ok_or(Problem::BadDate)
+}
+
+fn parse_date(text: &str) -> Option<Date> {
+    let number = |s: &str| -> Option<u32> {
+        let s = s.trim();
+        (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (y, m, d) = if let Some((y, rest)) = text.split_once('-') {
+        let (m, d) = rest.split_once('-')?;
+        if y.trim().len() != 4 {
+            return None;
+        }
+        (number(y)?, number(m)?, number(d)?)
+    } else {
+        let mut parts = text.split('.');
+        let d = number(parts.next()?)?;
+        let m = number(parts.next()?)?;
+        let y_text = parts.next()?;
+        if parts.next().is_some() || y_text.trim().len() != 4 {
+            return None;
+        }
+        (number(y_text)?, m, d)
+    };
+    let month = Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let date =
+        Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
+    (1900..=2100).contains(&date.year()).then_some(date)
+}
+
+/// Free text (a note, a group name): trimmed, at most [`MAX_TEXT`] characters.
+pub fn text(input: &str) -> Result<Option<String>, Problem> {
+    let text = input.trim();
+    if text.chars().count() > MAX_TEXT {
+        return Err(Problem::TooLong);
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+/// Group names separated by `,` or `;` (`žáci, dospělí`), each at most 100 characters.
+pub fn groups(input: &str) -> Result<Vec<String>, Problem> {
+    let mut out: Vec<String> = Vec::new();
+    for part in input
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        if part.chars().count() > 100 {
+            return Err(Problem::TooLong);
+        }
+        if !out.iter().any(|g| g.to_lowercase() == part.to_lowercase()) {
+            out.push(part.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a cell is a number Excel wrote in scientific notation (`4,20777E+11`, `4.2E11`):
+/// the digits beyond the mantissa are gone, so it must never be imported as a number.
+pub fn looks_excel_mangled(input: &str) -> bool {
+    let text = input.trim();
+    let Some((mantissa, exponent)) = text.split_once(['E', 'e']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    !mantissa.is_empty()
+        && mantissa
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+        && mantissa.chars().any(|c| c.is_ascii_digit())
+        && !exponent.is_empty()
+        && exponent.chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn czech_and_iso_dates_are_read_and_impossible_ones_refused() {
+        for (text, expected) in [
+            ("1.2.2010", date!(2010 - 02 - 01)),
+            ("01.02.2010", date!(2010 - 02 - 01)),
+            ("1. 2. 2010", date!(2010 - 02 - 01)),
+            ("29.02.2008", date!(2008 - 02 - 29)),
+            ("2010-02-01", date!(2010 - 02 - 01)),
+        ] {
+            assert_eq!(date(text), Ok(Some(expected)), "{text}");
+        }
+        for bad in [
+            "29.02.2009",
+            "32.1.2010",
+            "1.13.2010",
+            "1.2.10",
+            "2010/02/01",
+            "zítra",
+        ] {
+            assert_eq!(date(bad), Err(Problem::BadDate), "{bad}");
+        }
+        assert_eq!(date("  "), Ok(None));
+    }
+
+    #[test]
+    fn excel_scientific_numbers_are_flagged_in_phones_and_vs() {
+        assert!(looks_excel_mangled("4,20777E+11"));
+        assert!(looks_excel_mangled("4.2E11"));
+        assert!(!looks_excel_mangled("Eva"));
+        assert_eq!(phone("4,20777E+11"), Err(Problem::ExcelMangled));
+        assert_eq!(vs("2,02601E+06"), Err(Problem::ExcelMangled));
+        assert_eq!(
+            phone(" +420  777 123 456 "),
+            Ok(Some("+420 777 123 456".to_owned()))
+        );
+        assert_eq!(phone("777"), Err(Problem::BadPhone));
+    }
+
+    #[test]
+    fn emails_are_split_checked_and_deduplicated() {
+        assert_eq!(
+            emails("Eva@Example.cz; eva@example.cz, petr@example.cz"),
+            Ok(vec![
+                "eva@example.cz".to_owned(),
+                "petr@example.cz".to_owned()
+            ])
+        );
+        assert_eq!(emails("not-an-email"), Err(Problem::BadEmail));
+        assert_eq!(
+            groups("žáci, Dospělí; žáci"),
+            Ok(vec!["žáci".into(), "Dospělí".into()])
+        );
+    }
+}

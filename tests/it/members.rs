@@ -1,0 +1,717 @@
+//! The club's members over HTTP: the registry, variable symbols, the CSV import with its
+//! preview, the demo list, and who may see or change what.
+
+use crate::helpers::*;
+use kasa::db::tenant::{Tenant, TenantKey, TenantTx};
+
+/// Posts a file as `multipart/form-data` (field `file`), as the upload form does.
+async fn upload(client: &Client, path: &str, file_name: &str, bytes: &[u8]) -> reqwest::Response {
+    let boundary = "----kasa-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    client
+        .http
+        .post(client.url(path))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("upload")
+}
+
+async fn tenant_of(app: &TestApp, club: &str) -> Tenant {
+    let key = TenantKey::parse(club.trim_start_matches("/t/")).expect("key");
+    Tenant::load(&app.pool, key.id().expect("id"))
+        .await
+        .expect("load")
+        .expect("tenant")
+}
+
+async fn club_count(app: &TestApp, club: &str, sql: &str) -> i64 {
+    let tenant = tenant_of(app, club).await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *tx).await.expect(sql);
+    tx.commit().await.expect("commit");
+    n
+}
+
+async fn member_id(app: &TestApp, club: &str, vs: &str) -> String {
+    let tenant = tenant_of(app, club).await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM members WHERE variable_symbol = $1")
+        .bind(vs)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("member");
+    tx.commit().await.expect("commit");
+    id.to_string()
+}
+
+fn member_form<'a>(name: &'a str, vs: &'a str, emails: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("name", name),
+        ("variable_symbol", vs),
+        ("emails", emails),
+        ("phone", ""),
+        ("birth_date", ""),
+        ("joined_on", ""),
+        ("groups", ""),
+        ("note", ""),
+        ("household_id", ""),
+    ]
+}
+
+/// A Czech Excel export: windows-1250-safe text, `;`, CRLF, quoted fields, a trailing empty row.
+const LIST: &str = "Příjmení;Jméno;VS;E-mail;Telefon;Datum narození;Skupina;Poznámka\r\n\
+Nováková;Eva;0024;eva@example.cz;+420 777 123 456;1.2.2010;žáci;\"Platí; za sestru\"\r\n\
+Dvořák;Petr;2026001;petr@example.cz;;29.02.2008;dorost;\"Řekl \"\"ano\"\"\"\r\n\
+Šťastná;Žofie;;zofie@example.cz;;2011-05-07;žáci, dorost;\r\n\
+;;;;;;;\r\n";
+
+fn windows_1250(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1250.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+fn utf8_bom(text: &str) -> Vec<u8> {
+    [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat()
+}
+
+/// Uploads, checks the preview and confirms; returns the preview page.
+async fn import(client: &Client, club: &str, bytes: &[u8]) -> String {
+    let response = upload(
+        client,
+        &format!("{club}/members/import"),
+        "clenove.csv",
+        bytes,
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        303,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let preview = location(&response);
+    let (status, page) = client.get_text(&preview).await;
+    assert_eq!(status, 200);
+    let response = client.post_form(&format!("{preview}/confirm"), &[]).await;
+    assert_eq!(
+        response.status(),
+        303,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    page
+}
+
+async fn members_snapshot(
+    app: &TestApp,
+    club: &str,
+) -> Vec<(String, String, Vec<String>, Option<String>)> {
+    let tenant = tenant_of(app, club).await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let rows =
+        sqlx::query_as("SELECT name, variable_symbol, emails, note FROM members ORDER BY name")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("members");
+    tx.commit().await.expect("commit");
+    rows
+}
+
+#[tokio::test]
+async fn a_treasurer_adds_edits_finds_archives_and_restores_a_member_and_everything_is_audited() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+
+    // Bad input re-renders the form with field errors (422), nothing saved.
+    let mut bad = member_form("", "2026 001", "not-an-email");
+    bad[4] = ("birth_date", "31.2.2010");
+    let (status, page) = owner.post_text(&format!("{club}/members"), &bad).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Vyplňte prosím."));
+    assert!(page.contains("jen číslice"));
+    assert!(page.contains("e-mailová adresa"));
+    assert!(page.contains("Datum pište jako"));
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        0
+    );
+
+    let mut eva = member_form("Eva Nováková", "0024", "Eva@Example.cz");
+    eva[6] = ("groups", "žáci");
+    let response = owner.post_form(&format!("{club}/members"), &eva).await;
+    assert_eq!(response.status(), 303);
+    let eva_page = location(&response);
+    let (status, page) = owner.get_text(&eva_page).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Eva Nováková") && page.contains("0024") && page.contains("eva@example.cz")
+    );
+    assert!(
+        page.contains("id=\"member-fees\""),
+        "the place for charges and payments"
+    );
+
+    // The VS is unique numerically: 24 is 0024.
+    let (status, page) = owner
+        .post_text(
+            &format!("{club}/members"),
+            &member_form("Petr Dvořák", "24", ""),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("už má jiný člen"));
+
+    // Without a VS, the club's scheme (sequential by default) assigns the next one.
+    let response = owner
+        .post_form(
+            &format!("{club}/members"),
+            &member_form("Petr Dvořák", "", "petr@example.cz"),
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(member_id(&app, &club, "25").await.len(), 36);
+
+    // Search by name part, by VS without its zeros, by e-mail; filter by group.
+    for (query, expect_eva, expect_petr) in [
+        ("nová", true, false),
+        ("24", true, false),
+        ("0000000024", true, false),
+        ("petr@", false, true),
+    ] {
+        let (_, page) = owner
+            .get_text(&format!("{club}/members?q={}", urlencode(query)))
+            .await;
+        assert_eq!(page.contains("Eva Nováková"), expect_eva, "{query}");
+        assert_eq!(page.contains("Petr Dvořák"), expect_petr, "{query}");
+    }
+    let group: (uuid::Uuid,) = {
+        let tenant = tenant_of(&app, &club).await;
+        let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+        let g = sqlx::query_as("SELECT id FROM member_groups WHERE name = 'žáci'")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("group");
+        tx.commit().await.expect("commit");
+        g
+    };
+    let (_, page) = owner
+        .get_text(&format!("{club}/members?group={}", group.0))
+        .await;
+    assert!(page.contains("Eva Nováková") && !page.contains("Petr Dvořák"));
+    let (_, page) = owner.get_text(&format!("{club}/members")).await;
+    assert!(page.contains("2 členové"), "Czech plural of the count");
+
+    // Edit keeps the VS as entered; a VS already used is refused with 422.
+    let mut edited = member_form("Eva Nová", "0024", "eva@example.cz, rodice@example.cz");
+    edited[3] = ("phone", "4,20777E+11");
+    let (status, page) = owner.post_text(&eva_page, &edited).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("4,20777E+11") && page.contains("Excel"));
+    edited[3] = ("phone", "+420 777 123 456");
+    let response = owner.post_form(&eva_page, &edited).await;
+    assert_eq!(response.status(), 303);
+    let (_, page) = owner.get_text(&eva_page).await;
+    assert!(page.contains("Eva Nová") && page.contains("rodice@example.cz"));
+
+    // Archive: gone from the active list, still there (never deleted), restorable.
+    assert_eq!(
+        owner
+            .post_form(&format!("{eva_page}/archive"), &[])
+            .await
+            .status(),
+        303
+    );
+    let (_, page) = owner.get_text(&format!("{club}/members")).await;
+    assert!(!page.contains("Eva Nová"));
+    let (_, page) = owner
+        .get_text(&format!("{club}/members?status=archived"))
+        .await;
+    assert!(page.contains("Eva Nová"));
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        2
+    );
+    assert_eq!(
+        owner
+            .post_form(&format!("{eva_page}/restore"), &[])
+            .await
+            .status(),
+        303
+    );
+    let (_, page) = owner.get_text(&format!("{club}/members")).await;
+    assert!(page.contains("Eva Nová"));
+
+    let (_, audit) = owner.get_text(&format!("{club}/audit")).await;
+    for action in [
+        "Člen přidán",
+        "Člen upraven",
+        "Člen archivován",
+        "Člen obnoven",
+    ] {
+        assert!(audit.contains(action), "{action}");
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn year_number_scheme_assigns_the_next_number_of_the_year_and_imported_requires_a_vs() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    let year = kasa::i18n::to_prague(app.now()).year();
+    assert_eq!(
+        owner
+            .post_form(
+                &format!("{club}/members/scheme"),
+                &[("scheme", "year_number")]
+            )
+            .await
+            .status(),
+        303
+    );
+    for name in ["První", "Druhý"] {
+        let response = owner
+            .post_form(&format!("{club}/members"), &member_form(name, "", ""))
+            .await;
+        assert_eq!(response.status(), 303);
+    }
+    member_id(&app, &club, &format!("{year}001")).await;
+    member_id(&app, &club, &format!("{year}002")).await;
+
+    owner
+        .post_form(&format!("{club}/members/scheme"), &[("scheme", "imported")])
+        .await;
+    let (status, page) = owner
+        .post_text(&format!("{club}/members"), &member_form("Třetí", "", ""))
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("zadejte ho prosím"));
+
+    // A household VS is unique against members' VS, both ways.
+    let (status, _) = owner
+        .post_text(
+            &format!("{club}/members/households"),
+            &[
+                ("name", "Novákovi"),
+                ("variable_symbol", &format!("{year}001")),
+                ("guardian_name", "Jana Nováková"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    let response = owner
+        .post_form(
+            &format!("{club}/members/households"),
+            &[
+                ("name", "Novákovi"),
+                ("variable_symbol", "0777"),
+                ("guardian_name", "Jana Nováková"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let (status, page) = owner
+        .post_text(&format!("{club}/members"), &member_form("Třetí", "777", ""))
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("už má domácnost"));
+}
+
+#[tokio::test]
+async fn one_list_as_utf8_with_bom_and_as_windows_1250_gives_the_same_members_and_reimport_updates()
+{
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+
+    // Upload alone writes nothing.
+    let response = upload(
+        &owner,
+        &format!("{club}/members/import"),
+        "a.csv",
+        &utf8_bom(LIST),
+    )
+    .await;
+    let preview = location(&response);
+    let (status, page) = owner.get_text(&preview).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("3 noví členové"), "{page}");
+    assert!(page.contains("utf-8-bom"));
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        0
+    );
+    owner.post_form(&format!("{preview}/discard"), &[]).await;
+
+    import(&owner, &club, &utf8_bom(LIST)).await;
+    let from_utf8 = members_snapshot(&app, &club).await;
+    assert_eq!(from_utf8.len(), 3);
+    assert!(from_utf8.contains(&(
+        "Eva Nováková".to_owned(),
+        "0024".to_owned(),
+        vec!["eva@example.cz".to_owned()],
+        Some("Platí; za sestru".to_owned())
+    )));
+    assert!(
+        from_utf8
+            .iter()
+            .any(|m| m.0 == "Petr Dvořák" && m.3.as_deref() == Some("Řekl \"ano\""))
+    );
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM member_group_links").await,
+        4
+    );
+
+    // The same file from old Excel (windows-1250): everyone is updated, nobody duplicated.
+    let page = import(&owner, &club, &windows_1250(LIST)).await;
+    assert!(page.contains("windows-1250"));
+    assert!(page.contains("3 aktualizace"), "{page}");
+    assert_eq!(members_snapshot(&app, &club).await, from_utf8);
+
+    // A second club imports the windows-1250 file first: the same members.
+    let other = app.client();
+    let club_b = app.sign_up(&other, "Oddíl Bobr", ICO_B, "bob@b.cz").await;
+    import(&other, &club_b, &windows_1250(LIST)).await;
+    assert_eq!(members_snapshot(&app, &club_b).await, from_utf8);
+
+    // Re-import by e-mail when the row has no VS: Žofie keeps her assigned VS, new name.
+    let renamed = "Jméno;E-mail\r\nŽofie Šťastná-Malá;zofie@example.cz\r\n";
+    let page = import(&owner, &club, renamed.as_bytes()).await;
+    assert!(page.contains("1 aktualizace"), "{page}");
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        3
+    );
+    assert_eq!(
+        club_count(
+            &app,
+            &club,
+            "SELECT count(*) FROM members WHERE name = 'Žofie Šťastná-Malá'"
+        )
+        .await,
+        1
+    );
+    let (_, audit) = owner.get_text(&format!("{club}/audit")).await;
+    assert!(audit.contains("Import členů"));
+}
+
+#[tokio::test]
+async fn broken_files_show_per_file_or_per_row_errors_and_import_nothing() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    let path = format!("{club}/members/import");
+
+    // Per-file errors: refused at upload.
+    let huge_cell_row = format!("Jméno;VS\r\n{};1\r\n", "x".repeat(100_000));
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            "Jméno;VS\r\nEva;1\r\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    for (bytes, message) in [
+        (Vec::new(), "Soubor je prázdný."),
+        (b"\r\n\r\n".to_vec(), "Soubor je prázdný."),
+        (utf16, "ani ve Windows-1250"),
+        (b"Jm\x98no;VS\r\n".to_vec(), "ani ve Windows-1250"),
+        (b"Jmeno;VS\r\n".to_vec(), "jen řádek záhlaví"),
+        (vec![b'a'; 2 * 1024 * 1024 + 1], "příliš velký"),
+    ] {
+        let response = upload(&owner, &path, "x.csv", &bytes).await;
+        assert_eq!(response.status(), 422, "{message}");
+        let page = response.text().await.expect("page");
+        assert!(page.contains(message), "{message}: {page}");
+    }
+
+    // Per-row and mapping errors: shown in the preview; confirm refuses and writes nothing.
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "VS;E-mail\r\n1;a@b.cz\r\n".into(),
+            "Chybí sloupec se jménem",
+        ),
+        (
+            "Jméno;E-mail;Mail\r\nEva;a@b.cz;c@d.cz\r\n".into(),
+            "Dva sloupce mají stejný význam",
+        ),
+        (
+            "Jméno;VS\r\nEva;0024\r\nPetr;24\r\n".into(),
+            "Stejný VS je v souboru víckrát",
+        ),
+        (
+            "Jméno;VS;Narozen\r\nEva;1;31.2.2010\r\n".into(),
+            "Datum pište jako",
+        ),
+        ("Jméno;Telefon\r\nEva;4,20777E+11\r\n".into(), "4,20777E+11"),
+        (huge_cell_row, "příliš dlouhý"),
+        ("Jméno;VS\r\nEva;12345678901\r\n".into(), "nejvýš 10 číslic"),
+    ];
+    for (csv, message) in cases {
+        let response = upload(&owner, &path, "x.csv", csv.as_bytes()).await;
+        assert_eq!(response.status(), 303, "{message}");
+        let preview = location(&response);
+        let (_, page) = owner.get_text(&preview).await;
+        assert!(page.contains(message), "{message}: {page}");
+        assert!(page.contains("nic se zatím neuložilo"), "{message}");
+        let (status, _) = owner.post_text(&format!("{preview}/confirm"), &[]).await;
+        assert_eq!(status, 422, "{message}");
+    }
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        0
+    );
+
+    // Fixing the mapping on the preview makes the duplicate-column file importable.
+    let response = upload(
+        &owner,
+        &path,
+        "x.csv",
+        "Jméno;E-mail;Mail\r\nEva;a@b.cz;c@d.cz\r\n".as_bytes(),
+    )
+    .await;
+    let preview = location(&response);
+    let response = owner
+        .post_form(
+            &format!("{preview}/mapping"),
+            &[("col", "name"), ("col", "emails"), ("col", "ignore")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        owner
+            .post_form(&format!("{preview}/confirm"), &[])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        1
+    );
+
+    // An expired upload cannot be confirmed.
+    let response = upload(&owner, &path, "x.csv", "Jméno\r\nPetr\r\n".as_bytes()).await;
+    let preview = location(&response);
+    app.clock.advance(time::Duration::hours(3));
+    let (status, _) = owner.post_text(&format!("{preview}/confirm"), &[]).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn five_thousand_rows_import_in_one_go() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Velký oddíl", ICO_A, "owner@a.cz")
+        .await;
+    let mut csv = String::from("Jméno;Příjmení;VS;E-mail;Skupina\r\n");
+    for i in 0..5_000 {
+        csv.push_str(&format!(
+            "Člen;Číslo {i};{};clen{i}@example.cz;{}\r\n",
+            100_000 + i,
+            ["žáci", "dorost", "dospělí"][i % 3]
+        ));
+    }
+    import(&owner, &club, csv.as_bytes()).await;
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        5_000
+    );
+    let (_, page) = owner.get_text(&format!("{club}/members?q=104999")).await;
+    assert!(page.contains("Člen Číslo 4999"));
+}
+
+#[tokio::test]
+async fn the_demo_list_loads_through_the_preview_with_the_sandbox_vs() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    let (_, page) = owner.get_text(&format!("{club}/members")).await;
+    assert!(
+        page.contains("Nahrát ukázkové členy"),
+        "an empty club is offered the demo"
+    );
+    let response = owner.post_form(&format!("{club}/members/demo"), &[]).await;
+    let preview = location(&response);
+    let (_, page) = owner.get_text(&preview).await;
+    assert!(page.contains("200 nových členů"), "{page}");
+    assert_eq!(
+        owner
+            .post_form(&format!("{preview}/confirm"), &[])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        200
+    );
+    member_id(&app, &club, "2025001").await;
+    member_id(&app, &club, "2025200").await;
+    let (_, page) = owner.get_text(&format!("{club}/members")).await;
+    assert!(
+        !page.contains("Nahrát ukázkové členy"),
+        "no sandbox, members exist: no demo button"
+    );
+}
+
+#[tokio::test]
+async fn another_clubs_treasurer_gets_404_and_a_viewer_403_on_every_member_route() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    let club_a = app.sign_up(&alice, "Klub A", ICO_A, "alice@a.cz").await;
+    let bob = app.client();
+    let club_b = app.sign_up(&bob, "Klub B", ICO_B, "bob@b.cz").await;
+    alice
+        .post_form(
+            &format!("{club_a}/members"),
+            &member_form("Tajná Členka", "4242", "tajna@a.cz"),
+        )
+        .await;
+    let secret = member_id(&app, &club_a, "4242").await;
+    let response = upload(
+        &alice,
+        &format!("{club_a}/members/import"),
+        "a.csv",
+        b"Jmeno\r\nEva\r\n",
+    )
+    .await;
+    let preview = location(&response);
+    let import_id = preview.rsplit('/').next().expect("id").to_owned();
+
+    let member = format!("{club_a}/members/{secret}");
+    let gets = [
+        format!("{club_a}/members"),
+        format!("{club_a}/members/new"),
+        member.clone(),
+        format!("{member}/edit"),
+        format!("{club_a}/members/import"),
+        preview.clone(),
+    ];
+    let posts = [
+        format!("{club_a}/members"),
+        member.clone(),
+        format!("{member}/archive"),
+        format!("{member}/restore"),
+        format!("{club_a}/members/households"),
+        format!("{club_a}/members/scheme"),
+        format!("{club_a}/members/demo"),
+        format!("{club_a}/members/import"),
+        format!("{preview}/mapping"),
+        format!("{preview}/confirm"),
+        format!("{preview}/discard"),
+    ];
+    // Bob, owner of another club: every route of club A is 404.
+    for path in &gets {
+        let (status, body) = bob.get_text(path).await;
+        assert_eq!(status, 404, "GET {path}");
+        assert!(!body.contains("Tajná"));
+    }
+    for path in &posts {
+        assert_eq!(
+            bob.post_form(path, &[("scheme", "imported")])
+                .await
+                .status(),
+            404,
+            "POST {path}"
+        );
+    }
+    // Club A's ids through Bob's own club: 404 too.
+    for path in [
+        format!("{club_b}/members/{secret}"),
+        format!("{club_b}/members/{secret}/edit"),
+        format!("{club_b}/members/import/{import_id}"),
+    ] {
+        assert_eq!(bob.get(&path).await.status(), 404, "GET {path}");
+    }
+    for path in [
+        format!("{club_b}/members/{secret}"),
+        format!("{club_b}/members/{secret}/archive"),
+        format!("{club_b}/members/import/{import_id}/confirm"),
+        format!("{club_b}/members/import/{import_id}/discard"),
+    ] {
+        assert_eq!(
+            bob.post_form(&path, &[("name", "X")]).await.status(),
+            404,
+            "POST {path}"
+        );
+    }
+
+    // A viewer of club A reads the list and the member, changes nothing (403).
+    alice
+        .post_form(
+            &format!("{club_a}/team/invite"),
+            &[("email", "vera@a.cz"), ("role", "viewer")],
+        )
+        .await;
+    let link = app.last_link_to("vera@a.cz").await;
+    let token = link.trim_start_matches("/invitation?token=").to_owned();
+    let vera = app.client();
+    vera.post_form("/invitation", &[("token", &token), ("password", PASSWORD)])
+        .await;
+    assert_eq!(vera.get(&format!("{club_a}/members")).await.status(), 200);
+    let (status, page) = vera.get_text(&member).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Tajná Členka") && !page.contains("/archive"));
+    for path in &gets[1..] {
+        if *path != member {
+            assert_eq!(vera.get(path).await.status(), 403, "GET {path}");
+        }
+    }
+    for path in &posts {
+        assert_eq!(
+            vera.post_form(path, &[("scheme", "imported")])
+                .await
+                .status(),
+            403,
+            "POST {path}"
+        );
+    }
+    assert_eq!(
+        club_count(
+            &app,
+            &club_a,
+            "SELECT count(*) FROM members WHERE archived_at IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        club_count(&app, &club_a, "SELECT count(*) FROM member_imports").await,
+        1
+    );
+}
