@@ -551,7 +551,10 @@ impl<'a> Directory<'a> {
 
 /// Open amounts of charges, updated as a run allocates.
 struct Ledger<'a> {
+    /// Oldest due first.
     charges: Vec<&'a Charge>,
+    /// Indexes into `charges` per member, in the same order.
+    by_member: HashMap<Uuid, Vec<usize>>,
     open: HashMap<Uuid, i64>,
     allocated_of_payment: HashMap<i64, i64>,
 }
@@ -572,17 +575,33 @@ impl<'a> Ledger<'a> {
         }
         let mut charges: Vec<&Charge> = state.charges.iter().collect();
         charges.sort_by_key(|c| (c.due_on, c.member, c.id));
+        let mut by_member: HashMap<Uuid, Vec<usize>> = HashMap::new();
+        for (i, c) in charges.iter().enumerate() {
+            by_member.entry(c.member).or_default().push(i);
+        }
         Ledger {
             charges,
+            by_member,
             open,
             allocated_of_payment,
         }
     }
 
-    fn open_of(&self, members: &[Uuid]) -> i64 {
-        self.charges
+    /// The members' charges, oldest due first.
+    fn charges_of(&self, members: &[Uuid]) -> Vec<&'a Charge> {
+        let mut idx: Vec<usize> = members
             .iter()
-            .filter(|c| members.contains(&c.member))
+            .filter_map(|m| self.by_member.get(m))
+            .flatten()
+            .copied()
+            .collect();
+        idx.sort_unstable();
+        idx.into_iter().map(|i| self.charges[i]).collect()
+    }
+
+    fn open_of(&self, members: &[Uuid]) -> i64 {
+        self.charges_of(members)
+            .iter()
             .map(|c| self.open.get(&c.id).copied().unwrap_or(0).max(0))
             .sum()
     }
@@ -599,12 +618,9 @@ impl<'a> Ledger<'a> {
     ) -> (Vec<Allocation>, bool) {
         let mut out = Vec::new();
         let mut partly = false;
-        for c in &self.charges {
+        for c in self.charges_of(members) {
             if amount <= 0 {
                 break;
-            }
-            if !members.contains(&c.member) {
-                continue;
             }
             let open = self.open.get(&c.id).copied().unwrap_or(0);
             if open <= 0 {
@@ -859,9 +875,10 @@ pub fn suggest(state: &State, payment: &Payment, limit: usize) -> Vec<Suggestion
         let name = normalize(&m.name);
         let parts: Vec<&str> = name.split_whitespace().filter(|w| w.len() >= 3).collect();
         let name_found = !parts.is_empty() && parts.iter().all(|w| words.contains(w));
-        let amount_equal = ledger.charges.iter().any(|c| {
-            c.member == m.id && ledger.open.get(&c.id).copied().unwrap_or(0) == payment.amount_minor
-        });
+        let amount_equal = ledger
+            .charges_of(&[m.id])
+            .iter()
+            .any(|c| ledger.open.get(&c.id).copied().unwrap_or(0) == payment.amount_minor);
         let candidate = candidates.contains(&Target::Member(m.id));
         let score = u32::from(name_found) * 2 + u32::from(amount_equal) + u32::from(candidate) * 3;
         if score > 0 {

@@ -45,14 +45,8 @@ pub enum Error {
 /// Payments: booked CZK rows that are incoming or reversals (outgoing payments never settle
 /// fees). Members include archived ones (they may still pay old charges).
 pub async fn load_state(tx: &mut TenantTx) -> Result<State, sqlx::Error> {
-    let members: Vec<(Uuid, String, String, Option<Uuid>)> =
-        sqlx::query_as("SELECT id, name, vs_key, household_id FROM members ORDER BY id")
-            .fetch_all(&mut **tx)
-            .await?;
-    let households: Vec<(Uuid, String, Option<String>)> =
-        sqlx::query_as("SELECT id, name, vs_key FROM households ORDER BY id")
-            .fetch_all(&mut **tx)
-            .await?;
+    let members = crate::member::matching_directory(tx).await?;
+    let households = crate::member::matching_households(tx).await?;
     let charges: Vec<(Uuid, Uuid, i64, Date)> =
         sqlx::query_as("SELECT id, member_id, amount_minor, due_on FROM charges")
             .fetch_all(&mut **tx)
@@ -80,16 +74,20 @@ pub async fn load_state(tx: &mut TenantTx) -> Result<State, sqlx::Error> {
     Ok(State {
         members: members
             .into_iter()
-            .map(|(id, name, vs_key, household)| matching::MemberRef {
-                id,
-                name,
-                vs_key,
-                household,
+            .map(|m| matching::MemberRef {
+                id: m.id.0,
+                name: m.name,
+                vs_key: m.vs_key,
+                household: m.household_id.map(|h| h.0),
             })
             .collect(),
         households: households
             .into_iter()
-            .map(|(id, name, vs_key)| matching::HouseholdRef { id, name, vs_key })
+            .map(|h| matching::HouseholdRef {
+                id: h.id.0,
+                name: h.name,
+                vs_key: h.vs_key,
+            })
             .collect(),
         charges: charges
             .into_iter()

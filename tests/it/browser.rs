@@ -514,3 +514,124 @@ async fn a_treasurer_imports_a_member_list_from_czech_excel_in_the_browser() {
     let _ = std::fs::remove_file(&file);
     let _ = b.client.clone().close().await;
 }
+
+#[tokio::test]
+async fn a_member_turns_paid_on_the_open_overview_and_the_queue_assigns_and_undoes() {
+    let app = TestApp::spawn_with_sandbox_and(
+        |s| s.seed.transactions_per_account = 0,
+        |c| c.run_sync_worker = true,
+    )
+    .await;
+    let client = app.client();
+    let dashboard = app
+        .sign_up_confirmed(&client, "Oddíl Příspěvky", ICO_A, "pokladni@oddil.cz")
+        .await;
+    let key = kasa::db::tenant::TenantKey::parse(dashboard.trim_start_matches("/t/")).expect("key");
+    let tenant = kasa::db::tenant::Tenant::load(&app.pool, key.id().expect("id"))
+        .await
+        .expect("load")
+        .expect("tenant");
+    let mut tx = kasa::db::tenant::TenantTx::begin(&app.pool, &tenant)
+        .await
+        .expect("begin");
+    for (name, vs) in [("Jana Nová", "2026001"), ("Petr Svoboda", "2026002")] {
+        sqlx::query(
+            "INSERT INTO members (id, name, variable_symbol, vs_key, joined_on, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3, '2010-01-01', now(), now())",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(name)
+        .bind(vs)
+        .execute(&mut *tx)
+        .await
+        .expect("member");
+    }
+    tx.commit().await.expect("commit");
+    let first = kasa::fee::Period::Month
+        .containing(kasa::i18n::to_prague(app.now()).date())
+        .0
+        .to_string();
+    let response = client
+        .post_form(
+            &format!("{dashboard}/fees/schedules/new"),
+            &[
+                ("name", "Oddílový příspěvek"),
+                ("amount", "300"),
+                ("period", "month"),
+                ("due_day", "28"),
+                ("grace_days", "3"),
+                ("applies_to", "everyone"),
+                ("starts_on", &first),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    crate::consent::connect(&app, &client, &dashboard).await;
+    let (kb_account,): (String,) = sqlx::query_as("SELECT kb_account_id FROM app.bank_accounts")
+        .fetch_one(&app.pool)
+        .await
+        .expect("acc");
+    let sandbox = app.sandbox.clone().expect("sandbox");
+    let send = |body: serde_json::Value| {
+        let url = format!("{}/control/payments", sandbox.browser_base_url);
+        let mut body = body;
+        body["account"] = serde_json::json!(kb_account);
+        async move { reqwest::Client::new().post(url).json(&body).send().await }
+    };
+
+    let b = browser().await;
+    let c = &b.client;
+    journey("fees", &b, async {
+        c.goto(&app.url("/login")).await?;
+        fill(c, "#email", "pokladni@oddil.cz").await?;
+        fill(c, "#password", PASSWORD).await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Příspěvky tento měsíc").await?;
+        c.goto(&app.url(&format!("{dashboard}/fees"))).await?;
+        expect_text(c, "Jana Nová").await?;
+        // Jana pays with her VS at the bank: her row turns paid on the open page.
+        send(
+            serde_json::json!({"amount_minor": 30_000, "vs": "2026001", "payer_name": "Jana Nová",
+                                "payer_account": "19-2000145399/0800"}),
+        )
+        .await?;
+        let mut paid = false;
+        for _ in 0..100 {
+            // Jana's row (the only member who paid) carries the "paid" status.
+            if page_text(c).await?.contains("class=\"status-paid\"") {
+                paid = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !paid {
+            return Err("Jana never turned paid on the open overview".into());
+        }
+        // A payment without a known VS: the queue suggests Petr by name; assign, then undo.
+        send(
+            serde_json::json!({"amount_minor": 30_000, "vs": "4444", "payer_name": "Petr Svoboda",
+                                "message": "prispevek", "payer_account": "2400123456/2010"}),
+        )
+        .await?;
+        c.goto(&app.url(&format!("{dashboard}/payments"))).await?;
+        expect_text(c, "neidentifikovaná").await?;
+        c.find(Locator::Css(".queue-item .suggestions button"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Platba je přiřazena.").await?;
+        expect_text(c, "přiřazeno ručně").await?;
+        c.find(Locator::Css("#recent form[action$='/undo'] button"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Vráceno zpět.").await?;
+        expect_text(c, "neidentifikovaná").await?;
+        Ok(())
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+}

@@ -326,6 +326,15 @@ async fn a_synced_payment_is_matched_in_the_sync_and_a_person_can_assign_and_und
         .await;
     assert_eq!(status, 200);
     assert!(page.contains("VS 2026001 + částka"), "{page}");
+    // The member's own page carries the same section.
+    let (status, page) = client
+        .get_text(&format!("{dashboard}/members/{jana}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("VS 2026001 + částka") && page.contains("Příspěvky a platby"),
+        "{page}"
+    );
 }
 
 #[tokio::test]

@@ -574,6 +574,10 @@ mod property {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
         #[test]
         fn allocations_stay_within_payments_and_targets_and_a_second_run_is_empty(
             state in arb_state()

@@ -351,7 +351,7 @@ impl OverviewPage {
     }
 
     fn period_label(&self, p: &(Date, Date)) -> String {
-        period_label(&self.c, *p)
+        period_label(self.c.lang, *p)
     }
 
     fn is(&self, value: &str, selected: &str) -> bool {
@@ -360,11 +360,15 @@ impl OverviewPage {
 }
 
 /// `1. 1. 2026 – 31. 12. 2026`, or `11/2026` for a month.
-fn period_label(c: &Chrome, (start, end): (Date, Date)) -> String {
+fn period_label(lang: crate::i18n::Lang, (start, end): (Date, Date)) -> String {
     if start.month() == end.month() && start.year() == end.year() {
         format!("{}/{}", u8::from(start.month()), start.year())
     } else {
-        format!("{} – {}", format_day(c, start), format_day(c, end))
+        format!(
+            "{} – {}",
+            crate::i18n::format_day(start, lang),
+            crate::i18n::format_day(end, lang)
+        )
     }
 }
 
@@ -427,49 +431,67 @@ pub async fn stamp(
         .into_response())
 }
 
+/// A member's fee section (`templates/payments/member_section.html`), ready to include in any
+/// page as `fees`: the ledger plus the formatting it needs.
+pub struct FeeSection {
+    pub lang: crate::i18n::Lang,
+    pub ledger: MemberLedger,
+}
+
+impl FeeSection {
+    /// Loads a member's fee ledger (`today`: Prague date).
+    pub async fn load(
+        tx: &mut TenantTx,
+        lang: crate::i18n::Lang,
+        member: Uuid,
+        today: Date,
+    ) -> Result<FeeSection, sqlx::Error> {
+        Ok(FeeSection {
+            lang,
+            ledger: payment::views::member_ledger(tx, member, today).await?,
+        })
+    }
+
+    pub fn t(&self, key: &str) -> std::borrow::Cow<'static, str> {
+        self.lang.t(key)
+    }
+
+    pub fn money(&self, minor: &i64) -> String {
+        crate::i18n::format_money(*minor, "CZK", self.lang)
+    }
+
+    pub fn fmt_date(&self, d: &Date) -> String {
+        crate::i18n::format_day(*d, self.lang)
+    }
+
+    pub fn period_label(&self, start: &Date, end: &Date) -> String {
+        period_label(self.lang, (*start, *end))
+    }
+
+    pub fn explain(
+        &self,
+        rule: &crate::payment::matching::Rule,
+        evidence: &crate::payment::matching::Evidence,
+        by: &Option<String>,
+    ) -> String {
+        super::payments::explain(self.lang, *rule, evidence, None, by.as_deref())
+    }
+
+    pub fn outcome_label(&self, o: &crate::payment::matching::Outcome) -> String {
+        self.lang
+            .t(&format!("payments.outcome.{}", o.as_str()))
+            .into_owned()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "fees/member.html")]
 struct MemberFeesPage {
     c: Chrome,
     base: String,
     name: String,
-    ledger: MemberLedger,
+    fees: FeeSection,
     stamp: i64,
-}
-
-impl MemberFeesPage {
-    fn explain(
-        &self,
-        rule: &crate::payment::matching::Rule,
-        evidence: &crate::payment::matching::Evidence,
-        by: &Option<String>,
-    ) -> String {
-        super::payments::explain(&self.c, *rule, evidence, None, by.as_deref())
-    }
-
-    fn outcome_label(&self, o: &crate::payment::matching::Outcome) -> String {
-        self.c
-            .t(&format!("payments.outcome.{}", o.as_str()))
-            .into_owned()
-    }
-
-    fn period_label(&self, start: &Date, end: &Date) -> String {
-        period_label(&self.c, (*start, *end))
-    }
-
-    fn fmt_date(&self, d: &Date) -> String {
-        format_day(&self.c, *d)
-    }
-}
-
-/// A Prague date the Czech way (`1. 9. 2026`) or the English way (`1 Sep 2026`).
-pub fn format_day(c: &Chrome, d: Date) -> String {
-    match c.lang {
-        crate::i18n::Lang::Cs => format!("{}. {}. {}", d.day(), u8::from(d.month()), d.year()),
-        crate::i18n::Lang::En => {
-            format!("{} {} {}", d.day(), &d.month().to_string()[..3], d.year())
-        }
-    }
 }
 
 /// `GET /t/{club}/fees/members/{id}`: one member's charges, payments, allocations and balance
@@ -486,14 +508,14 @@ pub async fn member_fees(
         .named(crate::payment::matching::Target::Member(id))
         .ok_or(AppError::NotFound)?
         .name;
-    let ledger = payment::views::member_ledger(&mut tx, id, today(&state)).await?;
+    let fees = FeeSection::load(&mut tx, access.ctx.lang(), id, today(&state)).await?;
     let stamp = payment::stamp(&mut tx).await?;
     tx.commit().await?;
     render(&MemberFeesPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
         base: base(&access),
         name,
-        ledger,
+        fees,
         stamp,
     })
 }

@@ -325,6 +325,8 @@ struct DetailPage {
     base: String,
     detail: MemberDetail,
     can_manage: bool,
+    /// Charges, payments, allocations and balance (`templates/payments/member_section.html`).
+    fees: super::fees::FeeSection,
 }
 
 impl DetailPage {
@@ -333,8 +335,7 @@ impl DetailPage {
     }
 }
 
-/// A member's page. The fees helper adds charges, payments and the balance to
-/// [`MemberDetail`] (filled by `member::detail`) and to the template's `fees` block.
+/// A member's page, with the member's fees (charges, payments, allocations, balance).
 pub async fn detail(
     State(state): State<AppState>,
     access: ClubAccess<ViewClub>,
@@ -345,6 +346,8 @@ pub async fn detail(
     let detail = member::detail(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let today = crate::i18n::to_prague(state.now()).date();
+    let fees = super::fees::FeeSection::load(&mut tx, access.ctx.lang(), id.0, today).await?;
     tx.commit().await?;
     render(&DetailPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
@@ -352,6 +355,7 @@ pub async fn detail(
         base: paths::members(access.tenant.key()),
         detail,
         can_manage: access.role >= Role::Treasurer,
+        fees,
     })
 }
 

@@ -21,7 +21,7 @@ use serde::Deserialize;
 /// The explanation of a decision or allocation: "VS 2026001 + částka", "zapamatovaný účet Jany
 /// Nové", "přiřadil(a) eva@…".
 pub fn explain(
-    c: &Chrome,
+    lang: crate::i18n::Lang,
     rule: Rule,
     evidence: &Evidence,
     who: Option<&Named>,
@@ -30,31 +30,31 @@ pub fn explain(
     let name = who.map(|w| w.name.as_str()).unwrap_or("");
     let vs = evidence.vs.as_deref().unwrap_or("");
     let mut text = match rule {
-        Rule::Vs => c.lang.t_with("payments.rule.vs", &[("vs", vs)]),
-        Rule::VsInMessage => c.lang.t_with("payments.rule.vs_in_message", &[("vs", vs)]),
-        Rule::RememberedAccount => c.lang.t_with(
+        Rule::Vs => lang.t_with("payments.rule.vs", &[("vs", vs)]),
+        Rule::VsInMessage => lang.t_with("payments.rule.vs_in_message", &[("vs", vs)]),
+        Rule::RememberedAccount => lang.t_with(
             "payments.rule.remembered_account",
             &[("account", evidence.account.as_deref().unwrap_or(""))],
         ),
-        Rule::Person => c.t("payments.rule.person").into_owned(),
-        Rule::Credit => c.lang.t_with(
+        Rule::Person => lang.t("payments.rule.person").into_owned(),
+        Rule::Credit => lang.t_with(
             "payments.rule.credit",
             &[(
                 "payment",
                 &evidence.credit_from.unwrap_or_default().to_string(),
             )],
         ),
-        Rule::Reversal => c.t("payments.rule.reversal").into_owned(),
-        Rule::None => c.t("payments.rule.none").into_owned(),
+        Rule::Reversal => lang.t("payments.rule.reversal").into_owned(),
+        Rule::None => lang.t("payments.rule.none").into_owned(),
     };
     if evidence.amount_equal {
-        text.push_str(&c.t("payments.rule.amount_equal"));
+        text.push_str(&lang.t("payments.rule.amount_equal"));
     }
     if !name.is_empty() && matches!(rule, Rule::RememberedAccount) {
         text = format!("{text} ({name})");
     }
     if let Some(by) = by {
-        text.push_str(&c.lang.t_with("payments.rule.confirmed_by", &[("who", by)]));
+        text.push_str(&lang.t_with("payments.rule.confirmed_by", &[("who", by)]));
     }
     text
 }
@@ -86,7 +86,13 @@ impl PaymentsPage {
         } else {
             None
         };
-        explain(&self.c, d.rule, &d.evidence, d.who.as_ref(), by.as_deref())
+        explain(
+            self.c.lang,
+            d.rule,
+            &d.evidence,
+            d.who.as_ref(),
+            by.as_deref(),
+        )
     }
 
     fn has_target(&self, d: &DecidedLine) -> bool {
@@ -98,7 +104,7 @@ impl PaymentsPage {
     }
 
     fn fmt_date(&self, d: &time::Date) -> String {
-        super::fees::format_day(&self.c, *d)
+        crate::i18n::format_day(*d, self.c.lang)
     }
 }
 
