@@ -1031,6 +1031,7 @@ async fn the_sandbox_serves_reversals_in_the_original_direction_convention_and_k
             tokens: env.tokens.clone(),
             clock: env.deps.clock.clone(),
             settings: SyncSettings::default(),
+            after_apply: env.deps.after_apply.clone(),
         }),
         "w-original",
     );
