@@ -297,7 +297,7 @@ impl ScheduleDraft {
     pub fn parse(&self) -> Result<ScheduleInput, Vec<(&'static str, &'static str)>> {
         let mut errors = Vec::new();
         let name = self.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 {
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
             errors.push(("name", "fees.error.name"));
         }
         let amount = parse_amount(&self.amount);

@@ -21,6 +21,8 @@ pub enum Problem {
     ExcelMangled,
     BadDate,
     BadAmount,
+    /// A control character (NUL, escape, …) that no person types into a text field.
+    Unprintable,
 }
 
 impl Problem {
@@ -35,6 +37,7 @@ impl Problem {
             Problem::ExcelMangled => "members.err.excel_mangled",
             Problem::BadDate => "members.err.bad_date",
             Problem::BadAmount => "members.err.bad_amount",
+            Problem::Unprintable => "members.err.unprintable",
         }
     }
 }
@@ -137,11 +140,34 @@ fn parse_date(text: &str) -> Option<Date> {
     (1900..=2100).contains(&date.year()).then_some(date)
 }
 
-/// Free text (a note, a group name): trimmed, at most [`MAX_TEXT`] characters.
+/// Whether `text` holds a control character other than the line breaks and tabs of a note.
+/// PostgreSQL refuses NUL in text, and the others are never typed by a person.
+pub fn has_unprintable(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
+/// Search text as typed into a search box: control characters dropped, at most 200 characters.
+/// Never an error: a search for nonsense simply finds nothing.
+pub fn search(input: &str) -> String {
+    input
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Free text (a note, a group name): trimmed, at most [`MAX_TEXT`] characters, no control
+/// characters but line breaks and tabs ([`Problem::Unprintable`]).
 pub fn text(input: &str) -> Result<Option<String>, Problem> {
     let text = input.trim();
     if text.chars().count() > MAX_TEXT {
         return Err(Problem::TooLong);
+    }
+    if has_unprintable(text) {
+        return Err(Problem::Unprintable);
     }
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
@@ -156,6 +182,9 @@ pub fn groups(input: &str) -> Result<Vec<String>, Problem> {
     {
         if part.chars().count() > 100 {
             return Err(Problem::TooLong);
+        }
+        if part.chars().any(char::is_control) {
+            return Err(Problem::Unprintable);
         }
         if !out.iter().any(|g| g.to_lowercase() == part.to_lowercase()) {
             out.push(part.to_owned());

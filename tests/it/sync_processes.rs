@@ -24,7 +24,7 @@ fn worker(env: &[(String, String)]) -> Child {
         )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start kasa worker")
 }

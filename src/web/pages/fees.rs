@@ -382,7 +382,7 @@ pub async fn overview_page(
     let filter = Filter {
         group: Uuid::parse_str(&query.group).ok(),
         status: Status::parse(&query.status),
-        search: query.q.clone(),
+        search: crate::member::fields::search(&query.q),
         sort: Sort::parse(&query.sort).unwrap_or_default(),
     };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;

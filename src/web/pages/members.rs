@@ -106,7 +106,7 @@ async fn list_with(
     household_errors: FieldErrors,
 ) -> Result<Response, AppError> {
     let filter = Filter {
-        query: query.q.clone(),
+        query: member::fields::search(&query.q),
         group: Uuid::parse_str(&query.group).ok().map(GroupId),
         status: StatusFilter::parse(&query.status),
     };
