@@ -100,7 +100,7 @@ pub fn format_count(n: i64, lang: Lang) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 && (lang == Lang::En || digits.len() > 4) {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) && (lang == Lang::En || digits.len() > 4) {
             out.push(sep);
         }
         out.push(c);

@@ -20,6 +20,7 @@ pub enum Problem {
     /// A number Excel turned into scientific notation (`4,20777E+11`): the digits are lost.
     ExcelMangled,
     BadDate,
+    BadAmount,
 }
 
 impl Problem {
@@ -33,6 +34,7 @@ impl Problem {
             Problem::BadPhone => "members.err.bad_phone",
             Problem::ExcelMangled => "members.err.excel_mangled",
             Problem::BadDate => "members.err.bad_date",
+            Problem::BadAmount => "members.err.bad_amount",
         }
     }
 }
@@ -162,6 +164,51 @@ pub fn groups(input: &str) -> Result<Vec<String>, Problem> {
     Ok(out)
 }
 
+/// An amount in CZK as Czech Excel writes it, in minor units (haléře): decimal comma or point,
+/// grouping by spaces (also non-breaking) or by dots before a decimal comma (`1 200,50`,
+/// `1.200,50`, `1200.5`, `-350`); at most two decimals. Scientific notation is
+/// [`Problem::ExcelMangled`]; anything else unreadable is [`Problem::BadAmount`]. For import
+/// columns with money (fees, discounts).
+pub fn amount_minor(input: &str) -> Result<Option<i64>, Problem> {
+    let text: String = input
+        .trim()
+        .trim_end_matches("Kč")
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}'))
+        .collect();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if looks_excel_mangled(&text) {
+        return Err(Problem::ExcelMangled);
+    }
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    // With a comma present, it is the decimal separator and dots group thousands.
+    let (whole, fraction) = match digits.rsplit_once(',') {
+        Some((w, f)) => (w.replace('.', ""), f.to_owned()),
+        None => match digits.rsplit_once('.') {
+            Some((w, f)) => (w.to_owned(), f.to_owned()),
+            None => (digits.to_owned(), String::new()),
+        },
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !all_digits(&whole) || !all_digits(&fraction) || fraction.len() > 2 {
+        return Err(Problem::BadAmount);
+    }
+    let whole: i64 = whole.parse().map_err(|_| Problem::BadAmount)?;
+    let cents: i64 = format!("{fraction:0<2}")
+        .parse()
+        .map_err(|_| Problem::BadAmount)?;
+    let minor = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(cents))
+        .ok_or(Problem::BadAmount)?;
+    Ok(Some(if negative { -minor } else { minor }))
+}
+
 /// Whether a cell is a number Excel wrote in scientific notation (`4,20777E+11`, `4.2E11`):
 /// the digits beyond the mantissa are gone, so it must never be imported as a number.
 pub fn looks_excel_mangled(input: &str) -> bool {
@@ -220,6 +267,32 @@ mod tests {
             Ok(Some("+420 777 123 456".to_owned()))
         );
         assert_eq!(phone("777"), Err(Problem::BadPhone));
+    }
+
+    #[test]
+    fn amounts_read_decimal_commas_and_grouping_spaces_and_flag_excel_notation() {
+        for (text, minor) in [
+            ("1 200,50", 120_050),
+            ("1\u{a0}200,50 Kč", 120_050),
+            ("1.200,50", 120_050),
+            ("1200.5", 120_050),
+            ("350", 35_000),
+            ("-350,00", -35_000),
+            ("0,01", 1),
+        ] {
+            assert_eq!(amount_minor(text), Ok(Some(minor)), "{text}");
+        }
+        assert_eq!(amount_minor(""), Ok(None));
+        assert_eq!(amount_minor("1,2E+03"), Err(Problem::ExcelMangled));
+        for bad in ["1,234", "12,3,4", "abc", ",50"] {
+            let result = amount_minor(bad);
+            assert!(result.is_err() || bad == "1,234", "{bad}");
+        }
+        assert_eq!(
+            amount_minor("1,234"),
+            Err(Problem::BadAmount),
+            "three decimals"
+        );
     }
 
     #[test]

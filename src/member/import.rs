@@ -321,7 +321,8 @@ impl MappingProblem {
 pub fn check_mapping(mapping: &[Field]) -> Vec<MappingProblem> {
     let mut problems = Vec::new();
     let has = |f: Field| mapping.contains(&f);
-    if !has(Field::Name) && !(has(Field::FirstName) && has(Field::LastName)) {
+    let named = has(Field::Name) || (has(Field::FirstName) && has(Field::LastName));
+    if !named {
         problems.push(MappingProblem::MissingName);
     }
     for field in Field::ALL.into_iter().filter(|f| *f != Field::Ignore) {

@@ -184,7 +184,7 @@ async fn a_treasurer_signs_up_confirms_the_email_and_invites_a_colleague_in_the_
         expect_text(c, "Připojte účet u Komerční banky").await?;
 
         // Invite a co-treasurer.
-        c.find(Locator::Css(".club-nav a:nth-of-type(2)"))
+        c.find(Locator::Css(".club-nav a[href$='/team']"))
             .await?
             .click()
             .await?;
@@ -441,6 +441,77 @@ async fn a_treasurer_connects_renews_and_disconnects_the_kb_account_in_the_brows
         1
     );
     let _ = dashboard;
+    let _ = b.client.clone().close().await;
+}
+
+#[tokio::test]
+async fn a_treasurer_imports_a_member_list_from_czech_excel_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let dashboard = app
+        .sign_up_confirmed(&app.client(), "Oddíl Orlice", ICO_A, "pokladni@orlice.cz")
+        .await;
+    // What Czech Excel saves: windows-1250, `;`, CRLF, a quoted field with `;` inside.
+    let list = "Příjmení;Jméno;VS;E-mail;Datum narození;Skupina\r\n\
+                Nováková;Eva;0024;eva@example.cz;1.2.2010;žáci\r\n\
+                Dvořák;Petr;2026001;petr@example.cz;29.02.2008;\"dorost; A\"\r\n\
+                Šťastná;Žofie;;zofie@example.cz;2011-05-07;žáci\r\n";
+    let (bytes, _, _) = encoding_rs::WINDOWS_1250.encode(list);
+    let file = std::env::temp_dir().join(format!("clenove-{}.csv", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, &bytes).expect("write the list");
+    let b = browser().await;
+    let c = &b.client;
+    journey("member-import", &b, async {
+        c.goto(&app.url(&dashboard)).await?;
+        fill(c, "#email", "pokladni@orlice.cz").await?;
+        fill(c, "#password", PASSWORD).await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.find(Locator::Css(".club-nav a[href$='/members']"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Zatím tu nejsou žádní členové").await?;
+        c.find(Locator::LinkText("Nahrát seznam (CSV)"))
+            .await?
+            .click()
+            .await?;
+        c.find(Locator::Css("#file"))
+            .await?
+            .send_keys(&file.display().to_string())
+            .await?;
+        c.find(Locator::Css("form[enctype] button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Náhled importu").await?;
+        expect_text(c, "3 noví členové").await?;
+        expect_text(c, "windows-1250").await?;
+        expect_text(c, "Žofie Šťastná").await?;
+        c.find(Locator::Css("#confirm-import"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Import je hotový").await?;
+        expect_text(c, "3 členové").await?;
+        // The bank may pad the VS: a search for 0000000024 finds Eva (0024).
+        fill(c, "#q", "0000000024").await?;
+        c.find(Locator::Css("form[role=search] button"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "Zobrazen 1 člen").await?;
+        c.find(Locator::LinkText("Eva Nováková"))
+            .await?
+            .click()
+            .await?;
+        expect_text(c, "eva@example.cz").await?;
+        expect_text(c, "1. 2. 2010").await?;
+        Ok(())
+    })
+    .await;
+    let _ = std::fs::remove_file(&file);
     let _ = b.client.clone().close().await;
 }
 
