@@ -216,13 +216,8 @@ impl Names {
 
 #[derive(sqlx::FromRow)]
 struct DecidedRow {
-    transaction_id: i64,
-    outcome: String,
-    target_member: Option<Uuid>,
-    target_household: Option<Uuid>,
-    rule: String,
-    evidence: Value,
-    by_person: bool,
+    #[sqlx(flatten)]
+    decision: super::DecisionRow,
     decided_by_email: Option<String>,
     decided_at: OffsetDateTime,
     undoable: bool,
@@ -249,20 +244,20 @@ async fn decided_where(
         .fetch_all(&mut **tx)
         .await?;
     let names = Names::load(tx).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.transaction_id).collect();
+    let ids: Vec<i64> = rows.iter().map(|r| r.decision.transaction_id).collect();
     let lines = lines(tx, &ids).await?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
-            let payment = lines.iter().find(|l| l.id == r.transaction_id)?.clone();
-            let target = super::target_of(r.target_member, r.target_household);
+            let d = r.decision.into_decision();
+            let payment = lines.iter().find(|l| l.id == d.payment_id)?.clone();
             Some(DecidedLine {
                 payment,
-                outcome: Outcome::parse(&r.outcome).unwrap_or(Outcome::Unidentified),
-                who: target.and_then(|t| names.named(t)),
-                rule: Rule::parse(&r.rule).unwrap_or(Rule::None),
-                evidence: serde_json::from_value(r.evidence).unwrap_or_default(),
-                by_person: r.by_person,
+                outcome: d.outcome,
+                who: d.target.and_then(|t| names.named(t)),
+                rule: d.rule,
+                evidence: d.evidence,
+                by_person: d.by_person,
                 decided_by_email: r.decided_by_email,
                 decided_at: r.decided_at,
                 undoable: r.undoable,
