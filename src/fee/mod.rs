@@ -501,50 +501,37 @@ pub async fn save_schedule(
     now: OffsetDateTime,
 ) -> Result<Uuid, Error> {
     let id = match id {
-        None => {
-            let id = Uuid::now_v7();
-            sqlx::query(
-                "INSERT INTO fee_schedules (id, name, amount_minor, period, due_day, grace_days, \
-                        applies_to, starts_on, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-            )
-            .bind(id)
-            .bind(&input.name)
-            .bind(input.amount_minor)
-            .bind(input.period.as_str())
-            .bind(i16::from(input.due_day))
-            .bind(i32::from(input.grace_days))
-            .bind(input.applies_to.as_str())
-            .bind(input.starts_on)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            id
-        }
+        None => Uuid::now_v7(),
         Some(id) => {
-            let updated = sqlx::query(
-                "UPDATE fee_schedules SET name = $2, amount_minor = $3, period = $4, \
-                        due_day = $5, grace_days = $6, applies_to = $7, starts_on = $8, \
-                        updated_at = $9 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(&input.name)
-            .bind(input.amount_minor)
-            .bind(input.period.as_str())
-            .bind(i16::from(input.due_day))
-            .bind(i32::from(input.grace_days))
-            .bind(input.applies_to.as_str())
-            .bind(input.starts_on)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            if updated == 0 {
-                return Err(Error::UnknownSchedule);
-            }
-            id
+            let exists: Option<(Uuid,)> =
+                sqlx::query_as("SELECT id FROM fee_schedules WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            exists.ok_or(Error::UnknownSchedule)?.0
         }
     };
+    sqlx::query(
+        "INSERT INTO fee_schedules (id, name, amount_minor, period, due_day, grace_days, \
+                applies_to, starts_on, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+                amount_minor = excluded.amount_minor, period = excluded.period, \
+                due_day = excluded.due_day, grace_days = excluded.grace_days, \
+                applies_to = excluded.applies_to, starts_on = excluded.starts_on, \
+                updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(&input.name)
+    .bind(input.amount_minor)
+    .bind(input.period.as_str())
+    .bind(i16::from(input.due_day))
+    .bind(i32::from(input.grace_days))
+    .bind(input.applies_to.as_str())
+    .bind(input.starts_on)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query("DELETE FROM fee_schedule_groups WHERE schedule_id = $1")
         .bind(id)
         .execute(&mut **tx)

@@ -857,57 +857,79 @@ pub struct Suggestion {
 /// an open charge of exactly the payment's amount; plus the candidates of an ambiguous
 /// decision. Best first (score, then name); at most `limit`.
 pub fn suggest(state: &State, payment: &Payment, limit: usize) -> Vec<Suggestion> {
-    let dir = Directory::new(state);
-    let ledger = Ledger::new(state);
-    let haystack = normalize(&format!(
-        "{} {}",
-        payment.counterparty_name.as_deref().unwrap_or(""),
-        payment.message.as_deref().unwrap_or("")
-    ));
-    let words: BTreeSet<&str> = haystack.split_whitespace().collect();
-    let mut out: Vec<(Suggestion, String)> = Vec::new();
-    let candidates: BTreeSet<Target> = match dir.identify(payment) {
-        Identification::Ambiguous(c) => c.into_iter().collect(),
-        Identification::Found { target, .. } => [target].into_iter().collect(),
-        Identification::Unknown => BTreeSet::new(),
-    };
-    for m in &state.members {
-        let name = normalize(&m.name);
-        let parts: Vec<&str> = name.split_whitespace().filter(|w| w.len() >= 3).collect();
-        let name_found = !parts.is_empty() && parts.iter().all(|w| words.contains(w));
-        let amount_equal = ledger
-            .charges_of(&[m.id])
-            .iter()
-            .any(|c| ledger.open.get(&c.id).copied().unwrap_or(0) == payment.amount_minor);
-        let candidate = candidates.contains(&Target::Member(m.id));
-        let score = u32::from(name_found) * 2 + u32::from(amount_equal) + u32::from(candidate) * 3;
-        if score > 0 {
-            out.push((
-                Suggestion {
-                    target: Target::Member(m.id),
-                    score,
-                    name_found,
-                    amount_equal,
-                },
-                m.name.clone(),
-            ));
+    Suggester::new(state).suggest(payment, limit)
+}
+
+/// [`suggest`] for many payments: the lookup tables are built once.
+pub struct Suggester<'a> {
+    state: &'a State,
+    dir: Directory<'a>,
+    ledger: Ledger<'a>,
+}
+
+impl<'a> Suggester<'a> {
+    pub fn new(state: &'a State) -> Suggester<'a> {
+        Suggester {
+            state,
+            dir: Directory::new(state),
+            ledger: Ledger::new(state),
         }
     }
-    for h in &state.households {
-        if candidates.contains(&Target::Household(h.id)) {
-            out.push((
-                Suggestion {
-                    target: Target::Household(h.id),
-                    score: 3,
-                    name_found: false,
-                    amount_equal: false,
-                },
-                h.name.clone(),
-            ));
+
+    /// See [`suggest`].
+    pub fn suggest(&self, payment: &Payment, limit: usize) -> Vec<Suggestion> {
+        let (state, dir, ledger) = (self.state, &self.dir, &self.ledger);
+        let haystack = normalize(&format!(
+            "{} {}",
+            payment.counterparty_name.as_deref().unwrap_or(""),
+            payment.message.as_deref().unwrap_or("")
+        ));
+        let words: BTreeSet<&str> = haystack.split_whitespace().collect();
+        let mut out: Vec<(Suggestion, String)> = Vec::new();
+        let candidates: BTreeSet<Target> = match dir.identify(payment) {
+            Identification::Ambiguous(c) => c.into_iter().collect(),
+            Identification::Found { target, .. } => [target].into_iter().collect(),
+            Identification::Unknown => BTreeSet::new(),
+        };
+        for m in &state.members {
+            let name = normalize(&m.name);
+            let parts: Vec<&str> = name.split_whitespace().filter(|w| w.len() >= 3).collect();
+            let name_found = !parts.is_empty() && parts.iter().all(|w| words.contains(w));
+            let amount_equal = ledger
+                .charges_of(&[m.id])
+                .iter()
+                .any(|c| ledger.open.get(&c.id).copied().unwrap_or(0) == payment.amount_minor);
+            let candidate = candidates.contains(&Target::Member(m.id));
+            let score =
+                u32::from(name_found) * 2 + u32::from(amount_equal) + u32::from(candidate) * 3;
+            if score > 0 {
+                out.push((
+                    Suggestion {
+                        target: Target::Member(m.id),
+                        score,
+                        name_found,
+                        amount_equal,
+                    },
+                    m.name.clone(),
+                ));
+            }
         }
+        for h in &state.households {
+            if candidates.contains(&Target::Household(h.id)) {
+                out.push((
+                    Suggestion {
+                        target: Target::Household(h.id),
+                        score: 3,
+                        name_found: false,
+                        amount_equal: false,
+                    },
+                    h.name.clone(),
+                ));
+            }
+        }
+        out.sort_by(|(a, an), (b, bn)| b.score.cmp(&a.score).then_with(|| an.cmp(bn)));
+        out.into_iter().take(limit).map(|(s, _)| s).collect()
     }
-    out.sort_by(|(a, an), (b, bn)| b.score.cmp(&a.score).then_with(|| an.cmp(bn)));
-    out.into_iter().take(limit).map(|(s, _)| s).collect()
 }
 
 /// Lower case without Czech diacritics, punctuation as spaces ("Nová, Jana" → "nova jana").

@@ -171,8 +171,9 @@ impl AllocationRow {
     }
 }
 
+/// A `payment_decisions` row (also the head of the pages' decided rows).
 #[derive(sqlx::FromRow)]
-struct DecisionRow {
+pub(crate) struct DecisionRow {
     transaction_id: i64,
     outcome: String,
     target_member: Option<Uuid>,
@@ -183,7 +184,7 @@ struct DecisionRow {
 }
 
 impl DecisionRow {
-    fn into_decision(self) -> Decision {
+    pub(crate) fn into_decision(self) -> Decision {
         Decision {
             payment_id: self.transaction_id,
             outcome: Outcome::parse(&self.outcome).unwrap_or(Outcome::Unidentified),

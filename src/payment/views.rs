@@ -114,6 +114,7 @@ pub async fn queue(tx: &mut TenantTx, limit: i64) -> Result<Vec<QueueItem>, sqlx
     let names = Names::load(tx).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let lines = lines(tx, &ids).await?;
+    let suggester = matching::Suggester::new(&state);
     let mut out = Vec::new();
     for (id, outcome, undoable) in rows {
         let (Some(p), Some(line)) = (
@@ -128,7 +129,8 @@ pub async fn queue(tx: &mut TenantTx, limit: i64) -> Result<Vec<QueueItem>, sqlx
             .find(|d| d.payment_id == id)
             .map(|d| d.evidence.candidates.clone())
             .unwrap_or_default();
-        let suggestions = matching::suggest(&state, p, 3)
+        let suggestions = suggester
+            .suggest(p, 3)
             .into_iter()
             .filter_map(|s| {
                 Some(SuggestionLine {
@@ -214,13 +216,8 @@ impl Names {
 
 #[derive(sqlx::FromRow)]
 struct DecidedRow {
-    transaction_id: i64,
-    outcome: String,
-    target_member: Option<Uuid>,
-    target_household: Option<Uuid>,
-    rule: String,
-    evidence: Value,
-    by_person: bool,
+    #[sqlx(flatten)]
+    decision: super::DecisionRow,
     decided_by_email: Option<String>,
     decided_at: OffsetDateTime,
     undoable: bool,
@@ -247,20 +244,20 @@ async fn decided_where(
         .fetch_all(&mut **tx)
         .await?;
     let names = Names::load(tx).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.transaction_id).collect();
+    let ids: Vec<i64> = rows.iter().map(|r| r.decision.transaction_id).collect();
     let lines = lines(tx, &ids).await?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
-            let payment = lines.iter().find(|l| l.id == r.transaction_id)?.clone();
-            let target = super::target_of(r.target_member, r.target_household);
+            let d = r.decision.into_decision();
+            let payment = lines.iter().find(|l| l.id == d.payment_id)?.clone();
             Some(DecidedLine {
                 payment,
-                outcome: Outcome::parse(&r.outcome).unwrap_or(Outcome::Unidentified),
-                who: target.and_then(|t| names.named(t)),
-                rule: Rule::parse(&r.rule).unwrap_or(Rule::None),
-                evidence: serde_json::from_value(r.evidence).unwrap_or_default(),
-                by_person: r.by_person,
+                outcome: d.outcome,
+                who: d.target.and_then(|t| names.named(t)),
+                rule: d.rule,
+                evidence: d.evidence,
+                by_person: d.by_person,
                 decided_by_email: r.decided_by_email,
                 decided_at: r.decided_at,
                 undoable: r.undoable,
@@ -309,6 +306,21 @@ pub struct AllocationLine {
     pub decided_at: Option<OffsetDateTime>,
 }
 
+#[derive(sqlx::FromRow)]
+struct AllocationRow {
+    payment_id: i64,
+    payment_date: Option<Date>,
+    charge_id: Uuid,
+    schedule_name: String,
+    period_start: Date,
+    amount_minor: i64,
+    rule: String,
+    evidence: Value,
+    by_person: bool,
+    decided_by_email: Option<String>,
+    decided_at: Option<OffsetDateTime>,
+}
+
 /// A member's fees: charges, payments (decided for the member or their household),
 /// allocations, and the balance (credit − still owed of charges due, minor units).
 #[derive(Debug, Clone)]
@@ -349,27 +361,16 @@ pub async fn member_ledger(
         200,
     )
     .await?;
-    let rows: Vec<(
-        i64,
-        Option<Date>,
-        Uuid,
-        String,
-        Date,
-        i64,
-        String,
-        Value,
-        Option<bool>,
-        Option<String>,
-        Option<OffsetDateTime>,
-    )> = sqlx::query_as(
-        "SELECT a.transaction_id, COALESCE(t.booking_date, t.value_date), a.charge_id, \
-                    s.name, c.period_start, a.amount_minor, a.rule, a.evidence, d.by_person, \
-                    d.decided_by_email, d.decided_at \
-               FROM allocations a JOIN charges c ON c.id = a.charge_id \
-               JOIN fee_schedules s ON s.id = c.schedule_id \
-               JOIN transactions t ON t.id = a.transaction_id \
-               LEFT JOIN payment_decisions d ON d.transaction_id = a.transaction_id \
-              WHERE a.member_id = $1 ORDER BY c.due_on DESC, a.id DESC",
+    let rows: Vec<AllocationRow> = sqlx::query_as(
+        "SELECT a.transaction_id AS payment_id, \
+                COALESCE(t.booking_date, t.value_date) AS payment_date, a.charge_id, \
+                s.name AS schedule_name, c.period_start, a.amount_minor, a.rule, a.evidence, \
+                COALESCE(d.by_person, false) AS by_person, d.decided_by_email, d.decided_at \
+           FROM allocations a JOIN charges c ON c.id = a.charge_id \
+           JOIN fee_schedules s ON s.id = c.schedule_id \
+           JOIN transactions t ON t.id = a.transaction_id \
+           LEFT JOIN payment_decisions d ON d.transaction_id = a.transaction_id \
+          WHERE a.member_id = $1 ORDER BY c.due_on DESC, a.id DESC",
     )
     .bind(member)
     .fetch_all(&mut **tx)
@@ -377,17 +378,17 @@ pub async fn member_ledger(
     let allocations = rows
         .into_iter()
         .map(|r| AllocationLine {
-            payment_id: r.0,
-            payment_date: r.1,
-            charge_id: r.2,
-            schedule_name: r.3,
-            period_start: r.4,
-            amount_minor: r.5,
-            rule: Rule::parse(&r.6).unwrap_or(Rule::None),
-            evidence: serde_json::from_value(r.7).unwrap_or_default(),
-            by_person: r.8.unwrap_or(false),
-            decided_by_email: r.9,
-            decided_at: r.10,
+            payment_id: r.payment_id,
+            payment_date: r.payment_date,
+            charge_id: r.charge_id,
+            schedule_name: r.schedule_name,
+            period_start: r.period_start,
+            amount_minor: r.amount_minor,
+            rule: Rule::parse(&r.rule).unwrap_or(Rule::None),
+            evidence: serde_json::from_value(r.evidence).unwrap_or_default(),
+            by_person: r.by_person,
+            decided_by_email: r.decided_by_email,
+            decided_at: r.decided_at,
         })
         .collect();
     let (credit,): (Option<i64>,) = sqlx::query_as(

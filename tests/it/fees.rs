@@ -109,6 +109,38 @@ async fn charges_are_generated_once_per_member_and_period_and_follow_member_chan
         .await;
     assert_eq!(response.status(), 303);
     assert_eq!(tenant_count(&app, &tenant, charges).await, 6);
+    // A new price applies to periods not charged yet; existing charges keep theirs.
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (schedule,): (Uuid,) = sqlx::query_as("SELECT id FROM fee_schedules")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("schedule");
+    tx.commit().await.expect("commit");
+    let starts_on = month_start(&app, 2);
+    let response = client
+        .post_form(
+            &format!("{dashboard}/fees/schedules/{schedule}"),
+            &[
+                ("name", "Členský příspěvek"),
+                ("amount", "600"),
+                ("period", "month"),
+                ("due_day", "1"),
+                ("grace_days", "10"),
+                ("applies_to", "everyone"),
+                ("starts_on", &starts_on),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "schedule updated");
+    assert_eq!(
+        tenant_count(
+            &app,
+            &tenant,
+            "SELECT count(*) FROM charges WHERE amount_minor = 50000"
+        )
+        .await,
+        6
+    );
 
     // A new member gets only the current period's charge; an archived one no new charges.
     let today = kasa::i18n::to_prague(app.now()).date().to_string();
