@@ -995,7 +995,9 @@ async fn the_account_page_shows_unreadable_movements_reversals_and_final_statuse
             .expect("inject");
         assert_eq!(response.status(), 201);
     }
-    let page = wait("Pohyb, který Kasa nedokázala přečíst").await;
+    // The three arrive through notifications, perhaps in more than one sync: wait for the last
+    // one injected, then every shape must be on the page.
+    let page = wait("odmítnuto").await;
     assert!(
         page.contains("Pohyb, který Kasa nedokázala přečíst"),
         "{page}"
