@@ -675,34 +675,61 @@ pub async fn update(
     .execute(&mut **tx)
     .await?;
     set_groups(tx, id, &input.groups).await?;
-    let mut changed = serde_json::Map::new();
+    let changed = changed_fields(&before, input, &vs);
+    // Old and new values only for what the log already holds elsewhere (name, VS, e-mails,
+    // household); other fields are named, not copied.
+    let mut values = serde_json::Map::new();
     if before.name != input.name {
-        changed.insert("name".into(), json!([before.name, input.name]));
+        values.insert("name".into(), json!([before.name, input.name]));
     }
     if before.variable_symbol != vs {
-        changed.insert(
+        values.insert(
             "variable_symbol".into(),
             json!([before.variable_symbol, vs]),
         );
     }
     if before.emails != input.emails {
-        changed.insert("emails".into(), json!([before.emails, input.emails]));
+        values.insert("emails".into(), json!([before.emails, input.emails]));
     }
     if before.household_id != input.household_id {
-        changed.insert(
+        values.insert(
             "household".into(),
             json!([before.household_id, input.household_id]),
         );
     }
-    audit::record(
-        tx,
-        actor,
-        "member.updated",
-        json!({ "member": id, "name": input.name, "changed": changed }),
-        now,
-    )
-    .await?;
+    let mut details = json!({ "member": id, "name": input.name, "changed": changed });
+    if !values.is_empty() {
+        details["values"] = serde_json::Value::Object(values);
+    }
+    audit::record(tx, actor, "member.updated", details, now).await?;
     Ok(())
+}
+
+/// The names of the fields (as in [`MemberForm`]) an edit changes, in form order; `vs` is the
+/// VS the member will have. Groups compare case-insensitively and in any order.
+fn changed_fields(before: &Member, input: &NewMember, vs: &str) -> Vec<&'static str> {
+    let lower_sorted = |groups: &[String]| {
+        let mut g: Vec<String> = groups.iter().map(|g| g.to_lowercase()).collect();
+        g.sort();
+        g
+    };
+    [
+        ("name", before.name != input.name),
+        ("variable_symbol", before.variable_symbol != vs),
+        ("emails", before.emails != input.emails),
+        ("phone", before.phone != input.phone),
+        ("birth_date", before.birth_date != input.birth_date),
+        ("joined_on", before.joined_on != input.joined_on),
+        ("note", before.note != input.note),
+        (
+            "groups",
+            lower_sorted(&before.groups) != lower_sorted(&input.groups),
+        ),
+        ("household_id", before.household_id != input.household_id),
+    ]
+    .into_iter()
+    .filter_map(|(field, changed)| changed.then_some(field))
+    .collect()
 }
 
 async fn ensure_household(tx: &mut TenantTx, id: Option<HouseholdId>) -> Result<(), Error> {

@@ -715,3 +715,34 @@ async fn another_clubs_treasurer_gets_404_and_a_viewer_403_on_every_member_route
         1
     );
 }
+
+#[tokio::test]
+async fn editing_a_members_phone_and_note_names_both_fields_in_the_audit_entry() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    let response = owner
+        .post_form(
+            &format!("{club}/members"),
+            &member_form("Eva Nováková", "24", "eva@example.cz"),
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let eva_page = location(&response);
+    let mut edited = member_form("Eva Nováková", "24", "eva@example.cz");
+    edited[3] = ("phone", "+420 777 123 456");
+    edited[7] = ("note", "Platí za sestru");
+    assert_eq!(owner.post_form(&eva_page, &edited).await.status(), 303);
+
+    let tenant = tenant_of(&app, &club).await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (changed,): (serde_json::Value,) =
+        sqlx::query_as("SELECT details->'changed' FROM audit_log WHERE action = 'member.updated'")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("audit row");
+    tx.commit().await.expect("commit");
+    assert_eq!(changed, serde_json::json!(["phone", "note"]));
+}
