@@ -308,7 +308,14 @@ pub struct Filter {
 /// At most this many members are listed at once (the search narrows the rest).
 pub const LIST_LIMIT: i64 = 1_000;
 
-/// Members matching `filter`, by name; at most [`LIST_LIMIT`].
+/// The order of member lists: by surname (the last word of the name), then the whole name, in
+/// Czech collation (`ch` after `h`, `č` after `c`, accents otherwise secondary) via PostgreSQL's
+/// ICU collation `cs-CZ-x-icu` (Debian's PostgreSQL is built with ICU).
+const BY_SURNAME: &str = "regexp_replace(m.name, '^.*\\s', '') COLLATE \"cs-CZ-x-icu\", \
+     m.name COLLATE \"cs-CZ-x-icu\"";
+
+/// Members matching `filter`, by surname then name in Czech order ([`BY_SURNAME`]); at most
+/// [`LIST_LIMIT`].
 pub async fn list(tx: &mut TenantTx, filter: &Filter) -> Result<Vec<Member>, sqlx::Error> {
     let query = filter.query.trim();
     let like = format!(
@@ -329,7 +336,7 @@ pub async fn list(tx: &mut TenantTx, filter: &Filter) -> Result<Vec<Member>, sql
          AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM member_group_links l \
            WHERE l.member_id = m.id AND l.group_id = $4)) \
          AND ($5 = 'all' OR ($5 = 'active') = (m.archived_at IS NULL)) \
-         ORDER BY lower(m.name), m.id LIMIT $6"
+         ORDER BY {BY_SURNAME}, m.id LIMIT $6"
     ))
     .bind(query)
     .bind(like)

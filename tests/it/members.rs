@@ -746,3 +746,44 @@ async fn editing_a_members_phone_and_note_names_both_fields_in_the_audit_entry()
     tx.commit().await.expect("commit");
     assert_eq!(changed, serde_json::json!(["phone", "note"]));
 }
+
+#[tokio::test]
+async fn the_member_list_is_sorted_by_surname_in_czech_order() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    for name in [
+        "Adam Novák",
+        "Adam Procházka",
+        "Adam Černý",
+        "Adam Němec",
+        "Eva Chalupová",
+        "Bára Hrubá",
+        "Adam Cibulka",
+    ] {
+        let response = owner
+            .post_form(&format!("{club}/members"), &member_form(name, "", ""))
+            .await;
+        assert_eq!(response.status(), 303, "{name}");
+    }
+    let (_, page) = owner.get_text(&format!("{club}/members")).await;
+    let expected = [
+        "Adam Cibulka",
+        "Adam Černý",
+        "Bára Hrubá",
+        "Eva Chalupová",
+        "Adam Němec",
+        "Adam Novák",
+        "Adam Procházka",
+    ];
+    let positions: Vec<usize> = expected
+        .iter()
+        .map(|name| page.find(name).expect(name))
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "{expected:?} at {positions:?}"
+    );
+}
