@@ -973,6 +973,20 @@ mod tests {
     }
 
     #[test]
+    fn czech_member_texts_decline_kasa_after_prepositions() {
+        let texts = include_str!("../../locales/members.yml");
+        for wrong in [
+            "v Kasa", "do Kasa", "z Kasa", "ze Kasa", "ke Kasa", "s Kasa", "o Kasa", "na Kasa",
+        ] {
+            assert!(
+                !texts.contains(wrong),
+                "“{wrong}”: v Kase, do Kasy, s Kasou…"
+            );
+        }
+        assert!(texts.contains("v Kase jsou"));
+    }
+
+    #[test]
     fn the_demo_list_is_plain_utf8_with_the_sandbox_vs() {
         let (text, encoding) = decode(DEMO_CSV).expect("demo decodes");
         assert_eq!(encoding, TextEncoding::Utf8);
