@@ -386,10 +386,11 @@ async fn one_list_as_utf8_with_bom_and_as_windows_1250_gives_the_same_members_an
         4
     );
 
-    // The same file from old Excel (windows-1250): everyone is updated, nobody duplicated.
+    // The same file from old Excel (windows-1250): everyone is found, nothing changes, nobody
+    // is duplicated.
     let page = import(&owner, &club, &windows_1250(LIST)).await;
     assert!(page.contains("windows-1250"));
-    assert!(page.contains("3 aktualizace"), "{page}");
+    assert!(page.contains("3 členové beze změny"), "{page}");
     assert_eq!(members_snapshot(&app, &club).await, from_utf8);
 
     // A second club imports the windows-1250 file first: the same members.
@@ -786,4 +787,45 @@ async fn the_member_list_is_sorted_by_surname_in_czech_order() {
         positions.windows(2).all(|w| w[0] < w[1]),
         "{expected:?} at {positions:?}"
     );
+}
+
+#[tokio::test]
+async fn reloading_the_same_list_shows_its_rows_as_unchanged_and_counts_them_apart() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    import(&owner, &club, LIST.as_bytes()).await;
+
+    let preview_of = |bytes: Vec<u8>| {
+        let owner = &owner;
+        let club = &club;
+        async move {
+            let response = upload(
+                owner,
+                &format!("{club}/members/import"),
+                "clenove.csv",
+                &bytes,
+            )
+            .await;
+            assert_eq!(response.status(), 303);
+            let (status, page) = owner.get_text(&location(&response)).await;
+            assert_eq!(status, 200);
+            page
+        }
+    };
+    let page = preview_of(LIST.as_bytes().to_vec()).await;
+    assert!(page.contains("3 členové beze změny"), "{page}");
+    assert!(page.contains("0 aktualizací"));
+    assert!(
+        !page.contains("aktualizace ("),
+        "no row is labelled an update"
+    );
+
+    let changed = LIST.replace("\"Platí; za sestru\"", "\"Platí za bratra\"");
+    let page = preview_of(changed.into_bytes()).await;
+    assert!(page.contains("1 aktualizace"), "{page}");
+    assert!(page.contains("2 členové beze změny"));
+    assert!(page.contains("aktualizace (Eva Nováková)"));
 }
