@@ -238,15 +238,20 @@ impl Member {
         self.archived_at.is_some()
     }
 
-    /// The member's fields as a pre-filled form (dates ISO, lists comma-separated).
+    /// The member's fields as a pre-filled form: dates Czech (`7. 10. 2015`, as the rest of
+    /// the app shows them and [`fields::date`] reads them back), lists comma-separated.
     pub fn to_form(&self) -> MemberForm {
+        let day = |d: Option<Date>| {
+            d.map(|d| crate::i18n::format_day(d, crate::i18n::Lang::Cs))
+                .unwrap_or_default()
+        };
         MemberForm {
             name: self.name.clone(),
             variable_symbol: self.variable_symbol.clone(),
             emails: self.emails.join(", "),
             phone: self.phone.clone().unwrap_or_default(),
-            birth_date: self.birth_date.map(|d| d.to_string()).unwrap_or_default(),
-            joined_on: self.joined_on.map(|d| d.to_string()).unwrap_or_default(),
+            birth_date: day(self.birth_date),
+            joined_on: day(self.joined_on),
             note: self.note.clone().unwrap_or_default(),
             groups: self.groups.join(", "),
             household_id: self.household_id.map(|h| h.to_string()).unwrap_or_default(),

@@ -829,3 +829,37 @@ async fn reloading_the_same_list_shows_its_rows_as_unchanged_and_counts_them_apa
     assert!(page.contains("2 členové beze změny"));
     assert!(page.contains("aktualizace (Eva Nováková)"));
 }
+
+#[tokio::test]
+async fn the_edit_form_shows_czech_dates_a_back_link_and_saves_them_unchanged() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    let mut eva = member_form("Eva Nováková", "24", "");
+    eva[4] = ("birth_date", "2015-10-07");
+    eva[5] = ("joined_on", "1.9.2021");
+    let response = owner.post_form(&format!("{club}/members"), &eva).await;
+    assert_eq!(response.status(), 303);
+    let eva_page = location(&response);
+
+    let (status, form) = owner.get_text(&format!("{eva_page}/edit")).await;
+    assert_eq!(status, 200);
+    assert!(form.contains("value=\"7. 10. 2015\""), "{form}");
+    assert!(form.contains("value=\"1. 9. 2021\""));
+    assert!(!form.contains("2015-10-07"));
+    let eva_id = eva_page.rsplit('/').next().expect("id");
+    let back = format!("/{eva_id}\" id=\"back\">← Zpět</a>");
+    assert!(
+        form.contains(&back),
+        "the back link leads to the member: {form}"
+    );
+
+    // Saving the form as shown keeps the dates.
+    eva[4] = ("birth_date", "7. 10. 2015");
+    eva[5] = ("joined_on", "1. 9. 2021");
+    assert_eq!(owner.post_form(&eva_page, &eva).await.status(), 303);
+    let (_, page) = owner.get_text(&eva_page).await;
+    assert!(page.contains("7. 10. 2015") && page.contains("1. 9. 2021"));
+}
