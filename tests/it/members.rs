@@ -863,3 +863,25 @@ async fn the_edit_form_shows_czech_dates_a_back_link_and_saves_them_unchanged() 
     let (_, page) = owner.get_text(&eva_page).await;
     assert!(page.contains("7. 10. 2015") && page.contains("1. 9. 2021"));
 }
+
+#[test]
+fn the_stylesheet_defines_filter_forms_once_and_styles_textareas_and_facts() {
+    let css = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/static/kasa.css"))
+        .expect("kasa.css");
+    assert_eq!(
+        css.matches("\n.filters {").count(),
+        1,
+        "one definition for the members and the fees filters"
+    );
+    assert!(css.contains("input, select, textarea {"));
+    assert!(css.contains(".facts > dd { grid-column: 2;"));
+    let detail = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/members/detail.html"
+    ))
+    .expect("detail.html");
+    assert!(
+        !detail.contains("class=\"num\" id=\"member-vs\""),
+        "the VS lines up with the other values"
+    );
+}
