@@ -342,6 +342,11 @@ pub enum RowAction {
         id: MemberId,
         name: String,
     },
+    /// The row matches this existing member and would change nothing (see [`would_change`]).
+    Unchanged {
+        id: MemberId,
+        name: String,
+    },
     /// The row has errors and blocks the import.
     Invalid,
 }
@@ -382,6 +387,8 @@ pub struct Preview {
     pub rows: Vec<PreviewRow>,
     pub creates: usize,
     pub updates: usize,
+    /// Rows of existing members that would stay exactly as stored.
+    pub unchanged: usize,
     pub invalid: usize,
     pub expires_at: OffsetDateTime,
 }
@@ -518,6 +525,8 @@ pub async fn preview(
 
 /// The club's members as re-import matching needs them.
 struct Existing {
+    /// Every member as stored, for telling updates from unchanged rows.
+    members: HashMap<MemberId, super::Member>,
     by_vs: HashMap<String, (MemberId, String)>,
     /// e-mail → members having it.
     by_email: HashMap<String, Vec<(MemberId, String)>>,
@@ -530,7 +539,11 @@ async fn existing(tx: &mut TenantTx) -> Result<Existing, sqlx::Error> {
         sqlx::query_as("SELECT id, name, vs_key, emails FROM members")
             .fetch_all(&mut **tx)
             .await?;
+    let stored: Vec<super::Member> = sqlx::query_as(super::MEMBER_SELECT)
+        .fetch_all(&mut **tx)
+        .await?;
     let mut out = Existing {
+        members: stored.into_iter().map(|m| (m.id, m)).collect(),
         by_vs: HashMap::new(),
         by_email: HashMap::new(),
         household_vs: std::collections::HashSet::new(),
@@ -548,6 +561,32 @@ async fn existing(tx: &mut TenantTx) -> Result<Existing, sqlx::Error> {
             .await?;
     out.household_vs = households.into_iter().map(|(k,)| k).collect();
     Ok(out)
+}
+
+/// Whether importing `row` over `stored` would change anything, by the rules of
+/// [`update_from_import`]: empty cells keep what is stored, groups are only added
+/// (case-insensitively).
+fn would_change(stored: &super::Member, row: &NewMember) -> bool {
+    fn differs<T: PartialEq>(new: Option<T>, old: Option<T>) -> bool {
+        new.is_some() && new != old
+    }
+    let has_group = |g: &String| {
+        stored
+            .groups
+            .iter()
+            .any(|s| s.to_lowercase() == g.to_lowercase())
+    };
+    stored.name != row.name
+        || differs(
+            row.variable_symbol.as_ref().map(VariableSymbol::as_str),
+            Some(stored.variable_symbol.as_str()),
+        )
+        || (!row.emails.is_empty() && row.emails != stored.emails)
+        || differs(row.phone.as_deref(), stored.phone.as_deref())
+        || differs(row.birth_date, stored.birth_date)
+        || differs(row.joined_on, stored.joined_on)
+        || differs(row.note.as_deref(), stored.note.as_deref())
+        || !row.groups.iter().all(has_group)
 }
 
 fn cell<'a>(cells: &'a [String], mapping: &[Field], field: Field) -> &'a str {
@@ -644,7 +683,12 @@ async fn build_preview(tx: &mut TenantTx, pending: PendingRow) -> Result<Preview
                             Some(first),
                         ));
                     }
-                    action = RowAction::Update { id, name };
+                    action = match existing.members.get(&id) {
+                        Some(stored) if !would_change(stored, m) => {
+                            RowAction::Unchanged { id, name }
+                        }
+                        _ => RowAction::Update { id, name },
+                    };
                 }
                 None => {
                     if key.is_none() && existing.scheme == super::VsScheme::Imported {
@@ -677,6 +721,7 @@ async fn build_preview(tx: &mut TenantTx, pending: PendingRow) -> Result<Preview
         headers: table.headers,
         creates: count(|a| *a == RowAction::Create),
         updates: count(|a| matches!(a, RowAction::Update { .. })),
+        unchanged: count(|a| matches!(a, RowAction::Unchanged { .. })),
         invalid: count(|a| *a == RowAction::Invalid),
         mapping,
         mapping_problems,
@@ -705,6 +750,8 @@ pub enum ConfirmError {
 pub struct ImportSummary {
     pub created: usize,
     pub updated: usize,
+    /// Rows of existing members that changed nothing (not written).
+    pub unchanged: usize,
 }
 
 /// Imports every row of a pending upload in the caller's transaction (the caller commits), then
@@ -736,6 +783,7 @@ pub async fn confirm(
     let mut summary = ImportSummary {
         created: 0,
         updated: 0,
+        unchanged: 0,
     };
     // Rows with a VS first, so a scheme's numbers never take a VS a later row brings.
     let mut rows: Vec<&PreviewRow> = preview.rows.iter().collect();
@@ -756,6 +804,10 @@ pub async fn confirm(
                 };
                 summary.created += 1;
                 super::insert(tx, member, &vs, now).await?
+            }
+            RowAction::Unchanged { .. } => {
+                summary.unchanged += 1;
+                continue;
             }
             RowAction::Update { id, .. } => {
                 summary.updated += 1;
@@ -797,7 +849,7 @@ pub async fn confirm(
         tx,
         actor,
         "member.imported",
-        json!({ "file": preview.file_name, "created": summary.created, "updated": summary.updated }),
+        json!({ "file": preview.file_name, "created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged }),
         now,
     )
     .await?;
@@ -970,6 +1022,20 @@ mod tests {
             ])
             .is_empty()
         );
+    }
+
+    #[test]
+    fn czech_member_texts_decline_kasa_after_prepositions() {
+        let texts = include_str!("../../locales/members.yml");
+        for wrong in [
+            "v Kasa", "do Kasa", "z Kasa", "ze Kasa", "ke Kasa", "s Kasa", "o Kasa", "na Kasa",
+        ] {
+            assert!(
+                !texts.contains(wrong),
+                "“{wrong}”: v Kase, do Kasy, s Kasou…"
+            );
+        }
+        assert!(texts.contains("v Kase jsou"));
     }
 
     #[test]

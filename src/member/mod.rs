@@ -238,15 +238,20 @@ impl Member {
         self.archived_at.is_some()
     }
 
-    /// The member's fields as a pre-filled form (dates ISO, lists comma-separated).
+    /// The member's fields as a pre-filled form: dates Czech (`7. 10. 2015`, as the rest of
+    /// the app shows them and [`fields::date`] reads them back), lists comma-separated.
     pub fn to_form(&self) -> MemberForm {
+        let day = |d: Option<Date>| {
+            d.map(|d| crate::i18n::format_day(d, crate::i18n::Lang::Cs))
+                .unwrap_or_default()
+        };
         MemberForm {
             name: self.name.clone(),
             variable_symbol: self.variable_symbol.clone(),
             emails: self.emails.join(", "),
             phone: self.phone.clone().unwrap_or_default(),
-            birth_date: self.birth_date.map(|d| d.to_string()).unwrap_or_default(),
-            joined_on: self.joined_on.map(|d| d.to_string()).unwrap_or_default(),
+            birth_date: day(self.birth_date),
+            joined_on: day(self.joined_on),
             note: self.note.clone().unwrap_or_default(),
             groups: self.groups.join(", "),
             household_id: self.household_id.map(|h| h.to_string()).unwrap_or_default(),
@@ -308,7 +313,14 @@ pub struct Filter {
 /// At most this many members are listed at once (the search narrows the rest).
 pub const LIST_LIMIT: i64 = 1_000;
 
-/// Members matching `filter`, by name; at most [`LIST_LIMIT`].
+/// The order of member lists: by surname (the last word of the name), then the whole name, in
+/// Czech collation (`ch` after `h`, `č` after `c`, accents otherwise secondary) via PostgreSQL's
+/// ICU collation `cs-CZ-x-icu` (Debian's PostgreSQL is built with ICU).
+const BY_SURNAME: &str = "regexp_replace(m.name, '^.*\\s', '') COLLATE \"cs-CZ-x-icu\", \
+     m.name COLLATE \"cs-CZ-x-icu\"";
+
+/// Members matching `filter`, by surname then name in Czech order ([`BY_SURNAME`]); at most
+/// [`LIST_LIMIT`].
 pub async fn list(tx: &mut TenantTx, filter: &Filter) -> Result<Vec<Member>, sqlx::Error> {
     let query = filter.query.trim();
     let like = format!(
@@ -329,7 +341,7 @@ pub async fn list(tx: &mut TenantTx, filter: &Filter) -> Result<Vec<Member>, sql
          AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM member_group_links l \
            WHERE l.member_id = m.id AND l.group_id = $4)) \
          AND ($5 = 'all' OR ($5 = 'active') = (m.archived_at IS NULL)) \
-         ORDER BY lower(m.name), m.id LIMIT $6"
+         ORDER BY {BY_SURNAME}, m.id LIMIT $6"
     ))
     .bind(query)
     .bind(like)
@@ -675,34 +687,61 @@ pub async fn update(
     .execute(&mut **tx)
     .await?;
     set_groups(tx, id, &input.groups).await?;
-    let mut changed = serde_json::Map::new();
+    let changed = changed_fields(&before, input, &vs);
+    // Old and new values only for what the log already holds elsewhere (name, VS, e-mails,
+    // household); other fields are named, not copied.
+    let mut values = serde_json::Map::new();
     if before.name != input.name {
-        changed.insert("name".into(), json!([before.name, input.name]));
+        values.insert("name".into(), json!([before.name, input.name]));
     }
     if before.variable_symbol != vs {
-        changed.insert(
+        values.insert(
             "variable_symbol".into(),
             json!([before.variable_symbol, vs]),
         );
     }
     if before.emails != input.emails {
-        changed.insert("emails".into(), json!([before.emails, input.emails]));
+        values.insert("emails".into(), json!([before.emails, input.emails]));
     }
     if before.household_id != input.household_id {
-        changed.insert(
+        values.insert(
             "household".into(),
             json!([before.household_id, input.household_id]),
         );
     }
-    audit::record(
-        tx,
-        actor,
-        "member.updated",
-        json!({ "member": id, "name": input.name, "changed": changed }),
-        now,
-    )
-    .await?;
+    let mut details = json!({ "member": id, "name": input.name, "changed": changed });
+    if !values.is_empty() {
+        details["values"] = serde_json::Value::Object(values);
+    }
+    audit::record(tx, actor, "member.updated", details, now).await?;
     Ok(())
+}
+
+/// The names of the fields (as in [`MemberForm`]) an edit changes, in form order; `vs` is the
+/// VS the member will have. Groups compare case-insensitively and in any order.
+fn changed_fields(before: &Member, input: &NewMember, vs: &str) -> Vec<&'static str> {
+    let lower_sorted = |groups: &[String]| {
+        let mut g: Vec<String> = groups.iter().map(|g| g.to_lowercase()).collect();
+        g.sort();
+        g
+    };
+    [
+        ("name", before.name != input.name),
+        ("variable_symbol", before.variable_symbol != vs),
+        ("emails", before.emails != input.emails),
+        ("phone", before.phone != input.phone),
+        ("birth_date", before.birth_date != input.birth_date),
+        ("joined_on", before.joined_on != input.joined_on),
+        ("note", before.note != input.note),
+        (
+            "groups",
+            lower_sorted(&before.groups) != lower_sorted(&input.groups),
+        ),
+        ("household_id", before.household_id != input.household_id),
+    ]
+    .into_iter()
+    .filter_map(|(field, changed)| changed.then_some(field))
+    .collect()
 }
 
 async fn ensure_household(tx: &mut TenantTx, id: Option<HouseholdId>) -> Result<(), Error> {

@@ -386,10 +386,11 @@ async fn one_list_as_utf8_with_bom_and_as_windows_1250_gives_the_same_members_an
         4
     );
 
-    // The same file from old Excel (windows-1250): everyone is updated, nobody duplicated.
+    // The same file from old Excel (windows-1250): everyone is found, nothing changes, nobody
+    // is duplicated.
     let page = import(&owner, &club, &windows_1250(LIST)).await;
     assert!(page.contains("windows-1250"));
-    assert!(page.contains("3 aktualizace"), "{page}");
+    assert!(page.contains("3 členové beze změny"), "{page}");
     assert_eq!(members_snapshot(&app, &club).await, from_utf8);
 
     // A second club imports the windows-1250 file first: the same members.
@@ -713,5 +714,174 @@ async fn another_clubs_treasurer_gets_404_and_a_viewer_403_on_every_member_route
     assert_eq!(
         club_count(&app, &club_a, "SELECT count(*) FROM member_imports").await,
         1
+    );
+}
+
+#[tokio::test]
+async fn editing_a_members_phone_and_note_names_both_fields_in_the_audit_entry() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    let response = owner
+        .post_form(
+            &format!("{club}/members"),
+            &member_form("Eva Nováková", "24", "eva@example.cz"),
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let eva_page = location(&response);
+    let mut edited = member_form("Eva Nováková", "24", "eva@example.cz");
+    edited[3] = ("phone", "+420 777 123 456");
+    edited[7] = ("note", "Platí za sestru");
+    assert_eq!(owner.post_form(&eva_page, &edited).await.status(), 303);
+
+    let tenant = tenant_of(&app, &club).await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (changed,): (serde_json::Value,) =
+        sqlx::query_as("SELECT details->'changed' FROM audit_log WHERE action = 'member.updated'")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("audit row");
+    tx.commit().await.expect("commit");
+    assert_eq!(changed, serde_json::json!(["phone", "note"]));
+}
+
+#[tokio::test]
+async fn the_member_list_is_sorted_by_surname_in_czech_order() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    for name in [
+        "Adam Novák",
+        "Adam Procházka",
+        "Adam Černý",
+        "Adam Němec",
+        "Eva Chalupová",
+        "Bára Hrubá",
+        "Adam Cibulka",
+    ] {
+        let response = owner
+            .post_form(&format!("{club}/members"), &member_form(name, "", ""))
+            .await;
+        assert_eq!(response.status(), 303, "{name}");
+    }
+    let (_, page) = owner.get_text(&format!("{club}/members")).await;
+    let expected = [
+        "Adam Cibulka",
+        "Adam Černý",
+        "Bára Hrubá",
+        "Eva Chalupová",
+        "Adam Němec",
+        "Adam Novák",
+        "Adam Procházka",
+    ];
+    let positions: Vec<usize> = expected
+        .iter()
+        .map(|name| page.find(name).expect(name))
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "{expected:?} at {positions:?}"
+    );
+}
+
+#[tokio::test]
+async fn reloading_the_same_list_shows_its_rows_as_unchanged_and_counts_them_apart() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    import(&owner, &club, LIST.as_bytes()).await;
+
+    let preview_of = |bytes: Vec<u8>| {
+        let owner = &owner;
+        let club = &club;
+        async move {
+            let response = upload(
+                owner,
+                &format!("{club}/members/import"),
+                "clenove.csv",
+                &bytes,
+            )
+            .await;
+            assert_eq!(response.status(), 303);
+            let (status, page) = owner.get_text(&location(&response)).await;
+            assert_eq!(status, 200);
+            page
+        }
+    };
+    let page = preview_of(LIST.as_bytes().to_vec()).await;
+    assert!(page.contains("3 členové beze změny"), "{page}");
+    assert!(page.contains("0 aktualizací"));
+    assert!(
+        !page.contains("aktualizace ("),
+        "no row is labelled an update"
+    );
+
+    let changed = LIST.replace("\"Platí; za sestru\"", "\"Platí za bratra\"");
+    let page = preview_of(changed.into_bytes()).await;
+    assert!(page.contains("1 aktualizace"), "{page}");
+    assert!(page.contains("2 členové beze změny"));
+    assert!(page.contains("aktualizace (Eva Nováková)"));
+}
+
+#[tokio::test]
+async fn the_edit_form_shows_czech_dates_a_back_link_and_saves_them_unchanged() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    let mut eva = member_form("Eva Nováková", "24", "");
+    eva[4] = ("birth_date", "2015-10-07");
+    eva[5] = ("joined_on", "1.9.2021");
+    let response = owner.post_form(&format!("{club}/members"), &eva).await;
+    assert_eq!(response.status(), 303);
+    let eva_page = location(&response);
+
+    let (status, form) = owner.get_text(&format!("{eva_page}/edit")).await;
+    assert_eq!(status, 200);
+    assert!(form.contains("value=\"7. 10. 2015\""), "{form}");
+    assert!(form.contains("value=\"1. 9. 2021\""));
+    assert!(!form.contains("2015-10-07"));
+    let eva_id = eva_page.rsplit('/').next().expect("id");
+    let back = format!("/{eva_id}\" id=\"back\">← Zpět</a>");
+    assert!(
+        form.contains(&back),
+        "the back link leads to the member: {form}"
+    );
+
+    // Saving the form as shown keeps the dates.
+    eva[4] = ("birth_date", "7. 10. 2015");
+    eva[5] = ("joined_on", "1. 9. 2021");
+    assert_eq!(owner.post_form(&eva_page, &eva).await.status(), 303);
+    let (_, page) = owner.get_text(&eva_page).await;
+    assert!(page.contains("7. 10. 2015") && page.contains("1. 9. 2021"));
+}
+
+#[test]
+fn the_stylesheet_defines_filter_forms_once_and_styles_textareas_and_facts() {
+    let css = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/static/kasa.css"))
+        .expect("kasa.css");
+    assert_eq!(
+        css.matches("\n.filters {").count(),
+        1,
+        "one definition for the members and the fees filters"
+    );
+    assert!(css.contains("input, select, textarea {"));
+    assert!(css.contains(".facts > dd { grid-column: 2;"));
+    let detail = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/members/detail.html"
+    ))
+    .expect("detail.html");
+    assert!(
+        !detail.contains("class=\"num\" id=\"member-vs\""),
+        "the VS lines up with the other values"
     );
 }
