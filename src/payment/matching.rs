@@ -2,7 +2,7 @@
 //! their charges it settles. Pure: no database, no clock; [`run`] takes the club's state and
 //! returns a [`Plan`] of changes, which `payment::apply_plan` writes in the tenant transaction.
 //!
-//! Rules, in order (`../shared/docs/member-fees.md` §2, issue 8):
+//! Rules, in order (the project's member-fees background notes §2, "Matching: order and outcomes"; issue 8):
 //! 1. the variable symbol compared numerically ([`vs_key`]: leading zeros insignificant,
 //!    trailing ones significant) from the VS field, else an unambiguous VS-like token in the
 //!    message ([`message_vs_keys`]; SEPA payments have no VS field);
