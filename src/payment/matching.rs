@@ -30,12 +30,11 @@ use uuid::Uuid;
 /// 1-10 digits, leading zeros stripped. `None` for an empty, all-zero or non-numeric VS.
 /// `0012345` → `12345`, `123450` stays `123450` (trailing zeros are significant).
 pub fn vs_key(raw: &str) -> Option<String> {
-    let s = raw.trim();
-    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    // One rule for the whole project: the member registry's (field case 07).
+    match crate::member::VariableSymbol::parse(raw) {
+        Ok(Some(vs)) => Some(vs.key().to_owned()),
+        _ => None,
     }
-    let key = s.trim_start_matches('0');
-    (!key.is_empty()).then(|| key.to_owned())
 }
 
 /// VS-like tokens of a payment message, as [`vs_key`]s: digit runs of 1-10 digits written right
