@@ -11,7 +11,7 @@ use kasa::clock::SystemClock;
 use kasa::config::{Config, VaultSetting};
 use kasa::db::embedded::{ClusterOptions, EmbeddedCluster};
 use kasa::db::tenant::{Tenant, TenantTx};
-use kasa::kb_sandbox::{KbSandbox, SandboxConfig, scripted_user};
+use kb_sandbox::{KbSandbox, SandboxConfig, scripted_user};
 use sqlx::Executor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

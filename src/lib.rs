@@ -22,7 +22,6 @@ pub mod db;
 pub mod fee;
 pub mod housekeeping;
 pub mod i18n;
-pub mod kb_sandbox;
 pub mod limits;
 pub mod mail;
 pub mod member;
@@ -33,3 +32,7 @@ pub mod sync;
 pub mod team;
 pub mod vault;
 pub mod web;
+
+/// The KB simulator is its own crate (`crates/kb-sandbox`), which imports nothing of Kasa.
+/// Re-exported so `kasa::kb_sandbox::…` keeps naming it; new code names `kb_sandbox::…` directly.
+pub use kb_sandbox;

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use kasa::app::{Database, Kasa, KbConnection};
 use kasa::clock::SystemClock;
 use kasa::config::{Config, DatabaseSetting, Secret};
-use kasa::kb_sandbox::KbSandbox;
+use kb_sandbox::KbSandbox;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

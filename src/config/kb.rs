@@ -216,12 +216,12 @@ fn number<T: std::str::FromStr>(
     }
 }
 
-use crate::kb_sandbox::config::ClosedBalanceStamp;
+use kb_sandbox::config::ClosedBalanceStamp;
 
 /// Applies the `KASA_SANDBOX_*` settings to the built-in sandbox's configuration: its
 /// simulated timing rules, data and the quirks of KB's own sandbox (on `/sandbox/...` paths).
 pub fn apply_sandbox_settings(
-    sandbox: &mut crate::kb_sandbox::SandboxConfig,
+    sandbox: &mut kb_sandbox::SandboxConfig,
     get: impl Fn(&str) -> Option<String>,
 ) -> Result<(), KbConfigError> {
     let secs = |v: u64| Duration::from_secs(v);
@@ -390,7 +390,7 @@ mod tests {
 
     #[test]
     fn sandbox_settings_change_the_simulated_rules() {
-        let mut sandbox = crate::kb_sandbox::SandboxConfig::new("/tmp/x");
+        let mut sandbox = kb_sandbox::SandboxConfig::new("/tmp/x");
         apply_sandbox_settings(
             &mut sandbox,
             lookup(&[

@@ -57,7 +57,7 @@ pub struct Config {
     pub kb: KbSetting,
     /// The built-in KB sandbox (used when `kb` is `BuiltInSandbox`): where it keeps its data,
     /// where it listens, and its simulated behaviour.
-    pub sandbox: crate::kb_sandbox::SandboxConfig,
+    pub sandbox: kb_sandbox::SandboxConfig,
     /// Keys for secrets at rest.
     pub vault: VaultSetting,
     /// Extra recipients of the operator's expiry warnings (`KASA_OPERATOR_EMAILS`). Grants no
@@ -96,7 +96,7 @@ impl Config {
             server: crate::server::ServerLimits::default(),
             retention: crate::housekeeping::Retention::default(),
             sandbox: {
-                let mut sandbox = crate::kb_sandbox::SandboxConfig::new("data/kb-sandbox");
+                let mut sandbox = kb_sandbox::SandboxConfig::new("data/kb-sandbox");
                 sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));
                 sandbox.browser_addr = SocketAddr::from(([127, 0, 0, 1], 8081));
                 // The local demo: a payment sent from the control page shows up within a second.

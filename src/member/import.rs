@@ -1050,7 +1050,7 @@ mod tests {
             .position(|f| *f == Field::Vs)
             .expect("VS column");
         let vs: Vec<&str> = table.rows.iter().map(|(_, c)| c[vs_col].as_str()).collect();
-        use crate::kb_sandbox::generator::{DEMO_MEMBER_COUNT, DEMO_MEMBER_VS_FIRST};
+        use kb_sandbox::generator::{DEMO_MEMBER_COUNT, DEMO_MEMBER_VS_FIRST};
         let expected: Vec<String> = (0..DEMO_MEMBER_COUNT)
             .map(|n| (DEMO_MEMBER_VS_FIRST + n).to_string())
             .collect();

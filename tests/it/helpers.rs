@@ -9,7 +9,7 @@ use kasa::app::{Kasa, KbConnection};
 use kasa::clock::{Clock, ManualClock, SharedClock};
 use kasa::config::Config;
 use kasa::db::embedded::{ClusterOptions, EmbeddedCluster};
-use kasa::kb_sandbox::{KbSandbox, SandboxConfig};
+use kb_sandbox::{KbSandbox, SandboxConfig};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use std::str::FromStr;
@@ -103,7 +103,7 @@ pub struct TestApp {
     /// The application's state (pool, consent service, …), for tests that call domain code.
     pub state: Option<kasa::web::AppState>,
     /// The built-in KB sandbox, for tests that started one.
-    pub sandbox: Option<Arc<kasa::kb_sandbox::SandboxHandle>>,
+    pub sandbox: Option<Arc<kb_sandbox::SandboxHandle>>,
     pub base: String,
     pub pool: PgPool,
     pub clock: ManualClock,

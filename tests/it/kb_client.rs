@@ -4,7 +4,7 @@
 
 use kasa::bank::types::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
 use kasa::bank::{Error, KbClient, KbSettings, RegistrationCallback, RegistrationParams, Secret};
-use kasa::kb_sandbox::{FaultSettings, KbSandbox, SandboxConfig, SandboxHandle};
+use kb_sandbox::{FaultSettings, KbSandbox, SandboxConfig, SandboxHandle};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

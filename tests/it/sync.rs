@@ -8,10 +8,10 @@ use kasa::bank::types::{AccountBalance, ClientCredentials, ReversalConvention, T
 use kasa::bank::{Error as BankError, KbClient, Secret};
 use kasa::clock::{Clock, ManualClock};
 use kasa::db::tenant::{Tenant, TenantTx};
-use kasa::kb_sandbox::{FaultSettings, SandboxConfig, SandboxHandle};
 use kasa::sync::jobs::{self, JobState};
 use kasa::sync::ledger::{self, AccountInfo, Batch, LedgerError};
 use kasa::sync::{AccessTokens, SyncDeps, SyncSettings, Worker};
+use kb_sandbox::{FaultSettings, SandboxConfig, SandboxHandle};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -1271,7 +1271,7 @@ async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reco
 
 #[tokio::test]
 async fn the_next_days_sync_reconciles_the_sandbox_balances() {
-    let bank_clock = Arc::new(kasa::kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
+    let bank_clock = Arc::new(kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
     let env = env(
         {
             let bank_clock = bank_clock.clone();

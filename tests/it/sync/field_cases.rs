@@ -5,8 +5,8 @@
 use super::*;
 use kasa::bank::types::TransactionSlice;
 use kasa::i18n::{prague_date, prague_day_start};
-use kasa::kb_sandbox::config::ClosedBalanceStamp;
 use kasa::sync::views;
+use kb_sandbox::config::ClosedBalanceStamp;
 use time::macros::{date, datetime};
 
 // ---------------------------------------------------------------------------------------------
@@ -711,7 +711,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
     let file = case(include_str!(
         "../../field-cases/03-rate-limit-masks-failed-sync.json"
     ));
-    let bank_clock = Arc::new(kasa::kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
+    let bank_clock = Arc::new(kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
     let env = env(
         {
             let bank_clock = bank_clock.clone();
@@ -853,7 +853,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
 /// Syncs at `start` and a day later with a payment at each moment; the bank's balances must
 /// reconcile and each payment must be booked on its Prague day.
 async fn syncs_around_midnight_reconcile(start: OffsetDateTime, stamp: ClosedBalanceStamp) {
-    let bank_clock = Arc::new(kasa::kb_sandbox::ManualClock::new(start));
+    let bank_clock = Arc::new(kb_sandbox::ManualClock::new(start));
     let env = env(
         {
             let bank_clock = bank_clock.clone();
