@@ -1,7 +1,9 @@
 //! The sandbox's calendar: Europe/Prague days and times through `jiff` and the IANA database
 //! bundled into the binary (the same crate and database Kasa uses, but the sandbox's own
 //! code: it imports nothing of Kasa). KB's `bookingDate`/`valueDate` are Prague business dates;
-//! its instants (`lastUpdated`, `validAt`) are UTC.
+//! its instants (`lastUpdated`, `validAt`) are UTC. The data generator counts in day numbers
+//! (days since 1970-01-01) and UTC microseconds; their conversions and KB's text forms of dates
+//! and instants are here too.
 
 use time::{Date, OffsetDateTime};
 
@@ -93,6 +95,79 @@ pub fn prague_day_start(day: Date) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Instants as UTC microseconds and day numbers (the data generator's arithmetic), and KB's
+// text forms of dates and instants.
+
+/// Microseconds in a second.
+pub(crate) const US: i64 = 1_000_000;
+/// Seconds in a (UTC) day.
+pub(crate) const DAY_S: i64 = 86_400;
+/// Microseconds in an hour.
+pub(crate) const HOUR_US: i64 = 3_600 * US;
+/// Microseconds in a (UTC) day.
+pub(crate) const DAY_US: i64 = DAY_S * US;
+
+/// Prague local day number (days since 1970-01-01) of a UTC instant in µs.
+pub(crate) fn local_day(us: i64) -> i64 {
+    let s = us.div_euclid(US);
+    (s + prague_offset_s(s)).div_euclid(DAY_S)
+}
+
+/// Prague local hour of a UTC instant in µs.
+pub(crate) fn local_hour(us: i64) -> i64 {
+    let s = us.div_euclid(US);
+    (s + prague_offset_s(s)).rem_euclid(DAY_S) / 3_600
+}
+
+/// UTC instant (µs) of a Prague local wall-clock time.
+pub(crate) fn local_to_utc_us(day: i64, hour: i64, minute: i64) -> i64 {
+    prague_to_utc_s(day, hour, minute) * US
+}
+
+/// `yyyy-mm-dd` of a day number (KB's `bookingDate`/`valueDate`).
+pub(crate) fn fmt_date(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `dd.mm.yyyy` as used in Czech texts.
+pub(crate) fn fmt_date_cz(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{d:02}.{m:02}.{y:04}")
+}
+
+/// ISO-8601 UTC with up to 6 fraction digits, trailing zeros trimmed (KB style).
+pub(crate) fn fmt_utc(us: i64) -> String {
+    let s = us.div_euclid(US);
+    let micros = us.rem_euclid(US);
+    let (y, m, d) = civil_from_days(s.div_euclid(DAY_S));
+    let sod = s.rem_euclid(DAY_S);
+    let base = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3_600,
+        sod % 3_600 / 60,
+        sod % 60
+    );
+    if micros == 0 {
+        format!("{base}Z")
+    } else {
+        let frac = format!("{micros:06}");
+        format!("{base}.{}Z", frac.trim_end_matches('0'))
+    }
+}
+
+/// Parses the `lastUpdated` format written by [`fmt_utc`] (any RFC 3339 UTC time).
+pub(crate) fn parse_utc_micros(s: &str) -> Option<i64> {
+    let dt = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(to_micros(dt))
+}
+
+/// An instant as UTC microseconds since 1970.
+pub(crate) fn to_micros(dt: OffsetDateTime) -> i64 {
+    dt.unix_timestamp() * US + i64::from(dt.nanosecond() / 1_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +202,59 @@ mod tests {
             prague_day_start(date!(2026 - 10 - 26)),
             datetime!(2026-10-25 23:00 UTC)
         );
+    }
+
+    #[test]
+    fn calendar_helpers() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        assert_eq!(
+            fmt_utc(to_micros(datetime!(2023-06-08 07:30:27.212470 UTC))),
+            "2023-06-08T07:30:27.21247Z"
+        );
+        assert_eq!(
+            fmt_utc(to_micros(datetime!(2019-06-05 11:34:00 UTC))),
+            "2019-06-05T11:34:00Z"
+        );
+        // DST 2026: 29 March 01:00 UTC .. 25 October 01:00 UTC.
+        assert_eq!(
+            prague_offset_s(datetime!(2026-03-29 00:59:59 UTC).unix_timestamp()),
+            3_600
+        );
+        assert_eq!(
+            prague_offset_s(datetime!(2026-03-29 01:00:00 UTC).unix_timestamp()),
+            7_200
+        );
+        assert_eq!(
+            prague_offset_s(datetime!(2026-10-25 00:59:59 UTC).unix_timestamp()),
+            7_200
+        );
+        assert_eq!(
+            prague_offset_s(datetime!(2026-10-25 01:00:00 UTC).unix_timestamp()),
+            3_600
+        );
+        assert_eq!(
+            fmt_date(local_day(to_micros(datetime!(2026-06-30 22:30 UTC)))),
+            "2026-07-01"
+        );
+        assert_eq!(
+            fmt_date(local_day(to_micros(datetime!(2026-01-31 22:30 UTC)))),
+            "2026-01-31"
+        );
+        for y in 1990..2040 {
+            for m in 1..=12 {
+                for d in 1..=days_in_month(y, m) {
+                    let z = days_from_civil(y, m, d);
+                    assert_eq!(civil_from_days(z), (y, m, d));
+                    let date = time::Date::from_calendar_date(
+                        y as i32,
+                        time::Month::try_from(m as u8).expect("test data"),
+                        d as u8,
+                    )
+                    .expect("test data");
+                    assert_eq!(date.to_julian_day() as i64 - 2_440_588, z);
+                }
+            }
+        }
     }
 }
