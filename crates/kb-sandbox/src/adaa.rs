@@ -15,14 +15,15 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 
+use super::bank;
 use super::calendar::{prague_date, prague_day_start};
 use super::config::ClosedBalanceStamp;
 use super::context::{Ctx, PagingSession};
 use super::events;
-use super::gateway::{self, Route, adaa_error, adaa_param_error};
+use super::gateway::{self, Route, adaa_error, adaa_param_error, authorise_account, with_account};
 use super::ledger::{self, tx_date};
 use super::pdf;
-use super::state::{AccountRecord, TokenRecord};
+use super::state::AccountRecord;
 
 /// ADAA routes relative to `/adaa/v{version}`.
 pub fn routes(version: u8) -> Router<Ctx> {
@@ -52,42 +53,6 @@ pub fn routes(version: u8) -> Router<Ctx> {
     r
 }
 
-/// Accounts the token's client may see (chosen at application registration).
-pub fn granted(ctx: &Ctx, token: &TokenRecord) -> Vec<String> {
-    ctx.store
-        .read()
-        .client(&token.client_id)
-        .map(|c| c.account_ids.clone())
-        .unwrap_or_default()
-}
-
-/// Runs `f` on the account, under the store's lock (a ledger is never copied), if the token
-/// grants it and it exists; `400 Account_not_configured` otherwise.
-#[allow(clippy::result_large_err)]
-pub fn with_account<T>(
-    ctx: &Ctx,
-    token: &TokenRecord,
-    account_id: &str,
-    f: impl FnOnce(&AccountRecord) -> T,
-) -> Result<T, Response> {
-    if granted(ctx, token).iter().any(|a| a == account_id)
-        && let Some(account) = ctx.store.read().account(account_id)
-    {
-        return Ok(f(account));
-    }
-    Err(adaa_error(
-        StatusCode::BAD_REQUEST,
-        Some("Account_not_configured"),
-        "Account is not configured for API access",
-    ))
-}
-
-/// [`with_account`] as a check only.
-#[allow(clippy::result_large_err)]
-pub fn authorise_account(ctx: &Ctx, token: &TokenRecord, account_id: &str) -> Result<(), Response> {
-    with_account(ctx, token, account_id, |_| ())
-}
-
 fn ymd(d: Date) -> String {
     d.format(format_description!("[year]-[month]-[day]"))
         .unwrap_or_default()
@@ -113,7 +78,7 @@ async fn accounts(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let ids = granted(&ctx, &token);
+    let ids = bank::granted(&ctx, &token);
     let st = ctx.store.read();
     let list: Vec<Value> = ids
         .iter()
@@ -436,7 +401,7 @@ fn insert_backdated(ctx: &Ctx, account_id: &str, from: OffsetDateTime) {
         Some("Dodatečně zaúčtováno"),
         Some("Pozdní Plátce"),
     );
-    let Some(tx) = super::control::new_payment(
+    let Some(tx) = bank::new_payment(
         ctx,
         account_id,
         seed.wrapping_mul(7919).wrapping_add(17),
@@ -446,7 +411,7 @@ fn insert_backdated(ctx: &Ctx, account_id: &str, from: OffsetDateTime) {
     ) else {
         return;
     };
-    super::control::book(ctx, account_id, tx);
+    bank::book(ctx, account_id, tx);
 }
 
 /// Monthly statements derived from the ledger.

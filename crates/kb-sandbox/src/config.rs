@@ -253,13 +253,49 @@ pub struct FaultSettings {
     pub shift_next_pages: u32,
 }
 
+/// An injected fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 with the gateway's XML fault body.
+    Error,
+    /// 429 (a rate limit, with `Retry-After`).
+    RateLimit,
+    /// KB's unchanged-data 429 of the transaction list.
+    Unchanged,
+    /// Answer only after the configured delay.
+    Timeout,
+    /// Close the connection without an answer.
+    Drop,
+}
+
+/// One API key per KB API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKeySet {
+    /// Key for Client Registration.
+    pub client_registration: String,
+    /// Key for OAuth2 (token endpoint).
+    pub oauth2: String,
+    /// Key for ADAA.
+    pub adaa: String,
+}
+
+impl ApiKeySet {
+    pub(crate) fn generate() -> Self {
+        Self {
+            client_registration: uuid::Uuid::new_v4().to_string(),
+            oauth2: uuid::Uuid::new_v4().to_string(),
+            adaa: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
 /// Optional fixed API keys (otherwise generated on first start and persisted).
 #[derive(Debug, Clone, Default)]
 pub struct ApiKeyOverrides {
     /// Keys for the production-shaped paths.
-    pub production: Option<super::ApiKeySet>,
+    pub production: Option<ApiKeySet>,
     /// Keys for the sandbox-shaped paths.
-    pub sandbox: Option<super::ApiKeySet>,
+    pub sandbox: Option<ApiKeySet>,
 }
 
 /// Seed data generation (used only when the data dir holds no snapshot yet).

@@ -10,9 +10,8 @@ use rand::Rng;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::config::{FaultSettings, SandboxConfig};
+use super::config::{Fault, FaultSettings, SandboxConfig};
 use super::pki::Pki;
-use super::server::Fault;
 use super::state::{AccountRecord, Store};
 
 /// A paging session: the last page served for one (token, account, query).

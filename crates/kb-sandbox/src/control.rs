@@ -11,10 +11,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
+use super::bank;
 use super::config::FaultSettings;
 use super::context::Ctx;
-use super::events;
-use super::generator::payment;
 use super::html::{esc, page};
 
 /// `/control/*` routes.
@@ -56,7 +55,7 @@ async fn add_raw_transaction(
         )
             .into_response();
     }
-    book(&ctx, &account_id, req.transaction.clone());
+    bank::book(&ctx, &account_id, req.transaction.clone());
     (
         StatusCode::CREATED,
         Json(json!({ "accountId": account_id, "transaction": req.transaction })),
@@ -82,92 +81,16 @@ async fn withdraw(State(ctx): State<Ctx>, Json(req): Json<WithdrawRequest>) -> R
     let Some(account_id) = resolve_account(&ctx, Some(&req.account)) else {
         return unknown_account();
     };
-    let now = ctx.now();
-    let done = ctx.store.update(|s| {
-        let a = s.account_mut(&account_id)?;
-        let current = super::ledger::view_refs(&a.transactions, now);
-        let row = current
-            .into_iter()
-            .find(|t| {
-                super::ledger::servicer(t) == Some(req.account_servicer.as_str())
-                    && !super::ledger::is_booked(t)
-            })?
-            .clone();
-        match &req.status {
-            Some(status) => {
-                let mut tx = row;
-                tx["status"] = json!(status);
-                tx["lastUpdated"] = json!(
-                    now.format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default()
-                );
-                super::ledger::insert(&mut a.transactions, tx);
-            }
-            None => a
-                .transactions
-                .retain(|t| super::ledger::servicer(t) != Some(req.account_servicer.as_str())),
-        }
-        a.version += 1;
-        Some(())
-    });
-    match done {
-        Some(()) => {
-            events::record_events(&ctx, &account_id, 1);
-            Json(json!({ "accountId": account_id })).into_response()
-        }
-        None => (
+    let servicer = &req.account_servicer;
+    if bank::withdraw(&ctx, &account_id, servicer, req.status.as_deref()) {
+        Json(json!({ "accountId": account_id })).into_response()
+    } else {
+        (
             StatusCode::NOT_FOUND,
             Json(json!({ "error": "no unbooked transaction with that accountServicer" })),
         )
-            .into_response(),
+            .into_response()
     }
-}
-
-/// A new incoming (or, negative, outgoing) payment for `account_id`, rendered by the generator
-/// with an `accountServicer` the ledger does not hold yet (checked under the store's lock, the
-/// ledger is not copied). `None` for an unknown account.
-pub fn new_payment(
-    ctx: &Ctx,
-    account_id: &str,
-    seed: u64,
-    amount_minor: i64,
-    texts: (Option<&str>, Option<&str>, Option<&str>),
-    at: OffsetDateTime,
-) -> Option<Value> {
-    let st = ctx.store.read();
-    let a = st.account(account_id)?;
-    let is_used = |id: &str| {
-        a.transactions
-            .iter()
-            .any(|t| t.servicer.as_deref() == Some(id))
-    };
-    Some(payment(
-        seed,
-        (&a.iban, &a.currency),
-        &is_used,
-        amount_minor,
-        texts,
-        at,
-    ))
-}
-
-/// Books `tx` into the ledger (ordered), bumps the version, and counts an event.
-pub fn book(ctx: &Ctx, account_id: &str, tx: Value) -> bool {
-    let booked = ctx.store.update(|s| {
-        s.payment_counter += 1;
-        match s.account_mut(account_id) {
-            Some(a) => {
-                super::ledger::insert(&mut a.transactions, tx);
-                a.version += 1;
-                true
-            }
-            None => false,
-        }
-    });
-    if booked {
-        events::record_events(ctx, account_id, 1);
-    }
-    booked
 }
 
 /// An account's id, found by id or IBAN (default: the first account).
@@ -257,7 +180,7 @@ async fn send_payment(State(ctx): State<Ctx>, Json(req): Json<PaymentRequest>) -
         req.message.as_deref(),
         req.payer_name.as_deref(),
     );
-    let Some(mut tx) = new_payment(&ctx, &account_id, seed, minor, texts, at) else {
+    let Some(mut tx) = bank::new_payment(&ctx, &account_id, seed, minor, texts, at) else {
         return unknown_account();
     };
     if let Some(p) = &req.payer_account {
@@ -281,7 +204,7 @@ async fn send_payment(State(ctx): State<Ctx>, Json(req): Json<PaymentRequest>) -
             tx["cardTransactionDetails"] = json!({ "holdExpirationDate": expiry.to_string() });
         }
     }
-    book(&ctx, &account_id, tx.clone());
+    bank::book(&ctx, &account_id, tx.clone());
     (
         StatusCode::CREATED,
         Json(json!({ "accountId": account_id, "transaction": tx })),
@@ -303,34 +226,8 @@ async fn book_pending(State(ctx): State<Ctx>, Json(req): Json<BookPendingRequest
     let Some(account_id) = resolve_account(&ctx, Some(&req.account)) else {
         return unknown_account();
     };
-    let now = ctx.now();
-    let today = super::calendar::prague_date(now).to_string();
-    let updated = ctx.store.update(|s| {
-        let a = s.account_mut(&account_id)?;
-        let current = super::ledger::view_refs(&a.transactions, now);
-        let pending = current.into_iter().find(|t| {
-            super::ledger::servicer(t) == Some(req.account_servicer.as_str())
-                && !super::ledger::is_booked(t)
-        })?;
-        let mut tx = pending.clone();
-        tx["status"] = json!("BOOK");
-        tx["bookingDate"] = json!(today);
-        tx["lastUpdated"] = json!(
-            now.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        );
-        if let Some(o) = tx.as_object_mut() {
-            o.remove("cardTransactionDetails");
-        }
-        super::ledger::insert(&mut a.transactions, tx.clone());
-        a.version += 1;
-        Some(tx)
-    });
-    match updated {
-        Some(tx) => {
-            events::record_events(&ctx, &account_id, 1);
-            Json(json!({ "accountId": account_id, "transaction": tx })).into_response()
-        }
+    match bank::book_pending(&ctx, &account_id, &req.account_servicer) {
+        Some(tx) => Json(json!({ "accountId": account_id, "transaction": tx })).into_response(),
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({ "error": "no pending transaction with that accountServicer" })),

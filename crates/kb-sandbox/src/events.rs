@@ -12,9 +12,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::adaa::authorise_account;
 use super::context::Ctx;
-use super::gateway::{self, Env, Route, adaa_error};
+use super::gateway::{self, Env, Route, adaa_error, authorise_account};
 use super::state::{SubscriptionRecord, SubscriptionStatus};
 
 fn info(s: &SubscriptionRecord) -> Value {
@@ -237,20 +236,6 @@ pub async fn delete(
         }
         None => not_found(),
     }
-}
-
-/// Counts `n` new events for every live subscription of `account_id` and wakes the notifier.
-pub fn record_events(ctx: &Ctx, account_id: &str, n: u32) {
-    ctx.store.update(|s| {
-        for sub in s
-            .subscriptions
-            .iter_mut()
-            .filter(|x| x.account_id == account_id && x.status != SubscriptionStatus::Stopped)
-        {
-            sub.pending_events = sub.pending_events.saturating_add(n);
-        }
-    });
-    ctx.notify.notify_one();
 }
 
 enum Outcome {

@@ -6,8 +6,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::bank;
 use super::context::Ctx;
-use super::state::TokenRecord;
+use super::state::{AccountRecord, TokenRecord};
 
 /// Production-shaped or sandbox-shaped path family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +174,32 @@ pub fn adaa_gate(ctx: &Ctx, headers: &HeaderMap, route: Route) -> Result<TokenRe
     check_api_key(ctx, headers, Api::Adaa, route.env)?;
     check_correlation_id(headers)?;
     bearer(ctx, headers)
+}
+
+/// KB's answer for an account the token does not grant, or that does not exist.
+pub fn account_not_configured() -> Response {
+    adaa_error(
+        StatusCode::BAD_REQUEST,
+        Some("Account_not_configured"),
+        "Account is not configured for API access",
+    )
+}
+
+/// [`bank::with_account`] for an API handler: `400 Account_not_configured` when refused.
+#[allow(clippy::result_large_err)]
+pub fn with_account<T>(
+    ctx: &Ctx,
+    token: &TokenRecord,
+    account_id: &str,
+    f: impl FnOnce(&AccountRecord) -> T,
+) -> Result<T, Response> {
+    bank::with_account(ctx, token, account_id, f).ok_or_else(account_not_configured)
+}
+
+/// [`bank::authorise_account`] for an API handler: `400 Account_not_configured` when refused.
+#[allow(clippy::result_large_err)]
+pub fn authorise_account(ctx: &Ctx, token: &TokenRecord, account_id: &str) -> Result<(), Response> {
+    with_account(ctx, token, account_id, |_| ())
 }
 
 /// Adds a header to a response.

@@ -24,6 +24,7 @@
 
 pub mod adaa;
 pub mod app_registration;
+pub mod bank;
 pub mod calendar;
 pub mod config;
 pub mod context;
@@ -58,7 +59,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    Behaviour, Clock, EventSettings, FaultSettings, ManualClock, Quirks, SandboxConfig,
+    ApiKeySet, Behaviour, Clock, EventSettings, FaultSettings, ManualClock, Quirks, SandboxConfig,
     SeedSettings, SystemClock, TokenLifetimes,
 };
 pub use error::SandboxError;
@@ -66,27 +67,6 @@ pub use error::SandboxError;
 use context::{Ctx, Inner, Runtime};
 use gateway::{Env, Route};
 use state::Store;
-
-/// One API key per KB API.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ApiKeySet {
-    /// Key for Client Registration.
-    pub client_registration: String,
-    /// Key for OAuth2 (token endpoint).
-    pub oauth2: String,
-    /// Key for ADAA.
-    pub adaa: String,
-}
-
-impl ApiKeySet {
-    fn generate() -> Self {
-        Self {
-            client_registration: uuid::Uuid::new_v4().to_string(),
-            oauth2: uuid::Uuid::new_v4().to_string(),
-            adaa: uuid::Uuid::new_v4().to_string(),
-        }
-    }
-}
 
 /// API keys for both path families.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! First-start data: demo KB users with generated accounts, API keys, and KB's documented
 //! example client (`ExampleClient-6303`) for the Postman collection.
 
-use super::ApiKeySet;
+use super::config::ApiKeySet;
 use super::config::SandboxConfig;
 use super::generator::{GeneratorConfig, generate};
 use super::state::{AccountRecord, ClientRecord, DemoUser, State};

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::config::Fault;
 use super::context::Ctx;
 
 /// Certificates the TLS client presented (empty on plain HTTP or when none was sent).
@@ -31,21 +32,6 @@ pub enum Transport {
     Tls,
     /// The plain-HTTP browser listener.
     Plain,
-}
-
-/// An injected fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// 500 with the gateway's XML fault body.
-    Error,
-    /// 429 (a rate limit, with `Retry-After`).
-    RateLimit,
-    /// KB's unchanged-data 429 of the transaction list.
-    Unchanged,
-    /// Answer only after the configured delay.
-    Timeout,
-    /// Close the connection without an answer.
-    Drop,
 }
 
 /// Paths that belong to KB's APIs (faults apply to them only, never to pages or control).

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::ApiKeySet;
+use super::config::ApiKeySet;
 use super::error::SandboxError;
 
 /// A fake KB client (the person who logs into the registration and consent pages).
