@@ -1,6 +1,9 @@
 //! KB sandbox: a stateful simulator of Komerční banka's side of the Account Direct Access API
 //! (Client Registration, Application Registration pages, OAuth2, ADAA v1/v2, Event API caller),
-//! so Kasa runs end to end without a bank.
+//! so Kasa runs end to end without a bank. It is an independent implementation of KB's side and
+//! depends on nothing of Kasa (Kasa depends on it). Handlers share one core, [`bank`], and never
+//! call each other (`python3 .ci/module-cycles.py crates/kb-sandbox/src --strict` finds no
+//! import loop).
 //!
 //! Start it with [`KbSandbox::start`]; it serves KB's APIs over HTTPS (own CA, optional client
 //! certificates) and the browser pages plus `/control/*` over plain HTTP on 127.0.0.1.
