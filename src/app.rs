@@ -10,7 +10,7 @@ use crate::config::{Config, DatabaseSetting, KbSetting, VaultSetting};
 use crate::consent::Consent;
 use crate::db::embedded::{ClusterOptions, EmbeddedCluster};
 use crate::kb_sandbox::{KbSandbox, SandboxHandle};
-use crate::mail::{Links, delivery::Delivery};
+use crate::mail::{Links, Mailer, delivery::Delivery};
 use crate::secret::Secret;
 use crate::sync::worker::{SyncDeps, SyncSettings, Worker};
 use crate::vault::Vault;
@@ -241,10 +241,9 @@ impl Kasa {
         let state = AppState {
             pool: pool.clone(),
             clock: clock.clone(),
-            links: Links::new(public_url.clone()),
+            mailer: Mailer::new(pool.clone(), Links::new(public_url.clone())),
             public_url: public_url.clone(),
             mailbox_enabled: delivery.is_none(),
-            mail_wake: Arc::new(Notify::new()),
             sync_wake: Arc::new(Notify::new()),
             operator_emails: Arc::new(config.operator_emails.clone()),
             kb_identity: kb.settings.identity.clone(),
@@ -286,12 +285,7 @@ impl Kasa {
         let mut workers = tokio::task::JoinSet::new();
         workers.spawn(housekeeping(state.clone(), retention, stop_rx.clone()));
         if let Some(delivery) = delivery {
-            workers.spawn(delivery.run(
-                state.pool.clone(),
-                state.clock.clone(),
-                state.mail_wake.clone(),
-                stop_rx.clone(),
-            ));
+            workers.spawn(delivery.run(state.mailer.clone(), state.clock.clone(), stop_rx.clone()));
         }
         if let Some(worker) = sync {
             workers.spawn(worker.run(stop_rx.clone(), state.sync_wake.clone()));
@@ -302,11 +296,13 @@ impl Kasa {
         workers.spawn(async move {
             loop {
                 let now = state.clock.now();
-                match crate::consent::reminders::queue_due(&state.pool, &state.links, now).await {
+                match crate::consent::reminders::queue_due(&state.pool, state.mailer.links(), now)
+                    .await
+                {
                     Ok(0) => {}
                     Ok(queued) => {
                         tracing::info!(queued, "consent reminders queued");
-                        state.mail_wake.notify_one();
+                        state.mailer.wake();
                     }
                     Err(error) => {
                         tracing::warn!(%error, "consent reminders failed; retrying later")
@@ -328,7 +324,7 @@ impl Kasa {
                 .await
                 {
                     Ok(0) => {}
-                    Ok(_) => state.mail_wake.notify_one(),
+                    Ok(_) => state.mailer.wake(),
                     Err(error) => {
                         tracing::warn!(%error, "operator warnings failed; retrying later")
                     }

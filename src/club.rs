@@ -121,13 +121,14 @@ pub struct SignedUp {
     pub tenant: Tenant,
 }
 
-/// Creates the person and the club atomically and queues the confirmation e-mail.
+/// Creates the person and the club atomically, queues the confirmation e-mail and wakes the
+/// delivery worker.
 pub async fn sign_up(
-    pool: &PgPool,
+    mailer: &mail::Mailer,
     input: SignUp,
-    links: &mail::Links,
     now: OffsetDateTime,
 ) -> Result<SignedUp, SignUpError> {
+    let pool = mailer.pool();
     let hash = crate::auth::password::hash(&input.password).await?;
     let mut tx = pool.begin().await?;
     if let Some(client) = &input.client {
@@ -144,13 +145,14 @@ pub async fn sign_up(
     let token = tokens::issue(&mut tx, tokens::Purpose::ConfirmEmail, user.id, now).await?;
     mail::outbox::enqueue(
         &mut tx,
-        &mail::templates::confirm_email(input.lang, &links.confirm_email(&token)),
+        &mail::templates::confirm_email(input.lang, &mailer.links().confirm_email(&token)),
         &input.email,
         None,
         now,
     )
     .await?;
     tx.commit().await?;
+    mailer.wake();
     // The audit entry goes to the club's own schema, after the club exists.
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(

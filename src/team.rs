@@ -207,19 +207,28 @@ fn actor(user: &User) -> Actor {
     }
 }
 
-/// Invites `email` to the club with `role` and queues the invitation e-mail.
-#[allow(clippy::too_many_arguments)]
+/// An invitation to send: to whom, with which role, the mail in which language (the inviting
+/// person's).
+#[derive(Debug, Clone)]
+pub struct Invite {
+    pub email: Email,
+    pub role: Role,
+    pub lang: Lang,
+}
+
+/// Invites `invite.email` to the club (`club_name` for the mail) with `invite.role`, queues the
+/// invitation e-mail and wakes the delivery worker.
 pub async fn invite(
-    pool: &PgPool,
+    mailer: &mail::Mailer,
     tenant: &Tenant,
     club_name: &str,
     by: &User,
-    email: &Email,
-    role: Role,
-    lang: Lang,
-    links: &mail::Links,
+    invite: &Invite,
     now: OffsetDateTime,
 ) -> Result<(), InviteError> {
+    let pool = mailer.pool();
+    let Invite { email, role, lang } = invite;
+    let (role, lang) = (*role, *lang);
     let already: Option<(i64,)> = sqlx::query_as(
         "SELECT m.id FROM app.memberships m JOIN app.users u ON u.id = m.user_id \
          WHERE m.tenant_id = $1 AND lower(u.email) = $2",
@@ -258,7 +267,7 @@ pub async fn invite(
                 inviter: by.email.as_str(),
                 invitee: email.as_str(),
                 role,
-                link: &links.invitation(&token.plain),
+                link: &mailer.links().invitation(&token.plain),
             },
         ),
         email,
@@ -275,6 +284,7 @@ pub async fn invite(
     )
     .await?;
     tx.commit().await?;
+    mailer.wake();
     Ok(())
 }
 

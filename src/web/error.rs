@@ -28,6 +28,12 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::auth::Error> for AppError {
+    fn from(e: crate::auth::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         AppError::Internal(e.into())

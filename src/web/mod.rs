@@ -15,7 +15,7 @@ pub mod paths;
 pub mod security;
 
 use crate::clock::SharedClock;
-use crate::mail::Links;
+use crate::mail::Mailer;
 use axum::Router;
 use axum::routing::{get, post};
 use sqlx::PgPool;
@@ -28,12 +28,11 @@ use url::Url;
 pub struct AppState {
     pub pool: PgPool,
     pub clock: SharedClock,
-    pub links: Links,
+    /// Queues mail with links to this Kasa and wakes the delivery worker (domain calls take it).
+    pub mailer: Mailer,
     pub public_url: Url,
     /// Whether the local mailbox page exists (no SMTP configured).
     pub mailbox_enabled: bool,
-    /// Wakes the mail delivery worker when something was queued.
-    pub mail_wake: Arc<Notify>,
     /// Wakes the sync worker when a KB notification made an account due.
     pub sync_wake: Arc<Notify>,
     pub trust_proxy: bool,

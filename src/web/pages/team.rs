@@ -5,8 +5,8 @@ use super::{Chrome, render_status};
 use crate::auth::Email;
 use crate::auth::password::{self, NewPassword};
 use crate::team::{
-    self, AcceptError, InvitationRejected, InviteError, ManageTeam, PendingInvitation, Role,
-    TeamChangeError, Teammate, ViewClub,
+    self, AcceptError, InvitationRejected, Invite, InviteError, ManageTeam, PendingInvitation,
+    Role, TeamChangeError, Teammate, ViewClub,
 };
 use crate::web::access::ClubAccess;
 use crate::web::context::{self, Ctx};
@@ -104,22 +104,23 @@ pub async fn invite(
     if role.is_none() {
         errors.add("role", "errors.role");
     }
-    if let (Some(email), Some(role)) = (&email, role) {
+    if let (Some(email), Some(role)) = (email, role) {
+        let invite = Invite {
+            email,
+            role,
+            lang: access.ctx.lang(),
+        };
         match team::invite(
-            &state.pool,
+            &state.mailer,
             &access.tenant,
             &access.club_name,
             &access.user,
-            email,
-            role,
-            access.ctx.lang(),
-            &state.links,
+            &invite,
             state.now(),
         )
         .await
         {
             Ok(()) => {
-                state.mail_wake.notify_one();
                 access.ctx.flash("flash.invited").await;
                 return Ok(Redirect::to(&paths::team(access.tenant.key())).into_response());
             }
