@@ -141,7 +141,7 @@ pub async fn sign_up(
             CreateUserError::Db(e) => SignUpError::Db(e),
         })?;
     let tenant = tenant::provision(&mut tx, input.club.as_str(), input.ico.as_str()).await?;
-    crate::team::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
+    crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     let token = tokens::issue(&mut tx, tokens::Purpose::ConfirmEmail, user.id, now).await?;
     mail::outbox::enqueue(
         &mut tx,
@@ -157,10 +157,7 @@ pub async fn sign_up(
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(
         &mut ttx,
-        &Actor {
-            user_id: Some(user.id),
-            email: Some(user.email.to_string()),
-        },
+        &Actor::person(&user),
         "club.created",
         json!({ "name": input.club.as_str(), "ico": input.ico.as_str() }),
         now,
@@ -215,15 +212,12 @@ pub async fn create_additional(
         return Err(CreateClubError::TooMany);
     }
     let tenant = tenant::provision(&mut tx, name.as_str(), ico.as_str()).await?;
-    crate::team::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
+    crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     tx.commit().await?;
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(
         &mut ttx,
-        &Actor {
-            user_id: Some(user.id),
-            email: Some(user.email.to_string()),
-        },
+        &Actor::person(user),
         "club.created",
         json!({ "name": name.as_str(), "ico": ico.as_str() }),
         now,
