@@ -18,6 +18,7 @@ pub use memberships::{Teammate, membership, teammates};
 pub use roles::{Capability, ManageMoney, ManageTeam, Role, ViewClub};
 
 use crate::audit::{self, Actor};
+use crate::auth::password::{self, NewPassword, PasswordProblem};
 use crate::auth::users::{self, CreateUserError};
 use crate::auth::{Email, User, tokens};
 use crate::db::tenant::{Tenant, TenantTx};
@@ -92,84 +93,110 @@ pub async fn invite(
     Ok(())
 }
 
+/// Someone following an invitation link (`token`): the signed-in person if any, else a new
+/// person choosing a `password` for the invited address (their language: `lang`).
+#[derive(Debug, Clone, Copy)]
+pub struct Accept<'a> {
+    pub token: &'a str,
+    pub signed_in: Option<&'a User>,
+    pub password: &'a str,
+    pub lang: Lang,
+}
+
+/// How accepting an invitation ended.
+#[derive(Debug)]
+pub enum Acceptance {
+    /// The signed-in invitee joined the club with the invited role.
+    Joined(Tenant),
+    /// An account was created for the invited address (confirmed: the link proves it) and
+    /// joined; the caller signs it in.
+    JoinedAsNew { user: User, tenant: Tenant },
+    /// The link is unknown, used, revoked or expired (also when that happened meanwhile).
+    Invalid,
+    /// Someone signed in with another address than the invited one.
+    OtherPerson,
+    /// The invited address has an account: it must log in to accept.
+    LogInFirst,
+    /// The password for the new account was refused.
+    Password(PasswordProblem),
+}
+
+/// Why accepting failed for a reason no form can show.
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
-    #[error("invitation no longer valid")]
-    NoLongerValid,
-    #[error("e-mail already registered")]
-    EmailTaken,
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
-/// An existing, signed-in person accepts: they join with the invited role.
-pub async fn accept_as_existing(
+/// Accepts an invitation: a signed-in invitee joins; a new person gets an account and joins.
+/// Claiming the invitation, the account, the membership and the audit entry are one
+/// transaction, so a link accepted twice at once lets exactly one in.
+pub async fn accept(
     pool: &PgPool,
+    input: Accept<'_>,
+    now: OffsetDateTime,
+) -> Result<Acceptance, AcceptError> {
+    let Ok(invitation) = find_invitation(pool, input.token, now).await? else {
+        return Ok(Acceptance::Invalid);
+    };
+    if let Some(user) = input.signed_in {
+        if user.email != invitation.email {
+            return Ok(Acceptance::OtherPerson);
+        }
+        let mut tx = TenantTx::begin(pool, &invitation.tenant).await?;
+        if !invitations::claim(&mut tx, invitation.id, now).await? {
+            return Ok(Acceptance::Invalid);
+        }
+        let details = json!({ "email": user.email.as_str(), "role": invitation.role.as_str() });
+        enter(&mut tx, &invitation, user, details, now).await?;
+        tx.commit().await?;
+        return Ok(Acceptance::Joined(invitation.tenant));
+    }
+    if users::find_by_email(pool, &invitation.email)
+        .await?
+        .is_some()
+    {
+        return Ok(Acceptance::LogInFirst);
+    }
+    let password = match NewPassword::parse(input.password, Some(invitation.email.as_str())) {
+        Ok(password) => password,
+        Err(problem) => return Ok(Acceptance::Password(problem)),
+    };
+    let hash = password::hash(&password).await?;
+    let mut tx = TenantTx::begin(pool, &invitation.tenant).await?;
+    if !invitations::claim(&mut tx, invitation.id, now).await? {
+        return Ok(Acceptance::Invalid);
+    }
+    let email = &invitation.email;
+    let user = match users::create(&mut tx, email, &hash, input.lang, Some(now), now).await {
+        Ok(user) => user,
+        Err(CreateUserError::EmailTaken) => return Ok(Acceptance::LogInFirst),
+        Err(CreateUserError::Db(e)) => return Err(e.into()),
+    };
+    let details = json!({
+        "email": user.email.as_str(), "role": invitation.role.as_str(), "new_account": true
+    });
+    enter(&mut tx, &invitation, &user, details, now).await?;
+    tx.commit().await?;
+    Ok(Acceptance::JoinedAsNew {
+        user,
+        tenant: invitation.tenant,
+    })
+}
+
+/// In the transaction that claimed `invitation`: `user` becomes a teammate with its role, and
+/// the audit log says so (`details`).
+async fn enter(
+    tx: &mut TenantTx,
     invitation: &Invitation,
     user: &User,
+    details: serde_json::Value,
     now: OffsetDateTime,
-) -> Result<(), AcceptError> {
-    let mut tx = TenantTx::begin(pool, &invitation.tenant).await?;
-    claim_invitation(&mut tx, invitation.id, now).await?;
-    memberships::add_teammate(&mut tx, &invitation.tenant, user.id, invitation.role, now).await?;
-    audit::record(
-        &mut tx,
-        &Actor::person(user),
-        "team.joined",
-        json!({ "email": user.email.as_str(), "role": invitation.role.as_str() }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// A new person accepts: their account is created (e-mail confirmed by the link) and joins.
-pub async fn accept_as_new(
-    pool: &PgPool,
-    invitation: &Invitation,
-    password_hash: &str,
-    lang: Lang,
-    now: OffsetDateTime,
-) -> Result<User, AcceptError> {
-    let mut tx = TenantTx::begin(pool, &invitation.tenant).await?;
-    claim_invitation(&mut tx, invitation.id, now).await?;
-    let user = users::create(
-        &mut tx,
-        &invitation.email,
-        password_hash,
-        lang,
-        Some(now),
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        CreateUserError::EmailTaken => AcceptError::EmailTaken,
-        CreateUserError::Db(e) => AcceptError::Db(e),
-    })?;
-    memberships::add_teammate(&mut tx, &invitation.tenant, user.id, invitation.role, now).await?;
-    audit::record(
-        &mut tx,
-        &Actor::person(&user),
-        "team.joined",
-        json!({ "email": user.email.as_str(), "role": invitation.role.as_str(), "new_account": true }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(user)
-}
-
-async fn claim_invitation(
-    conn: &mut sqlx::PgConnection,
-    id: i64,
-    now: OffsetDateTime,
-) -> Result<(), AcceptError> {
-    if invitations::claim(conn, id, now).await? {
-        Ok(())
-    } else {
-        Err(AcceptError::NoLongerValid)
-    }
+) -> Result<(), sqlx::Error> {
+    memberships::add_teammate(tx, &invitation.tenant, user.id, invitation.role, now).await?;
+    audit::record(tx, &Actor::person(user), "team.joined", details, now).await
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,12 @@ impl From<crate::auth::Error> for AppError {
     }
 }
 
+impl From<crate::team::AcceptError> for AppError {
+    fn from(e: crate::team::AcceptError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         AppError::Internal(e.into())

@@ -286,3 +286,47 @@ async fn roles_change_teammates_leave_and_the_last_owner_stays_with_everything_a
     let (_, audit) = owner.get_text(&format!("{club}/audit")).await;
     assert!(audit.contains("Pozvánka zrušena"));
 }
+
+#[tokio::test]
+async fn an_invitation_accepted_twice_at_once_lets_exactly_one_in() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
+    owner
+        .post_form(
+            &format!("{club}/team/invite"),
+            &[("email", "dvojce@a.cz"), ("role", "viewer")],
+        )
+        .await;
+    let link = app.last_link_to("dvojce@a.cz").await;
+    let token = link.trim_start_matches("/invitation?token=").to_owned();
+    let (first, second) = (app.client(), app.client());
+    let form = [
+        ("token", token.as_str()),
+        ("password", "Dvojí přijetí heslem"),
+    ];
+    let (a, b) = tokio::join!(
+        first.post_form("/invitation", &form),
+        second.post_form("/invitation", &form)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [303, 422],
+        "one joins, the other is told the link is spent"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM app.users WHERE email = 'dvojce@a.cz'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM app.memberships m JOIN app.users u ON u.id = m.user_id \
+             WHERE u.email = 'dvojce@a.cz'"
+        )
+        .await,
+        1
+    );
+}
