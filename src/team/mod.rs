@@ -75,7 +75,7 @@ pub async fn invite(
             club: club_name,
             inviter: by.email.as_str(),
             invitee: email.as_str(),
-            role: *role,
+            role_key: role.label_key(),
             link: &mailer.links().invitation(&token.plain),
         },
     );
