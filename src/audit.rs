@@ -15,6 +15,22 @@ pub struct Actor {
     pub email: Option<String>,
 }
 
+impl Actor {
+    /// Kasa itself: a rule acted, not a person.
+    pub const SYSTEM: Actor = Actor {
+        user_id: None,
+        email: None,
+    };
+
+    /// A signed-in person.
+    pub fn person(user: &crate::auth::User) -> Actor {
+        Actor {
+            user_id: Some(user.id),
+            email: Some(user.email.to_string()),
+        }
+    }
+}
+
 /// One entry as shown on the audit page.
 #[derive(Debug, Clone)]
 pub struct Entry {

@@ -121,13 +121,14 @@ pub struct SignedUp {
     pub tenant: Tenant,
 }
 
-/// Creates the person and the club atomically and queues the confirmation e-mail.
+/// Creates the person and the club atomically, queues the confirmation e-mail and wakes the
+/// delivery worker.
 pub async fn sign_up(
-    pool: &PgPool,
+    mailer: &mail::Mailer,
     input: SignUp,
-    links: &mail::Links,
     now: OffsetDateTime,
 ) -> Result<SignedUp, SignUpError> {
+    let pool = mailer.pool();
     let hash = crate::auth::password::hash(&input.password).await?;
     let mut tx = pool.begin().await?;
     if let Some(client) = &input.client {
@@ -140,25 +141,23 @@ pub async fn sign_up(
             CreateUserError::Db(e) => SignUpError::Db(e),
         })?;
     let tenant = tenant::provision(&mut tx, input.club.as_str(), input.ico.as_str()).await?;
-    crate::team::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
+    crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     let token = tokens::issue(&mut tx, tokens::Purpose::ConfirmEmail, user.id, now).await?;
     mail::outbox::enqueue(
         &mut tx,
-        &mail::templates::confirm_email(input.lang, &links.confirm_email(&token)),
+        &mail::templates::confirm_email(input.lang, &mailer.links().confirm_email(&token)),
         &input.email,
         None,
         now,
     )
     .await?;
     tx.commit().await?;
+    mailer.wake();
     // The audit entry goes to the club's own schema, after the club exists.
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(
         &mut ttx,
-        &Actor {
-            user_id: Some(user.id),
-            email: Some(user.email.to_string()),
-        },
+        &Actor::person(&user),
         "club.created",
         json!({ "name": input.club.as_str(), "ico": input.ico.as_str() }),
         now,
@@ -213,15 +212,12 @@ pub async fn create_additional(
         return Err(CreateClubError::TooMany);
     }
     let tenant = tenant::provision(&mut tx, name.as_str(), ico.as_str()).await?;
-    crate::team::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
+    crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     tx.commit().await?;
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(
         &mut ttx,
-        &Actor {
-            user_id: Some(user.id),
-            email: Some(user.email.to_string()),
-        },
+        &Actor::person(user),
         "club.created",
         json!({ "name": name.as_str(), "ico": ico.as_str() }),
         now,

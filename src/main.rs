@@ -292,7 +292,7 @@ async fn worker(config: Config) -> anyhow::Result<()> {
     let database = Database::open(&config.database).await?;
     let kb = KbConnection::open(&config).await?;
     let result = async {
-        let kasa = Kasa::new(
+        let workers = kasa::app::workers(
             &config,
             database.options.clone(),
             Arc::new(SystemClock),
@@ -301,7 +301,8 @@ async fn worker(config: Config) -> anyhow::Result<()> {
         )
         .await?;
         tracing::info!("kasa worker running");
-        kasa.run_workers(shutdown_signal()).await
+        workers.run(shutdown_signal()).await;
+        Ok(())
     }
     .await;
     kb.close().await;

@@ -1,9 +1,11 @@
-//! People and their credentials: accounts, passwords, one-time tokens, login throttling.
+//! People and their credentials: accounts, passwords, one-time tokens, login throttling, and the
+//! journeys of a person's own account (confirm the address, reset or change the password).
 //!
 //! Owns `app.users`, `app.one_time_tokens`, `app.login_attempts` and `app.operators`. Knows nothing about HTTP:
 //! the web layer turns form fields into the validated types here ([`Email`],
 //! [`password::NewPassword`]) and maps the named outcomes back to pages.
 
+pub mod account;
 pub mod email;
 pub mod login;
 pub mod operators;
@@ -15,3 +17,13 @@ pub mod users;
 
 pub use email::Email;
 pub use users::{User, UserId};
+
+/// Why an account journey failed for a reason no form can show (the outcomes a person can act
+/// on are the journeys' own enums).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}

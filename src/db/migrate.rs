@@ -6,12 +6,13 @@
 //! first schema of the search path: here each tenant records its version in
 //! `app.tenants.schema_version`, a failed tenant leaves the others untouched, and a rerun resumes.
 
-use super::tenant::{SchemaName, TENANT_MIGRATOR};
+use super::schema::SchemaName;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
 
 static APP_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/app");
+static TENANT_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/tenant");
 
 /// Applies the control-plane migrations (creates schema `app` if needed).
 pub async fn migrate_app(options: &PgConnectOptions) -> Result<(), sqlx::Error> {

@@ -9,6 +9,7 @@
 
 pub mod embedded;
 pub mod migrate;
+pub mod schema;
 pub mod tenant;
 
 use futures::future::BoxFuture;

@@ -2,17 +2,15 @@
 //!
 //! Runs as a background task of `kasa serve` when `SMTP_URL` is set. Each round claims due
 //! messages (several instances never send the same one), sends them, and records the outcome;
-//! failures are retried with backoff, never dropped. A [`tokio::sync::Notify`] wakes the worker
-//! as soon as something is queued, otherwise it polls every few seconds.
+//! failures are retried with backoff, never dropped. [`super::Mailer::wake`] wakes the worker as
+//! soon as something is queued, otherwise it polls every few seconds.
 
-use super::outbox;
+use super::{Mailer, outbox};
 use crate::clock::SharedClock;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sqlx::PgPool;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// SMTP delivery settings.
 pub struct Delivery {
@@ -86,17 +84,16 @@ impl Delivery {
     /// The background loop; ends when `shutdown` fires.
     pub async fn run(
         self,
-        pool: PgPool,
+        mailer: Mailer,
         clock: SharedClock,
-        wake: Arc<Notify>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         loop {
-            if let Err(error) = self.run_once(&pool, &clock).await {
+            if let Err(error) = self.run_once(mailer.pool(), &clock).await {
                 tracing::warn!(%error, "outbox round failed");
             }
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = mailer.woken() => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                 _ = shutdown.changed() => return,
             }

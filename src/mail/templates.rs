@@ -2,7 +2,6 @@
 
 use super::Message;
 use crate::i18n::Lang;
-use crate::team::Role;
 
 pub fn confirm_email(lang: Lang, link: &str) -> Message {
     Message {
@@ -32,13 +31,14 @@ pub struct Invitation<'a> {
     pub club: &'a str,
     pub inviter: &'a str,
     pub invitee: &'a str,
-    pub role: Role,
+    /// Translation key of the role's name (`team::Role::label_key`).
+    pub role_key: &'a str,
     pub link: &'a str,
 }
 
 /// The invitation e-mail. The club's name is the owner's text: it is made [`inert`].
 pub fn invitation(lang: Lang, invitation: &Invitation<'_>) -> Message {
-    let role = lang.t(invitation.role.label_key());
+    let role = lang.t(invitation.role_key);
     let club = inert(invitation.club);
     let args = [
         ("club", club.as_str()),
@@ -82,7 +82,7 @@ mod tests {
                 club: "Klub https://evil.example/x www.evil.cz %{link}",
                 inviter: "jana@klub.cz",
                 invitee: "petr@klub.cz",
-                role: Role::Treasurer,
+                role_key: "role.treasurer",
                 link: "https://kasa.example/invitation?token=abc",
             },
         );

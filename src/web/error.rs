@@ -1,13 +1,9 @@
-//! Errors as pages. Handlers return [`AppError`]; its response carries the error in its
-//! extensions, and [`render_errors`] (which knows the language and the request id) turns it
-//! into a friendly page and logs an internal cause exactly once. Causes never reach the browser.
+//! Errors of handlers. Handlers return [`AppError`]; its response carries the error in its
+//! extensions ([`AppError::carried_by`]), and `pages::error::render_errors` (which knows the
+//! language and the request id) turns it into a friendly page and logs an internal cause exactly
+//! once. Causes never reach the browser.
 
-use super::AppState;
-use super::context::Viewer;
-use super::pages::render_status;
-use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -24,6 +20,18 @@ pub enum AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<crate::auth::Error> for AppError {
+    fn from(e: crate::auth::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<crate::team::AcceptError> for AppError {
+    fn from(e: crate::team::AcceptError) -> Self {
         AppError::Internal(e.into())
     }
 }
@@ -51,43 +59,17 @@ impl IntoResponse for AppError {
     }
 }
 
+impl AppError {
+    /// The error a handler's response carries, if it returned one.
+    pub fn carried_by(response: &Response) -> Option<Arc<AppError>> {
+        response
+            .extensions()
+            .get::<ErrorInfo>()
+            .map(|info| info.0.clone())
+    }
+}
+
+/// The fallback handler: every unknown path is 404.
 pub async fn not_found() -> AppError {
     AppError::NotFound
-}
-
-#[derive(askama::Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    c: super::pages::Chrome,
-    title: String,
-    text: String,
-    request_id: String,
-}
-
-/// Middleware: renders errors as pages in the viewer's language, logging internal causes.
-pub async fn render_errors(State(_state): State<AppState>, req: Request, next: Next) -> Response {
-    let viewer = req.extensions().get::<Viewer>().cloned();
-    let response = next.run(req).await;
-    let Some(ErrorInfo(error)) = response.extensions().get::<ErrorInfo>().cloned() else {
-        return response;
-    };
-    let Some(viewer) = viewer else {
-        return response;
-    };
-    let (status, key) = match error.as_ref() {
-        AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-        AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-        AppError::Internal(cause) => {
-            tracing::error!(request_id = %viewer.request_id, error = ?cause, "request failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        }
-    };
-    let lang = viewer.lang;
-    let page = ErrorPage {
-        c: super::pages::Chrome::bare(&viewer),
-        title: lang.t(&format!("error.{key}.title")).into_owned(),
-        text: lang.t(&format!("error.{key}.text")).into_owned(),
-        request_id: viewer.request_id.clone(),
-    };
-    render_status(status, &page).unwrap_or(response)
 }

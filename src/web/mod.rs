@@ -13,48 +13,12 @@ pub mod forms;
 pub mod pages;
 pub mod paths;
 pub mod security;
+mod state;
 
-use crate::clock::SharedClock;
-use crate::mail::Links;
+pub use state::AppState;
+
 use axum::Router;
 use axum::routing::{get, post};
-use sqlx::PgPool;
-use std::sync::Arc;
-use tokio::sync::Notify;
-use url::Url;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub clock: SharedClock,
-    pub links: Links,
-    pub public_url: Url,
-    /// Whether the local mailbox page exists (no SMTP configured).
-    pub mailbox_enabled: bool,
-    /// Wakes the mail delivery worker when something was queued.
-    pub mail_wake: Arc<Notify>,
-    /// Wakes the sync worker when a KB notification made an account due.
-    pub sync_wake: Arc<Notify>,
-    pub trust_proxy: bool,
-    /// Extra recipients of the operator's expiry warnings (`KASA_OPERATOR_EMAILS`). They grant
-    /// no access: `/operator` is for `auth::operators` only.
-    pub operator_emails: Arc<Vec<crate::auth::Email>>,
-    /// The KB client identity (for the certificate's expiry on the operator page).
-    pub kb_identity: Option<crate::bank::ClientIdentity>,
-    /// The bank-consent journeys and token store.
-    pub consent: crate::consent::Consent,
-    /// The KB API client (one process-wide HTTP client with the operator's identity).
-    pub kb: Arc<crate::bank::KbClient>,
-    /// The built-in KB sandbox's pages, when Kasa runs against it (shown in the footer).
-    pub kb_sandbox_url: Option<String>,
-}
-
-impl AppState {
-    pub fn now(&self) -> time::OffsetDateTime {
-        self.clock.now()
-    }
-}
 
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
@@ -196,7 +160,7 @@ pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
         router
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
-                error::render_errors,
+                pages::error::render_errors,
             ))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),

@@ -15,7 +15,6 @@
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
-use sqlx::PgPool;
 use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
@@ -27,17 +26,6 @@ pub const IDLE_TIMEOUT: time::Duration = time::Duration::minutes(30);
 pub const ABSOLUTE_LIFETIME: time::Duration = time::Duration::hours(12);
 
 pub type Sessions = SessionManagerLayer<PostgresStore>;
-
-/// The session store, in schema `app`.
-pub async fn session_store(pool: &PgPool) -> Result<PostgresStore, sqlx::Error> {
-    let store = PostgresStore::new(pool.clone())
-        .with_schema_name("app")
-        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?
-        .with_table_name("sessions")
-        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
-    store.migrate().await?;
-    Ok(store)
-}
 
 pub fn is_https(public_url: &Url) -> bool {
     public_url.scheme() == "https"

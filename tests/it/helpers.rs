@@ -100,8 +100,9 @@ pub async fn fresh_database() -> PgConnectOptions {
 }
 
 pub struct TestApp {
-    /// The application's state (pool, consent service, …), for tests that call domain code.
-    pub state: Option<kasa::web::AppState>,
+    /// What the application's workers share (pool, mailer, consent service, …), for tests that
+    /// call domain code or step a worker.
+    pub state: Option<kasa::app::WorkerDeps>,
     /// The built-in KB sandbox, for tests that started one.
     pub sandbox: Option<Arc<kb_sandbox::SandboxHandle>>,
     pub base: String,
@@ -179,7 +180,7 @@ impl TestApp {
             .await
             .expect("bootstrap");
         let pool = kasa.state.pool.clone();
-        let state = kasa.state.clone();
+        let state = kasa.workers.deps.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = kasa

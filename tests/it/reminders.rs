@@ -71,7 +71,7 @@ async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
     .execute(&app.pool)
     .await
     .expect("connection");
-    let links = app.state.clone().expect("state").links;
+    let links = app.state.clone().expect("state").mailer.links().clone();
     let run = |at: time::OffsetDateTime| {
         let pool = app.pool.clone();
         let links = links.clone();

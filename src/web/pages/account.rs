@@ -3,12 +3,10 @@
 
 use super::public::MessagePage;
 use super::{Chrome, render, render_status};
-use crate::auth::login::{self, Checked};
-use crate::auth::password::{self, NewPassword};
+use crate::auth::account::{self, PasswordChange};
+use crate::auth::login::Checked;
 use crate::auth::recovery;
-use crate::auth::users;
 use crate::club::{self, ClubName, ClubSummary, CreateClubError, Ico};
-use crate::mail;
 use crate::web::context::{ClientIp, SignedIn};
 use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
@@ -162,45 +160,38 @@ pub async fn change_password(
     ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
-    let mut errors = FieldErrors::new(s.ctx.lang());
-    match login::reauthenticate(
-        &state.pool,
-        s.user.id,
-        &form.current,
-        ip.as_deref(),
-        state.now(),
-    )
-    .await?
-    {
-        Checked::Ok(()) => {}
-        Checked::Wrong => errors.add("current", "errors.current_password"),
-        Checked::Throttled(wait) => errors.add_text(
-            "current",
-            super::public::throttled_text(s.ctx.lang(), "errors.reauth_throttled", wait),
-        ),
-    }
-    let new = NewPassword::parse(&form.password, Some(s.user.email.as_str()));
-    if let Err(problem) = &new {
-        errors.add("password", problem.message_key());
-    }
-    let (Ok(new), true) = (new, errors.is_empty()) else {
-        return account(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, errors).await;
-    };
-    let hash = password::hash(&new)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
     let now = state.now();
-    let mut tx = state.pool.begin().await?;
-    let epoch = users::set_password(&mut tx, s.user.id, &hash).await?;
-    let message = mail::templates::password_changed(s.user.lang, &state.links.home());
-    mail::outbox::enqueue(&mut tx, &message, &s.user.email, None, now).await?;
-    tx.commit().await?;
-    state.mail_wake.notify_one();
-    let mut user = s.user.clone();
-    user.session_epoch = epoch;
-    crate::web::context::sign_in(&s.ctx.session, &user, now).await?;
-    s.ctx.flash("flash.password_changed").await;
-    Ok(Redirect::to("/account").into_response())
+    let change = account::change_password(
+        &state.mailer,
+        &s.user,
+        &form.current,
+        &form.password,
+        ip.as_deref(),
+        now,
+    )
+    .await?;
+    match change {
+        PasswordChange::Changed(user) => {
+            crate::web::context::sign_in(&s.ctx.session, &user, now).await?;
+            s.ctx.flash("flash.password_changed").await;
+            Ok(Redirect::to("/account").into_response())
+        }
+        PasswordChange::Refused { current, password } => {
+            let mut errors = FieldErrors::new(s.ctx.lang());
+            match current {
+                Checked::Ok(()) => {}
+                Checked::Wrong => errors.add("current", "errors.current_password"),
+                Checked::Throttled(wait) => errors.add_text(
+                    "current",
+                    super::public::throttled_text(s.ctx.lang(), "errors.reauth_throttled", wait),
+                ),
+            }
+            if let Some(problem) = password {
+                errors.add("password", problem.message_key());
+            }
+            account(&state, &s, StatusCode::UNPROCESSABLE_ENTITY, errors).await
+        }
+    }
 }
 
 /// Sends a fresh confirmation link (limited per person; the page is the same either way).
@@ -208,9 +199,7 @@ pub async fn resend_confirmation(
     State(state): State<AppState>,
     s: SignedIn,
 ) -> Result<Response, AppError> {
-    if recovery::resend_confirmation(&state.pool, &s.user, &state.links, state.now()).await? {
-        state.mail_wake.notify_one();
-    }
+    recovery::resend_confirmation(&state.mailer, &s.user, state.now()).await?;
     render(&MessagePage {
         c: Chrome::build(&s.ctx, &state, None).await?,
         title: s.ctx.t("confirm.resent.title").into_owned(),

@@ -3,13 +3,12 @@
 
 use super::{Chrome, render, render_status};
 use crate::auth::login::{self, Checked};
-use crate::auth::password::{self, NewPassword};
-use crate::auth::recovery;
-use crate::auth::tokens::{self, Purpose, TokenRejected};
+use crate::auth::password::NewPassword;
+use crate::auth::recovery::{self, Reset};
+use crate::auth::tokens::TokenRejected;
 use crate::auth::{Email, users};
 use crate::club::{self, ClubName, Ico, SignUp, SignUpError};
 use crate::i18n::Lang;
-use crate::mail;
 use crate::web::context::{self, ClientIp, Ctx};
 use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
@@ -101,9 +100,8 @@ pub async fn signup(
         lang: ctx.lang(),
         client: ip,
     };
-    match club::sign_up(&state.pool, input, &state.links, state.now()).await {
+    match club::sign_up(&state.mailer, input, state.now()).await {
         Ok(done) => {
-            state.mail_wake.notify_one();
             context::sign_in(&ctx.session, &done.user, state.now()).await?;
             ctx.flash("flash.signed_up").await;
             Ok(Redirect::to(&paths::club(done.tenant.key())).into_response())
@@ -251,13 +249,7 @@ pub async fn confirm_email(
     ctx: Ctx,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    let now = state.now();
-    let mut tx = state.pool.begin().await?;
-    let outcome = tokens::consume(&mut tx, Purpose::ConfirmEmail, &q.token, now).await?;
-    if let Ok(user_id) = outcome {
-        users::mark_email_confirmed(&mut tx, user_id, now).await?;
-    }
-    tx.commit().await?;
+    let outcome = recovery::confirm_email(&state.pool, &q.token, state.now()).await?;
     let c = Chrome::build(&ctx, &state, None).await?;
     let (status, title, text) = match outcome {
         Ok(_) => (StatusCode::OK, "confirm.done.title", "confirm.done.text"),
@@ -315,16 +307,12 @@ pub async fn forgot(
     ClientIp(ip): ClientIp,
     Form(form): Form<ForgotForm>,
 ) -> Result<Response, AppError> {
-    let background = state.clone();
+    let mailer = state.mailer.clone();
     let now = state.now();
     tokio::spawn(async move {
-        let state = background;
-        match recovery::request_reset(&state.pool, &form.email, ip.as_deref(), &state.links, now)
-            .await
+        if let Err(error) = recovery::request_reset(&mailer, &form.email, ip.as_deref(), now).await
         {
-            Ok(true) => state.mail_wake.notify_one(),
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%error, "could not queue a password reset"),
+            tracing::warn!(%error, "could not queue a password reset");
         }
     });
     render(&MessagePage {
@@ -355,9 +343,7 @@ pub async fn reset_form(
     ctx: Ctx,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    let mut conn = state.pool.acquire().await?;
-    let check = tokens::peek(&mut conn, Purpose::ResetPassword, &q.token, state.now()).await?;
-    drop(conn);
+    let check = recovery::check_reset_link(&state.pool, &q.token, state.now()).await?;
     let mut errors = FieldErrors::new(ctx.lang());
     let status = match check {
         Ok(_) => StatusCode::OK,
@@ -382,67 +368,33 @@ pub async fn reset(
     ctx: Ctx,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, AppError> {
-    let now = state.now();
-    let mut errors = FieldErrors::new(ctx.lang());
-    let mut conn = state.pool.acquire().await?;
-    let user_id = match tokens::peek(&mut conn, Purpose::ResetPassword, &form.token, now).await? {
-        Ok(id) => Some(id),
-        Err(_) => {
-            errors.add("token", "errors.reset_link_invalid");
-            None
+    match recovery::reset_password(&state.mailer, &form.token, &form.password, state.now()).await? {
+        Reset::Done => {
+            ctx.session
+                .flush()
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+            ctx.flash("flash.password_reset").await;
+            Ok(Redirect::to("/login").into_response())
         }
-    };
-    drop(conn);
-    let user = match user_id {
-        Some(id) => users::find(&state.pool, id).await?,
-        None => None,
-    };
-    let password = NewPassword::parse(&form.password, user.as_ref().map(|u| u.email.as_str()));
-    if let Err(problem) = &password {
-        errors.add("password", problem.message_key());
+        Reset::Refused { link, password } => {
+            let mut errors = FieldErrors::new(ctx.lang());
+            if link.is_some() {
+                errors.add("token", "errors.reset_link_invalid");
+            }
+            if let Some(problem) = password {
+                errors.add("password", problem.message_key());
+            }
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ResetPage {
+                    c: Chrome::build(&ctx, &state, None).await?,
+                    token: form.token,
+                    errors,
+                },
+            )
+        }
     }
-    let (Some(user), Ok(password), true) = (user, password, errors.is_empty()) else {
-        return render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &ResetPage {
-                c: Chrome::build(&ctx, &state, None).await?,
-                token: form.token,
-                errors,
-            },
-        );
-    };
-    let hash = password::hash(&password)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let mut tx = state.pool.begin().await?;
-    if tokens::consume(&mut tx, Purpose::ResetPassword, &form.token, now)
-        .await?
-        .is_err()
-    {
-        tx.rollback().await?;
-        errors.add("token", "errors.reset_link_invalid");
-        return render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &ResetPage {
-                c: Chrome::build(&ctx, &state, None).await?,
-                token: form.token,
-                errors,
-            },
-        );
-    }
-    users::set_password(&mut tx, user.id, &hash).await?;
-    // Receiving the link proves the address.
-    users::mark_email_confirmed(&mut tx, user.id, now).await?;
-    let message = mail::templates::password_changed(user.lang, &state.links.home());
-    mail::outbox::enqueue(&mut tx, &message, &user.email, None, now).await?;
-    tx.commit().await?;
-    state.mail_wake.notify_one();
-    ctx.session
-        .flush()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    ctx.flash("flash.password_reset").await;
-    Ok(Redirect::to("/login").into_response())
 }
 
 /// `GET /lang/{code}?next=…`: switches the language and goes back.

@@ -3,10 +3,9 @@
 use super::public::MessagePage;
 use super::{Chrome, render_status};
 use crate::auth::Email;
-use crate::auth::password::{self, NewPassword};
 use crate::team::{
-    self, AcceptError, InvitationRejected, InviteError, ManageTeam, PendingInvitation, Role,
-    TeamChangeError, Teammate, ViewClub,
+    self, Accept, Acceptance, InvitationRejected, Invite, InviteError, ManageTeam,
+    PendingInvitation, Role, TeamChangeError, Teammate, ViewClub,
 };
 use crate::web::access::ClubAccess;
 use crate::web::context::{self, Ctx};
@@ -104,22 +103,23 @@ pub async fn invite(
     if role.is_none() {
         errors.add("role", "errors.role");
     }
-    if let (Some(email), Some(role)) = (&email, role) {
+    if let (Some(email), Some(role)) = (email, role) {
+        let invite = Invite {
+            email,
+            role,
+            lang: access.ctx.lang(),
+        };
         match team::invite(
-            &state.pool,
+            &state.mailer,
             &access.tenant,
             &access.club_name,
             &access.user,
-            email,
-            role,
-            access.ctx.lang(),
-            &state.links,
+            &invite,
             state.now(),
         )
         .await
         {
             Ok(()) => {
-                state.mail_wake.notify_one();
                 access.ctx.flash("flash.invited").await;
                 return Ok(Redirect::to(&paths::team(access.tenant.key())).into_response());
             }
@@ -323,104 +323,30 @@ pub async fn accept_invitation(
     Form(form): Form<AcceptForm>,
 ) -> Result<Response, AppError> {
     let now = state.now();
-    let invitation = match team::find_invitation(&state.pool, &form.token, now).await? {
-        Ok(invitation) => invitation,
-        Err(_) => {
-            let errors = FieldErrors::new(ctx.lang());
-            return invitation_view(
-                &state,
-                &ctx,
-                form.token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                errors,
-            )
-            .await;
-        }
+    let input = Accept {
+        token: &form.token,
+        signed_in: ctx.user(),
+        password: &form.password,
+        lang: ctx.lang(),
     };
-    let target = paths::club(invitation.tenant.key());
-    if let Some(user) = ctx.user() {
-        if user.email != invitation.email {
-            return Err(AppError::Forbidden);
-        }
-        return match team::accept_as_existing(&state.pool, &invitation, user, now).await {
-            Ok(()) => {
-                ctx.flash("flash.joined").await;
-                Ok(Redirect::to(&target).into_response())
-            }
-            Err(AcceptError::NoLongerValid | AcceptError::EmailTaken) => {
-                let errors = FieldErrors::new(ctx.lang());
-                invitation_view(
-                    &state,
-                    &ctx,
-                    form.token,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    errors,
-                )
-                .await
-            }
-            Err(AcceptError::Db(e)) => Err(e.into()),
-        };
-    }
-    let mut errors = FieldErrors::new(ctx.lang());
-    if crate::auth::users::find_by_email(&state.pool, &invitation.email)
-        .await?
-        .is_some()
-    {
-        // The address has an account: it must log in to accept.
-        errors.add("password", "errors.invitation_login_first");
-        return invitation_view(
-            &state,
-            &ctx,
-            form.token,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            errors,
-        )
-        .await;
-    }
-    let password = match NewPassword::parse(&form.password, Some(invitation.email.as_str())) {
-        Ok(p) => p,
-        Err(problem) => {
-            errors.add("password", problem.message_key());
-            return invitation_view(
-                &state,
-                &ctx,
-                form.token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                errors,
-            )
-            .await;
-        }
-    };
-    let hash = password::hash(&password)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    match team::accept_as_new(&state.pool, &invitation, &hash, ctx.lang(), now).await {
-        Ok(user) => {
+    let tenant = match team::accept(&state.pool, input, now).await? {
+        Acceptance::Joined(tenant) => tenant,
+        Acceptance::JoinedAsNew { user, tenant } => {
             context::sign_in(&ctx.session, &user, now).await?;
-            ctx.flash("flash.joined").await;
-            Ok(Redirect::to(&target).into_response())
+            tenant
         }
-        Err(AcceptError::NoLongerValid) => {
-            invitation_view(
-                &state,
-                &ctx,
-                form.token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                errors,
-            )
-            .await
+        Acceptance::OtherPerson => return Err(AppError::Forbidden),
+        refused => {
+            let mut errors = FieldErrors::new(ctx.lang());
+            match refused {
+                Acceptance::LogInFirst => errors.add("password", "errors.invitation_login_first"),
+                Acceptance::Password(problem) => errors.add("password", problem.message_key()),
+                _ => {}
+            }
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return invitation_view(&state, &ctx, form.token, status, errors).await;
         }
-        Err(AcceptError::EmailTaken) => {
-            errors.add("password", "errors.invitation_login_first");
-            invitation_view(
-                &state,
-                &ctx,
-                form.token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                errors,
-            )
-            .await
-        }
-        Err(AcceptError::Db(e)) => Err(e.into()),
-    }
+    };
+    ctx.flash("flash.joined").await;
+    Ok(Redirect::to(&paths::club(tenant.key())).into_response())
 }

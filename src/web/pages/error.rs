@@ -1,0 +1,48 @@
+//! The error page: [`render_errors`] turns an [`AppError`] a handler returned into a friendly
+//! page in the viewer's language with the request id, logging an internal cause exactly once.
+
+use super::{Chrome, render_status};
+use crate::web::AppState;
+use crate::web::context::Viewer;
+use crate::web::error::AppError;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+    title: String,
+    text: String,
+    request_id: String,
+}
+
+/// Middleware: renders errors as pages in the viewer's language, logging internal causes.
+pub async fn render_errors(State(_state): State<AppState>, req: Request, next: Next) -> Response {
+    let viewer = req.extensions().get::<Viewer>().cloned();
+    let response = next.run(req).await;
+    let Some(error) = AppError::carried_by(&response) else {
+        return response;
+    };
+    let Some(viewer) = viewer else {
+        return response;
+    };
+    let (status, key) = match error.as_ref() {
+        AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+        AppError::Internal(cause) => {
+            tracing::error!(request_id = %viewer.request_id, error = ?cause, "request failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    };
+    let lang = viewer.lang;
+    let page = ErrorPage {
+        c: Chrome::bare(&viewer),
+        title: lang.t(&format!("error.{key}.title")).into_owned(),
+        text: lang.t(&format!("error.{key}.text")).into_owned(),
+        request_id: viewer.request_id.clone(),
+    };
+    render_status(status, &page).unwrap_or(response)
+}

@@ -1,0 +1,41 @@
+//! [`AppState`]: what every handler can reach. Its own module, so that the pages and extractors
+//! depend on it and not on the router that uses them.
+
+use crate::clock::SharedClock;
+use crate::mail::Mailer;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use url::Url;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub clock: SharedClock,
+    /// Queues mail with links to this Kasa and wakes the delivery worker (domain calls take it).
+    pub mailer: Mailer,
+    pub public_url: Url,
+    /// Whether the local mailbox page exists (no SMTP configured).
+    pub mailbox_enabled: bool,
+    /// Wakes the sync worker when a KB notification made an account due.
+    pub sync_wake: Arc<Notify>,
+    pub trust_proxy: bool,
+    /// Extra recipients of the operator's expiry warnings (`KASA_OPERATOR_EMAILS`). They grant
+    /// no access: `/operator` is for `auth::operators` only.
+    pub operator_emails: Arc<Vec<crate::auth::Email>>,
+    /// The KB client identity (for the certificate's expiry on the operator page).
+    pub kb_identity: Option<crate::bank::ClientIdentity>,
+    /// The bank-consent journeys and token store.
+    pub consent: crate::consent::Consent,
+    /// The KB API client (one process-wide HTTP client with the operator's identity).
+    pub kb: Arc<crate::bank::KbClient>,
+    /// The built-in KB sandbox's pages, when Kasa runs against it (shown in the footer).
+    pub kb_sandbox_url: Option<String>,
+}
+
+impl AppState {
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}
