@@ -4,7 +4,7 @@ use super::store::{self, FlowRow};
 use super::{CONSENT_LIFETIME, ConnectionStatus, Consent};
 use crate::audit::{self, Actor};
 use crate::auth::User;
-use crate::bank::types::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
+use crate::bank::wire::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
 use crate::bank::{self, RegistrationCallback, RegistrationParams, Secret};
 use crate::db::tenant::{Tenant, TenantTx};
 use crate::sync::AccessTokens;

@@ -3,7 +3,7 @@
 //! KB's token endpoint (which answers 429 when hammered).
 
 use super::{ConnectionStatus, Consent, store};
-use crate::bank::types::ClientCredentials;
+use crate::bank::wire::ClientCredentials;
 use crate::bank::{Error as BankError, Secret};
 use crate::vault::Binding;
 use time::Duration;

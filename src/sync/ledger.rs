@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::jobs::{self, LostLease};
 use super::outcome::{Failure, RunOutcome, Trigger};
-use crate::bank::types::{
+use crate::bank::wire::{
     AccountBalance, BalanceType, ReversalConvention, Transaction, TransactionStatus,
     UnreadableTransaction,
 };

@@ -22,7 +22,7 @@ use super::AccessTokens;
 use super::jobs::{self, ClaimedJob, Outcome, Schedule};
 use super::ledger::{self, ApplyReport, Batch, LedgerError, RunRecord};
 use super::outcome::{Failure, Problem, RunOutcome, Trigger};
-use crate::bank::types::AccountBalance;
+use crate::bank::wire::AccountBalance;
 use crate::bank::{Downloaded, Error as BankError, KbClient, Secret};
 use crate::clock::SharedClock;
 use crate::db::tenant::{Tenant, TenantTx};

@@ -4,7 +4,7 @@
 
 use crate::helpers::{ICO_A, fresh_database};
 use crate::kb_client::{REDIRECT_URI, client_for, onboard, sandbox};
-use kasa::bank::types::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
+use kasa::bank::wire::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
 use kasa::bank::{Error as BankError, KbClient, Secret};
 use kasa::clock::{Clock, ManualClock};
 use kasa::db::tenant::{Tenant, TenantTx};

@@ -3,7 +3,7 @@
 //! over HTTP with the real worker.
 
 use super::*;
-use kasa::bank::types::TransactionSlice;
+use kasa::bank::wire::TransactionSlice;
 use kasa::i18n::{prague_date, prague_day_start};
 use kasa::kb_sandbox::config::ClosedBalanceStamp;
 use kasa::sync::views;
