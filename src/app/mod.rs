@@ -13,7 +13,7 @@ use crate::bank::{ClientIdentity, KbApiKeys, KbEndpoints, KbSettings};
 use crate::clock::SharedClock;
 use crate::config::{Config, DatabaseSetting, KbSetting};
 use crate::db::embedded::{ClusterOptions, EmbeddedCluster};
-use crate::kb_sandbox::{KbSandbox, SandboxHandle};
+use kb_sandbox::{KbSandbox, SandboxHandle};
 use crate::secret::Secret;
 use crate::web::{self, AppState, security};
 use anyhow::Context;

@@ -18,7 +18,7 @@ use super::KbSettings;
 use super::error::{Api, Error, Result, classify_response, error_chain, shorten};
 use super::registration::{PendingRegistration, RegistrationParams, build_registration_url};
 use super::tls::{load_ca_bundle, load_identity};
-use super::types::{
+use super::wire::{
     Account, AccountBalance, ClientCredentials, SoftwareStatement, SoftwareStatementRequest,
     Statement, SubscriptionInfo, SubscriptionRequest, TokenResponse, Transaction, TransactionSlice,
     UnreadableTransaction,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::KbQuirks;
-use super::types::ErrorResponse;
+use super::wire::ErrorResponse;
 
 /// Result of the KB client.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,7 +13,7 @@ pub mod money;
 mod registration;
 
 mod tls;
-pub mod types;
+pub mod wire;
 
 #[cfg(test)]
 mod reference_tests;
@@ -135,7 +135,7 @@ pub struct KbQuirks {
     pub allow_insecure_http: bool,
     /// How a reversal's direction is marked (`KASA_KB_REVERSAL_CONVENTION`; the spec leaves
     /// `reversalIndicator` undocumented).
-    pub reversal_convention: types::ReversalConvention,
+    pub reversal_convention: wire::ReversalConvention,
     /// Texts of KB's unchanged-data 429 on the transaction list (matched case-insensitively
     /// in the error body; `KASA_KB_UNCHANGED_DATA_MARKERS`).
     pub unchanged_data_markers: Vec<String>,
@@ -157,7 +157,7 @@ impl Default for KbQuirks {
             account_not_configured_codes: vec!["Account_not_configured".into()],
             forbidden_token_as_unauthorized: true,
             allow_insecure_http: false,
-            reversal_convention: types::ReversalConvention::OwnDirection,
+            reversal_convention: wire::ReversalConvention::OwnDirection,
             unchanged_data_markers: vec!["Unchanged data download limit".into()],
             transactions_429_is_unchanged: false,
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::error::{Api, classify_response};
 use super::registration::RegistrationRequestWire;
-use super::types::{
+use super::wire::{
     Account, AccountBalance, ErrorResponse, SoftwareStatement, Statement, SubscriptionInfo,
     TokenResponse, TransactionPage, TransactionStatus,
 };

@@ -200,7 +200,7 @@ pub struct RegisteredClient {
     #[serde(default)]
     pub application_type: Option<String>,
     /// Sent as an array, or in one documented case as a comma-separated string.
-    #[serde(default, deserialize_with = "super::types::string_or_list")]
+    #[serde(default, deserialize_with = "super::wire::string_or_list")]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
@@ -230,8 +230,8 @@ impl RegisteredClient {
     }
 
     /// The credentials for the token endpoint.
-    pub fn credentials(&self) -> super::types::ClientCredentials {
-        super::types::ClientCredentials {
+    pub fn credentials(&self) -> super::wire::ClientCredentials {
+        super::wire::ClientCredentials {
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
         }

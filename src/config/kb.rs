@@ -6,7 +6,7 @@
 //! operator's qualified certificate for mTLS, and every behaviour the KB spec marks as inferred
 //! ([I]) as a setting. docs/kb.md lists them all.
 
-use crate::bank::types::ReversalConvention;
+use crate::bank::wire::ReversalConvention;
 use crate::bank::{
     ClientIdentity, KbApiKeys, KbEndpoints, KbQuirks, KbSettings, RegistrationKeyPolicy,
 };

@@ -1,12 +1,13 @@
 //! The connect, renew and disconnect journeys.
 
 use super::store::{self, FlowRow};
-use super::{CONSENT_LIFETIME, Consent};
+use super::{CONSENT_LIFETIME, ConnectionStatus, Consent};
 use crate::audit::{self, Actor};
 use crate::auth::User;
-use crate::bank::types::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
+use crate::bank::wire::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
 use crate::bank::{self, RegistrationCallback, RegistrationParams, Secret};
 use crate::db::tenant::{Tenant, TenantTx};
+use crate::sync::AccessTokens;
 use crate::vault::{Binding, VaultError};
 use base64::Engine;
 use rand::RngCore;
@@ -470,18 +471,22 @@ impl Consent {
         Ok(accounts.len())
     }
 
-    /// Disconnects: unsubscribes at KB (best effort), forgets every secret, stops the sync; the
-    /// synced history stays unless `delete_history`.
+    /// Disconnects: unsubscribes at KB (best effort, with an access token while the connection
+    /// is active), forgets every secret, stops the sync; the synced history stays unless
+    /// `delete_history`.
     pub async fn disconnect(
         &self,
         tenant: &Tenant,
         user: &User,
         delete_history: bool,
-        access_token: Option<Secret<String>>,
     ) -> Result<(), FlowError> {
         let row = store::live_connection(&self.pool, tenant.id())
             .await?
             .ok_or(FlowError::NothingToRenew)?;
+        let access_token = match row.status {
+            ConnectionStatus::Active => self.access_token(row.id).await.ok(),
+            ConnectionStatus::Broken | ConnectionStatus::Disconnected => None,
+        };
         if let Some(token) = access_token {
             for (subscription, kb_account) in store::subscriptions_of(&self.pool, row.id).await? {
                 if let Err(error) = self

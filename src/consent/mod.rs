@@ -19,12 +19,13 @@ pub mod tokens;
 
 use crate::bank::KbClient;
 use crate::clock::SharedClock;
+use crate::db::tenant::Tenant;
 use crate::vault::Vault;
 use sqlx::PgPool;
 use std::sync::Arc;
 use url::Url;
 
-pub use status::{ConnectionState, ConnectionView};
+pub use status::{ConnectionState, ConnectionStatus, ConnectionView};
 
 /// Everything the consent journeys need.
 #[derive(Clone)]
@@ -52,6 +53,13 @@ impl Consent {
     /// `{this}/subscriptions/{id}/events`).
     pub fn event_api_url(&self) -> String {
         self.url("/kb/events")
+    }
+
+    /// The club's current (not disconnected) connection as its pages show it, or `None`.
+    /// Reads no secret column.
+    pub async fn connection(&self, tenant: &Tenant) -> Result<Option<ConnectionView>, sqlx::Error> {
+        let row = store::live_view(&self.pool, tenant.id()).await?;
+        Ok(row.map(|row| ConnectionView::from_row(row, self.clock.now())))
     }
 
     fn url(&self, path: &str) -> String {

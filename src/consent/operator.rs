@@ -2,6 +2,7 @@
 //! qualified certificate with their expiry (warned 30 days ahead), and every club's consent and
 //! sync health.
 
+use super::{ConnectionState, ConnectionStatus};
 use crate::auth::Email;
 use crate::bank::{ClientIdentity, certificate_not_after};
 use crate::mail::{self, Message};
@@ -17,11 +18,20 @@ pub const WARN_AHEAD: Duration = Duration::days(30);
 pub struct ClubHealth {
     pub tenant_id: Uuid,
     pub name: String,
-    pub connection_status: Option<String>,
+    pub connection_status: Option<ConnectionStatus>,
     pub consent_expires_at: Option<OffsetDateTime>,
     pub accounts: i64,
     pub stale_since: Option<OffsetDateTime>,
+    /// The technical text of one of the club's sync problems (operators read it as it is).
     pub last_error: Option<String>,
+}
+
+impl ClubHealth {
+    /// The state of the club's live connection at `now`, if it has one.
+    pub fn connection_state(&self, now: OffsetDateTime) -> Option<ConnectionState> {
+        self.connection_status
+            .map(|status| ConnectionState::derive(status, self.consent_expires_at, now))
+    }
 }
 
 /// The operator page's data.

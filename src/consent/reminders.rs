@@ -3,7 +3,7 @@
 //! expiry date (a renewal starts a new series) and the reminder, so reruns, restarts and several
 //! instances never send it twice.
 
-use super::REMINDER_DAYS;
+use super::{ConnectionStatus, REMINDER_DAYS};
 use crate::auth::Email;
 use crate::i18n::{self, Lang};
 use crate::mail::{self, Links};
@@ -22,12 +22,15 @@ pub enum Reminder {
 
 impl Reminder {
     /// The most urgent reminder for a connection (older thresholds are skipped, not sent late).
-    pub fn due(status: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Option<Reminder> {
-        if status == "broken" {
-            return Some(Reminder::Broken);
-        }
-        if status != "active" {
-            return None;
+    pub fn due(
+        status: ConnectionStatus,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<Reminder> {
+        match status {
+            ConnectionStatus::Broken => return Some(Reminder::Broken),
+            ConnectionStatus::Disconnected => return None,
+            ConnectionStatus::Active => {}
         }
         let left = expires_at - now;
         if left <= time::Duration::ZERO {
@@ -51,7 +54,16 @@ impl Reminder {
     }
 }
 
-type Candidate = (Uuid, Uuid, String, String, OffsetDateTime, OffsetDateTime);
+/// A connection that may be due for a reminder.
+#[derive(Debug, sqlx::FromRow)]
+struct Candidate {
+    connection: Uuid,
+    tenant: Uuid,
+    status: ConnectionStatus,
+    club: String,
+    expires_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
 
 /// Queues every reminder that is due now; returns how many e-mails were queued.
 pub async fn queue_due(
@@ -60,15 +72,24 @@ pub async fn queue_due(
     now: OffsetDateTime,
 ) -> Result<usize, sqlx::Error> {
     let candidates: Vec<Candidate> = sqlx::query_as(
-        "SELECT c.id, c.tenant_id, c.status, t.name, c.consent_expires_at, c.updated_at \
+        "SELECT c.id AS connection, c.tenant_id AS tenant, c.status, t.name AS club, \
+                c.consent_expires_at AS expires_at, c.updated_at \
          FROM app.bank_connections c JOIN app.tenants t ON t.id = c.tenant_id \
          WHERE c.status IN ('active', 'broken') AND c.consent_expires_at IS NOT NULL",
     )
     .fetch_all(pool)
     .await?;
     let mut queued = 0;
-    for (connection, tenant, status, club, expires_at, updated_at) in candidates {
-        let Some(reminder) = Reminder::due(&status, expires_at, now) else {
+    for Candidate {
+        connection,
+        tenant,
+        status,
+        club,
+        expires_at,
+        updated_at,
+    } in candidates
+    {
+        let Some(reminder) = Reminder::due(status, expires_at, now) else {
             continue;
         };
         let series = match reminder {
@@ -135,6 +156,7 @@ pub async fn queue_due(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ConnectionStatus::{Active, Broken, Disconnected};
     use time::Duration;
     use time::macros::datetime;
 
@@ -142,32 +164,29 @@ mod tests {
     fn the_most_urgent_reminder_is_due() {
         let now = datetime!(2026-11-27 12:00 UTC);
         let at = |days: i64| now + Duration::days(days);
-        assert_eq!(Reminder::due("active", at(60), now), None);
+        assert_eq!(Reminder::due(Active, at(60), now), None);
         assert_eq!(
-            Reminder::due("active", at(30), now),
+            Reminder::due(Active, at(30), now),
             Some(Reminder::Expiring(30))
         );
         assert_eq!(
-            Reminder::due("active", at(20), now),
+            Reminder::due(Active, at(20), now),
             Some(Reminder::Expiring(30))
         );
         assert_eq!(
-            Reminder::due("active", at(14), now),
+            Reminder::due(Active, at(14), now),
             Some(Reminder::Expiring(14))
         );
         assert_eq!(
-            Reminder::due("active", at(5), now),
+            Reminder::due(Active, at(5), now),
             Some(Reminder::Expiring(7))
         );
         assert_eq!(
-            Reminder::due("active", now + Duration::hours(3), now),
+            Reminder::due(Active, now + Duration::hours(3), now),
             Some(Reminder::Expiring(1))
         );
-        assert_eq!(Reminder::due("active", at(0), now), Some(Reminder::Expired));
-        assert_eq!(
-            Reminder::due("broken", at(100), now),
-            Some(Reminder::Broken)
-        );
-        assert_eq!(Reminder::due("disconnected", at(1), now), None);
+        assert_eq!(Reminder::due(Active, at(0), now), Some(Reminder::Expired));
+        assert_eq!(Reminder::due(Broken, at(100), now), Some(Reminder::Broken));
+        assert_eq!(Reminder::due(Disconnected, at(1), now), None);
     }
 }

@@ -1,7 +1,38 @@
-//! The state of a club's bank connection as people see it.
+//! The state of a club's bank connection as people see it: the stored [`ConnectionStatus`],
+//! the derived [`ConnectionState`], and the [`ConnectionView`] pages get (no secrets in it).
+
+use std::fmt;
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
+
+/// What `app.bank_connections.status` says (checked text; migration `app/0005`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// The tokens are stored and work (until KB refuses them or the consent expires).
+    Active,
+    /// KB refused the refresh token; the secrets stay until the club renews or disconnects.
+    Broken,
+    /// The club disconnected; every secret is gone.
+    Disconnected,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Broken => "broken",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
+impl fmt::Display for ConnectionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Honest state of the consent, derived from the stored dates and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,11 +50,15 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
-    pub fn derive(status: &str, expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> Self {
+    pub fn derive(
+        status: ConnectionStatus,
+        expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Self {
         match status {
-            "broken" => ConnectionState::Broken,
-            "disconnected" => ConnectionState::Disconnected,
-            _ => match expires_at {
+            ConnectionStatus::Broken => ConnectionState::Broken,
+            ConnectionStatus::Disconnected => ConnectionState::Disconnected,
+            ConnectionStatus::Active => match expires_at {
                 Some(at) if at <= now => ConnectionState::Expired,
                 Some(at) if at - now <= Duration::days(30) => ConnectionState::Expiring,
                 _ => ConnectionState::Active,
@@ -58,14 +93,40 @@ impl ConnectionState {
     }
 }
 
-/// A connection as shown on the club's pages.
-#[derive(Debug, Clone)]
+/// A connection as shown on the club's pages: what people may know, never a secret (from
+/// [`crate::consent::Consent::connection`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionView {
     pub id: Uuid,
     pub state: ConnectionState,
+    /// When the consent was granted (or last renewed).
     pub granted_at: Option<OffsetDateTime>,
+    /// When the consent expires (12 months after the grant).
     pub expires_at: Option<OffsetDateTime>,
+    /// KB's reason when the connection broke (technical text).
     pub broken_reason: Option<String>,
+}
+
+/// The columns of `app.bank_connections` a [`ConnectionView`] is made of.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct ViewRow {
+    pub id: Uuid,
+    pub status: ConnectionStatus,
+    pub consent_granted_at: Option<OffsetDateTime>,
+    pub consent_expires_at: Option<OffsetDateTime>,
+    pub broken_reason: Option<String>,
+}
+
+impl ConnectionView {
+    pub(super) fn from_row(row: ViewRow, now: OffsetDateTime) -> Self {
+        Self {
+            id: row.id,
+            state: ConnectionState::derive(row.status, row.consent_expires_at, now),
+            granted_at: row.consent_granted_at,
+            expires_at: row.consent_expires_at,
+            broken_reason: row.broken_reason,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,14 +140,15 @@ mod tests {
         let derive = |status, days: Option<i64>| {
             ConnectionState::derive(status, days.map(|d| now + Duration::days(d)), now)
         };
-        assert_eq!(derive("active", Some(200)), ConnectionState::Active);
-        assert_eq!(derive("active", Some(30)), ConnectionState::Expiring);
-        assert_eq!(derive("active", Some(1)), ConnectionState::Expiring);
-        assert_eq!(derive("active", Some(0)), ConnectionState::Expired);
-        assert_eq!(derive("active", Some(-3)), ConnectionState::Expired);
-        assert_eq!(derive("broken", Some(200)), ConnectionState::Broken);
+        use ConnectionStatus::{Active, Broken, Disconnected};
+        assert_eq!(derive(Active, Some(200)), ConnectionState::Active);
+        assert_eq!(derive(Active, Some(30)), ConnectionState::Expiring);
+        assert_eq!(derive(Active, Some(1)), ConnectionState::Expiring);
+        assert_eq!(derive(Active, Some(0)), ConnectionState::Expired);
+        assert_eq!(derive(Active, Some(-3)), ConnectionState::Expired);
+        assert_eq!(derive(Broken, Some(200)), ConnectionState::Broken);
         assert_eq!(
-            derive("disconnected", Some(200)),
+            derive(Disconnected, Some(200)),
             ConnectionState::Disconnected
         );
         assert!(!ConnectionState::Expired.usable());

@@ -1,32 +1,30 @@
 //! SQL of the consent tables. The caller owns the transaction.
 
+use super::status::{ConnectionStatus, ViewRow};
 use crate::db::tenant::TenantTx;
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// A bank connection row (secrets still sealed).
+/// A bank connection row (secrets still sealed). Stays inside `consent`: pages get a
+/// [`super::ConnectionView`].
 #[derive(Debug, Clone, FromRow)]
-pub struct ConnectionRow {
+pub(super) struct ConnectionRow {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub kb_client_id: Option<String>,
     pub client_secret_enc: Option<String>,
     pub refresh_token_enc: Option<String>,
     pub access_token_enc: Option<String>,
     pub access_token_expires_at: Option<OffsetDateTime>,
-    pub consent_granted_at: Option<OffsetDateTime>,
-    pub consent_expires_at: Option<OffsetDateTime>,
-    pub broken_reason: Option<String>,
 }
 
 const CONNECTION_COLUMNS: &str = "id, tenant_id, status, kb_client_id, client_secret_enc, \
-    refresh_token_enc, access_token_enc, access_token_expires_at, consent_granted_at, \
-    consent_expires_at, broken_reason";
+    refresh_token_enc, access_token_enc, access_token_expires_at";
 
 /// The club's current (not disconnected) connection.
-pub async fn live_connection(
+pub(super) async fn live_connection(
     pool: &PgPool,
     tenant_id: Uuid,
 ) -> Result<Option<ConnectionRow>, sqlx::Error> {
@@ -39,8 +37,22 @@ pub async fn live_connection(
     .await
 }
 
+/// The club's current connection without its secret columns.
+pub(super) async fn live_view(
+    pool: &PgPool,
+    tenant_id: Uuid,
+) -> Result<Option<ViewRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, consent_granted_at, consent_expires_at, broken_reason \
+           FROM app.bank_connections WHERE tenant_id = $1 AND status <> 'disconnected'",
+    )
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// The connection, locked for the rest of the transaction (single-flight token refresh).
-pub async fn lock_connection(
+pub(super) async fn lock_connection(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<ConnectionRow>, sqlx::Error> {

@@ -2,8 +2,8 @@
 //! single-flight under the connection's row lock, so several Kasa instances never stampede
 //! KB's token endpoint (which answers 429 when hammered).
 
-use super::{Consent, store};
-use crate::bank::types::ClientCredentials;
+use super::{ConnectionStatus, Consent, store};
+use crate::bank::wire::ClientCredentials;
 use crate::bank::{Error as BankError, Secret};
 use crate::vault::Binding;
 use time::Duration;
@@ -25,7 +25,7 @@ impl crate::sync::AccessTokens for Consent {
             .ok_or_else(|| BankError::ConsentGone {
                 reason: "connection not found".into(),
             })?;
-        if row.status != "active" {
+        if row.status != ConnectionStatus::Active {
             return Err(BankError::ConsentGone {
                 reason: format!("connection is {}", row.status),
             });
@@ -100,7 +100,7 @@ impl crate::sync::AccessTokens for Consent {
             let Some(row) = store::lock_connection(&mut tx, connection_id).await? else {
                 return Ok(false);
             };
-            if row.status != "active" {
+            if row.status != ConnectionStatus::Active {
                 return Ok(false);
             }
             let marked =

@@ -8,6 +8,8 @@
 
 use rand::Rng;
 use sqlx::{PgConnection, PgPool};
+
+use super::outcome::{Failure, Problem};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -79,17 +81,17 @@ pub enum Outcome {
     /// KB's unchanged-data answer after an applied download: nothing new, not an error.
     Unchanged { retry_after: Option<Duration> },
     /// A rate limit (429 on the token, balances or statements, or the unchanged-data answer
-    /// after a download that was never applied): the account stays stale with `error`, the
+    /// after a download that was never applied): the account stays stale with `failure`, the
     /// next attempt waits for the backoff and at least `retry_after`.
     RateLimited {
         retry_after: Option<Duration>,
-        error: String,
+        failure: Failure,
     },
     /// KB or the network failed (5xx, timeouts, paging kept shifting, database trouble): retry
     /// with backoff.
-    Failed { error: String },
+    Failed(Failure),
     /// The consent is gone or the account is no longer exposed: stop until the club reconnects.
-    Disabled { reason: String },
+    Disabled(Failure),
 }
 
 /// Creates the job of an account, due at `due_at`; an existing job is kept as it is.
@@ -118,8 +120,8 @@ pub async fn enable(
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE app.sync_jobs SET enabled = true, due_at = $2, attempts = 0, last_error = NULL \
-         WHERE account_id = $1",
+        "UPDATE app.sync_jobs SET enabled = true, due_at = $2, attempts = 0, last_error = NULL, \
+         problem = NULL WHERE account_id = $1",
     )
     .bind(account_id)
     .bind(now)
@@ -299,13 +301,13 @@ pub async fn finish(
     // A notification that arrived after this claim makes the job due again at once.
     let notified_during_run = "(notified_at IS NOT NULL AND notified_at > claimed_at)";
     let released = format!(
-        "UPDATE app.sync_jobs SET attempts = 0, last_error = $6, stale_since = NULL, \
+        "UPDATE app.sync_jobs SET attempts = 0, last_error = $6, problem = $7, stale_since = NULL, \
          due_at = CASE WHEN {notified_during_run} THEN $4 ELSE $5 END, \
          notified_at = CASE WHEN {notified_during_run} THEN notified_at END, \
          lease_owner = NULL, lease_until = NULL \
          WHERE account_id = $1 AND lease_owner = $2 AND fence = $3"
     );
-    let (sql, due_at, error): (String, OffsetDateTime, Option<&str>) = match outcome {
+    let (sql, due_at, failure): (String, OffsetDateTime, Option<&Failure>) = match outcome {
         Outcome::Synced => (released, now + schedule.poll_interval, None),
         Outcome::Unchanged { retry_after } => (
             released,
@@ -314,18 +316,19 @@ pub async fn finish(
                 .max(schedule.unchanged_interval),
             None,
         ),
-        Outcome::Failed { error } => retry_later(job, schedule, now, error, None),
-        Outcome::RateLimited { error, retry_after } => {
-            retry_later(job, schedule, now, error, *retry_after)
-        }
-        Outcome::Disabled { reason } => (
-            "UPDATE app.sync_jobs SET enabled = false, last_error = $6, \
+        Outcome::Failed(failure) => retry_later(job, schedule, now, failure, None),
+        Outcome::RateLimited {
+            failure,
+            retry_after,
+        } => retry_later(job, schedule, now, failure, *retry_after),
+        Outcome::Disabled(failure) => (
+            "UPDATE app.sync_jobs SET enabled = false, last_error = $6, problem = $7, \
              stale_since = COALESCE(stale_since, $4), due_at = $5, \
              lease_owner = NULL, lease_until = NULL \
              WHERE account_id = $1 AND lease_owner = $2 AND fence = $3"
                 .to_owned(),
             now,
-            Some(reason.as_str()),
+            Some(failure),
         ),
     };
     let done = sqlx::query(&sql)
@@ -334,7 +337,8 @@ pub async fn finish(
         .bind(job.fence)
         .bind(now)
         .bind(due_at)
-        .bind(error)
+        .bind(failure.map(|f| f.detail.as_str()))
+        .bind(failure.map(|f| f.problem))
         .execute(pool)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -346,9 +350,9 @@ fn retry_later<'a>(
     job: &ClaimedJob,
     schedule: &Schedule,
     now: OffsetDateTime,
-    error: &'a str,
+    failure: &'a Failure,
     retry_after: Option<Duration>,
-) -> (String, OffsetDateTime, Option<&'a str>) {
+) -> (String, OffsetDateTime, Option<&'a Failure>) {
     let jitter = rand::thread_rng().gen_range(0.0..=1.0);
     let delay = schedule
         .backoff(job.attempts.saturating_add(1), jitter)
@@ -361,13 +365,13 @@ fn retry_later<'a>(
     };
     (
         format!(
-            "UPDATE app.sync_jobs SET attempts = attempts + 1, last_error = $6, \
+            "UPDATE app.sync_jobs SET attempts = attempts + 1, last_error = $6, problem = $7, \
              stale_since = COALESCE(stale_since, $4), due_at = {notified_soon}, \
              lease_owner = NULL, lease_until = NULL \
              WHERE account_id = $1 AND lease_owner = $2 AND fence = $3"
         ),
         now + delay,
-        Some(error),
+        Some(failure),
     )
 }
 
@@ -381,7 +385,10 @@ pub struct JobState {
     pub lease_until: Option<OffsetDateTime>,
     pub fence: i64,
     pub attempts: i32,
+    /// The technical text of the last problem.
     pub last_error: Option<String>,
+    /// Its kind (set exactly when `last_error` is).
+    pub problem: Option<Problem>,
     pub stale_since: Option<OffsetDateTime>,
 }
 
@@ -389,7 +396,7 @@ pub struct JobState {
 pub async fn state(pool: &PgPool, account_id: Uuid) -> Result<Option<JobState>, sqlx::Error> {
     sqlx::query_as(
         "SELECT account_id, enabled, due_at, lease_owner, lease_until, fence, attempts, \
-                last_error, stale_since \
+                last_error, problem, stale_since \
            FROM app.sync_jobs WHERE account_id = $1",
     )
     .bind(account_id)

@@ -22,7 +22,8 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::jobs::{self, LostLease};
-use crate::bank::types::{
+use super::outcome::{Failure, RunOutcome, Trigger};
+use crate::bank::wire::{
     AccountBalance, BalanceType, ReversalConvention, Transaction, TransactionStatus,
     UnreadableTransaction,
 };
@@ -153,13 +154,12 @@ pub struct Batch<'a> {
     /// How KB marks a reversal's direction (the `KbQuirks` setting).
     pub reversal_convention: ReversalConvention,
     /// The run could not finish (e.g. the balances were rate-limited): the transactions are
-    /// written, but the account stays stale with this reason and `fresh_as_of` does not move.
-    pub incomplete: Option<&'a str>,
+    /// written, but the account stays stale with this problem and `fresh_as_of` does not move.
+    pub incomplete: Option<&'a Failure>,
     pub pages: u32,
     /// The window reaches as far back as KB allows (the first sync).
     pub full_history: bool,
-    /// `first`, `schedule`, `notification` or `retry`.
-    pub trigger: &'a str,
+    pub trigger: Trigger,
     pub started_at: OffsetDateTime,
     pub now: OffsetDateTime,
 }
@@ -590,7 +590,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
             history_complete = history_complete OR $4, \
             fresh_as_of = CASE WHEN $7::text IS NULL THEN $5 ELSE fresh_as_of END, \
             stale_since = CASE WHEN $7::text IS NULL THEN NULL ELSE COALESCE(stale_since, $5) END, \
-            last_error = $7, unapplied_download_at = NULL \
+            last_error = $7, problem = $8, unapplied_download_at = NULL \
           WHERE id = $1",
     )
     .bind(batch.account_id)
@@ -599,7 +599,8 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     .bind(batch.full_history)
     .bind(batch.now)
     .bind(mismatch_from)
-    .bind(batch.incomplete)
+    .bind(batch.incomplete.map(|f| f.detail.as_str()))
+    .bind(batch.incomplete.map(|f| f.problem))
     .execute(&mut **tx)
     .await?;
 
@@ -620,11 +621,11 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
             pages: batch.pages,
             fetched: batch.transactions.len() + batch.unreadable.len(),
             outcome: if batch.incomplete.is_some() {
-                "partial"
+                RunOutcome::Partial
             } else {
-                "synced"
+                RunOutcome::Synced
             },
-            error: batch.incomplete,
+            failure: batch.incomplete,
             downloaded_at: None,
             now: batch.now,
         },
@@ -777,14 +778,14 @@ async fn reconcile(
 /// A run that wrote no transactions (KB said "unchanged", or the run failed).
 #[derive(Debug, Clone)]
 pub struct RunRecord<'a> {
-    pub trigger: &'a str,
+    pub trigger: Trigger,
     pub started_at: OffsetDateTime,
     pub window: Option<(Date, Date)>,
     pub pages: u32,
     pub fetched: usize,
-    /// `unchanged`, `failed`, `rate_limited`, `blocked` or `disabled`.
-    pub outcome: &'a str,
-    pub error: Option<&'a str>,
+    pub outcome: RunOutcome,
+    /// Why the run did not end well (the account keeps it until a run ends well).
+    pub failure: Option<&'a Failure>,
     /// When this run downloaded the transaction list without applying it (KB's 61 minutes
     /// count from then).
     pub downloaded_at: Option<OffsetDateTime>,
@@ -804,14 +805,14 @@ pub async fn record_run(
 ) -> Result<(), LedgerError> {
     jobs::lock_fence(tx, account_id, fence).await??;
     let mut report = ApplyReport::default();
-    if run.outcome == "unchanged" {
+    if run.outcome == RunOutcome::Unchanged {
         insert_balances(tx, account_id, balances, run.now).await?;
         if !balances.is_empty() && sync_state(tx, account_id).await?.history_complete {
             report.reconciliation = reconcile(tx, account_id).await?;
         }
         sqlx::query(
-            "UPDATE bank_accounts SET fresh_as_of = $2, stale_since = NULL, last_error = NULL \
-              WHERE id = $1",
+            "UPDATE bank_accounts SET fresh_as_of = $2, stale_since = NULL, last_error = NULL, \
+                 problem = NULL WHERE id = $1",
         )
         .bind(account_id)
         .bind(run.now)
@@ -820,13 +821,14 @@ pub async fn record_run(
     } else {
         sqlx::query(
             "UPDATE bank_accounts SET stale_since = COALESCE(stale_since, $2), last_error = $3, \
-                 unapplied_download_at = COALESCE($4, unapplied_download_at) \
+                 problem = $5, unapplied_download_at = COALESCE($4, unapplied_download_at) \
               WHERE id = $1",
         )
         .bind(account_id)
         .bind(run.now)
-        .bind(run.error)
+        .bind(run.failure.map(|f| f.detail.as_str()))
         .bind(run.downloaded_at)
+        .bind(run.failure.map(|f| f.problem))
         .execute(&mut **tx)
         .await?;
     }
@@ -858,7 +860,7 @@ async fn insert_run(
     .bind(count(report.updated))
     .bind(count(report.removed))
     .bind(run.outcome)
-    .bind(run.error)
+    .bind(run.failure.map(|f| f.detail.as_str()))
     .bind(report.reconciliation.as_ref().map(Reconciliation::describe))
     .execute(&mut **tx)
     .await?;

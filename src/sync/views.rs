@@ -1,6 +1,7 @@
 //! Read-only views of a club's synced bank data for its pages (accounts with freshness and
 //! balances, transactions, sync runs). Every function takes a [`TenantTx`].
 
+use super::outcome::{Problem, RunOutcome, Trigger};
 use crate::db::tenant::TenantTx;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -14,7 +15,10 @@ pub struct AccountSummary {
     pub currency: String,
     pub fresh_as_of: Option<OffsetDateTime>,
     pub stale_since: Option<OffsetDateTime>,
+    /// The last problem's technical text (shown under "details").
     pub last_error: Option<String>,
+    /// The last problem's kind (set exactly when `last_error` is).
+    pub problem: Option<Problem>,
     pub history_complete: bool,
     pub progress_pages: i32,
     pub progress_fetched: i32,
@@ -26,42 +30,18 @@ pub struct AccountSummary {
 }
 
 impl AccountSummary {
-    /// Translation key of the last problem, in plain language (the stored text is technical).
+    /// Translation key of the last problem, in plain language (`last_error` is technical; the
+    /// two are stored together).
     pub fn problem_key(&self) -> &'static str {
-        problem_key(self.last_error.as_deref().unwrap_or(""))
+        self.problem.unwrap_or(Problem::Other).label_key()
     }
 }
 
-/// Plain-language translation key for a stored sync error.
-pub fn problem_key(error: &str) -> &'static str {
-    let error = error.to_ascii_lowercase();
-    if error.starts_with("kb is unavailable") && error.contains("changed during paging")
-        || error.contains("kept changing")
-    {
-        "sync.problem.shifting"
-    } else if error.starts_with("kb is unavailable") {
-        "sync.problem.unavailable"
-    } else if error.starts_with("kb rate limit") && error.contains("61-minute") {
-        "sync.problem.blocked"
-    } else if error.starts_with("kb rate limit") || error.starts_with("balances: kb rate limit") {
-        "sync.problem.rate_limited"
-    } else if error.starts_with("balances:") {
-        "sync.problem.balances"
-    } else if error.starts_with("kb consent is no longer valid") {
-        "sync.problem.consent"
-    } else if error.starts_with("kb rejected the access token") {
-        "sync.problem.token"
-    } else if error.starts_with("account not available") {
-        "sync.problem.account"
-    } else {
-        "sync.problem.other"
-    }
-}
-
+/// The accounts of the club, oldest first, with their latest balances and freshness.
 pub async fn accounts(tx: &mut TenantTx) -> Result<Vec<AccountSummary>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.id, a.iban, a.name, a.currency, a.fresh_as_of, a.stale_since, a.last_error, \
-            a.history_complete, a.progress_pages, a.progress_fetched, \
+            a.problem, a.history_complete, a.progress_pages, a.progress_fetched, \
             (SELECT amount_minor FROM balances b WHERE b.account_id = a.id AND b.balance_type = 'CLOSING_AVAILABLE' \
                ORDER BY valid_at DESC, fetched_at DESC LIMIT 1) AS available_minor, \
             (SELECT amount_minor FROM balances b WHERE b.account_id = a.id AND b.balance_type <> 'CLOSING_AVAILABLE' \
@@ -182,11 +162,11 @@ pub async fn transactions(
 pub struct RunRow {
     pub started_at: OffsetDateTime,
     pub finished_at: Option<OffsetDateTime>,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub fetched: i32,
     pub inserted: i32,
     pub updated: i32,
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub error: Option<String>,
     pub reconciliation: Option<String>,
 }
@@ -204,40 +184,4 @@ pub async fn runs(
     .bind(limit)
     .fetch_all(&mut **tx)
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::problem_key;
-
-    #[test]
-    fn stored_errors_get_a_plain_language_message() {
-        assert_eq!(
-            problem_key("KB is unavailable: HTTP 503"),
-            "sync.problem.unavailable"
-        );
-        assert_eq!(
-            problem_key("KB rate limit reached: 429"),
-            "sync.problem.rate_limited"
-        );
-        assert_eq!(
-            problem_key("KB consent is no longer valid: invalid_grant"),
-            "sync.problem.consent"
-        );
-        assert_eq!(
-            problem_key(
-                "KB is unavailable: transaction history changed during paging; download again"
-            ),
-            "sync.problem.shifting"
-        );
-        assert_eq!(problem_key("database error"), "sync.problem.other");
-        assert_eq!(
-            problem_key("balances: KB rate limit reached: HTTP 429"),
-            "sync.problem.rate_limited"
-        );
-        assert_eq!(
-            problem_key("KB rate limit reached: KB's 61-minute limit blocks downloading again"),
-            "sync.problem.blocked"
-        );
-    }
 }

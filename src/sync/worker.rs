@@ -21,7 +21,8 @@ use tokio::sync::{Notify, watch};
 use super::AccessTokens;
 use super::jobs::{self, ClaimedJob, Outcome, Schedule};
 use super::ledger::{self, ApplyReport, Batch, LedgerError, RunRecord};
-use crate::bank::types::AccountBalance;
+use super::outcome::{Failure, Problem, RunOutcome, Trigger};
+use crate::bank::wire::AccountBalance;
 use crate::bank::{Downloaded, Error as BankError, KbClient, Secret};
 use crate::clock::SharedClock;
 use crate::db::tenant::{Tenant, TenantTx};
@@ -102,10 +103,23 @@ enum SyncError {
     },
 }
 
+impl SyncError {
+    /// The problem people are told about, with this error's text as its detail.
+    fn failure(&self) -> Failure {
+        let problem = match self {
+            SyncError::Bank(e) => Problem::of_bank(e),
+            SyncError::KeptShifting => Problem::Shifting,
+            SyncError::Blocked { .. } => Problem::Blocked,
+            SyncError::Ledger(_) | SyncError::Db(_) | SyncError::Unchanged { .. } => Problem::Other,
+        };
+        Failure::new(problem, self.to_string())
+    }
+}
+
 /// What one run did, for `sync_runs` (also when it failed).
 #[derive(Debug, Clone)]
 struct RunInfo {
-    trigger: &'static str,
+    trigger: Trigger,
     started_at: OffsetDateTime,
     window: Option<(Date, Date)>,
     pages: u32,
@@ -142,27 +156,19 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
     let tenant = match Tenant::load(&deps.pool, job.tenant_id).await {
         Ok(Some(tenant)) => tenant,
         Ok(None) => {
-            let outcome = Outcome::Disabled {
-                reason: "the club is not active".into(),
-            };
-            finish(deps, &job, &outcome).await;
+            let failure = Failure::new(Problem::Other, "the club is not active");
+            finish(deps, &job, &Outcome::Disabled(failure)).await;
             return;
         }
         Err(e) => {
-            finish(
-                deps,
-                &job,
-                &Outcome::Failed {
-                    error: e.to_string(),
-                },
-            )
-            .await;
+            let failure = Failure::new(Problem::Other, e.to_string());
+            finish(deps, &job, &Outcome::Failed(failure)).await;
             return;
         }
     };
 
     let mut info = RunInfo {
-        trigger: "schedule",
+        trigger: Trigger::Schedule,
         started_at,
         window: None,
         pages: 0,
@@ -194,6 +200,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
     };
 
     let mut balances = Vec::new();
+    // What to reschedule by, and (unless the ledger write recorded the run) what to record.
     let (outcome, record) = match result {
         Ok(report) => {
             tracing::info!(
@@ -206,7 +213,13 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
             );
             match report.incomplete {
                 // Written, but not complete (the balances were throttled): stale, retry.
-                Some((error, retry_after)) => (Outcome::RateLimited { retry_after, error }, None),
+                Some((failure, retry_after)) => (
+                    Outcome::RateLimited {
+                        retry_after,
+                        failure,
+                    },
+                    None,
+                ),
                 None => (Outcome::Synced, None),
             }
         }
@@ -223,17 +236,17 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
                 Outcome::Unchanged {
                     retry_after: retry_after.and_then(|d| Duration::try_from(d).ok()),
                 },
-                Some(("unchanged", None)),
+                Some((RunOutcome::Unchanged, None)),
             )
         }
         Err(
-            e @ SyncError::Blocked {
+            ref e @ SyncError::Blocked {
                 downloaded_at,
                 retry_after,
             },
         ) => {
-            let error = e.to_string();
-            tracing::warn!(account_id = %job.account_id, error = %error, "bank account sync blocked");
+            let failure = e.failure();
+            tracing::warn!(account_id = %job.account_id, error = %failure.detail, "bank account sync blocked");
             // KB counts 61 minutes from the unapplied download.
             let now = deps.clock.now();
             let until = downloaded_at + deps.settings.schedule.unchanged_interval - now;
@@ -244,48 +257,44 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
             (
                 Outcome::RateLimited {
                     retry_after: Some(wait),
-                    error: error.clone(),
+                    failure: failure.clone(),
                 },
-                Some(("blocked", Some(error))),
+                Some((RunOutcome::Blocked, Some(failure))),
             )
         }
-        Err(SyncError::Bank(e @ BankError::RateLimited { .. })) => {
-            let error = e.to_string();
-            tracing::warn!(account_id = %job.account_id, error = %error, "bank account sync rate-limited");
+        Err(SyncError::Bank(ref e @ BankError::RateLimited { .. })) => {
+            let failure = Failure::bank(e);
+            tracing::warn!(account_id = %job.account_id, error = %failure.detail, "bank account sync rate-limited");
             (
                 Outcome::RateLimited {
                     retry_after: e.retry_after().and_then(|d| Duration::try_from(d).ok()),
-                    error: error.clone(),
+                    failure: failure.clone(),
                 },
-                Some(("rate_limited", Some(error))),
+                Some((RunOutcome::RateLimited, Some(failure))),
             )
         }
         Err(SyncError::Bank(
-            e @ (BankError::ConsentGone { .. } | BankError::AccountNotConfigured { .. }),
+            ref e @ (BankError::ConsentGone { .. } | BankError::AccountNotConfigured { .. }),
         )) => {
-            if let BankError::ConsentGone { reason } = &e {
+            if let BankError::ConsentGone { reason } = e {
                 deps.tokens.consent_gone(job.connection_id, reason).await;
             }
-            let reason = e.to_string();
+            let failure = Failure::bank(e);
             (
-                Outcome::Disabled {
-                    reason: reason.clone(),
-                },
-                Some(("disabled", Some(reason))),
+                Outcome::Disabled(failure.clone()),
+                Some((RunOutcome::Disabled, Some(failure))),
             )
         }
         Err(e) => {
-            let error = e.to_string();
-            tracing::warn!(account_id = %job.account_id, error = %error, "bank account sync failed");
+            let failure = e.failure();
+            tracing::warn!(account_id = %job.account_id, error = %failure.detail, "bank account sync failed");
             (
-                Outcome::Failed {
-                    error: error.clone(),
-                },
-                Some(("failed", Some(error))),
+                Outcome::Failed(failure.clone()),
+                Some((RunOutcome::Failed, Some(failure))),
             )
         }
     };
-    if let Some((kind, error)) = record {
+    if let Some((kind, failure)) = record {
         let run = RunRecord {
             trigger: info.trigger,
             started_at: info.started_at,
@@ -293,7 +302,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
             pages: info.pages,
             fetched: info.fetched,
             outcome: kind,
-            error: error.as_deref(),
+            failure: failure.as_ref(),
             downloaded_at: info.downloaded_at,
             now: deps.clock.now(),
         };
@@ -354,8 +363,8 @@ pub fn sync_window(
 /// What a completed sync wrote, and whether it was complete.
 struct Synced {
     report: ApplyReport,
-    /// The balances could not be read: the reason and KB's wait.
-    incomplete: Option<(String, Option<Duration>)>,
+    /// The balances could not be read: the problem and KB's wait.
+    incomplete: Option<(Failure, Option<Duration>)>,
 }
 
 impl std::ops::Deref for Synced {
@@ -382,13 +391,13 @@ async fn sync_account<T: AccessTokens>(
     let (window, full_history) = sync_window(&state, prague_date(now), &deps.settings);
     info.window = Some(window);
     info.trigger = if full_history {
-        "first"
+        Trigger::First
     } else if job.attempts > 0 {
-        "retry"
+        Trigger::Retry
     } else if job.notified {
-        "notification"
+        Trigger::Notification
     } else {
-        "schedule"
+        Trigger::Schedule
     };
 
     let mut refreshed = false;
@@ -442,7 +451,8 @@ async fn sync_account<T: AccessTokens>(
         Ok(balances) => (balances, None),
         Err(e @ (BankError::RateLimited { .. } | BankError::Unavailable { .. })) => {
             let wait = e.retry_after().and_then(|d| Duration::try_from(d).ok());
-            (Vec::new(), Some((format!("balances: {e}"), wait)))
+            let failure = Failure::new(Problem::of_balances(&e), format!("balances: {e}"));
+            (Vec::new(), Some((failure, wait)))
         }
         Err(e) => return Err(e.into()),
     };
@@ -459,7 +469,7 @@ async fn sync_account<T: AccessTokens>(
             unreadable: &downloaded.unreadable,
             balances: &balances,
             reversal_convention: deps.kb.settings().quirks.reversal_convention,
-            incomplete: incomplete.as_ref().map(|(reason, _)| reason.as_str()),
+            incomplete: incomplete.as_ref().map(|(failure, _)| failure),
             pages: info.pages,
             full_history,
             trigger: info.trigger,

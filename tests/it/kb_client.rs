@@ -2,7 +2,7 @@
 //! own CA, mTLS for Client Registration): the whole onboarding, every fault class, and the
 //! certificate checks.
 
-use kasa::bank::types::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
+use kasa::bank::wire::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
 use kasa::bank::{Error, KbClient, KbSettings, RegistrationCallback, RegistrationParams, Secret};
 use kb_sandbox::{FaultSettings, KbSandbox, SandboxConfig, SandboxHandle};
 use serde_json::Value;

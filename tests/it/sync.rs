@@ -4,13 +4,13 @@
 
 use crate::helpers::{ICO_A, fresh_database};
 use crate::kb_client::{REDIRECT_URI, client_for, onboard, sandbox};
-use kasa::bank::types::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
+use kasa::bank::wire::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
 use kasa::bank::{Error as BankError, KbClient, Secret};
 use kasa::clock::{Clock, ManualClock};
 use kasa::db::tenant::{Tenant, TenantTx};
 use kasa::sync::jobs::{self, JobState};
 use kasa::sync::ledger::{self, AccountInfo, Batch, LedgerError};
-use kasa::sync::{AccessTokens, SyncDeps, SyncSettings, Worker};
+use kasa::sync::{AccessTokens, Problem, SyncDeps, SyncSettings, Worker};
 use kb_sandbox::{FaultSettings, SandboxConfig, SandboxHandle};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -179,7 +179,7 @@ impl Club {
     async fn account_state(&self, account_id: Uuid) -> AccountState {
         let mut tx = TenantTx::begin(&self.pool, &self.tenant).await.expect("tx");
         sqlx::query_as(
-            "SELECT watermark, history_complete, fresh_as_of, stale_since, last_error, \
+            "SELECT watermark, history_complete, fresh_as_of, stale_since, last_error, problem, \
                     progress_pages, progress_fetched FROM bank_accounts WHERE id = $1",
         )
         .bind(account_id)
@@ -228,6 +228,7 @@ struct AccountState {
     fresh_as_of: Option<OffsetDateTime>,
     stale_since: Option<OffsetDateTime>,
     last_error: Option<String>,
+    problem: Option<Problem>,
     progress_pages: i32,
     progress_fetched: i32,
 }
@@ -658,6 +659,7 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
                 .is_some_and(|e| e.contains("unavailable")),
             "{job:?}"
         );
+        assert_eq!(job.problem, Some(Problem::Unavailable), "{fault}");
         let full = Duration::minutes(1 << attempt);
         let delay = job.due_at - now;
         assert!(
@@ -672,6 +674,7 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
         );
         let state = env.club.account_state(env.club.account_id).await;
         assert!(state.last_error.is_some() && state.stale_since.is_some());
+        assert_eq!(state.problem, Some(Problem::Unavailable), "{fault}");
         let run = env.club.runs(env.club.account_id).await.pop().expect("run");
         assert_eq!(
             (run.trigger.as_str(), run.outcome.as_str()),
@@ -708,8 +711,10 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
         "{job:?}"
     );
     assert!(job.due_at >= now + Duration::seconds(60), "{job:?}");
+    assert_eq!(job.problem, Some(Problem::RateLimited));
     let state = env.club.account_state(env.club.account_id).await;
     assert!(state.stale_since.is_some() && state.last_error.is_some());
+    assert_eq!(state.problem, Some(Problem::RateLimited));
     assert_eq!(
         env.club
             .runs(env.club.account_id)
@@ -730,8 +735,13 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
     assert_eq!(env.sync().await, 1);
     let job = env.club.job(env.club.account_id).await;
     assert_eq!(
-        (job.attempts, job.last_error.clone(), job.stale_since),
-        (0, None, None)
+        (
+            job.attempts,
+            job.last_error.clone(),
+            job.problem,
+            job.stale_since
+        ),
+        (0, None, None, None)
     );
     assert!(near(
         job.due_at,
@@ -753,6 +763,7 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
     env.assert_mirrors_sandbox().await;
     let state = env.club.account_state(env.club.account_id).await;
     assert!(state.last_error.is_none() && state.stale_since.is_none());
+    assert_eq!(state.problem, None);
 
     // The consent is gone (KB refuses the refresh token): the job stops, the connection is told.
     *env.tokens.refresh.lock().expect("lock") = Secret::new("revoked".to_owned());
@@ -761,6 +772,7 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
     assert_eq!(env.sync().await, 1);
     let job = env.club.job(env.club.account_id).await;
     assert!(!job.enabled, "{job:?}");
+    assert_eq!(job.problem, Some(Problem::Consent), "{job:?}");
     assert_eq!(env.tokens.gone.lock().expect("lock").len(), 1);
     env.advance_past(env.clock.now() + Duration::days(1));
     assert_eq!(env.sync().await, 0, "a disabled job is never claimed");
@@ -841,7 +853,7 @@ async fn racing_workers_sync_an_account_once_and_a_fenced_out_worker_cannot_comm
         incomplete: None,
         pages: 1,
         full_history: false,
-        trigger: "schedule",
+        trigger: kasa::sync::Trigger::Schedule,
         started_at: t0,
         now: t0,
     };
@@ -946,7 +958,7 @@ async fn apply(
             incomplete: None,
             pages: 1,
             full_history: true,
-            trigger: "test",
+            trigger: kasa::sync::Trigger::Schedule,
             started_at: now,
             now,
         },
@@ -1254,9 +1266,10 @@ async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reco
     // Consent gone: disabled, never claimed, notifications ignored, until re-enabled.
     let t3 = t2 + Duration::hours(3);
     let job = claim(t3).await.pop().expect("claimed");
-    let gone = jobs::Outcome::Disabled {
-        reason: "consent gone".into(),
-    };
+    let gone = jobs::Outcome::Disabled(kasa::sync::Failure::new(
+        kasa::sync::Problem::Consent,
+        "consent gone",
+    ));
     assert!(
         jobs::finish(&pool, &job, &gone, &schedule, t3)
             .await
@@ -1330,3 +1343,90 @@ async fn the_next_days_sync_reconciles_the_sandbox_balances() {
 }
 
 mod field_cases;
+
+// ---------------------------------------------------------------------------------------------
+// Problems stored as text before their kind existed
+// ---------------------------------------------------------------------------------------------
+
+/// Texts the sync stored before the kind existed (one of each shape the pages classified), and
+/// the kind the migrations give them: the rules the web layer applied on every page view.
+const LEGACY_PROBLEMS: &[(&str, Problem)] = &[
+    ("KB is unavailable: HTTP 503", Problem::Unavailable),
+    (
+        "KB is unavailable: transaction history changed during paging; download again",
+        Problem::Shifting,
+    ),
+    (
+        "the transaction history kept changing during paging",
+        Problem::Shifting,
+    ),
+    ("KB rate limit reached: 429", Problem::RateLimited),
+    (
+        "KB rate limit reached: KB's 61-minute limit blocks downloading again after the download at 2026-01-01",
+        Problem::Blocked,
+    ),
+    (
+        "balances: KB rate limit reached: HTTP 429",
+        Problem::RateLimited,
+    ),
+    ("balances: KB is unavailable: timed out", Problem::Balances),
+    (
+        "KB consent is no longer valid: invalid_grant",
+        Problem::Consent,
+    ),
+    ("KB rejected the access token: expired", Problem::Token),
+    (
+        "account not available to this application: x",
+        Problem::Account,
+    ),
+    ("database error: connection reset", Problem::Other),
+];
+
+#[tokio::test]
+async fn problems_stored_as_text_before_their_kind_existed_are_classified_once_by_the_migrations() {
+    let pool = kasa::db::connect_pool(fresh_database().await, 2)
+        .await
+        .expect("pool");
+    let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+    let club = club_with_account(&pool, "acc-legacy", "CZ6501000000000000000123", now).await;
+    let app_migration = include_str!("../../migrations/app/0005_sync_problem.sql");
+    let tenant_migration = include_str!("../../migrations/tenant/0007_sync_problem.sql");
+    for (text, kind) in LEGACY_PROBLEMS {
+        // The tables as they were before the migrations, holding the old text.
+        let mut tx = TenantTx::begin(&pool, &club.tenant).await.expect("tx");
+        sqlx::raw_sql(
+            "ALTER TABLE app.sync_jobs DROP COLUMN problem; \
+             ALTER TABLE bank_accounts DROP COLUMN problem; \
+             ALTER TABLE sync_runs DROP CONSTRAINT sync_runs_outcome_check, \
+                 DROP CONSTRAINT sync_runs_trigger_check",
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("the tables before");
+        for table in ["app.sync_jobs", "bank_accounts"] {
+            sqlx::query(&format!("UPDATE {table} SET last_error = $1"))
+                .bind(*text)
+                .execute(&mut *tx)
+                .await
+                .expect("old text");
+        }
+        sqlx::raw_sql(app_migration)
+            .execute(&mut *tx)
+            .await
+            .expect("app migration");
+        sqlx::raw_sql(tenant_migration)
+            .execute(&mut *tx)
+            .await
+            .expect("tenant migration");
+        for (table, key) in [("app.sync_jobs", "account_id"), ("bank_accounts", "id")] {
+            let (now_kind,): (Option<Problem>,) =
+                sqlx::query_as(&format!("SELECT problem FROM {table} WHERE {key} = $1"))
+                    .bind(club.account_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .expect("kind");
+            assert_eq!(now_kind, Some(*kind), "{table}: {text}");
+        }
+        tx.commit().await.expect("commit");
+    }
+}

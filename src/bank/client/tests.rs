@@ -9,7 +9,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::bank::test_server::{Canned, Recorded, TestServer};
-use crate::bank::types::TransactionStatus;
+use crate::bank::wire::TransactionStatus;
 use crate::bank::{KbApiKeys, KbEndpoints, KbSettings};
 
 const ADAA_KEY: &str = "adaa-key-1";
@@ -456,7 +456,7 @@ async fn statements_pdf_and_event_subscriptions() {
         .expect("create");
     assert_eq!(
         created.status,
-        Some(crate::bank::types::SubscriptionStatus::Active)
+        Some(crate::bank::wire::SubscriptionStatus::Active)
     );
     let read = client
         .event_subscription(&token(), "acc", &created.subscription_id)
@@ -464,7 +464,7 @@ async fn statements_pdf_and_event_subscriptions() {
         .expect("read");
     assert_eq!(
         read.status,
-        Some(crate::bank::types::SubscriptionStatus::Suspended)
+        Some(crate::bank::wire::SubscriptionStatus::Suspended)
     );
     client
         .delete_event_subscription(&token(), "acc", &created.subscription_id)

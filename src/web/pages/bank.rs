@@ -5,7 +5,6 @@ use super::{Chrome, render_status};
 use crate::auth::login::{self, Checked};
 use crate::consent::events::{self, Notification};
 use crate::consent::flow::{self, FlowError};
-use crate::sync::AccessTokens;
 use crate::team::ManageMoney;
 use crate::web::access::ClubAccess;
 use crate::web::context::{ClientIp, Ctx, SignedIn};
@@ -194,15 +193,10 @@ pub async fn disconnect(
     if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
         return Ok(refused);
     }
-    let token =
-        match crate::consent::store::live_connection(&state.pool, access.tenant.id()).await? {
-            Some(row) if row.status == "active" => state.consent.access_token(row.id).await.ok(),
-            _ => None,
-        };
     let delete_history = !form.delete_history.is_empty();
     match state
         .consent
-        .disconnect(&access.tenant, &access.user, delete_history, token)
+        .disconnect(&access.tenant, &access.user, delete_history)
         .await
     {
         Ok(()) => {

@@ -3,7 +3,7 @@
 
 use super::{Chrome, render, render_status};
 use crate::audit::{self, Entry};
-use crate::consent::{ConnectionState, store};
+use crate::consent::ConnectionView;
 use crate::db::tenant::TenantTx;
 use crate::sync::views::{self, AccountSummary, RunRow, TransactionRow};
 use crate::team::{Capability, Role, ViewClub};
@@ -15,15 +15,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// The connection as the dashboard shows it.
-pub struct BankView {
-    pub state: ConnectionState,
-    pub expires_at: Option<OffsetDateTime>,
-    pub broken_reason: Option<String>,
-}
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -35,7 +27,7 @@ struct DashboardPage {
     can_manage_money: bool,
     can_manage_team: bool,
     team_href: String,
-    bank: Option<BankView>,
+    bank: Option<ConnectionView>,
     accounts: Vec<AccountSummary>,
     /// "Expected this month vs received so far" (member fees).
     fees: crate::fee::overview::MonthSummary,
@@ -48,13 +40,7 @@ async fn dashboard_page<C: Capability>(
     status: StatusCode,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
-    let bank = store::live_connection(&state.pool, access.tenant.id())
-        .await?
-        .map(|row| BankView {
-            state: ConnectionState::derive(&row.status, row.consent_expires_at, state.now()),
-            expires_at: row.consent_expires_at,
-            broken_reason: row.broken_reason,
-        });
+    let bank = state.consent.connection(&access.tenant).await?;
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let accounts = views::accounts(&mut tx).await?;
     let today = crate::i18n::to_prague(state.now()).date();

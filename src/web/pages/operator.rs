@@ -6,7 +6,6 @@
 use super::{Chrome, render, render_status};
 use crate::auth::login::{self, Checked};
 use crate::auth::operators;
-use crate::consent::ConnectionState;
 use crate::consent::operator::{self, ClubHealth, Overview};
 use crate::web::AppState;
 use crate::web::context::{ClientIp, SignedIn};
@@ -37,12 +36,9 @@ impl OperatorPage {
     }
 
     fn state(&self, club: &ClubHealth) -> String {
-        match &club.connection_status {
+        match club.connection_state(self.now) {
             None => "—".to_owned(),
-            Some(status) => self
-                .c
-                .t(ConnectionState::derive(status, club.consent_expires_at, self.now).label_key())
-                .into_owned(),
+            Some(state) => self.c.t(state.label_key()).into_owned(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! over HTTP with the real worker.
 
 use super::*;
-use kasa::bank::types::TransactionSlice;
+use kasa::bank::wire::TransactionSlice;
 use kasa::i18n::{prague_date, prague_day_start};
 use kasa::sync::views;
 use kb_sandbox::config::ClosedBalanceStamp;
@@ -77,7 +77,7 @@ async fn apply_download(
             incomplete: None,
             pages: 1,
             full_history: true,
-            trigger: "test",
+            trigger: kasa::sync::Trigger::Schedule,
             started_at: now,
             now,
         },
@@ -764,6 +764,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
             .as_deref()
             .is_some_and(|e| e.contains("balances"))
     );
+    assert_eq!(state.problem, Some(kasa::sync::Problem::RateLimited));
     let job = env.club.job(env.club.account_id).await;
     // (The database keeps microseconds.)
     assert!(
@@ -819,6 +820,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
     let state = env.club.account_state(env.club.account_id).await;
     assert_eq!(state.fresh_as_of, fresh_before, "fresh_as_of stays");
     assert!(state.stale_since.is_some() && state.last_error.is_some());
+    assert_eq!(state.problem, Some(kasa::sync::Problem::Blocked));
     let job = env.club.job(env.club.account_id).await;
     assert!(
         job.due_at >= downloaded + Duration::minutes(61),
