@@ -35,6 +35,7 @@ fn member(n: u128, name: &str, vs: &str, household: Option<Uuid>) -> MemberRef {
         name: name.into(),
         vs_key: vs_key(vs).unwrap_or_default(),
         household,
+        archived: false,
     }
 }
 
@@ -521,6 +522,7 @@ mod property {
                         name: format!("M{i}"),
                         vs_key: format!("{}", i + 1),
                         household: (i % 3 == 0).then_some(uuid(100)),
+                        archived: false,
                     })
                     .collect();
                 let base = date!(2026 - 01 - 01);
