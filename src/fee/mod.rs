@@ -530,6 +530,28 @@ async fn member_by_vs(tx: &mut TenantTx, vs: &str) -> Result<Uuid, Error> {
     Ok(id.0)
 }
 
+type IdQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, (Uuid,), sqlx::postgres::PgArguments>;
+
+/// Binds `$1` = `id`, `$2`…`$8` = the schedule's fields (name, amount, period, due day, grace
+/// days, applies to, start) and `$9` = `now`.
+fn with_fields<'q>(
+    query: IdQuery<'q>,
+    id: Uuid,
+    input: &'q ScheduleInput,
+    now: OffsetDateTime,
+) -> IdQuery<'q> {
+    query
+        .bind(id)
+        .bind(&input.name)
+        .bind(input.amount_minor)
+        .bind(input.period.as_str())
+        .bind(i16::from(input.due_day))
+        .bind(i32::from(input.grace_days))
+        .bind(input.applies_to.as_str())
+        .bind(input.starts_on)
+        .bind(now)
+}
+
 /// What [`save_schedule`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {
@@ -563,21 +585,18 @@ pub async fn save_schedule(
         None => {
             let token = input.form_token.as_ref().map(FormToken::as_str);
             // A concurrent second submit waits on the first one's token, then inserts nothing.
-            let inserted: Option<(Uuid,)> = sqlx::query_as(
-                "INSERT INTO fee_schedules (id, name, amount_minor, period, due_day, grace_days, \
-                        applies_to, starts_on, created_at, updated_at, form_token) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
-                 ON CONFLICT (form_token) DO NOTHING RETURNING id",
+            let inserted: Option<(Uuid,)> = with_fields(
+                sqlx::query_as(
+                    "INSERT INTO fee_schedules (id, name, amount_minor, period, due_day, \
+                            grace_days, applies_to, starts_on, created_at, updated_at, \
+                            form_token) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
+                     ON CONFLICT (form_token) DO NOTHING RETURNING id",
+                ),
+                Uuid::now_v7(),
+                input,
+                now,
             )
-            .bind(Uuid::now_v7())
-            .bind(&input.name)
-            .bind(input.amount_minor)
-            .bind(input.period.as_str())
-            .bind(i16::from(input.due_day))
-            .bind(i32::from(input.grace_days))
-            .bind(input.applies_to.as_str())
-            .bind(input.starts_on)
-            .bind(now)
             .bind(token)
             .fetch_optional(&mut **tx)
             .await?;
@@ -594,21 +613,17 @@ pub async fn save_schedule(
             }
         }
         Some(id) => {
-            let updated: Option<(Uuid,)> = sqlx::query_as(
-                "UPDATE fee_schedules SET name = $2, amount_minor = $3, period = $4, \
-                        due_day = $5, grace_days = $6, applies_to = $7, starts_on = $8, \
-                        updated_at = $9 \
-                  WHERE id = $1 RETURNING id",
+            let updated: Option<(Uuid,)> = with_fields(
+                sqlx::query_as(
+                    "UPDATE fee_schedules SET name = $2, amount_minor = $3, period = $4, \
+                            due_day = $5, grace_days = $6, applies_to = $7, starts_on = $8, \
+                            updated_at = $9 \
+                      WHERE id = $1 RETURNING id",
+                ),
+                id,
+                input,
+                now,
             )
-            .bind(id)
-            .bind(&input.name)
-            .bind(input.amount_minor)
-            .bind(input.period.as_str())
-            .bind(i16::from(input.due_day))
-            .bind(i32::from(input.grace_days))
-            .bind(input.applies_to.as_str())
-            .bind(input.starts_on)
-            .bind(now)
             .fetch_optional(&mut **tx)
             .await?;
             updated.ok_or(Error::UnknownSchedule)?.0

@@ -8,7 +8,7 @@
 //!   the member directory changed since the last run, else only payments from the accounts of
 //!   this run's payments (a new match of such an account may identify them);
 //! - **credit**: identified payments with an unallocated remainder (`left_minor > 0`) whose
-//!   member (or household) has an open charge;
+//!   member (or household) has an open charge, or a charge a new reversal reopens;
 //! - **the payment a new reversal undoes** (same account, opposite amount, not later);
 //! - **open charges** (`charges.paid_minor < amount_minor`, by index), the charges the loaded
 //!   payments' allocations point at, and every allocation of those payments and charges;
@@ -62,6 +62,7 @@ pub(crate) async fn load(
     let mut payments = payments(tx, &ids.iter().copied().collect::<Vec<_>>()).await?;
     // The queue the engine made, and the originals of new reversals.
     let mut more: BTreeSet<i64> = BTreeSet::new();
+    let mut originals = Vec::new();
     if scope.from.is_some() || !scope.extra.is_empty() {
         let keys: Vec<String> = payments
             .iter()
@@ -72,11 +73,23 @@ pub(crate) async fn load(
             .iter()
             .filter(|p| p.reversal && p.amount_minor < 0)
             .collect();
-        more.extend(reversed_candidates(tx, &reversals, scope.from).await?);
+        originals = reversed_candidates(tx, &reversals, scope.from).await?;
+        more.extend(originals.iter().copied());
     }
     let open = crate::fee::open_charges(tx).await?;
     if scope.from.is_some() {
-        more.extend(with_credit(tx, &state, &open).await?);
+        // Credit goes to open charges, and to the charges a reversal in this run reopens.
+        let mut owing: BTreeSet<Uuid> = open.iter().map(|c| c.member_id).collect();
+        if !originals.is_empty() {
+            let reopened: Vec<(Uuid,)> = sqlx::query_as(
+                "SELECT DISTINCT member_id FROM allocations WHERE transaction_id = ANY($1)",
+            )
+            .bind(&originals)
+            .fetch_all(&mut **tx)
+            .await?;
+            owing.extend(reopened.into_iter().map(|(m,)| m));
+        }
+        more.extend(with_credit(tx, &state, &owing).await?);
     }
     more.retain(|id| !ids.contains(id));
     payments.extend(payments_of(tx, &more).await?);
@@ -125,7 +138,7 @@ pub(crate) async fn load(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    state.remembered = remembered(tx, &keys).await?;
+    state.remembered = remembered(tx, &keys, &payment_ids).await?;
     let mut charges: Vec<matching::Charge> = charges
         .into_values()
         .map(|c| matching::Charge {
@@ -259,7 +272,7 @@ async fn new_payments(tx: &mut TenantTx, from: Date) -> Result<Vec<i64>, sqlx::E
     .bind(from)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    Ok(ids(rows))
 }
 
 /// Moves each account's scan position past what this run considered, but never past an
@@ -323,7 +336,7 @@ async fn queued(
     .bind(accounts)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    Ok(ids(rows))
 }
 
 /// Booked incoming payments a reversal among `reversals` may undo: the same account, the
@@ -352,14 +365,14 @@ async fn reversed_candidates(
     .bind(from)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    Ok(ids(rows))
 }
 
-/// Identified payments with a remainder whose member (or household) has an open charge.
+/// Identified payments with a remainder whose member (or household) is among `owing`.
 async fn with_credit(
     tx: &mut TenantTx,
     directory: &State,
-    open: &[crate::fee::ChargeBalance],
+    owing: &BTreeSet<Uuid>,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
         "SELECT transaction_id, target_member, target_household FROM payment_decisions \
@@ -370,7 +383,6 @@ async fn with_credit(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let owing: BTreeSet<Uuid> = open.iter().map(|c| c.member_id).collect();
     let household_owes: BTreeSet<Uuid> = directory
         .members
         .iter()
@@ -387,19 +399,23 @@ async fn with_credit(
         .collect())
 }
 
-/// Counter-accounts remembered for `keys`: (account key, target).
+/// Counter-accounts remembered for `keys` by decisions about payments other than `loaded`
+/// (whose decisions the engine reads itself, and may change: a reversal): (key, target).
 async fn remembered(
     tx: &mut TenantTx,
     keys: &[String],
+    loaded: &[i64],
 ) -> Result<Vec<(String, Target)>, sqlx::Error> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
     let rows: Vec<(String, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(&format!(
         "SELECT DISTINCT d.account_key, d.target_member, d.target_household \
-           FROM payment_decisions d WHERE d.account_key = ANY($1) AND {REMEMBERS}"
+           FROM payment_decisions d \
+          WHERE d.account_key = ANY($1) AND d.transaction_id <> ALL($2) AND {REMEMBERS}"
     ))
     .bind(keys)
+    .bind(loaded)
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows
@@ -439,6 +455,10 @@ pub(crate) async fn key_unkeyed_decisions(tx: &mut TenantTx) -> Result<(), sqlx:
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+fn ids(rows: Vec<(i64,)>) -> Vec<i64> {
+    rows.into_iter().map(|(id,)| id).collect()
 }
 
 async fn payments_of(

@@ -417,6 +417,15 @@ impl<'a> Directory<'a> {
     /// Indexes members and households by VS key, and remembers the counter-accounts of payments
     /// decided by rule 1 or by a person (not by rule 2, so memory never feeds itself).
     pub fn new(state: &'a State) -> Directory<'a> {
+        Directory::with_decisions(state, &state.decisions)
+    }
+
+    /// [`Directory::new`] with `decisions` in place of the state's own (a run's, after its
+    /// reversals: a reversed payment's account is no longer remembered).
+    fn with_decisions<'d>(
+        state: &'a State,
+        decisions: impl IntoIterator<Item = &'d Decision>,
+    ) -> Directory<'a> {
         let mut by_vs = HashMap::new();
         for h in &state.households {
             if let Some(key) = &h.vs_key {
@@ -433,7 +442,7 @@ impl<'a> Directory<'a> {
             remembered: HashMap::new(),
         };
         let payments: HashMap<i64, &Payment> = state.payments.iter().map(|p| (p.id, p)).collect();
-        for d in &state.decisions {
+        for d in decisions {
             if let Some(p) = payments.get(&d.payment_id) {
                 dir.remember(d, p);
             }
@@ -667,7 +676,6 @@ impl<'a> Ledger<'a> {
 /// Matches everything that can be matched (see the module documentation). Deterministic:
 /// payments in (date, id) order, charges oldest due first.
 pub fn run(state: &State) -> Plan {
-    let mut dir = Directory::new(state);
     let mut ledger = Ledger::new(state);
     let mut plan = Plan::default();
     let mut decisions: HashMap<i64, Decision> = state
@@ -741,6 +749,9 @@ pub fn run(state: &State) -> Plan {
         }
     }
 
+    // Remembered accounts as the reversals left them (a reversed payment's account is
+    // forgotten now, not only in the next run).
+    let mut dir = Directory::with_decisions(state, decisions.values());
     let redecide = |d: Option<&Decision>| d.is_none_or(|d| !d.by_person && d.outcome.in_queue());
     // Rule 1 first for every payment to decide, so that rule 2 remembers the accounts of this
     // run's VS matches too, whatever their order (a second run then finds nothing new).

@@ -123,6 +123,28 @@ impl Club {
         row
     }
 
+    /// Sets "payments count from" on the fee settings: the month starting `month_start`
+    /// (YYYY-MM-01), typed the Czech way, or the default for "".
+    async fn count_payments_from(&self, month_start: &str) {
+        let typed = if month_start.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "1. {}. {}",
+                month_start[5..7].trim_start_matches('0'),
+                &month_start[..4]
+            )
+        };
+        let response = self
+            .client
+            .post_form(
+                &format!("{}/fees/settings", self.dashboard),
+                &[("payments_from", &typed)],
+            )
+            .await;
+        assert_eq!(response.status(), 303);
+    }
+
     fn today(&self) -> time::Date {
         kasa::i18n::to_prague(self.app.now()).date()
     }
@@ -377,19 +399,7 @@ async fn a_payment_booked_before_payments_count_from_is_not_used_for_fees() {
     assert!(page.contains("Jana Nová"), "paid, not overpaid: {page}");
 
     // Counting from two months back takes the old payment in, as credit.
-    let from = format!(
-        "1. {}. {}",
-        &two_months_ago[5..7].trim_start_matches('0'),
-        &two_months_ago[..4]
-    );
-    let response = club
-        .client
-        .post_form(
-            &format!("{}/fees/settings", club.dashboard),
-            &[("payments_from", &from)],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
+    club.count_payments_from(&two_months_ago).await;
     // Every automatic decision is made again in date order: the old payment pays this
     // month's charge, the new one is the credit.
     assert_eq!(
@@ -406,14 +416,7 @@ async fn a_payment_booked_before_payments_count_from_is_not_used_for_fees() {
         1
     );
     // Back to the default (the schedule's first period): the old payment is out again.
-    let response = club
-        .client
-        .post_form(
-            &format!("{}/fees/settings", club.dashboard),
-            &[("payments_from", "")],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
+    club.count_payments_from("").await;
     assert_eq!(club.decision("old").await, None);
     assert_eq!(club.paid(jana, &this_month).await, 50_000);
 }
@@ -463,19 +466,7 @@ async fn moving_payments_count_from_later_drops_automatic_matches_before_it_and_
     assert_eq!(response.status(), 303);
     assert_eq!(club.paid(petr, &two_months_ago).await, 50_000);
 
-    let from = format!(
-        "1. {}. {}",
-        &this_month[5..7].trim_start_matches('0'),
-        &this_month[..4]
-    );
-    let response = club
-        .client
-        .post_form(
-            &format!("{}/fees/settings", club.dashboard),
-            &[("payments_from", &from)],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
+    club.count_payments_from(&this_month).await;
     assert_eq!(
         club.decision("by-vs").await,
         None,

@@ -4,6 +4,7 @@
 
 use crate::consent::{confirmed_club, connect};
 use crate::helpers::*;
+use crate::members::form_token;
 use kasa::db::tenant::{Tenant, TenantKey, TenantTx};
 use uuid::Uuid;
 
@@ -482,15 +483,6 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
     );
 }
 
-/// The hidden one-time token of a form page.
-fn form_token(page: &str) -> String {
-    page.split("name=\"form_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the form carries a token")
-        .to_owned()
-}
-
 fn schedule_form<'a>(starts_on: &'a str, token: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("name", "Členský příspěvek"),
@@ -504,12 +496,18 @@ fn schedule_form<'a>(starts_on: &'a str, token: &'a str) -> Vec<(&'a str, &'a st
     ]
 }
 
+/// A signed-up club: its treasurer's client, dashboard path and schema.
+async fn signed_up_club(app: &TestApp) -> (Client, String, Tenant) {
+    let client = app.client();
+    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let tenant = tenant_of(app, &dashboard).await;
+    (client, dashboard, tenant)
+}
+
 #[tokio::test]
 async fn a_new_schedule_form_sent_twice_creates_one_schedule() {
     let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
-    let tenant = tenant_of(&app, &dashboard).await;
+    let (client, dashboard, tenant) = signed_up_club(&app).await;
     add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
     let (_, page) = client
         .get_text(&format!("{dashboard}/fees/schedules/new"))
@@ -555,9 +553,7 @@ async fn a_new_schedule_form_sent_twice_creates_one_schedule() {
 #[tokio::test]
 async fn a_schedule_starting_in_2000_or_for_another_clubs_group_is_refused_at_the_field() {
     let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
-    let tenant = tenant_of(&app, &dashboard).await;
+    let (client, dashboard, tenant) = signed_up_club(&app).await;
     add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
     let path = format!("{dashboard}/fees/schedules/new");
     let (status, page) = client
@@ -604,9 +600,7 @@ async fn a_schedule_starting_in_2000_or_for_another_clubs_group_is_refused_at_th
 #[tokio::test]
 async fn payments_count_from_takes_a_czech_date_and_names_a_bad_one_at_the_field() {
     let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
-    let tenant = tenant_of(&app, &dashboard).await;
+    let (client, dashboard, tenant) = signed_up_club(&app).await;
     let path = format!("{dashboard}/fees/settings");
     let (status, page) = client
         .post_text(&path, &[("payments_from", "31. 2. 2026")])

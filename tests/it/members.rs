@@ -887,7 +887,7 @@ fn the_stylesheet_defines_filter_forms_once_and_styles_textareas_and_facts() {
 }
 
 /// The hidden one-time token of a form page.
-fn form_token(page: &str) -> String {
+pub(crate) fn form_token(page: &str) -> String {
     page.split("name=\"form_token\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())

@@ -342,38 +342,25 @@ async fn save(
             Ok(Redirect::to(&format!("{}/fees/schedules", base(&access))).into_response())
         }
         Err(fee::Error::UnknownSchedule) => Err(AppError::NotFound),
-        Err(fee::Error::UnknownGroup) => {
-            drop(tx);
-            errors.add("groups", "fees.error.unknown_group");
-            form_page(
-                &state,
-                &access,
-                id,
-                form,
-                errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(fee::Error::UnknownMember(_)) => {
-            drop(tx);
-            let field = if input.adjustments.is_empty() {
-                "individuals"
-            } else {
-                "adjustments"
-            };
-            errors.add(field, "fees.error.unknown_vs");
-            form_page(
-                &state,
-                &access,
-                id,
-                form,
-                errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
         Err(fee::Error::Db(e)) => Err(e.into()),
+        Err(problem @ (fee::Error::UnknownGroup | fee::Error::UnknownMember(_))) => {
+            drop(tx);
+            let (field, key) = match problem {
+                fee::Error::UnknownGroup => ("groups", "fees.error.unknown_group"),
+                _ if input.adjustments.is_empty() => ("individuals", "fees.error.unknown_vs"),
+                _ => ("adjustments", "fees.error.unknown_vs"),
+            };
+            errors.add(field, key);
+            form_page(
+                &state,
+                &access,
+                id,
+                form,
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
     }
 }
 
