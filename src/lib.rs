@@ -20,6 +20,7 @@ pub mod config;
 pub mod consent;
 pub mod db;
 pub mod fee;
+pub mod form_token;
 pub mod housekeeping;
 pub mod i18n;
 pub mod limits;

@@ -9,6 +9,7 @@
 //! month (clamped to the month's length) and owed after `grace_days` more.
 
 pub mod overview;
+pub mod tracking;
 
 use std::collections::BTreeSet;
 
@@ -18,6 +19,8 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::db::tenant::TenantTx;
+use crate::form_token::FormToken;
+use crate::member::{self, GroupId};
 
 /// Why a schedule change did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,9 @@ pub enum Error {
     /// A member named for a discount, exemption or as an individual is not in the club.
     #[error("no member with variable symbol {0}")]
     UnknownMember(String),
+    /// A group the schedule applies to is not one of the club's groups.
+    #[error("no such member group")]
+    UnknownGroup,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -197,6 +203,8 @@ pub struct ScheduleInput {
     /// Variable symbols of the individuals (applies_to = individuals).
     pub individuals: Vec<String>,
     pub adjustments: Vec<Adjustment>,
+    /// The new-schedule form's one-time token: a second submit finds the first schedule.
+    pub form_token: Option<FormToken>,
 }
 
 /// `1500`, `1 500`, `1 500,50`, `1500.5`, `1500 Kč` → minor units; `None` for anything else,
@@ -239,6 +247,8 @@ pub struct ScheduleDraft {
     pub individuals: String,
     /// One per line: `VS amount` (a discount in Kč) or `VS exempt` / `VS osvobozen`.
     pub adjustments: String,
+    /// The new-schedule form's one-time token ([`FormToken`]).
+    pub form_token: String,
 }
 
 /// `2026-09-01` (ISO, from a date input) or `1. 9. 2026` / `1.9.2026`.
@@ -270,7 +280,7 @@ impl ScheduleDraft {
             due_day: s.due_day.to_string(),
             grace_days: s.grace_days.to_string(),
             applies_to: s.applies_to.clone(),
-            starts_on: s.starts_on.to_string(),
+            starts_on: crate::i18n::format_day(s.starts_on, crate::i18n::Lang::Cs),
             groups: detail.groups.iter().map(Uuid::to_string).collect(),
             individuals: detail.individuals.join(", "),
             adjustments: detail
@@ -290,11 +300,13 @@ impl ScheduleDraft {
                 })
                 .collect::<Vec<_>>()
                 .join("\n"),
+            form_token: String::new(),
         }
     }
 
-    /// Checks every field. Errors: (field, message key) pairs, one per bad field.
-    pub fn parse(&self) -> Result<ScheduleInput, Vec<(&'static str, &'static str)>> {
+    /// Checks every field; `today` (a Prague date) bounds the start ([`starts_on_range`]).
+    /// Errors: (field, message key) pairs, one per bad field.
+    pub fn parse(&self, today: Date) -> Result<ScheduleInput, Vec<(&'static str, &'static str)>> {
         let mut errors = Vec::new();
         let name = self.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -333,16 +345,31 @@ impl ScheduleDraft {
         if applies_to.is_none() {
             errors.push(("applies_to", "fees.error.applies_to"));
         }
-        let starts_on = parse_date(&self.starts_on);
-        if starts_on.is_none() {
-            errors.push(("starts_on", "fees.error.starts_on"));
-        }
-        let groups: Vec<Uuid> = self
+        let starts_on = match parse_date(&self.starts_on) {
+            None => {
+                errors.push(("starts_on", "fees.error.starts_on"));
+                None
+            }
+            Some(d) if !starts_on_range(today).contains(&d) => {
+                errors.push(("starts_on", "fees.error.starts_on_range"));
+                None
+            }
+            Some(d) => Some(d),
+        };
+        let parsed: Vec<Uuid> = self
             .groups
             .iter()
             .filter_map(|g| Uuid::parse_str(g.trim()).ok())
             .collect();
-        if applies_to == Some(AppliesTo::Groups) && groups.is_empty() {
+        let unparsed = parsed.len() < self.groups.len();
+        let groups: Vec<Uuid> = parsed
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if unparsed {
+            errors.push(("groups", "fees.error.unknown_group"));
+        } else if applies_to == Some(AppliesTo::Groups) && groups.is_empty() {
             errors.push(("groups", "fees.error.groups"));
         }
         let mut individuals = Vec::new();
@@ -405,10 +432,22 @@ impl ScheduleDraft {
                 groups,
                 individuals,
                 adjustments,
+                form_token: FormToken::parse(&self.form_token),
             }),
             _ => Err(errors),
         }
     }
+}
+
+/// The days a schedule may start on, for `today` (a Prague date): from 1 January of the
+/// previous year (older periods would charge for history KB no longer has, and one form
+/// would create thousands of charges) up to two years ahead.
+pub fn starts_on_range(today: Date) -> std::ops::RangeInclusive<Date> {
+    let earliest = first_of(today.year() - 1, 1);
+    let latest = today
+        .replace_year(today.year() + 2)
+        .unwrap_or_else(|_| first_of(today.year() + 2, 3));
+    earliest..=latest
 }
 
 /// All schedules, active first, by name.
@@ -470,28 +509,66 @@ pub async fn schedule(tx: &mut TenantTx, id: Uuid) -> Result<Option<ScheduleDeta
     }))
 }
 
-/// The club's member groups (id, name), for schedule forms and overview filters.
+/// The club's member groups (id, name), alphabetical, for schedule forms and overview filters
+/// (the member registry's [`member::groups`]).
 pub async fn groups(tx: &mut TenantTx) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name FROM member_groups ORDER BY name")
-        .fetch_all(&mut **tx)
-        .await
+    Ok(member::groups(tx)
+        .await?
+        .into_iter()
+        .map(|g| (g.id.0, g.name))
+        .collect())
 }
 
+/// The member with VS `vs` (numerically), through the member registry.
 async fn member_by_vs(tx: &mut TenantTx, vs: &str) -> Result<Uuid, Error> {
-    let key = crate::payment::matching::vs_key(vs).unwrap_or_default();
-    let row: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM members WHERE vs_key = $1")
-        .bind(&key)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|(id,)| id)
-        .ok_or_else(|| Error::UnknownMember(vs.to_owned()))
+    let unknown = || Error::UnknownMember(vs.to_owned());
+    let vs = member::VariableSymbol::parse(vs)
+        .ok()
+        .flatten()
+        .ok_or_else(unknown)?;
+    let id = member::find_by_vs(tx, &vs).await?.ok_or_else(unknown)?;
+    Ok(id.0)
+}
+
+type IdQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, (Uuid,), sqlx::postgres::PgArguments>;
+
+/// Binds `$1` = `id`, `$2`…`$8` = the schedule's fields (name, amount, period, due day, grace
+/// days, applies to, start) and `$9` = `now`.
+fn with_fields<'q>(
+    query: IdQuery<'q>,
+    id: Uuid,
+    input: &'q ScheduleInput,
+    now: OffsetDateTime,
+) -> IdQuery<'q> {
+    query
+        .bind(id)
+        .bind(&input.name)
+        .bind(input.amount_minor)
+        .bind(input.period.as_str())
+        .bind(i16::from(input.due_day))
+        .bind(i32::from(input.grace_days))
+        .bind(input.applies_to.as_str())
+        .bind(input.starts_on)
+        .bind(now)
+}
+
+/// What [`save_schedule`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// Created or updated this schedule.
+    Saved(Uuid),
+    /// The new-schedule form (its one-time token) was already submitted: the schedule it
+    /// created then; nothing was changed.
+    Earlier(Uuid),
 }
 
 /// Creates (`id = None`) or updates a schedule with its groups, individuals and adjustments,
 /// writes the audit log and generates the charges due up to `today` (Prague date). Existing
-/// charges keep their amounts (a price change applies to periods not yet charged).
+/// charges keep their amounts (a price change applies to periods not yet charged). A create
+/// whose form token an earlier submit already used changes nothing ([`Saved::Earlier`]).
 ///
-/// Errors: [`Error::UnknownSchedule`], [`Error::UnknownMember`] (a VS nobody has).
+/// Errors: [`Error::UnknownSchedule`], [`Error::UnknownMember`] (a VS nobody has),
+/// [`Error::UnknownGroup`] (a group that is not the club's).
 pub async fn save_schedule(
     tx: &mut TenantTx,
     actor: &Actor,
@@ -499,46 +576,66 @@ pub async fn save_schedule(
     input: &ScheduleInput,
     today: Date,
     now: OffsetDateTime,
-) -> Result<Uuid, Error> {
+) -> Result<Saved, Error> {
+    let groups: Vec<GroupId> = input.groups.iter().copied().map(GroupId).collect();
+    if member::existing_groups(tx, &groups).await?.len() != groups.len() {
+        return Err(Error::UnknownGroup);
+    }
     let id = match id {
-        None => Uuid::now_v7(),
+        None => {
+            let token = input.form_token.as_ref().map(FormToken::as_str);
+            // A concurrent second submit waits on the first one's token, then inserts nothing.
+            let inserted: Option<(Uuid,)> = with_fields(
+                sqlx::query_as(
+                    "INSERT INTO fee_schedules (id, name, amount_minor, period, due_day, \
+                            grace_days, applies_to, starts_on, created_at, updated_at, \
+                            form_token) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
+                     ON CONFLICT (form_token) DO NOTHING RETURNING id",
+                ),
+                Uuid::now_v7(),
+                input,
+                now,
+            )
+            .bind(token)
+            .fetch_optional(&mut **tx)
+            .await?;
+            match inserted {
+                Some((id,)) => id,
+                None => {
+                    let (earlier,): (Uuid,) =
+                        sqlx::query_as("SELECT id FROM fee_schedules WHERE form_token = $1")
+                            .bind(token)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    return Ok(Saved::Earlier(earlier));
+                }
+            }
+        }
         Some(id) => {
-            let exists: Option<(Uuid,)> =
-                sqlx::query_as("SELECT id FROM fee_schedules WHERE id = $1 FOR UPDATE")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-            exists.ok_or(Error::UnknownSchedule)?.0
+            let updated: Option<(Uuid,)> = with_fields(
+                sqlx::query_as(
+                    "UPDATE fee_schedules SET name = $2, amount_minor = $3, period = $4, \
+                            due_day = $5, grace_days = $6, applies_to = $7, starts_on = $8, \
+                            updated_at = $9 \
+                      WHERE id = $1 RETURNING id",
+                ),
+                id,
+                input,
+                now,
+            )
+            .fetch_optional(&mut **tx)
+            .await?;
+            updated.ok_or(Error::UnknownSchedule)?.0
         }
     };
-    sqlx::query(
-        "INSERT INTO fee_schedules (id, name, amount_minor, period, due_day, grace_days, \
-                applies_to, starts_on, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-                amount_minor = excluded.amount_minor, period = excluded.period, \
-                due_day = excluded.due_day, grace_days = excluded.grace_days, \
-                applies_to = excluded.applies_to, starts_on = excluded.starts_on, \
-                updated_at = excluded.updated_at",
-    )
-    .bind(id)
-    .bind(&input.name)
-    .bind(input.amount_minor)
-    .bind(input.period.as_str())
-    .bind(i16::from(input.due_day))
-    .bind(i32::from(input.grace_days))
-    .bind(input.applies_to.as_str())
-    .bind(input.starts_on)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
     sqlx::query("DELETE FROM fee_schedule_groups WHERE schedule_id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await?;
     sqlx::query(
         "INSERT INTO fee_schedule_groups (schedule_id, group_id) \
-         SELECT $1, g.id FROM member_groups g WHERE g.id = ANY($2)",
+         SELECT $1, g FROM UNNEST($2::uuid[]) AS g",
     )
     .bind(id)
     .bind(&input.groups)
@@ -589,15 +686,52 @@ pub async fn save_schedule(
     )
     .await?;
     crate::payment::rerun(tx, today, now).await?;
-    Ok(id)
+    Ok(Saved::Saved(id))
+}
+
+/// What charge generation depends on: the day (which periods are due), the members
+/// ([`member::change_mark`]) and the schedules with their groups, individuals and adjustments
+/// (saved together, which moves `updated_at`).
+async fn charges_key(tx: &mut TenantTx, today: Date) -> Result<String, sqlx::Error> {
+    let members = member::change_mark(tx).await?;
+    let (count, latest): (i64, Option<OffsetDateTime>) =
+        sqlx::query_as("SELECT count(*), max(updated_at) FROM fee_schedules")
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(format!(
+        "{today}|{members}|{count}:{}",
+        latest.map(|t| t.unix_timestamp_nanos()).unwrap_or(0)
+    ))
 }
 
 /// Creates the charges due up to `today` (a Prague date) for every active schedule: one per
 /// schedule, member and period, for members the schedule applies to who are not archived, not
 /// exempt, and had joined by the period's end (`joined_on`, else the day they were added).
 /// The amount is the schedule's minus the member's discount (no charge when nothing is left).
-/// Idempotent: existing charges are kept as they are. Returns how many were created.
+/// Idempotent: existing charges are kept as they are. Skipped (nothing read beyond a few
+/// counters, nothing written) when neither the day nor the members nor the schedules changed
+/// since the last generation. Returns how many were created.
 pub async fn generate_charges(
+    tx: &mut TenantTx,
+    today: Date,
+    now: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
+    let key = charges_key(tx, today).await?;
+    let (done,): (Option<String>,) = sqlx::query_as("SELECT charges_key FROM fee_settings")
+        .fetch_one(&mut **tx)
+        .await?;
+    if done.as_deref() == Some(key.as_str()) {
+        return Ok(0);
+    }
+    let created = generate_all(tx, today, now).await?;
+    sqlx::query("UPDATE fee_settings SET charges_key = $1")
+        .bind(&key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(created)
+}
+
+async fn generate_all(
     tx: &mut TenantTx,
     today: Date,
     now: OffsetDateTime,
@@ -655,6 +789,62 @@ pub async fn generate_charges(
         .rows_affected();
     }
     Ok(created)
+}
+
+/// A charge as payment matching sees it: what it is and how much is paid (Σ allocations, kept
+/// by [`set_paid`]). Minor units; `due_on` is a Prague date.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChargeBalance {
+    pub id: Uuid,
+    pub member_id: Uuid,
+    pub amount_minor: i64,
+    pub paid_minor: i64,
+    pub due_on: Date,
+}
+
+/// Every charge not fully paid (by index), oldest due first.
+pub async fn open_charges(tx: &mut TenantTx) -> Result<Vec<ChargeBalance>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, member_id, amount_minor, paid_minor, due_on FROM charges \
+          WHERE paid_minor < amount_minor ORDER BY due_on, member_id, id",
+    )
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// The charges with these ids, paid or not.
+pub async fn charges_by_id(
+    tx: &mut TenantTx,
+    ids: &[Uuid],
+) -> Result<Vec<ChargeBalance>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT id, member_id, amount_minor, paid_minor, due_on FROM charges \
+          WHERE id = ANY($1) ORDER BY due_on, member_id, id",
+    )
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Records how much of each charge is paid: `(charge id, Σ of its allocations)` in minor
+/// units, computed by `payment` whenever allocations change. Unchanged values are not written.
+pub async fn set_paid(tx: &mut TenantTx, paid: &[(Uuid, i64)]) -> Result<(), sqlx::Error> {
+    if paid.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE charges c SET paid_minor = u.paid \
+           FROM UNNEST($1::uuid[], $2::int8[]) AS u(id, paid) \
+          WHERE c.id = u.id AND c.paid_minor <> u.paid",
+    )
+    .bind(paid.iter().map(|p| p.0).collect::<Vec<_>>())
+    .bind(paid.iter().map(|p| p.1).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -724,8 +914,9 @@ mod tests {
             adjustments: "2026001 lots".into(),
             ..ScheduleDraft::default()
         };
+        let today = date!(2026 - 08 - 17);
         let fields: Vec<&str> = draft
-            .parse()
+            .parse(today)
             .err()
             .unwrap_or_default()
             .iter()
@@ -755,11 +946,56 @@ mod tests {
             adjustments: "2026001 500\n0024 osvobozen".into(),
             ..ScheduleDraft::default()
         };
-        let input = good.parse().expect("valid");
+        let input = good.parse(today).expect("valid");
         assert_eq!(input.amount_minor, 150_000);
         assert_eq!(input.starts_on, date!(2026 - 01 - 01));
         assert_eq!(input.adjustments.len(), 2);
         assert!(input.adjustments[1].exempt);
+        assert_eq!(
+            input.form_token, None,
+            "a form without a token is created as it is"
+        );
+    }
+
+    #[test]
+    fn a_schedule_starts_no_earlier_than_last_year_and_no_later_than_two_years_ahead() {
+        let today = date!(2026 - 11 - 30);
+        let draft = |starts_on: &str| ScheduleDraft {
+            name: "Příspěvek".into(),
+            amount: "500".into(),
+            period: "month".into(),
+            due_day: "15".into(),
+            applies_to: "everyone".into(),
+            starts_on: starts_on.into(),
+            ..ScheduleDraft::default()
+        };
+        for ok in ["1. 1. 2025", "1. 11. 2026", "30. 11. 2028"] {
+            assert!(draft(ok).parse(today).is_ok(), "{ok}");
+        }
+        for too_far in ["1. 1. 2000", "31. 12. 2024", "1. 12. 2028"] {
+            let fields = draft(too_far).parse(today).err().unwrap_or_default();
+            assert_eq!(
+                fields,
+                [("starts_on", "fees.error.starts_on_range")],
+                "{too_far}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_group_that_is_no_id_is_a_field_error() {
+        let draft = ScheduleDraft {
+            name: "Žáci".into(),
+            amount: "500".into(),
+            period: "month".into(),
+            due_day: "15".into(),
+            applies_to: "groups".into(),
+            starts_on: "1. 11. 2026".into(),
+            groups: vec!["not-a-group".into()],
+            ..ScheduleDraft::default()
+        };
+        let fields = draft.parse(date!(2026 - 11 - 30)).err().unwrap_or_default();
+        assert_eq!(fields, [("groups", "fees.error.unknown_group")]);
     }
 
     #[test]

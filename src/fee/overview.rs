@@ -265,33 +265,41 @@ pub async fn overview(
     }))
 }
 
-/// "Expected this month vs received so far": Σ charges due in the month of `today` (Prague
-/// date), and Σ allocated to them so far. Minor units.
+/// "Expected this month vs received so far", for the month of `today` (a Prague date), in
+/// minor units:
+/// - expected: Σ of the charges due this month;
+/// - received: Σ of the identified fee payments (matched, partly paid or overpaid, by the
+///   engine or a person; tracked payments only) booked from the 1st of the month to today,
+///   whatever charges they settle: money that came in for fees this month.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MonthSummary {
     pub expected_minor: i64,
     pub received_minor: i64,
-    /// Payments waiting in the queue (ambiguous or unidentified).
+    /// Payments waiting in the queue (ambiguous or unidentified), as the payments page counts.
     pub queued: i64,
 }
 
 pub async fn month_summary(tx: &mut TenantTx, today: Date) -> Result<MonthSummary, sqlx::Error> {
     let (start, end) = super::Period::Month.containing(today);
-    let (expected, received): (Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT sum(c.amount_minor)::int8, \
-                sum(LEAST(c.amount_minor, (SELECT COALESCE(sum(a.amount_minor), 0) \
-                                              FROM allocations a WHERE a.charge_id = c.id)))::int8 \
-           FROM charges c WHERE c.due_on BETWEEN $1 AND $2",
+    let (expected,): (Option<i64>,) = sqlx::query_as(
+        "SELECT sum(c.amount_minor)::int8 FROM charges c WHERE c.due_on BETWEEN $1 AND $2",
     )
     .bind(start)
     .bind(end)
     .fetch_one(&mut **tx)
     .await?;
-    let (queued,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM payment_decisions WHERE outcome IN ('ambiguous', 'unidentified')",
+    let (received,): (Option<i64>,) = sqlx::query_as(
+        "SELECT sum(t.amount_minor)::int8 FROM transactions t \
+           JOIN payment_decisions d ON d.transaction_id = t.id \
+          WHERE d.outcome IN ('matched', 'partly_paid', 'overpaid') \
+            AND t.status = 'booked' AND t.amount_minor > 0 AND NOT t.reversal \
+            AND COALESCE(t.booking_date, t.value_date) BETWEEN $1 AND $2",
     )
+    .bind(start)
+    .bind(today)
     .fetch_one(&mut **tx)
     .await?;
+    let queued = crate::payment::views::queue_count(tx).await?;
     Ok(MonthSummary {
         expected_minor: expected.unwrap_or(0),
         received_minor: received.unwrap_or(0),

@@ -629,6 +629,7 @@ async fn build_preview(tx: &mut TenantTx, pending: PendingRow) -> Result<Preview
             note: get(Field::Note).to_owned(),
             groups: get(Field::Groups).to_owned(),
             household_id: String::new(),
+            form_token: String::new(),
         };
         let mut problems: Vec<RowProblem> = Vec::new();
         let problem =
@@ -803,7 +804,7 @@ pub async fn confirm(
                     None => super::next_vs(tx, today).await?,
                 };
                 summary.created += 1;
-                super::insert(tx, member, &vs, now).await?
+                super::insert(tx, member, &vs, None, now).await?
             }
             RowAction::Unchanged { .. } => {
                 summary.unchanged += 1;

@@ -17,6 +17,7 @@ pub use vs::VariableSymbol;
 
 use crate::audit::{self, Actor};
 use crate::db::tenant::TenantTx;
+use crate::form_token::FormToken;
 use serde_json::json;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -159,6 +160,8 @@ pub struct MemberForm {
     pub note: String,
     pub groups: String,
     pub household_id: String,
+    /// The new-member form's one-time token ([`FormToken`]); ignored on edits.
+    pub form_token: String,
 }
 
 /// Problems per form field (`field`, [`Problem`]); empty when the form is fine.
@@ -255,6 +258,7 @@ impl Member {
             note: self.note.clone().unwrap_or_default(),
             groups: self.groups.join(", "),
             household_id: self.household_id.map(|h| h.to_string()).unwrap_or_default(),
+            form_token: String::new(),
         }
     }
 }
@@ -584,16 +588,47 @@ async fn next_vs(tx: &mut TenantTx, today: Date) -> Result<VariableSymbol, Error
     }
 }
 
-/// Creates a member. Without a VS one is assigned by the club's scheme. Errors:
-/// [`Error::VsTaken`], [`Error::VsTakenByHousehold`], [`Error::VsRequired`],
-/// [`Error::VsExhausted`], [`Error::NotFound`] (unknown household).
+/// What [`create`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// A new member.
+    New(MemberId),
+    /// The form (its one-time token) was already submitted: the member it created then.
+    Earlier(MemberId),
+}
+
+impl Created {
+    pub fn id(self) -> MemberId {
+        match self {
+            Created::New(id) | Created::Earlier(id) => id,
+        }
+    }
+}
+
+/// Creates a member. Without a VS one is assigned by the club's scheme. With a form token that
+/// an earlier submit already used, nothing is created and that member is returned
+/// ([`Created::Earlier`]). Errors: [`Error::VsTaken`], [`Error::VsTakenByHousehold`],
+/// [`Error::VsRequired`], [`Error::VsExhausted`], [`Error::NotFound`] (unknown household).
 pub async fn create(
     tx: &mut TenantTx,
     actor: &Actor,
     input: &NewMember,
+    form_token: Option<&FormToken>,
     now: OffsetDateTime,
-) -> Result<MemberId, Error> {
+) -> Result<Created, Error> {
+    // The lock serialises creation in the club, so a concurrent second submit waits for the
+    // first one's commit and then finds its row.
     lock_vs(tx).await?;
+    if let Some(token) = form_token {
+        let earlier: Option<(MemberId,)> =
+            sqlx::query_as("SELECT id FROM members WHERE form_token = $1")
+                .bind(token.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some((id,)) = earlier {
+            return Ok(Created::Earlier(id));
+        }
+    }
     let vs = match &input.variable_symbol {
         Some(vs) => {
             ensure_vs_free(tx, vs, None).await?;
@@ -602,7 +637,7 @@ pub async fn create(
         None => next_vs(tx, crate::i18n::to_prague(now).date()).await?,
     };
     ensure_household(tx, input.household_id).await?;
-    let id = insert(tx, input, &vs, now).await?;
+    let id = insert(tx, input, &vs, form_token, now).await?;
     set_groups(tx, id, &input.groups).await?;
     audit::record(
         tx,
@@ -612,7 +647,7 @@ pub async fn create(
         now,
     )
     .await?;
-    Ok(id)
+    Ok(Created::New(id))
 }
 
 /// Inserts the member row with `vs` (checked free by the caller); groups are the caller's.
@@ -620,13 +655,14 @@ async fn insert(
     tx: &mut TenantTx,
     input: &NewMember,
     vs: &VariableSymbol,
+    form_token: Option<&FormToken>,
     now: OffsetDateTime,
 ) -> Result<MemberId, sqlx::Error> {
     let id = MemberId(Uuid::now_v7());
     sqlx::query(
         "INSERT INTO members (id, name, variable_symbol, vs_key, household_id, emails, phone, \
-           birth_date, joined_on, note, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+           birth_date, joined_on, note, created_at, updated_at, form_token) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
     )
     .bind(id)
     .bind(&input.name)
@@ -639,6 +675,7 @@ async fn insert(
     .bind(input.joined_on)
     .bind(&input.note)
     .bind(now)
+    .bind(form_token.map(FormToken::as_str))
     .execute(&mut **tx)
     .await?;
     Ok(id)
@@ -887,6 +924,94 @@ pub async fn matching_households(
     sqlx::query_as("SELECT id, name, vs_key, guardian_member_id FROM households ORDER BY id")
         .fetch_all(&mut **tx)
         .await
+}
+
+/// The member whose VS equals `vs` numerically (archived members too), if any.
+pub async fn find_by_vs(
+    tx: &mut TenantTx,
+    vs: &VariableSymbol,
+) -> Result<Option<MemberId>, sqlx::Error> {
+    let row: Option<(MemberId,)> = sqlx::query_as("SELECT id FROM members WHERE vs_key = $1")
+        .bind(vs.key())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|(id,)| id))
+}
+
+/// Which of `ids` are groups of this club (another club's or unknown ids are left out).
+pub async fn existing_groups(
+    tx: &mut TenantTx,
+    ids: &[GroupId],
+) -> Result<Vec<GroupId>, sqlx::Error> {
+    let ids: Vec<Uuid> = ids.iter().map(|g| g.0).collect();
+    let rows: Vec<(GroupId,)> =
+        sqlx::query_as("SELECT id FROM member_groups WHERE id = ANY($1) ORDER BY id")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().map(|(g,)| g).collect())
+}
+
+/// Changes when anything about the members changes (one more member, an edit, an archive, a
+/// restore, an import): `count:latest update`. Callers compare it to skip work.
+pub async fn change_mark(tx: &mut TenantTx) -> Result<String, sqlx::Error> {
+    let (count, latest): (i64, Option<OffsetDateTime>) =
+        sqlx::query_as("SELECT count(*), max(updated_at) FROM members")
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(format!(
+        "{count}:{}",
+        latest.map(|t| t.unix_timestamp_nanos()).unwrap_or(0)
+    ))
+}
+
+/// Who a payment can be assigned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PayerId {
+    Member(MemberId),
+    Household(HouseholdId),
+}
+
+/// A member or household as the payment pages list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payer {
+    pub id: PayerId,
+    pub name: String,
+    /// The VS as entered (a household may have none).
+    pub variable_symbol: Option<String>,
+    /// Archived members are listed (old payments name them) but cannot be assigned new ones.
+    pub archived: bool,
+}
+
+/// Every member and household, by name in Czech order (members' surname first, as lists).
+pub async fn payers(tx: &mut TenantTx) -> Result<Vec<Payer>, sqlx::Error> {
+    let members: Vec<(MemberId, String, String, bool)> = sqlx::query_as(&format!(
+        "SELECT m.id, m.name, m.variable_symbol, m.archived_at IS NOT NULL FROM members m \
+         ORDER BY {BY_SURNAME}, m.id"
+    ))
+    .fetch_all(&mut **tx)
+    .await?;
+    let households: Vec<(HouseholdId, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, name, variable_symbol FROM households \
+         ORDER BY name COLLATE \"cs-CZ-x-icu\", id",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(members
+        .into_iter()
+        .map(|(id, name, vs, archived)| Payer {
+            id: PayerId::Member(id),
+            name,
+            variable_symbol: Some(vs),
+            archived,
+        })
+        .chain(households.into_iter().map(|(id, name, vs)| Payer {
+            id: PayerId::Household(id),
+            name,
+            variable_symbol: vs,
+            archived: false,
+        }))
+        .collect())
 }
 
 /// What a member's page shows. The fees helper extends this struct (charges, payments,

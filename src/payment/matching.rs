@@ -276,6 +276,8 @@ pub struct MemberRef {
     /// [`vs_key`] of the member's VS.
     pub vs_key: String,
     pub household: Option<Uuid>,
+    /// Archived: still matched by VS (old charges), never suggested to a person.
+    pub archived: bool,
 }
 
 /// A household (siblings under one guardian).
@@ -346,7 +348,10 @@ pub struct Allocation {
     pub evidence: Evidence,
 }
 
-/// The club's state, as far as matching needs it.
+/// The club's state, as far as one run needs it. It may be a part of the club (the payments
+/// that can change, the charges still open): then `allocations` must hold every allocation of
+/// the payments and charges given, and `remembered` the accounts remembered from decisions of
+/// payments not given (`payment::input` loads it so).
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub members: Vec<MemberRef>,
@@ -355,6 +360,9 @@ pub struct State {
     pub payments: Vec<Payment>,
     pub allocations: Vec<Allocation>,
     pub decisions: Vec<Decision>,
+    /// Counter-accounts ([`account_key`]) remembered from rule-1 or a person's decisions about
+    /// payments outside `payments`, with whom they identify.
+    pub remembered: Vec<(String, Target)>,
 }
 
 /// What a run changes.
@@ -385,6 +393,18 @@ pub enum Identification {
     Unknown,
 }
 
+/// Whether a decision makes its payment's counter-account remembered (rule 2): identified by
+/// rule 1 or by a person, and not reversed. (`payment::input` asks the same of stored
+/// decisions in SQL.)
+pub fn remembers(d: &Decision) -> bool {
+    (d.by_person || matches!(d.rule, Rule::Vs | Rule::VsInMessage))
+        && d.target.is_some()
+        && matches!(
+            d.outcome,
+            Outcome::Matched | Outcome::PartlyPaid | Outcome::Overpaid
+        )
+}
+
 /// Lookup tables built once per run.
 pub struct Directory<'a> {
     by_vs: HashMap<&'a str, Target>,
@@ -397,6 +417,15 @@ impl<'a> Directory<'a> {
     /// Indexes members and households by VS key, and remembers the counter-accounts of payments
     /// decided by rule 1 or by a person (not by rule 2, so memory never feeds itself).
     pub fn new(state: &'a State) -> Directory<'a> {
+        Directory::with_decisions(state, &state.decisions)
+    }
+
+    /// [`Directory::new`] with `decisions` in place of the state's own (a run's, after its
+    /// reversals: a reversed payment's account is no longer remembered).
+    fn with_decisions<'d>(
+        state: &'a State,
+        decisions: impl IntoIterator<Item = &'d Decision>,
+    ) -> Directory<'a> {
         let mut by_vs = HashMap::new();
         for h in &state.households {
             if let Some(key) = &h.vs_key {
@@ -413,22 +442,22 @@ impl<'a> Directory<'a> {
             remembered: HashMap::new(),
         };
         let payments: HashMap<i64, &Payment> = state.payments.iter().map(|p| (p.id, p)).collect();
-        for d in &state.decisions {
+        for d in decisions {
             if let Some(p) = payments.get(&d.payment_id) {
                 dir.remember(d, p);
             }
+        }
+        for (account, target) in &state.remembered {
+            dir.remembered
+                .entry(account.clone())
+                .or_default()
+                .insert(*target);
         }
         dir
     }
 
     fn remember(&mut self, d: &Decision, p: &Payment) {
-        let trusted = d.by_person || matches!(d.rule, Rule::Vs | Rule::VsInMessage);
-        if let (true, Some(target), Some(account)) = (trusted, d.target, &p.counterparty)
-            && matches!(
-                d.outcome,
-                Outcome::Matched | Outcome::PartlyPaid | Outcome::Overpaid
-            )
-        {
+        if let (true, Some(target), Some(account)) = (remembers(d), d.target, &p.counterparty) {
             self.remembered
                 .entry(account.clone())
                 .or_default()
@@ -647,7 +676,6 @@ impl<'a> Ledger<'a> {
 /// Matches everything that can be matched (see the module documentation). Deterministic:
 /// payments in (date, id) order, charges oldest due first.
 pub fn run(state: &State) -> Plan {
-    let mut dir = Directory::new(state);
     let mut ledger = Ledger::new(state);
     let mut plan = Plan::default();
     let mut decisions: HashMap<i64, Decision> = state
@@ -721,6 +749,9 @@ pub fn run(state: &State) -> Plan {
         }
     }
 
+    // Remembered accounts as the reversals left them (a reversed payment's account is
+    // forgotten now, not only in the next run).
+    let mut dir = Directory::with_decisions(state, decisions.values());
     let redecide = |d: Option<&Decision>| d.is_none_or(|d| !d.by_person && d.outcome.in_queue());
     // Rule 1 first for every payment to decide, so that rule 2 remembers the accounts of this
     // run's VS matches too, whatever their order (a second run then finds nothing new).
@@ -853,58 +884,119 @@ pub struct Suggestion {
 }
 
 /// Rule 3: members whose name appears in the counter-party name or the message, or who have
-/// an open charge of exactly the payment's amount; plus the candidates of an ambiguous
-/// decision. Best first (score, then name); at most `limit`.
+/// an open charge of exactly the payment's amount; plus the members or households rules 1 and
+/// 2 fit (an ambiguous payment's candidates). Archived members are never suggested. Best first
+/// (score, then name); at most `limit`.
 pub fn suggest(state: &State, payment: &Payment, limit: usize) -> Vec<Suggestion> {
-    Suggester::new(state).suggest(payment, limit)
+    Suggester::new(state).suggest(payment, &[], limit)
 }
 
-/// [`suggest`] for many payments: the lookup tables are built once.
+/// [`suggest`] for many payments: the directory, an index of the members' name words and an
+/// index of open charges by amount are built once, so each payment costs lookups, not a pass
+/// over the club.
 pub struct Suggester<'a> {
-    state: &'a State,
     dir: Directory<'a>,
-    ledger: Ledger<'a>,
+    /// A normalised name word (3 characters or more) → the active members whose name has it.
+    by_word: HashMap<String, Vec<Uuid>>,
+    /// How many distinct such words each active member's name has.
+    words_of: HashMap<Uuid, usize>,
+    /// The open amount of a charge → the active members with such a charge.
+    by_open_amount: HashMap<i64, BTreeSet<Uuid>>,
+}
+
+/// The distinct normalised words of a name that count for suggestions (3 characters or more).
+fn name_words(name: &str) -> BTreeSet<String> {
+    normalize(name)
+        .split_whitespace()
+        .filter(|w| w.len() >= 3)
+        .map(str::to_owned)
+        .collect()
 }
 
 impl<'a> Suggester<'a> {
     pub fn new(state: &'a State) -> Suggester<'a> {
+        let mut by_word: HashMap<String, Vec<Uuid>> = HashMap::new();
+        let mut words_of = HashMap::new();
+        for m in state.members.iter().filter(|m| !m.archived) {
+            let words = name_words(&m.name);
+            words_of.insert(m.id, words.len());
+            for w in words {
+                by_word.entry(w).or_default().push(m.id);
+            }
+        }
+        let active: HashMap<Uuid, bool> =
+            state.members.iter().map(|m| (m.id, !m.archived)).collect();
+        let ledger = Ledger::new(state);
+        let mut by_open_amount: HashMap<i64, BTreeSet<Uuid>> = HashMap::new();
+        for c in &state.charges {
+            let open = ledger.open.get(&c.id).copied().unwrap_or(0);
+            if open > 0 && active.get(&c.member).copied().unwrap_or(false) {
+                by_open_amount.entry(open).or_default().insert(c.member);
+            }
+        }
         Suggester {
-            state,
             dir: Directory::new(state),
-            ledger: Ledger::new(state),
+            by_word,
+            words_of,
+            by_open_amount,
         }
     }
 
-    /// See [`suggest`].
-    pub fn suggest(&self, payment: &Payment, limit: usize) -> Vec<Suggestion> {
-        let (state, dir, ledger) = (self.state, &self.dir, &self.ledger);
+    /// See [`suggest`]; `candidates` adds targets known to fit (a stored ambiguous decision's).
+    pub fn suggest(
+        &self,
+        payment: &Payment,
+        candidates: &[Target],
+        limit: usize,
+    ) -> Vec<Suggestion> {
         let haystack = normalize(&format!(
             "{} {}",
             payment.counterparty_name.as_deref().unwrap_or(""),
             payment.message.as_deref().unwrap_or("")
         ));
         let words: BTreeSet<&str> = haystack.split_whitespace().collect();
+        let mut candidates: BTreeSet<Target> = candidates.iter().copied().collect();
+        match self.dir.identify(payment) {
+            Identification::Ambiguous(c) => candidates.extend(c),
+            Identification::Found { target, .. } => {
+                candidates.insert(target);
+            }
+            Identification::Unknown => {}
+        }
+        let mut hits: HashMap<Uuid, usize> = HashMap::new();
+        for w in &words {
+            for m in self.by_word.get(*w).into_iter().flatten() {
+                *hits.entry(*m).or_default() += 1;
+            }
+        }
+        let amount_equal: BTreeSet<Uuid> = self
+            .by_open_amount
+            .get(&payment.amount_minor)
+            .cloned()
+            .unwrap_or_default();
+        let mut members: BTreeSet<Uuid> = hits.keys().copied().collect();
+        members.extend(amount_equal.iter().copied());
+        members.extend(candidates.iter().filter_map(|t| match t {
+            Target::Member(m) => Some(*m),
+            Target::Household(_) => None,
+        }));
         let mut out: Vec<(Suggestion, String)> = Vec::new();
-        let candidates: BTreeSet<Target> = match dir.identify(payment) {
-            Identification::Ambiguous(c) => c.into_iter().collect(),
-            Identification::Found { target, .. } => [target].into_iter().collect(),
-            Identification::Unknown => BTreeSet::new(),
-        };
-        for m in &state.members {
-            let name = normalize(&m.name);
-            let parts: Vec<&str> = name.split_whitespace().filter(|w| w.len() >= 3).collect();
-            let name_found = !parts.is_empty() && parts.iter().all(|w| words.contains(w));
-            let amount_equal = ledger
-                .charges_of(&[m.id])
-                .iter()
-                .any(|c| ledger.open.get(&c.id).copied().unwrap_or(0) == payment.amount_minor);
-            let candidate = candidates.contains(&Target::Member(m.id));
+        for id in members {
+            let Some(m) = self.dir.member(id).filter(|m| !m.archived) else {
+                continue;
+            };
+            let name_found = self
+                .words_of
+                .get(&id)
+                .is_some_and(|n| *n > 0 && hits.get(&id) == Some(n));
+            let amount_equal = amount_equal.contains(&id);
+            let candidate = candidates.contains(&Target::Member(id));
             let score =
                 u32::from(name_found) * 2 + u32::from(amount_equal) + u32::from(candidate) * 3;
             if score > 0 {
                 out.push((
                     Suggestion {
-                        target: Target::Member(m.id),
+                        target: Target::Member(id),
                         score,
                         name_found,
                         amount_equal,
@@ -913,20 +1005,25 @@ impl<'a> Suggester<'a> {
                 ));
             }
         }
-        for h in &state.households {
-            if candidates.contains(&Target::Household(h.id)) {
+        for t in &candidates {
+            if let Target::Household(_) = t {
                 out.push((
                     Suggestion {
-                        target: Target::Household(h.id),
+                        target: *t,
                         score: 3,
                         name_found: false,
                         amount_equal: false,
                     },
-                    h.name.clone(),
+                    self.dir.name(*t),
                 ));
             }
         }
-        out.sort_by(|(a, an), (b, bn)| b.score.cmp(&a.score).then_with(|| an.cmp(bn)));
+        out.sort_by(|(a, an), (b, bn)| {
+            b.score
+                .cmp(&a.score)
+                .then_with(|| an.cmp(bn))
+                .then_with(|| a.target.cmp(&b.target))
+        });
         out.into_iter().take(limit).map(|(s, _)| s).collect()
     }
 }

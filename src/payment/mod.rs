@@ -1,23 +1,29 @@
 //! Payments of member fees: the club's decisions about bank payments (`payment_decisions`), the
 //! allocations of payments to charges (`allocations`), people's changes with undo
-//! (`payment_actions`) and the change stamp fee pages poll (`payment_stamp`).
+//! (`payment_actions`), the change stamp fee pages poll and the scan bookkeeping
+//! (`payment_stamp`, `payment_scan`).
 //!
-//! The rules live in the pure [`matching`] engine; this module loads its input from the tenant
-//! schema, writes its [`matching::Plan`] in the caller's transaction ([`rerun`]), and runs after
-//! every sync through [`AfterSync`] (the `sync::AfterLedgerApply` hook, wired in `app`).
-//! A person's action ([`act`]) stores the payment's decision and allocations before and after,
-//! writes the audit log, and can be undone ([`undo`]) while nothing else changed that payment.
+//! The rules live in the pure [`matching`] engine; [`input`] loads only what a run can change,
+//! this module writes the engine's [`matching::Plan`] in the caller's transaction ([`rerun`]),
+//! and runs after every sync through [`AfterSync`] (the `sync::AfterLedgerApply` hook, wired in
+//! `app`). Incoming payments booked before the club's tracking start (`fee::tracking`) are not
+//! used at all. A person's action ([`act`], [`assign`]) stores the payment's decision and
+//! allocations before and after, writes the audit log, and can be undone ([`undo`]) while
+//! nothing else changed that payment. Runs of one club are serialised (an advisory lock), so
+//! two syncs never pay one charge twice.
 
+mod input;
 pub mod matching;
 pub mod views;
 
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor};
 use crate::db::tenant::TenantTx;
+use input::Scope;
 use matching::{Allocation, Decision, Evidence, Outcome, Plan, Rule, State, Target};
 
 /// Why a payment action did not happen.
@@ -26,9 +32,18 @@ pub enum Error {
     /// No such incoming booked payment in this club.
     #[error("no such payment")]
     UnknownPayment,
+    /// Nobody was chosen to assign the payment to.
+    #[error("nobody chosen")]
+    NoChoice,
     /// The member or household assigned to does not exist in this club.
     #[error("no such member or household")]
     UnknownTarget,
+    /// The typed name fits several members or households.
+    #[error("several members fit")]
+    AmbiguousChoice,
+    /// The member is archived: restore them first.
+    #[error("the member is archived")]
+    ArchivedTarget,
     /// The action does not apply to the payment's current state (e.g. confirming an
     /// unidentified payment, restoring one that is not irrelevant).
     #[error("the action does not apply to this payment now")]
@@ -40,163 +55,7 @@ pub enum Error {
     Db(#[from] sqlx::Error),
 }
 
-/// Loads everything the engine needs from the tenant schema.
-///
-/// Payments: booked CZK rows that are incoming or reversals (outgoing payments never settle
-/// fees). Members include archived ones (they may still pay old charges).
-pub async fn load_state(tx: &mut TenantTx) -> Result<State, sqlx::Error> {
-    let members = crate::member::matching_directory(tx).await?;
-    let households = crate::member::matching_households(tx).await?;
-    let charges: Vec<(Uuid, Uuid, i64, Date)> =
-        sqlx::query_as("SELECT id, member_id, amount_minor, due_on FROM charges")
-            .fetch_all(&mut **tx)
-            .await?;
-    let payments: Vec<PaymentRow> = sqlx::query_as(
-        "SELECT id, account_id, status = 'booked' AS booked, amount_minor, reversal, \
-                COALESCE(booking_date, value_date) AS date, variable_symbol, message, \
-                counterparty_name, counterparty_iban, counterparty_account, counterparty_bank_code \
-           FROM transactions \
-          WHERE status = 'booked' AND currency = 'CZK' AND (amount_minor > 0 OR reversal)",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    let allocations: Vec<AllocationRow> = sqlx::query_as(
-        "SELECT transaction_id, charge_id, member_id, amount_minor, rule, evidence FROM allocations",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    let decisions: Vec<DecisionRow> = sqlx::query_as(
-        "SELECT transaction_id, outcome, target_member, target_household, rule, evidence, \
-                by_person FROM payment_decisions",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(State {
-        members: members
-            .into_iter()
-            .map(|m| matching::MemberRef {
-                id: m.id.0,
-                name: m.name,
-                vs_key: m.vs_key,
-                household: m.household_id.map(|h| h.0),
-            })
-            .collect(),
-        households: households
-            .into_iter()
-            .map(|h| matching::HouseholdRef {
-                id: h.id.0,
-                name: h.name,
-                vs_key: h.vs_key,
-            })
-            .collect(),
-        charges: charges
-            .into_iter()
-            .map(|(id, member, amount_minor, due_on)| matching::Charge {
-                id,
-                member,
-                amount_minor,
-                due_on,
-            })
-            .collect(),
-        payments: payments.into_iter().map(PaymentRow::into_payment).collect(),
-        allocations: allocations
-            .into_iter()
-            .map(AllocationRow::into_allocation)
-            .collect(),
-        decisions: decisions
-            .into_iter()
-            .map(DecisionRow::into_decision)
-            .collect(),
-    })
-}
-
-#[derive(sqlx::FromRow)]
-struct PaymentRow {
-    id: i64,
-    account_id: Uuid,
-    booked: bool,
-    amount_minor: i64,
-    reversal: bool,
-    date: Option<Date>,
-    variable_symbol: Option<String>,
-    message: Option<String>,
-    counterparty_name: Option<String>,
-    counterparty_iban: Option<String>,
-    counterparty_account: Option<String>,
-    counterparty_bank_code: Option<String>,
-}
-
-impl PaymentRow {
-    fn into_payment(self) -> matching::Payment {
-        let counterparty = matching::account_key(
-            self.counterparty_iban.as_deref(),
-            self.counterparty_account.as_deref(),
-            self.counterparty_bank_code.as_deref(),
-        );
-        matching::Payment {
-            id: self.id,
-            account_id: self.account_id,
-            booked: self.booked,
-            amount_minor: self.amount_minor,
-            reversal: self.reversal,
-            date: self.date,
-            variable_symbol: self.variable_symbol,
-            message: self.message,
-            counterparty_name: self.counterparty_name,
-            counterparty,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct AllocationRow {
-    transaction_id: i64,
-    charge_id: Uuid,
-    member_id: Uuid,
-    amount_minor: i64,
-    rule: String,
-    evidence: Value,
-}
-
-impl AllocationRow {
-    fn into_allocation(self) -> Allocation {
-        Allocation {
-            payment_id: self.transaction_id,
-            charge_id: self.charge_id,
-            member: self.member_id,
-            amount_minor: self.amount_minor,
-            rule: Rule::parse(&self.rule).unwrap_or(Rule::None),
-            evidence: serde_json::from_value(self.evidence).unwrap_or_default(),
-        }
-    }
-}
-
-/// A `payment_decisions` row (also the head of the pages' decided rows).
-#[derive(sqlx::FromRow)]
-pub(crate) struct DecisionRow {
-    transaction_id: i64,
-    outcome: String,
-    target_member: Option<Uuid>,
-    target_household: Option<Uuid>,
-    rule: String,
-    evidence: Value,
-    by_person: bool,
-}
-
-impl DecisionRow {
-    pub(crate) fn into_decision(self) -> Decision {
-        Decision {
-            payment_id: self.transaction_id,
-            outcome: Outcome::parse(&self.outcome).unwrap_or(Outcome::Unidentified),
-            target: target_of(self.target_member, self.target_household),
-            rule: Rule::parse(&self.rule).unwrap_or(Rule::None),
-            evidence: serde_json::from_value(self.evidence).unwrap_or_default(),
-            by_person: self.by_person,
-        }
-    }
-}
-
-fn target_of(member: Option<Uuid>, household: Option<Uuid>) -> Option<Target> {
+pub(crate) fn target_of(member: Option<Uuid>, household: Option<Uuid>) -> Option<Target> {
     match (member, household) {
         (Some(m), _) => Some(Target::Member(m)),
         (None, Some(h)) => Some(Target::Household(h)),
@@ -212,29 +71,34 @@ fn split_target(target: Option<Target>) -> (Option<Uuid>, Option<Uuid>) {
     }
 }
 
-/// Who decided, for `payment_decisions.decided_by*`.
-fn decider(actor: Option<&Actor>) -> (Option<Uuid>, Option<String>) {
-    actor.map_or((None, None), |a| (a.user_id, a.email.clone()))
+/// Serialises matching within the club until the transaction ends (syncs of two accounts, a
+/// person's action): runs never see each other's half-made allocations.
+async fn lock_matching(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()), 8)")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
+/// A person's decision about one payment (`account_key`: its counter-account, '' for none).
 async fn upsert_decision(
     tx: &mut TenantTx,
     d: &Decision,
-    actor: Option<&Actor>,
+    account_key: &str,
+    actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     let (member, household) = split_target(d.target);
-    let (user, email) = decider(actor);
     sqlx::query(
         "INSERT INTO payment_decisions (transaction_id, outcome, target_member, target_household, \
-                rule, evidence, by_person, decided_by, decided_by_email, decided_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                rule, evidence, by_person, decided_by, decided_by_email, decided_at, account_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (transaction_id) DO UPDATE SET outcome = excluded.outcome, \
                 target_member = excluded.target_member, \
                 target_household = excluded.target_household, rule = excluded.rule, \
                 evidence = excluded.evidence, by_person = excluded.by_person, \
                 decided_by = excluded.decided_by, decided_by_email = excluded.decided_by_email, \
-                decided_at = excluded.decided_at",
+                decided_at = excluded.decided_at, account_key = excluded.account_key",
     )
     .bind(d.payment_id)
     .bind(d.outcome.as_str())
@@ -243,32 +107,145 @@ async fn upsert_decision(
     .bind(d.rule.as_str())
     .bind(serde_json::to_value(&d.evidence).unwrap_or_default())
     .bind(d.by_person)
-    .bind(user)
-    .bind(email)
+    .bind(actor.user_id)
+    .bind(&actor.email)
     .bind(now)
+    .bind(account_key)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Writes a plan: clears reversed payments' allocations, upserts decisions, inserts
-/// allocations (one statement), and moves the stamp when anything changed.
-pub async fn apply_plan(
+/// Recomputes what the allocations of `payments` and `charges` imply: each decision's
+/// unallocated remainder (`left_minor`, only for identified payments) and each charge's paid
+/// sum (`fee::set_paid`). Called after every change of allocations.
+async fn refresh(tx: &mut TenantTx, payments: &[i64], charges: &[Uuid]) -> Result<(), sqlx::Error> {
+    if !payments.is_empty() {
+        sqlx::query(
+            "UPDATE payment_decisions d SET left_minor = v.left_minor FROM ( \
+                SELECT d2.transaction_id, \
+                       CASE WHEN d2.outcome IN ('matched', 'partly_paid', 'overpaid') \
+                             AND (d2.target_member IS NOT NULL OR d2.target_household IS NOT NULL) \
+                            THEN GREATEST(t.amount_minor - COALESCE( \
+                                   (SELECT sum(a.amount_minor) FROM allocations a \
+                                     WHERE a.transaction_id = d2.transaction_id), 0), 0) \
+                            ELSE 0 END AS left_minor \
+                  FROM payment_decisions d2 JOIN transactions t ON t.id = d2.transaction_id \
+                 WHERE d2.transaction_id = ANY($1)) v \
+             WHERE d.transaction_id = v.transaction_id AND d.left_minor <> v.left_minor",
+        )
+        .bind(payments)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !charges.is_empty() {
+        let paid: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT c.id, COALESCE(sum(a.amount_minor), 0)::int8 \
+               FROM UNNEST($1::uuid[]) AS c(id) LEFT JOIN allocations a ON a.charge_id = c.id \
+              GROUP BY c.id",
+        )
+        .bind(charges)
+        .fetch_all(&mut **tx)
+        .await?;
+        crate::fee::set_paid(tx, &paid).await?;
+    }
+    Ok(())
+}
+
+/// Removes every allocation of `payments`; returns the charges they paid (still to refresh).
+async fn delete_allocations(tx: &mut TenantTx, payments: &[i64]) -> Result<Vec<Uuid>, sqlx::Error> {
+    if payments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "DELETE FROM allocations WHERE transaction_id = ANY($1) RETURNING charge_id",
+    )
+    .bind(payments)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c,)| c)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect())
+}
+
+/// Writes a plan over `state` (the input it was made from): clears reversed payments'
+/// allocations, upserts decisions and inserts allocations (one statement each), refreshes
+/// remainders and paid sums, and moves the stamp when anything changed.
+pub(crate) async fn apply_plan(
     tx: &mut TenantTx,
+    state: &State,
     plan: &Plan,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     if plan.is_empty() {
         return Ok(());
     }
-    if !plan.cleared.is_empty() {
-        sqlx::query("DELETE FROM allocations WHERE transaction_id = ANY($1)")
-            .bind(&plan.cleared)
-            .execute(&mut **tx)
-            .await?;
-    }
+    let mut charges: BTreeSet<Uuid> = delete_allocations(tx, &plan.cleared)
+        .await?
+        .into_iter()
+        .collect();
+    // One decision per payment (the last one wins), as the engine means it.
+    let mut decisions: HashMap<i64, &Decision> = HashMap::new();
     for d in &plan.decisions {
-        upsert_decision(tx, d, None, now).await?;
+        decisions.insert(d.payment_id, d);
+    }
+    let mut decisions: Vec<&Decision> = decisions.into_values().collect();
+    decisions.sort_by_key(|d| d.payment_id);
+    if !decisions.is_empty() {
+        let accounts: HashMap<i64, &str> = state
+            .payments
+            .iter()
+            .map(|p| (p.id, p.counterparty.as_deref().unwrap_or("")))
+            .collect();
+        let targets: Vec<(Option<Uuid>, Option<Uuid>)> =
+            decisions.iter().map(|d| split_target(d.target)).collect();
+        sqlx::query(
+            "INSERT INTO payment_decisions (transaction_id, outcome, target_member, \
+                    target_household, rule, evidence, by_person, account_key, decided_at) \
+             SELECT u.t, u.o, u.m, u.h, u.r, u.e, u.p, u.k, $9 \
+               FROM UNNEST($1::int8[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], \
+                           $6::jsonb[], $7::bool[], $8::text[]) AS u(t, o, m, h, r, e, p, k) \
+             ON CONFLICT (transaction_id) DO UPDATE SET outcome = excluded.outcome, \
+                    target_member = excluded.target_member, \
+                    target_household = excluded.target_household, rule = excluded.rule, \
+                    evidence = excluded.evidence, by_person = excluded.by_person, \
+                    decided_by = NULL, decided_by_email = NULL, \
+                    decided_at = excluded.decided_at, account_key = excluded.account_key",
+        )
+        .bind(decisions.iter().map(|d| d.payment_id).collect::<Vec<_>>())
+        .bind(
+            decisions
+                .iter()
+                .map(|d| d.outcome.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(targets.iter().map(|t| t.0).collect::<Vec<_>>())
+        .bind(targets.iter().map(|t| t.1).collect::<Vec<_>>())
+        .bind(
+            decisions
+                .iter()
+                .map(|d| d.rule.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            decisions
+                .iter()
+                .map(|d| serde_json::to_value(&d.evidence).unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
+        .bind(decisions.iter().map(|d| d.by_person).collect::<Vec<_>>())
+        .bind(
+            decisions
+                .iter()
+                .map(|d| accounts.get(&d.payment_id).copied().unwrap_or(""))
+                .collect::<Vec<_>>(),
+        )
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     }
     if !plan.allocations.is_empty() {
         let a = &plan.allocations;
@@ -292,7 +269,21 @@ pub async fn apply_plan(
         .bind(now)
         .execute(&mut **tx)
         .await?;
+        charges.extend(a.iter().map(|x| x.charge_id));
     }
+    let payments: BTreeSet<i64> = plan
+        .cleared
+        .iter()
+        .copied()
+        .chain(decisions.iter().map(|d| d.payment_id))
+        .chain(plan.allocations.iter().map(|a| a.payment_id))
+        .collect();
+    refresh(
+        tx,
+        &payments.into_iter().collect::<Vec<_>>(),
+        &charges.into_iter().collect::<Vec<_>>(),
+    )
+    .await?;
     bump_stamp(tx).await
 }
 
@@ -318,27 +309,85 @@ pub struct RunReport {
     pub charges_created: u64,
     pub decisions: usize,
     pub allocations: usize,
+    /// The tracking start differed from the last run's: every automatic decision was made anew.
+    pub rebuilt: bool,
+}
+
+/// Removes every automatic decision (not a person's) with its allocations, before the whole
+/// history from the tracking start is decided again.
+async fn forget_automatic(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "WITH gone AS (DELETE FROM payment_decisions WHERE NOT by_person \
+                        RETURNING transaction_id) \
+         DELETE FROM allocations a USING gone WHERE a.transaction_id = gone.transaction_id \
+         RETURNING a.charge_id",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let charges: Vec<Uuid> = rows
+        .into_iter()
+        .map(|(c,)| c)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    refresh(tx, &[], &charges).await
 }
 
 /// Generates due charges (`fee::generate_charges` up to `today`, a Prague date) and runs the
-/// matching engine over the club, writing its plan in `tx`. Running it twice changes nothing
-/// the second time.
+/// matching engine over what can change (see [`input`]), writing its plan in `tx`.
+///
+/// Only incoming payments from the club's tracking start count (`fee::tracking`; none before
+/// the first schedule). When that start differs from the last run's, every automatic decision
+/// and its allocations are removed and the payments from the start are decided again (a
+/// person's decisions stay). Running it twice writes nothing the second time.
 pub async fn rerun(
     tx: &mut TenantTx,
     today: Date,
     now: OffsetDateTime,
 ) -> Result<RunReport, sqlx::Error> {
+    lock_matching(tx).await?;
     let charges_created = crate::fee::generate_charges(tx, today, now).await?;
-    let state = load_state(tx).await?;
+    let from = crate::fee::tracking::payments_from(tx).await?.effective();
+    let directory = input::directory(tx).await?;
+    let scan_key = from.map_or_else(|| "none".to_owned(), |d| d.to_string());
+    let directory_key = input::directory_key(&directory);
+    let (seen_scan, seen_directory): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT scan_key, directory_key FROM payment_stamp")
+            .fetch_one(&mut **tx)
+            .await?;
+    let rebuilt = seen_scan.as_deref() != Some(scan_key.as_str());
+    if rebuilt {
+        forget_automatic(tx).await?;
+        input::reset_scan(tx).await?;
+    }
+    input::key_unkeyed_decisions(tx).await?;
+    let whole_queue = rebuilt || seen_directory.as_deref() != Some(directory_key.as_str());
+    let scope = Scope {
+        from,
+        extra: Vec::new(),
+        whole_queue,
+    };
+    let state = input::load(tx, &scope, directory).await?;
     let plan = matching::run(&state);
-    apply_plan(tx, &plan, now).await?;
-    if charges_created > 0 && plan.is_empty() {
+    apply_plan(tx, &state, &plan, now).await?;
+    if from.is_some() {
+        input::advance_scan(tx).await?;
+    }
+    if whole_queue {
+        sqlx::query("UPDATE payment_stamp SET scan_key = $1, directory_key = $2")
+            .bind(&scan_key)
+            .bind(&directory_key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if (charges_created > 0 || rebuilt) && plan.is_empty() {
         bump_stamp(tx).await?;
     }
     Ok(RunReport {
         charges_created,
         decisions: plan.decisions.len(),
         allocations: plan.allocations.len(),
+        rebuilt,
     })
 }
 
@@ -407,12 +456,13 @@ impl Action {
     }
 }
 
-/// The decision and allocations of one payment, as JSON (without ids), for undo.
+/// The decision and allocations of one payment, as JSON (without ids and the bookkeeping
+/// columns, which are recomputed), for undo.
 async fn snapshot(tx: &mut TenantTx, payment: i64) -> Result<Value, sqlx::Error> {
     let (v,): (Value,) = sqlx::query_as(
         "SELECT jsonb_build_object( \
-            'decision', (SELECT to_jsonb(d) - 'transaction_id' FROM payment_decisions d \
-                          WHERE d.transaction_id = $1), \
+            'decision', (SELECT to_jsonb(d) - 'transaction_id' - 'left_minor' - 'account_key' \
+                           FROM payment_decisions d WHERE d.transaction_id = $1), \
             'allocations', COALESCE((SELECT jsonb_agg(to_jsonb(a) - 'id' - 'transaction_id' \
                                                ORDER BY a.charge_id, a.amount_minor, a.rule) \
                                        FROM allocations a WHERE a.transaction_id = $1), \
@@ -424,55 +474,94 @@ async fn snapshot(tx: &mut TenantTx, payment: i64) -> Result<Value, sqlx::Error>
     Ok(v)
 }
 
+/// Puts a payment's decision and allocations back as `snap` holds them; returns the charges
+/// touched before and after (still to refresh).
 async fn restore_snapshot(
     tx: &mut TenantTx,
     payment: i64,
     snap: &Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM allocations WHERE transaction_id = $1")
-        .bind(payment)
-        .execute(&mut **tx)
-        .await?;
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut charges = delete_allocations(tx, &[payment]).await?;
     sqlx::query("DELETE FROM payment_decisions WHERE transaction_id = $1")
         .bind(payment)
         .execute(&mut **tx)
         .await?;
+    let account_key = input::payments(tx, &[payment])
+        .await?
+        .into_iter()
+        .next()
+        .and_then(|p| p.counterparty)
+        .unwrap_or_default();
     sqlx::query(
         "INSERT INTO payment_decisions \
          SELECT * FROM jsonb_populate_record(NULL::payment_decisions, \
-                 ($2::jsonb -> 'decision') || jsonb_build_object('transaction_id', $1::int8)) \
+                 ($2::jsonb -> 'decision') \
+                 || jsonb_build_object('transaction_id', $1::int8, 'account_key', $3::text, \
+                                       'left_minor', 0)) \
           WHERE jsonb_typeof($2::jsonb -> 'decision') = 'object'",
     )
     .bind(payment)
     .bind(snap)
+    .bind(&account_key)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
+    let restored: Vec<(Uuid,)> = sqlx::query_as(
         "INSERT INTO allocations (transaction_id, charge_id, member_id, amount_minor, rule, \
                                   evidence, created_at) \
          SELECT $1, charge_id, member_id, amount_minor, rule, evidence, created_at \
-           FROM jsonb_populate_recordset(NULL::allocations, $2::jsonb -> 'allocations')",
+           FROM jsonb_populate_recordset(NULL::allocations, $2::jsonb -> 'allocations') \
+         RETURNING charge_id",
     )
     .bind(payment)
     .bind(snap)
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(())
+    charges.extend(restored.into_iter().map(|(c,)| c));
+    Ok(charges)
 }
 
+/// Removes a payment's allocations and refreshes what they paid.
 async fn clear_allocations(tx: &mut TenantTx, payment: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM allocations WHERE transaction_id = $1")
-        .bind(payment)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    let charges = delete_allocations(tx, &[payment]).await?;
+    refresh(tx, &[payment], &charges).await
+}
+
+/// Whom a person assigns a payment to: a target from a suggestion (one click), or a name,
+/// `Name (VS)` label or VS typed into the shared list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Target(Target),
+    Typed(String),
+}
+
+/// Assigns a payment to whom `choice` names ([`act`] with [`Action::Assign`]). Errors:
+/// [`Error::NoChoice`] (nothing typed), [`Error::UnknownTarget`] (nobody fits),
+/// [`Error::AmbiguousChoice`] (a name several have), [`Error::ArchivedTarget`], and those of
+/// [`act`].
+pub async fn assign(
+    tx: &mut TenantTx,
+    actor: &Actor,
+    payment: i64,
+    choice: &Choice,
+    today: Date,
+    now: OffsetDateTime,
+) -> Result<i64, Error> {
+    let target = match choice {
+        Choice::Target(t) => *t,
+        Choice::Typed(text) => {
+            let payers = crate::member::payers(tx).await?;
+            views::resolve_choice(&payers, text)?
+        }
+    };
+    act(tx, actor, payment, Action::Assign(target), today, now).await
 }
 
 /// Does a person's action on an incoming booked payment (see [`Action`]), then re-runs matching
 /// so the payment's allocations follow, records the before/after state for [`undo`] and writes
 /// the audit log — all in `tx`. Returns the action's id.
 ///
-/// Errors: [`Error::UnknownPayment`], [`Error::UnknownTarget`], [`Error::NotApplicable`].
+/// Errors: [`Error::UnknownPayment`], [`Error::UnknownTarget`], [`Error::ArchivedTarget`]
+/// (assigning to an archived member), [`Error::NotApplicable`].
 pub async fn act(
     tx: &mut TenantTx,
     actor: &Actor,
@@ -481,12 +570,20 @@ pub async fn act(
     today: Date,
     now: OffsetDateTime,
 ) -> Result<i64, Error> {
-    let state = load_state(tx).await?;
+    lock_matching(tx).await?;
+    let scope = Scope {
+        from: crate::fee::tracking::payments_from(tx).await?.effective(),
+        extra: vec![payment],
+        whole_queue: false,
+    };
+    let directory = input::directory(tx).await?;
+    let state = input::load(tx, &scope, directory.clone()).await?;
     let p = state
         .payments
         .iter()
         .find(|p| p.id == payment && p.settles())
         .ok_or(Error::UnknownPayment)?;
+    let account_key = p.counterparty.clone().unwrap_or_default();
     let current = state.decisions.iter().find(|d| d.payment_id == payment);
     let before = snapshot(tx, payment).await?;
     let person = |outcome, target, rule, evidence| Decision {
@@ -499,12 +596,22 @@ pub async fn act(
     };
     match action {
         Action::Assign(target) => {
-            let exists = match target {
-                Target::Member(id) => state.members.iter().any(|m| m.id == id),
-                Target::Household(id) => state.households.iter().any(|h| h.id == id),
-            };
-            if !exists {
-                return Err(Error::UnknownTarget);
+            match target {
+                Target::Member(id) => {
+                    let m = state
+                        .members
+                        .iter()
+                        .find(|m| m.id == id)
+                        .ok_or(Error::UnknownTarget)?;
+                    if m.archived {
+                        return Err(Error::ArchivedTarget);
+                    }
+                }
+                Target::Household(id) => {
+                    if !state.households.iter().any(|h| h.id == id) {
+                        return Err(Error::UnknownTarget);
+                    }
+                }
             }
             if current.is_some_and(|d| d.outcome == Outcome::Reversed) {
                 return Err(Error::NotApplicable);
@@ -517,7 +624,7 @@ pub async fn act(
                 Rule::Person,
                 Evidence::default(),
             );
-            upsert_decision(tx, &d, Some(actor), now).await?;
+            upsert_decision(tx, &d, &account_key, actor, now).await?;
         }
         Action::Confirm => {
             let d = current
@@ -527,7 +634,7 @@ pub async fn act(
                 by_person: true,
                 ..d.clone()
             };
-            upsert_decision(tx, &d, Some(actor), now).await?;
+            upsert_decision(tx, &d, &account_key, actor, now).await?;
         }
         Action::Unmatch => {
             if current.is_none_or(|d| d.target.is_none() || d.outcome == Outcome::Reversed) {
@@ -540,7 +647,7 @@ pub async fn act(
                 Rule::Person,
                 Evidence::default(),
             );
-            upsert_decision(tx, &d, Some(actor), now).await?;
+            upsert_decision(tx, &d, &account_key, actor, now).await?;
         }
         Action::MarkIrrelevant => {
             if current.is_some_and(|d| matches!(d.outcome, Outcome::Irrelevant | Outcome::Reversed))
@@ -549,7 +656,7 @@ pub async fn act(
             }
             clear_allocations(tx, payment).await?;
             let d = person(Outcome::Irrelevant, None, Rule::Person, Evidence::default());
-            upsert_decision(tx, &d, Some(actor), now).await?;
+            upsert_decision(tx, &d, &account_key, actor, now).await?;
         }
         Action::Restore => {
             if current.is_none_or(|d| d.outcome != Outcome::Irrelevant) {
@@ -561,11 +668,13 @@ pub async fn act(
                 .await?;
         }
     }
+    let amount_minor = p.amount_minor;
     // Lay the assignment onto charges (and let the engine decide a restored payment).
-    let state = load_state(tx).await?;
+    let state = input::load(tx, &scope, directory).await?;
     let plan = matching::run(&state);
-    apply_plan(tx, &plan, now).await?;
+    apply_plan(tx, &state, &plan, now).await?;
     settle_person_outcome(tx, &state, &plan, payment).await?;
+    refresh(tx, &[payment], &[]).await?;
     bump_stamp(tx).await?;
     let after = snapshot(tx, payment).await?;
     let (id,): (i64,) = sqlx::query_as(
@@ -591,7 +700,7 @@ pub async fn act(
         tx,
         actor,
         action.name(),
-        json!({ "payment": payment, "amount_minor": p.amount_minor, "target": target,
+        json!({ "payment": payment, "amount_minor": amount_minor, "target": target,
                 "today": today.to_string() }),
         now,
     )
@@ -664,6 +773,7 @@ pub async fn undo(
     payment: i64,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
+    lock_matching(tx).await?;
     let last: Option<(i64, String, Value, Value)> = sqlx::query_as(
         "SELECT id, action, before, after FROM payment_actions \
           WHERE transaction_id = $1 AND undone_at IS NULL ORDER BY id DESC LIMIT 1 FOR UPDATE",
@@ -675,7 +785,7 @@ pub async fn undo(
     if snapshot(tx, payment).await? != after {
         return Err(Error::CannotUndo);
     }
-    restore_snapshot(tx, payment, &before).await?;
+    let charges = restore_snapshot(tx, payment, &before).await?;
     // Meanwhile another payment may have settled a charge this one paid before: then the old
     // state cannot come back without paying a charge twice.
     let (overpaid,): (bool,) = sqlx::query_as(
@@ -692,6 +802,7 @@ pub async fn undo(
     if overpaid {
         return Err(Error::CannotUndo);
     }
+    refresh(tx, &[payment], &charges).await?;
     sqlx::query("UPDATE payment_actions SET undone_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now)

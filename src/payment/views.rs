@@ -2,12 +2,16 @@
 //! recently decided payments with their explanation, and a member's charges, payments and
 //! balance. Amounts in minor units of CZK; `date` is the booking (else value) date.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use super::Error;
 use super::matching::{self, Evidence, Outcome, Rule, Target};
 use crate::db::tenant::TenantTx;
+use crate::member::{Payer, PayerId};
 
 /// A payment as the pages show it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -34,6 +38,70 @@ impl Named {
     /// `member:<uuid>` / `household:<uuid>`, the form value of an assignment.
     pub fn form_value(&self) -> String {
         target_form_value(self.target)
+    }
+
+    /// `Jana Nová (2026001)`: how the shared list of members and households offers it (and
+    /// what [`resolve_choice`] reads back).
+    pub fn label(&self) -> String {
+        match &self.variable_symbol {
+            Some(vs) => format!("{} ({vs})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+fn target_of_payer(id: PayerId) -> Target {
+    match id {
+        PayerId::Member(m) => Target::Member(m.0),
+        PayerId::Household(h) => Target::Household(h.0),
+    }
+}
+
+/// The member or household typed into the shared list: a `Name (VS)` label as the list offers
+/// it, a VS (numerically), or a name exactly one of them has (case and diacritics aside).
+/// Errors: [`Error::NoChoice`] (nothing typed), [`Error::UnknownTarget`],
+/// [`Error::AmbiguousChoice`], [`Error::ArchivedTarget`].
+pub fn resolve_choice(payers: &[Payer], text: &str) -> Result<Target, Error> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::NoChoice);
+    }
+    let named = |p: &Payer| Named {
+        target: target_of_payer(p.id),
+        name: p.name.clone(),
+        variable_symbol: p.variable_symbol.clone(),
+    };
+    let vs_of = |p: &Payer| p.variable_symbol.as_deref().and_then(matching::vs_key);
+    let wanted = matching::normalize(text);
+    let wanted = wanted.split_whitespace().collect::<Vec<_>>().join(" ");
+    let normal = |s: &str| {
+        matching::normalize(s)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let by_label: Vec<&Payer> = payers
+        .iter()
+        .filter(|p| normal(&named(p).label()) == wanted)
+        .collect();
+    let fits: Vec<&Payer> = if !by_label.is_empty() {
+        by_label
+    } else if let Some(key) = matching::vs_key(text) {
+        payers
+            .iter()
+            .filter(|p| vs_of(p).as_deref() == Some(key.as_str()))
+            .collect()
+    } else {
+        payers
+            .iter()
+            .filter(|p| normal(&p.name) == wanted)
+            .collect()
+    };
+    match fits[..] {
+        [] => Err(Error::UnknownTarget),
+        [p] if p.archived => Err(Error::ArchivedTarget),
+        [p] => Ok(target_of_payer(p.id)),
+        _ => Err(Error::AmbiguousChoice),
     }
 }
 
@@ -92,45 +160,81 @@ pub struct DecidedLine {
     pub undoable: bool,
 }
 
-/// The queue (ambiguous and unidentified incoming payments, newest first, at most `limit`),
-/// each with up to three suggestions, best first.
-pub async fn queue(tx: &mut TenantTx, limit: i64) -> Result<Vec<QueueItem>, sqlx::Error> {
-    let rows: Vec<(i64, String, bool)> = sqlx::query_as(
+/// Queue items per page.
+pub const QUEUE_PAGE: i64 = 50;
+
+/// One page of the queue, and how many wait in all.
+#[derive(Debug, Clone, Default)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// Every payment waiting in the queue (not only this page's): the same number as
+    /// [`queue_count`].
+    pub total: i64,
+    /// 1-based.
+    pub page: i64,
+    pub pages: i64,
+}
+
+/// SQL: a decision that waits in the queue.
+const IN_QUEUE: &str = "d.outcome IN ('ambiguous', 'unidentified')";
+
+/// How many payments wait in the queue (ambiguous or unidentified): the one count the payments
+/// page, the fee overview and the dashboard show.
+pub async fn queue_count(tx: &mut TenantTx) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(&format!(
+        "SELECT count(*) FROM payment_decisions d WHERE {IN_QUEUE}"
+    ))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n)
+}
+
+/// Page `page` (1-based, clamped) of the queue, named by `names` (ambiguous and unidentified incoming payments,
+/// newest first, [`QUEUE_PAGE`] a page), each with up to three suggestions, best first. The
+/// suggestions come from indexes built once for the page ([`matching::Suggester`]).
+pub async fn queue(tx: &mut TenantTx, page: i64, names: &Names) -> Result<QueuePage, sqlx::Error> {
+    let total = queue_count(tx).await?;
+    let pages = ((total + QUEUE_PAGE - 1) / QUEUE_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let rows: Vec<(i64, String, bool, Value)> = sqlx::query_as(&format!(
         "SELECT d.transaction_id, d.outcome, \
                 EXISTS (SELECT 1 FROM payment_actions x WHERE x.transaction_id = d.transaction_id \
-                          AND x.undone_at IS NULL) \
+                          AND x.undone_at IS NULL), d.evidence \
            FROM payment_decisions d \
            JOIN transactions t ON t.id = d.transaction_id \
-          WHERE d.outcome IN ('ambiguous', 'unidentified') \
-          ORDER BY COALESCE(t.booking_date, t.value_date) DESC NULLS LAST, t.id DESC LIMIT $1",
-    )
-    .bind(limit)
+          WHERE {IN_QUEUE} \
+          ORDER BY COALESCE(t.booking_date, t.value_date) DESC NULLS LAST, t.id DESC \
+          LIMIT $1 OFFSET $2"
+    ))
+    .bind(QUEUE_PAGE)
+    .bind((page - 1) * QUEUE_PAGE)
     .fetch_all(&mut **tx)
     .await?;
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok(QueuePage {
+            items: Vec::new(),
+            total,
+            page,
+            pages,
+        });
     }
-    let state = super::load_state(tx).await?;
-    let names = Names::load(tx).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let state = super::input::for_suggestions(tx, &ids).await?;
     let lines = lines(tx, &ids).await?;
     let suggester = matching::Suggester::new(&state);
-    let mut out = Vec::new();
-    for (id, outcome, undoable) in rows {
+    let mut items = Vec::new();
+    for (id, outcome, undoable, evidence) in rows {
         let (Some(p), Some(line)) = (
             state.payments.iter().find(|p| p.id == id),
             lines.iter().find(|l| l.id == id),
         ) else {
             continue;
         };
-        let candidates = state
-            .decisions
-            .iter()
-            .find(|d| d.payment_id == id)
-            .map(|d| d.evidence.candidates.clone())
-            .unwrap_or_default();
+        let candidates = serde_json::from_value::<Evidence>(evidence)
+            .unwrap_or_default()
+            .candidates;
         let suggestions = suggester
-            .suggest(p, 3)
+            .suggest(p, &candidates, 3)
             .into_iter()
             .filter_map(|s| {
                 Some(SuggestionLine {
@@ -141,14 +245,71 @@ pub async fn queue(tx: &mut TenantTx, limit: i64) -> Result<Vec<QueueItem>, sqlx
                 })
             })
             .collect();
-        out.push(QueueItem {
+        items.push(QueueItem {
             payment: line.clone(),
             outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Unidentified),
             suggestions,
             undoable,
         });
     }
-    Ok(out)
+    Ok(QueuePage {
+        items,
+        total,
+        page,
+        pages,
+    })
+}
+
+/// Fee tracking as the payments page explains it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tracking {
+    /// Payments count from this Prague date (`fee::tracking`); `None` before any schedule.
+    pub from: Option<Date>,
+    /// Incoming booked payments before it: in the bank ledger, not used for fees.
+    pub before: i64,
+}
+
+/// The tracking start and how many incoming payments are before it.
+pub async fn tracking(tx: &mut TenantTx) -> Result<Tracking, sqlx::Error> {
+    let from = crate::fee::tracking::payments_from(tx).await?.effective();
+    let (before,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM transactions \
+          WHERE status = 'booked' AND currency = 'CZK' AND amount_minor > 0 AND NOT reversal \
+            AND ($1::date IS NULL OR COALESCE(booking_date, value_date) < $1)",
+    )
+    .bind(from)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Tracking { from, before })
+}
+
+/// Everything the payments page shows: a page of the queue, recently decided payments, the
+/// members and households to choose from, the stamp and fee tracking.
+#[derive(Debug, Clone)]
+pub struct PaymentsView {
+    pub queue: QueuePage,
+    pub recent: Vec<DecidedLine>,
+    /// Active members and households, for the one shared list of the page.
+    pub choices: Vec<Named>,
+    pub stamp: i64,
+    pub tracking: Tracking,
+}
+
+/// The payments page's data (`page`: the queue's page, 1-based).
+pub async fn payments_view(tx: &mut TenantTx, page: i64) -> Result<PaymentsView, sqlx::Error> {
+    let names = Names::load(tx).await?;
+    let queue = queue(tx, page, &names).await?;
+    let recent = recent(tx, 100).await?;
+    let choices = names.choices();
+    let stamp = super::stamp(tx).await?;
+    let tracking = tracking(tx).await?;
+    Ok(PaymentsView {
+        queue,
+        recent,
+        choices,
+        stamp,
+        tracking,
+    })
 }
 
 async fn lines(tx: &mut TenantTx, ids: &[i64]) -> Result<Vec<PaymentLine>, sqlx::Error> {
@@ -164,60 +325,50 @@ async fn lines(tx: &mut TenantTx, ids: &[i64]) -> Result<Vec<PaymentLine>, sqlx:
     .await
 }
 
-/// Names of members and households, for explanations.
+/// Names of members and households, for explanations and the shared list.
 pub struct Names {
-    members: Vec<(Uuid, String, String)>,
-    households: Vec<(Uuid, String, Option<String>)>,
+    payers: Vec<Payer>,
+    by_target: HashMap<Target, usize>,
 }
 
 impl Names {
+    /// Every member (archived too) and household, through the member registry.
     pub async fn load(tx: &mut TenantTx) -> Result<Names, sqlx::Error> {
-        Ok(Names {
-            members: sqlx::query_as("SELECT id, name, variable_symbol FROM members")
-                .fetch_all(&mut **tx)
-                .await?,
-            households: sqlx::query_as("SELECT id, name, variable_symbol FROM households")
-                .fetch_all(&mut **tx)
-                .await?,
-        })
+        Ok(Names::of(crate::member::payers(tx).await?))
+    }
+
+    fn of(payers: Vec<Payer>) -> Names {
+        let by_target = payers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (target_of_payer(p.id), i))
+            .collect();
+        Names { payers, by_target }
     }
 
     pub fn named(&self, target: Target) -> Option<Named> {
-        match target {
-            Target::Member(id) => self.members.iter().find(|m| m.0 == id).map(|m| Named {
-                target,
-                name: m.1.clone(),
-                variable_symbol: Some(m.2.clone()),
-            }),
-            Target::Household(id) => self.households.iter().find(|h| h.0 == id).map(|h| Named {
-                target,
-                name: h.1.clone(),
-                variable_symbol: h.2.clone(),
-            }),
-        }
+        let p = &self.payers[*self.by_target.get(&target)?];
+        Some(Named {
+            target,
+            name: p.name.clone(),
+            variable_symbol: p.variable_symbol.clone(),
+        })
     }
 
-    /// Members and households to pick from when assigning by hand, by name.
-    pub fn all(&self) -> Vec<Named> {
-        let mut out: Vec<Named> = self
-            .members
+    /// Members and households a person can assign to (not archived), in list order.
+    pub fn choices(&self) -> Vec<Named> {
+        self.payers
             .iter()
-            .filter_map(|m| self.named(Target::Member(m.0)))
-            .chain(
-                self.households
-                    .iter()
-                    .filter_map(|h| self.named(Target::Household(h.0))),
-            )
-            .collect();
-        out.sort_by_cached_key(|n| matching::normalize(&n.name));
-        out
+            .filter(|p| !p.archived)
+            .filter_map(|p| self.named(target_of_payer(p.id)))
+            .collect()
     }
 }
 
 #[derive(sqlx::FromRow)]
 struct DecidedRow {
     #[sqlx(flatten)]
-    decision: super::DecisionRow,
+    decision: super::input::DecisionRow,
     decided_by_email: Option<String>,
     decided_at: OffsetDateTime,
     undoable: bool,

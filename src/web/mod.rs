@@ -121,6 +121,7 @@ pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
             "/t/{club}/fees/schedules/{id}",
             get(fees::edit_schedule_form).post(fees::update_schedule),
         )
+        .route("/t/{club}/fees/settings", post(fees::save_settings))
         .route("/t/{club}/fees/members/{id}", get(fees::member_fees))
         .route("/t/{club}/payments", get(payments::payments_page))
         .route("/t/{club}/payments/rerun", post(payments::rerun))

@@ -4,10 +4,11 @@
 
 use crate::consent::{confirmed_club, connect};
 use crate::helpers::*;
+use crate::members::form_token;
 use kasa::db::tenant::{Tenant, TenantKey, TenantTx};
 use uuid::Uuid;
 
-async fn tenant_of(app: &TestApp, dashboard: &str) -> Tenant {
+pub(crate) async fn tenant_of(app: &TestApp, dashboard: &str) -> Tenant {
     let key = TenantKey::parse(dashboard.trim_start_matches("/t/")).expect("key");
     Tenant::load(&app.pool, key.id().expect("id"))
         .await
@@ -16,7 +17,13 @@ async fn tenant_of(app: &TestApp, dashboard: &str) -> Tenant {
 }
 
 /// Adds a member straight into the club's schema (the member pages are another area's).
-async fn add_member(app: &TestApp, tenant: &Tenant, name: &str, vs: &str, joined: &str) -> Uuid {
+pub(crate) async fn add_member(
+    app: &TestApp,
+    tenant: &Tenant,
+    name: &str,
+    vs: &str,
+    joined: &str,
+) -> Uuid {
     let id = Uuid::now_v7();
     let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
     sqlx::query(
@@ -35,14 +42,14 @@ async fn add_member(app: &TestApp, tenant: &Tenant, name: &str, vs: &str, joined
     id
 }
 
-async fn tenant_count(app: &TestApp, tenant: &Tenant, sql: &str) -> i64 {
+pub(crate) async fn tenant_count(app: &TestApp, tenant: &Tenant, sql: &str) -> i64 {
     let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *tx).await.expect(sql);
     tx.commit().await.expect("commit");
     n
 }
 
-fn month_start(app: &TestApp, months_back: i32) -> String {
+pub(crate) fn month_start(app: &TestApp, months_back: i32) -> String {
     let today = kasa::i18n::to_prague(app.now()).date();
     let mut year = today.year();
     let mut month = i32::from(u8::from(today.month())) - months_back;
@@ -53,7 +60,7 @@ fn month_start(app: &TestApp, months_back: i32) -> String {
     format!("{year}-{month:02}-01")
 }
 
-async fn monthly_schedule(client: &Client, dashboard: &str, starts_on: &str) {
+pub(crate) async fn monthly_schedule(client: &Client, dashboard: &str, starts_on: &str) {
     let response = client
         .post_form(
             &format!("{dashboard}/fees/schedules/new"),
@@ -412,6 +419,7 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
         format!("{club}/fees/schedules"),
         format!("{club}/fees/members/{member}"),
         format!("{club}/payments"),
+        format!("{club}/payments?page=2"),
     ];
     for path in &reads {
         assert_eq!(stranger.get(path).await.status(), 404, "{path}");
@@ -429,6 +437,7 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
         format!("{club}/fees/schedules/new"),
         format!("{club}/fees/schedules/{schedule}"),
         format!("{club}/payments/rerun"),
+        format!("{club}/fees/settings"),
         format!("{club}/payments/1/assign"),
         format!("{club}/payments/1/confirm"),
         format!("{club}/payments/1/unmatch"),
@@ -440,6 +449,7 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
         let form = [
             ("target", format!("member:{member}")),
             ("name", "X".to_owned()),
+            ("payments_from", "1. 1. 2026".to_owned()),
         ];
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(
@@ -460,5 +470,167 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
         app.count("SELECT count(*) FROM app.tenants").await,
         2,
         "nothing else was created"
+    );
+    assert_eq!(
+        tenant_count(
+            &app,
+            &tenant,
+            "SELECT count(*) FROM fee_settings WHERE payments_from IS NOT NULL"
+        )
+        .await,
+        0,
+        "the date was not changed"
+    );
+}
+
+fn schedule_form<'a>(starts_on: &'a str, token: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("name", "Členský příspěvek"),
+        ("amount", "500"),
+        ("period", "month"),
+        ("due_day", "1"),
+        ("grace_days", "10"),
+        ("applies_to", "everyone"),
+        ("starts_on", starts_on),
+        ("form_token", token),
+    ]
+}
+
+/// A signed-up club: its treasurer's client, dashboard path and schema.
+async fn signed_up_club(app: &TestApp) -> (Client, String, Tenant) {
+    let client = app.client();
+    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let tenant = tenant_of(app, &dashboard).await;
+    (client, dashboard, tenant)
+}
+
+#[tokio::test]
+async fn a_new_schedule_form_sent_twice_creates_one_schedule() {
+    let app = TestApp::spawn().await;
+    let (client, dashboard, tenant) = signed_up_club(&app).await;
+    add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
+    let (_, page) = client
+        .get_text(&format!("{dashboard}/fees/schedules/new"))
+        .await;
+    let token = form_token(&page);
+    let starts_on = month_start(&app, 0);
+    let path = format!("{dashboard}/fees/schedules/new");
+    let first = client
+        .post_form(&path, &schedule_form(&starts_on, &token))
+        .await;
+    let second = client
+        .post_form(&path, &schedule_form(&starts_on, &token))
+        .await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (303, 303)
+    );
+    assert_eq!(location(&first), location(&second));
+    assert_eq!(
+        tenant_count(&app, &tenant, "SELECT count(*) FROM fee_schedules").await,
+        1
+    );
+    assert_eq!(
+        tenant_count(&app, &tenant, "SELECT count(*) FROM charges").await,
+        1
+    );
+    // A fresh form is a new schedule.
+    let (_, page) = client
+        .get_text(&format!("{dashboard}/fees/schedules/new"))
+        .await;
+    let other = form_token(&page);
+    assert_ne!(other, token);
+    let third = client
+        .post_form(&path, &schedule_form(&starts_on, &other))
+        .await;
+    assert_eq!(third.status(), 303);
+    assert_eq!(
+        tenant_count(&app, &tenant, "SELECT count(*) FROM fee_schedules").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_schedule_starting_in_2000_or_for_another_clubs_group_is_refused_at_the_field() {
+    let app = TestApp::spawn().await;
+    let (client, dashboard, tenant) = signed_up_club(&app).await;
+    add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
+    let path = format!("{dashboard}/fees/schedules/new");
+    let (status, page) = client
+        .post_text(&path, &schedule_form("1. 1. 2000", ""))
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("nejdříve 1. 1. loňského roku"), "{page}");
+    let too_late = format!(
+        "1. 1. {}",
+        kasa::i18n::to_prague(app.now()).date().year() + 3
+    );
+    let (status, _) = client.post_text(&path, &schedule_form(&too_late, "")).await;
+    assert_eq!(status, 422);
+
+    // Another club's group: unknown here.
+    let other = app.client();
+    let club_b = app.sign_up(&other, "Klub B", ICO_B, "b@b.cz").await;
+    let tenant_b = tenant_of(&app, &club_b).await;
+    let foreign = Uuid::now_v7();
+    let mut tx = TenantTx::begin(&app.pool, &tenant_b).await.expect("begin");
+    sqlx::query("INSERT INTO member_groups (id, name) VALUES ($1, 'žáci')")
+        .bind(foreign)
+        .execute(&mut *tx)
+        .await
+        .expect("group");
+    tx.commit().await.expect("commit");
+    let starts_on = month_start(&app, 0);
+    let foreign = foreign.to_string();
+    let mut form = schedule_form(&starts_on, "");
+    form.retain(|(k, _)| *k != "applies_to");
+    form.push(("applies_to", "groups"));
+    form.push(("group", &foreign));
+    let (status, page) = client.post_text(&path, &form).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Tuto skupinu nemáte"), "{page}");
+    assert_eq!(
+        tenant_count(&app, &tenant, "SELECT count(*) FROM fee_schedules").await
+            + tenant_count(&app, &tenant, "SELECT count(*) FROM charges").await,
+        0,
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn payments_count_from_takes_a_czech_date_and_names_a_bad_one_at_the_field() {
+    let app = TestApp::spawn().await;
+    let (client, dashboard, tenant) = signed_up_club(&app).await;
+    let path = format!("{dashboard}/fees/settings");
+    let (status, page) = client
+        .post_text(&path, &[("payments_from", "31. 2. 2026")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Zadejte datum, např. 1. 9. 2026"), "{page}");
+    assert!(
+        page.contains("value=\"31. 2. 2026\""),
+        "what was typed stays"
+    );
+    let (status, page) = client
+        .post_text(&path, &[("payments_from", "1. 1. 2001")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("nejdříve 1. 1. před dvěma lety"), "{page}");
+    let year = kasa::i18n::to_prague(app.now()).date().year();
+    let chosen = format!("1. 9. {year}");
+    let response = client.post_form(&path, &[("payments_from", &chosen)]).await;
+    assert_eq!(response.status(), 303);
+    let (_, page) = client
+        .get_text(&format!("{dashboard}/fees/schedules"))
+        .await;
+    assert!(page.contains(&chosen), "{page}");
+    assert_eq!(
+        tenant_count(
+            &app,
+            &tenant,
+            "SELECT count(*) FROM audit_log WHERE action = 'fee.payments_from_changed'"
+        )
+        .await,
+        1
     );
 }

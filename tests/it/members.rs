@@ -885,3 +885,53 @@ fn the_stylesheet_defines_filter_forms_once_and_styles_textareas_and_facts() {
         "the VS lines up with the other values"
     );
 }
+
+/// The hidden one-time token of a form page.
+pub(crate) fn form_token(page: &str) -> String {
+    page.split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form carries a token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_new_member_form_sent_twice_creates_one_member_and_shows_it_both_times() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let club = app
+        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
+        .await;
+    let (_, page) = owner.get_text(&format!("{club}/members/new")).await;
+    let token = form_token(&page);
+    let mut form = member_form("Jana Nová", "", "jana@example.cz");
+    form.push(("form_token", &token));
+    let first = owner.post_form(&format!("{club}/members"), &form).await;
+    let second = owner.post_form(&format!("{club}/members"), &form).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (303, 303)
+    );
+    assert_eq!(location(&first), location(&second), "the same member");
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        1
+    );
+    // Another form (another token) is another member.
+    let (_, page) = owner.get_text(&format!("{club}/members/new")).await;
+    let other = form_token(&page);
+    assert_ne!(other, token);
+    let mut form = member_form("Jana Nová", "", "jana2@example.cz");
+    form.push(("form_token", &other));
+    assert_eq!(
+        owner
+            .post_form(&format!("{club}/members"), &form)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        club_count(&app, &club, "SELECT count(*) FROM members").await,
+        2
+    );
+}

@@ -5,7 +5,9 @@ use super::{Chrome, render, render_status};
 use crate::audit::Actor;
 use crate::db::tenant::TenantTx;
 use crate::fee::overview::{self, Filter, Overview, Sort, Status};
+use crate::fee::tracking::PaymentsFrom;
 use crate::fee::{self, AppliesTo, Period, Schedule, ScheduleDraft};
+use crate::form_token::FormToken;
 use crate::payment::{self, views::MemberLedger};
 use crate::team::{ManageMoney, Role, ViewClub};
 use crate::web::AppState;
@@ -55,6 +57,7 @@ fn draft_of(body: &[u8]) -> ScheduleDraft {
             "group" => d.groups.push(v),
             "individuals" => d.individuals = v,
             "adjustments" => d.adjustments = v,
+            "form_token" => d.form_token = v,
             _ => {}
         }
     }
@@ -67,6 +70,11 @@ struct SchedulesPage {
     c: Chrome,
     base: String,
     schedules: Vec<Schedule>,
+    /// "Payments count from": chosen and default.
+    tracking: PaymentsFrom,
+    /// The settings form's field as typed (or the chosen date, Czech).
+    payments_from: String,
+    errors: FieldErrors,
     can_manage: bool,
 }
 
@@ -74,22 +82,99 @@ impl SchedulesPage {
     fn period_label(&self, s: &Schedule) -> String {
         self.c.t(&format!("fees.period.{}", s.period)).into_owned()
     }
+
+    fn day(&self, d: &Date) -> String {
+        crate::i18n::format_day(*d, self.c.lang)
+    }
+
+    /// "výchozí (1. 1. 2026)", or "zatím nic" without schedules.
+    fn default_label(&self) -> String {
+        match self.tracking.default {
+            Some(d) => self
+                .c
+                .lang
+                .t_with("fees.tracking.default", &[("date", &self.day(&d))]),
+            None => self.c.t("fees.tracking.none").into_owned(),
+        }
+    }
 }
 
-/// `GET /t/{club}/fees/schedules`.
+async fn schedules_page(
+    state: &AppState,
+    access: &ClubAccess<impl crate::team::Capability>,
+    typed: Option<String>,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let schedules = fee::schedules(&mut tx).await?;
+    let tracking = fee::tracking::payments_from(&mut tx).await?;
+    tx.commit().await?;
+    let payments_from = typed.unwrap_or_else(|| {
+        tracking
+            .chosen
+            .map(|d| crate::i18n::format_day(d, crate::i18n::Lang::Cs))
+            .unwrap_or_default()
+    });
+    render_status(
+        status,
+        &SchedulesPage {
+            c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
+            base: base(access),
+            can_manage: access.role >= Role::Treasurer,
+            schedules,
+            tracking,
+            payments_from,
+            errors,
+        },
+    )
+}
+
+/// `GET /t/{club}/fees/schedules`: the schedules and the fee settings ("payments count from").
 pub async fn schedules(
     State(state): State<AppState>,
     access: ClubAccess<ViewClub>,
 ) -> Result<Response, AppError> {
+    let errors = FieldErrors::new(access.ctx.lang());
+    schedules_page(&state, &access, None, errors, StatusCode::OK).await
+}
+
+/// The fee settings form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SettingsForm {
+    /// A Czech or ISO date; empty for the default.
+    pub payments_from: String,
+}
+
+/// `POST /t/{club}/fees/settings`: sets "payments count from" (audited) and matches again; a
+/// bad date → 422 with the message at the field.
+pub async fn save_settings(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    axum::Form(form): axum::Form<SettingsForm>,
+) -> Result<Response, AppError> {
+    let today = today(&state);
+    let chosen = match fee::tracking::parse(&form.payments_from, today) {
+        Ok(chosen) => chosen,
+        Err(key) => {
+            let mut errors = FieldErrors::new(access.ctx.lang());
+            errors.add("payments_from", key);
+            return schedules_page(
+                &state,
+                &access,
+                Some(form.payments_from),
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let schedules = fee::schedules(&mut tx).await?;
+    fee::tracking::set_payments_from(&mut tx, &actor(&access), chosen, today, state.now()).await?;
     tx.commit().await?;
-    render(&SchedulesPage {
-        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
-        base: base(&access),
-        can_manage: access.role >= Role::Treasurer,
-        schedules,
-    })
+    access.ctx.flash("fees.flash.tracking_saved").await;
+    Ok(Redirect::to(&format!("{}/fees/schedules", base(&access))).into_response())
 }
 
 #[derive(Template)]
@@ -180,7 +265,8 @@ pub async fn new_schedule_form(
         due_day: "15".into(),
         grace_days: "14".into(),
         applies_to: "everyone".into(),
-        starts_on: first.to_string(),
+        starts_on: crate::i18n::format_day(first, crate::i18n::Lang::Cs),
+        form_token: FormToken::new().as_str().to_owned(),
         ..ScheduleDraft::default()
     };
     let errors = FieldErrors::new(access.ctx.lang());
@@ -221,7 +307,7 @@ async fn save(
 ) -> Result<Response, AppError> {
     let form = draft_of(body);
     let mut errors = FieldErrors::new(access.ctx.lang());
-    let input = match form.parse() {
+    let input = match form.parse(today(&state)) {
         Ok(input) => input,
         Err(problems) => {
             for (field, key) in problems {
@@ -249,20 +335,22 @@ async fn save(
     )
     .await
     {
-        Ok(_) => {
+        // A second submit of the same new-schedule form lands where the first one did.
+        Ok(fee::Saved::Saved(_) | fee::Saved::Earlier(_)) => {
             tx.commit().await?;
             access.ctx.flash("fees.flash.saved").await;
             Ok(Redirect::to(&format!("{}/fees/schedules", base(&access))).into_response())
         }
         Err(fee::Error::UnknownSchedule) => Err(AppError::NotFound),
-        Err(fee::Error::UnknownMember(_)) => {
+        Err(fee::Error::Db(e)) => Err(e.into()),
+        Err(problem @ (fee::Error::UnknownGroup | fee::Error::UnknownMember(_))) => {
             drop(tx);
-            let field = if input.adjustments.is_empty() {
-                "individuals"
-            } else {
-                "adjustments"
+            let (field, key) = match problem {
+                fee::Error::UnknownGroup => ("groups", "fees.error.unknown_group"),
+                _ if input.adjustments.is_empty() => ("individuals", "fees.error.unknown_vs"),
+                _ => ("adjustments", "fees.error.unknown_vs"),
             };
-            errors.add(field, "fees.error.unknown_vs");
+            errors.add(field, key);
             form_page(
                 &state,
                 &access,
@@ -273,7 +361,6 @@ async fn save(
             )
             .await
         }
-        Err(fee::Error::Db(e)) => Err(e.into()),
     }
 }
 
@@ -316,6 +403,8 @@ struct OverviewPage {
     schedules: Vec<Schedule>,
     groups: Vec<(Uuid, String)>,
     overview: Option<Overview>,
+    /// Payments waiting in the queue (the payments page's count).
+    queued: i64,
     stamp: i64,
     can_manage: bool,
 }
@@ -399,6 +488,7 @@ pub async fn overview_page(
         None => None,
     };
     let groups = fee::groups(&mut tx).await?;
+    let queued = payment::views::queue_count(&mut tx).await?;
     let stamp = payment::stamp(&mut tx).await?;
     tx.commit().await?;
     render(&OverviewPage {
@@ -408,6 +498,7 @@ pub async fn overview_page(
         schedules,
         groups,
         overview,
+        queued,
         stamp,
         can_manage: access.role >= Role::Treasurer,
     })
@@ -503,9 +594,8 @@ pub async fn member_fees(
 ) -> Result<Response, AppError> {
     let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let name = payment::views::Names::load(&mut tx)
+    let name = crate::member::get(&mut tx, crate::member::MemberId(id))
         .await?
-        .named(crate::payment::matching::Target::Member(id))
         .ok_or(AppError::NotFound)?
         .name;
     let fees = FeeSection::load(&mut tx, access.ctx.lang(), id, today(&state)).await?;

@@ -5,6 +5,7 @@
 use super::{Chrome, render, render_status};
 use crate::audit::Actor;
 use crate::db::tenant::TenantTx;
+use crate::form_token::FormToken;
 use crate::i18n::Lang;
 use crate::member::import::{self, ConfirmError, Field, ImportId, Preview, RowAction, UploadError};
 use crate::member::{
@@ -202,15 +203,11 @@ pub async fn new_form(
     access: ClubAccess<ManageMoney>,
 ) -> Result<Response, AppError> {
     let errors = FieldErrors::new(access.ctx.lang());
-    form_page(
-        &state,
-        &access,
-        None,
-        MemberForm::default(),
-        StatusCode::OK,
-        errors,
-    )
-    .await
+    let form = MemberForm {
+        form_token: FormToken::new().as_str().to_owned(),
+        ..MemberForm::default()
+    };
+    form_page(&state, &access, None, form, StatusCode::OK, errors).await
 }
 
 pub async fn edit_form(
@@ -242,7 +239,8 @@ fn problems_to_errors(lang: Lang, problems: &member::FieldProblems) -> FieldErro
     errors
 }
 
-/// Creates (`id` = `None`) or updates a member; 422 with field errors on bad input.
+/// Creates (`id` = `None`) or updates a member; 422 with field errors on bad input. A create
+/// whose form token was already used (a double submit) shows the member it created then.
 async fn save(
     state: &AppState,
     access: &ClubAccess<ManageMoney>,
@@ -267,7 +265,12 @@ async fn save(
     };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let result = match id {
-        None => member::create(&mut tx, &actor(access), &input, state.now()).await,
+        None => {
+            let token = FormToken::parse(&form.form_token);
+            member::create(&mut tx, &actor(access), &input, token.as_ref(), state.now())
+                .await
+                .map(member::Created::id)
+        }
         Some(id) => member::update(&mut tx, &actor(access), id, &input, state.now())
             .await
             .map(|()| id),

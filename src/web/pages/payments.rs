@@ -2,19 +2,20 @@
 //! assignment), recently decided payments with their explanation, and a person's actions on a
 //! payment (assign, confirm, unmatch, irrelevant, restore, undo) and "re-run matching".
 
-use super::{Chrome, render};
+use super::{Chrome, render_status};
 use crate::audit::Actor;
 use crate::db::tenant::TenantTx;
 use crate::payment::matching::{Evidence, Outcome, Rule};
-use crate::payment::views::{self, DecidedLine, Named, QueueItem};
-use crate::payment::{self, Action};
+use crate::payment::views::{self, DecidedLine, Named, PaymentsView};
+use crate::payment::{self, Action, Choice};
 use crate::team::{ManageMoney, Role, ViewClub};
 use crate::web::AppState;
 use crate::web::access::ClubAccess;
 use crate::web::error::AppError;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -64,11 +65,17 @@ pub fn explain(
 struct PaymentsPage {
     c: Chrome,
     base: String,
-    queue: Vec<QueueItem>,
-    recent: Vec<DecidedLine>,
-    everyone: Vec<Named>,
-    stamp: i64,
+    view: PaymentsView,
+    /// An assignment that could not be made: the payment, the message and what was typed.
+    problem: Option<AssignProblem>,
     can_manage: bool,
+}
+
+/// Why an assignment from the queue was refused (shown at that payment, status 422).
+struct AssignProblem {
+    payment: i64,
+    message: String,
+    typed: String,
 }
 
 impl PaymentsPage {
@@ -106,35 +113,105 @@ impl PaymentsPage {
     fn fmt_date(&self, d: &time::Date) -> String {
         crate::i18n::format_day(*d, self.c.lang)
     }
+
+    /// "3 platby čekají", with the Czech plural.
+    fn queue_total(&self) -> String {
+        self.c
+            .lang
+            .t_count("payments.queue.total", self.view.queue.total)
+    }
+
+    /// "Strana 2 z 5".
+    fn page_of(&self) -> String {
+        self.c.lang.t_with(
+            "payments.queue.page",
+            &[
+                ("page", &self.view.queue.page.to_string()),
+                ("pages", &self.view.queue.pages.to_string()),
+            ],
+        )
+    }
+
+    /// The tracking note: "Platby se počítají od 1. 11. 2026; 812 starších plateb …".
+    fn tracking_note(&self) -> String {
+        match self.view.tracking.from {
+            Some(from) => self.c.lang.t_with(
+                "payments.tracking.from",
+                &[
+                    ("date", &crate::i18n::format_day(from, self.c.lang)),
+                    (
+                        "before",
+                        &self
+                            .c
+                            .lang
+                            .t_count("payments.tracking.before", self.view.tracking.before),
+                    ),
+                ],
+            ),
+            None => self.c.t("payments.tracking.none").into_owned(),
+        }
+    }
+
+    fn problem_at(&self, payment: &i64) -> Option<&AssignProblem> {
+        self.problem.as_ref().filter(|p| p.payment == *payment)
+    }
 }
 
-/// `GET /t/{club}/payments`.
+/// The payments page's query string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PageQuery {
+    pub page: String,
+}
+
+fn page_number(text: &str) -> i64 {
+    text.trim().parse::<i64>().unwrap_or(1).max(1)
+}
+
+async fn payments_page_with(
+    state: &AppState,
+    access: &ClubAccess<impl crate::team::Capability>,
+    page: i64,
+    problem: Option<AssignProblem>,
+) -> Result<Response, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let view = views::payments_view(&mut tx, page).await?;
+    tx.commit().await?;
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render_status(
+        status,
+        &PaymentsPage {
+            c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
+            base: crate::web::paths::club(access.tenant.key()),
+            view,
+            problem,
+            can_manage: access.role >= Role::Treasurer,
+        },
+    )
+}
+
+/// `GET /t/{club}/payments?page=N`: a page of the queue (the true total above it), recently
+/// decided payments, one shared list of members to assign to.
 pub async fn payments_page(
     State(state): State<AppState>,
     access: ClubAccess<ViewClub>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
-    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let queue = views::queue(&mut tx, 100).await?;
-    let recent = views::recent(&mut tx, 100).await?;
-    let everyone = views::Names::load(&mut tx).await?.all();
-    let stamp = payment::stamp(&mut tx).await?;
-    tx.commit().await?;
-    render(&PaymentsPage {
-        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
-        base: crate::web::paths::club(access.tenant.key()),
-        queue,
-        recent,
-        everyone,
-        stamp,
-        can_manage: access.role >= Role::Treasurer,
-    })
+    payments_page_with(&state, &access, page_number(&query.page), None).await
 }
 
-/// An assignment form: `target` = `member:<uuid>` or `household:<uuid>`.
+/// An assignment form: `target` = `member:<uuid>` or `household:<uuid>` (a suggestion's
+/// button), else `who` as typed into the shared list; `page` is the queue page to return to.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct AssignForm {
     pub target: String,
+    pub who: String,
+    pub page: String,
 }
 
 fn actor(access: &ClubAccess<ManageMoney>) -> Actor {
@@ -144,12 +221,25 @@ fn actor(access: &ClubAccess<ManageMoney>) -> Actor {
     }
 }
 
-fn back(access: &ClubAccess<ManageMoney>) -> Response {
-    Redirect::to(&format!(
-        "{}/payments",
-        crate::web::paths::club(access.tenant.key())
-    ))
-    .into_response()
+fn back(access: &ClubAccess<ManageMoney>, page: i64) -> Response {
+    let base = crate::web::paths::club(access.tenant.key());
+    let to = if page > 1 {
+        format!("{base}/payments?page={page}")
+    } else {
+        format!("{base}/payments")
+    };
+    Redirect::to(&to).into_response()
+}
+
+fn flash_of(action: Option<Action>) -> &'static str {
+    match action {
+        Some(Action::Assign(_)) => "payments.flash.assigned",
+        Some(Action::Confirm) => "payments.flash.confirmed",
+        Some(Action::Unmatch) => "payments.flash.unmatched",
+        Some(Action::MarkIrrelevant) => "payments.flash.irrelevant",
+        Some(Action::Restore) => "payments.flash.restored",
+        None => "payments.flash.undone",
+    }
 }
 
 /// Runs one action and answers with a redirect to the payments page and a flash message.
@@ -174,39 +264,69 @@ async fn run_action(
     let flash = match result {
         Ok(()) => {
             tx.commit().await?;
-            match action {
-                Some(Action::Assign(_)) => "payments.flash.assigned",
-                Some(Action::Confirm) => "payments.flash.confirmed",
-                Some(Action::Unmatch) => "payments.flash.unmatched",
-                Some(Action::MarkIrrelevant) => "payments.flash.irrelevant",
-                Some(Action::Restore) => "payments.flash.restored",
-                None => "payments.flash.undone",
-            }
+            flash_of(action)
         }
         Err(payment::Error::UnknownPayment) => return Err(AppError::NotFound),
-        Err(payment::Error::UnknownTarget) => "payments.flash.unknown_target",
         Err(payment::Error::NotApplicable) => "payments.flash.not_applicable",
         Err(payment::Error::CannotUndo) => "payments.flash.cannot_undo",
         Err(payment::Error::Db(e)) => return Err(e.into()),
+        Err(_) => "payments.flash.unknown_target",
     };
     access.ctx.flash(flash).await;
-    Ok(back(access))
+    Ok(back(access, 1))
 }
 
-/// `POST /t/{club}/payments/{id}/assign`.
+/// `POST /t/{club}/payments/{id}/assign`: one click on a suggestion, or the member typed into
+/// the shared list. Nobody chosen, nobody fitting, or an archived member → the page again
+/// (422) with the message at that payment.
 pub async fn assign(
     State(state): State<AppState>,
     access: ClubAccess<ManageMoney>,
     Path((_club, id)): Path<(String, String)>,
     Form(form): Form<AssignForm>,
 ) -> Result<Response, AppError> {
-    match views::parse_target(&form.target) {
-        Some(target) => run_action(&state, &access, &id, Some(Action::Assign(target))).await,
-        None => {
-            access.ctx.flash("payments.flash.unknown_target").await;
-            Ok(back(&access))
+    let payment_id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let page = page_number(&form.page);
+    let choice = match form.target.trim() {
+        "" => Ok(Choice::Typed(form.who.clone())),
+        value => views::parse_target(value)
+            .map(Choice::Target)
+            .ok_or(payment::Error::UnknownTarget),
+    };
+    let now = state.now();
+    let today = crate::i18n::to_prague(now).date();
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let result = match choice {
+        Ok(choice) => {
+            payment::assign(&mut tx, &actor(&access), payment_id, &choice, today, now).await
         }
-    }
+        Err(e) => Err(e),
+    };
+    let key = match result {
+        Ok(_) => {
+            tx.commit().await?;
+            access.ctx.flash("payments.flash.assigned").await;
+            return Ok(back(&access, page));
+        }
+        Err(payment::Error::UnknownPayment) => return Err(AppError::NotFound),
+        Err(payment::Error::Db(e)) => return Err(e.into()),
+        Err(payment::Error::NotApplicable | payment::Error::CannotUndo) => {
+            tx.rollback().await?;
+            access.ctx.flash("payments.flash.not_applicable").await;
+            return Ok(back(&access, page));
+        }
+        Err(payment::Error::NoChoice) => "payments.error.no_choice",
+        Err(payment::Error::UnknownTarget) => "payments.error.unknown_target",
+        Err(payment::Error::AmbiguousChoice) => "payments.error.ambiguous",
+        Err(payment::Error::ArchivedTarget) => "payments.error.archived",
+    };
+    tx.rollback().await?;
+    let problem = AssignProblem {
+        payment: payment_id,
+        message: access.ctx.t(key).into_owned(),
+        typed: form.who,
+    };
+    payments_page_with(&state, &access, page, Some(problem)).await
 }
 
 macro_rules! simple_action {
@@ -259,5 +379,5 @@ pub async fn rerun(
     payment::rerun_by(&mut tx, &actor(&access), today, now).await?;
     tx.commit().await?;
     access.ctx.flash("payments.flash.rerun").await;
-    Ok(back(&access))
+    Ok(back(&access, 1))
 }
