@@ -802,14 +802,55 @@ pub struct ChargeBalance {
     pub due_on: Date,
 }
 
-/// Every charge not fully paid (by index), oldest due first.
-pub async fn open_charges(tx: &mut TenantTx) -> Result<Vec<ChargeBalance>, sqlx::Error> {
+/// Open charges whose open amount (amount − paid) is one of `amounts`, as (member, open
+/// amount), each pair once (by index). Minor units.
+pub async fn open_amounts(
+    tx: &mut TenantTx,
+    amounts: &[i64],
+) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+    if amounts.is_empty() {
+        return Ok(Vec::new());
+    }
     sqlx::query_as(
-        "SELECT id, member_id, amount_minor, paid_minor, due_on FROM charges \
-          WHERE paid_minor < amount_minor ORDER BY due_on, member_id, id",
+        "SELECT DISTINCT member_id, amount_minor - paid_minor FROM charges \
+          WHERE paid_minor < amount_minor AND amount_minor - paid_minor = ANY($1)",
     )
+    .bind(amounts)
     .fetch_all(&mut **tx)
     .await
+}
+
+/// The members' charges not fully paid (by index), oldest due first.
+pub async fn open_charges_of(
+    tx: &mut TenantTx,
+    members: &[Uuid],
+) -> Result<Vec<ChargeBalance>, sqlx::Error> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT id, member_id, amount_minor, paid_minor, due_on FROM charges \
+          WHERE member_id = ANY($1) AND paid_minor < amount_minor \
+          ORDER BY due_on, member_id, id",
+    )
+    .bind(members)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Which of `members` have a charge not fully paid.
+pub async fn members_owing(tx: &mut TenantTx, members: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT DISTINCT member_id FROM charges \
+          WHERE member_id = ANY($1) AND paid_minor < amount_minor",
+    )
+    .bind(members)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(m,)| m).collect())
 }
 
 /// The charges with these ids, paid or not.
