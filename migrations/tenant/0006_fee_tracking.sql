@@ -24,6 +24,9 @@ UPDATE charges c SET paid_minor = s.paid
   FROM (SELECT charge_id, sum(amount_minor) AS paid FROM allocations GROUP BY charge_id) s
  WHERE s.charge_id = c.id;
 CREATE INDEX charges_open_idx ON charges (member_id, due_on) WHERE paid_minor < amount_minor;
+-- Suggestions: members with an open charge of exactly a payment's amount.
+CREATE INDEX charges_open_amount_idx ON charges ((amount_minor - paid_minor))
+    WHERE paid_minor < amount_minor;
 
 -- `left_minor`: what of an identified payment no charge has taken yet (its credit), kept with
 -- every change of its allocations. `account_key`: `payment::matching::account_key` of the

@@ -33,6 +33,9 @@ pub enum Error {
     /// A group the schedule applies to is not one of the club's groups.
     #[error("no such member group")]
     UnknownGroup,
+    /// A new start outside [`starts_on_range`].
+    #[error("the schedule starts too early or too late")]
+    StartOutOfRange,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -304,9 +307,9 @@ impl ScheduleDraft {
         }
     }
 
-    /// Checks every field; `today` (a Prague date) bounds the start ([`starts_on_range`]).
-    /// Errors: (field, message key) pairs, one per bad field.
-    pub fn parse(&self, today: Date) -> Result<ScheduleInput, Vec<(&'static str, &'static str)>> {
+    /// Checks every field (the start's bounds are [`save_schedule`]'s, which knows whether it
+    /// changes). Errors: (field, message key) pairs, one per bad field.
+    pub fn parse(&self) -> Result<ScheduleInput, Vec<(&'static str, &'static str)>> {
         let mut errors = Vec::new();
         let name = self.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -345,17 +348,10 @@ impl ScheduleDraft {
         if applies_to.is_none() {
             errors.push(("applies_to", "fees.error.applies_to"));
         }
-        let starts_on = match parse_date(&self.starts_on) {
-            None => {
-                errors.push(("starts_on", "fees.error.starts_on"));
-                None
-            }
-            Some(d) if !starts_on_range(today).contains(&d) => {
-                errors.push(("starts_on", "fees.error.starts_on_range"));
-                None
-            }
-            Some(d) => Some(d),
-        };
+        let starts_on = parse_date(&self.starts_on);
+        if starts_on.is_none() {
+            errors.push(("starts_on", "fees.error.starts_on"));
+        }
         let parsed: Vec<Uuid> = self
             .groups
             .iter()
@@ -568,7 +564,8 @@ pub enum Saved {
 /// whose form token an earlier submit already used changes nothing ([`Saved::Earlier`]).
 ///
 /// Errors: [`Error::UnknownSchedule`], [`Error::UnknownMember`] (a VS nobody has),
-/// [`Error::UnknownGroup`] (a group that is not the club's).
+/// [`Error::UnknownGroup`] (a group that is not the club's), [`Error::StartOutOfRange`] (a new
+/// start outside [`starts_on_range`] of `today`; an edit may keep the start it has).
 pub async fn save_schedule(
     tx: &mut TenantTx,
     actor: &Actor,
@@ -577,6 +574,23 @@ pub async fn save_schedule(
     today: Date,
     now: OffsetDateTime,
 ) -> Result<Saved, Error> {
+    let kept: Option<(Date,)> = match id {
+        Some(id) => {
+            sqlx::query_as("SELECT starts_on FROM fee_schedules WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+        None => None,
+    };
+    if id.is_some() && kept.is_none() {
+        return Err(Error::UnknownSchedule);
+    }
+    if kept.map(|k| k.0) != Some(input.starts_on)
+        && !starts_on_range(today).contains(&input.starts_on)
+    {
+        return Err(Error::StartOutOfRange);
+    }
     let groups: Vec<GroupId> = input.groups.iter().copied().map(GroupId).collect();
     if member::existing_groups(tx, &groups).await?.len() != groups.len() {
         return Err(Error::UnknownGroup);
@@ -802,14 +816,55 @@ pub struct ChargeBalance {
     pub due_on: Date,
 }
 
-/// Every charge not fully paid (by index), oldest due first.
-pub async fn open_charges(tx: &mut TenantTx) -> Result<Vec<ChargeBalance>, sqlx::Error> {
+/// Open charges whose open amount (amount − paid) is one of `amounts`, as (member, open
+/// amount), each pair once (by index). Minor units.
+pub async fn open_amounts(
+    tx: &mut TenantTx,
+    amounts: &[i64],
+) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+    if amounts.is_empty() {
+        return Ok(Vec::new());
+    }
     sqlx::query_as(
-        "SELECT id, member_id, amount_minor, paid_minor, due_on FROM charges \
-          WHERE paid_minor < amount_minor ORDER BY due_on, member_id, id",
+        "SELECT DISTINCT member_id, amount_minor - paid_minor FROM charges \
+          WHERE paid_minor < amount_minor AND amount_minor - paid_minor = ANY($1)",
     )
+    .bind(amounts)
     .fetch_all(&mut **tx)
     .await
+}
+
+/// The members' charges not fully paid (by index), oldest due first.
+pub async fn open_charges_of(
+    tx: &mut TenantTx,
+    members: &[Uuid],
+) -> Result<Vec<ChargeBalance>, sqlx::Error> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT id, member_id, amount_minor, paid_minor, due_on FROM charges \
+          WHERE member_id = ANY($1) AND paid_minor < amount_minor \
+          ORDER BY due_on, member_id, id",
+    )
+    .bind(members)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Which of `members` have a charge not fully paid.
+pub async fn members_owing(tx: &mut TenantTx, members: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT DISTINCT member_id FROM charges \
+          WHERE member_id = ANY($1) AND paid_minor < amount_minor",
+    )
+    .bind(members)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(m,)| m).collect())
 }
 
 /// The charges with these ids, paid or not.
@@ -914,9 +969,8 @@ mod tests {
             adjustments: "2026001 lots".into(),
             ..ScheduleDraft::default()
         };
-        let today = date!(2026 - 08 - 17);
         let fields: Vec<&str> = draft
-            .parse(today)
+            .parse()
             .err()
             .unwrap_or_default()
             .iter()
@@ -946,7 +1000,7 @@ mod tests {
             adjustments: "2026001 500\n0024 osvobozen".into(),
             ..ScheduleDraft::default()
         };
-        let input = good.parse(today).expect("valid");
+        let input = good.parse().expect("valid");
         assert_eq!(input.amount_minor, 150_000);
         assert_eq!(input.starts_on, date!(2026 - 01 - 01));
         assert_eq!(input.adjustments.len(), 2);
@@ -959,26 +1013,20 @@ mod tests {
 
     #[test]
     fn a_schedule_starts_no_earlier_than_last_year_and_no_later_than_two_years_ahead() {
-        let today = date!(2026 - 11 - 30);
-        let draft = |starts_on: &str| ScheduleDraft {
-            name: "Příspěvek".into(),
-            amount: "500".into(),
-            period: "month".into(),
-            due_day: "15".into(),
-            applies_to: "everyone".into(),
-            starts_on: starts_on.into(),
-            ..ScheduleDraft::default()
-        };
-        for ok in ["1. 1. 2025", "1. 11. 2026", "30. 11. 2028"] {
-            assert!(draft(ok).parse(today).is_ok(), "{ok}");
+        let range = starts_on_range(date!(2026 - 11 - 30));
+        for ok in [
+            date!(2025 - 01 - 01),
+            date!(2026 - 11 - 01),
+            date!(2028 - 11 - 30),
+        ] {
+            assert!(range.contains(&ok), "{ok}");
         }
-        for too_far in ["1. 1. 2000", "31. 12. 2024", "1. 12. 2028"] {
-            let fields = draft(too_far).parse(today).err().unwrap_or_default();
-            assert_eq!(
-                fields,
-                [("starts_on", "fees.error.starts_on_range")],
-                "{too_far}"
-            );
+        for too_far in [
+            date!(2000 - 01 - 01),
+            date!(2024 - 12 - 31),
+            date!(2028 - 12 - 01),
+        ] {
+            assert!(!range.contains(&too_far), "{too_far}");
         }
     }
 
@@ -994,7 +1042,7 @@ mod tests {
             groups: vec!["not-a-group".into()],
             ..ScheduleDraft::default()
         };
-        let fields = draft.parse(date!(2026 - 11 - 30)).err().unwrap_or_default();
+        let fields = draft.parse().err().unwrap_or_default();
         assert_eq!(fields, [("groups", "fees.error.unknown_group")]);
     }
 

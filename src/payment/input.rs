@@ -10,7 +10,8 @@
 //! - **credit**: identified payments with an unallocated remainder (`left_minor > 0`) whose
 //!   member (or household) has an open charge, or a charge a new reversal reopens;
 //! - **the payment a new reversal undoes** (same account, opposite amount, not later);
-//! - **open charges** (`charges.paid_minor < amount_minor`, by index), the charges the loaded
+//! - **open charges** (`charges.paid_minor < amount_minor`, by index) of the members these
+//!   payments may go to (`matching::Directory::possible_members`), the charges the loaded
 //!   payments' allocations point at, and every allocation of those payments and charges;
 //! - **remembered accounts**: rule-1 and a person's decisions whose counter-account
 //!   (`payment_decisions.account_key`) is one of the loaded payments' accounts;
@@ -76,28 +77,69 @@ pub(crate) async fn load(
         originals = reversed_candidates(tx, &reversals, scope.from).await?;
         more.extend(originals.iter().copied());
     }
-    let open = crate::fee::open_charges(tx).await?;
+    // The members a reversal of this run reopens charges of.
+    let reopened: BTreeSet<Uuid> = if originals.is_empty() {
+        BTreeSet::new()
+    } else {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT DISTINCT member_id FROM allocations WHERE transaction_id = ANY($1)",
+        )
+        .bind(&originals)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.into_iter().map(|(m,)| m).collect()
+    };
     if scope.from.is_some() {
-        // Credit goes to open charges, and to the charges a reversal in this run reopens.
-        let mut owing: BTreeSet<Uuid> = open.iter().map(|c| c.member_id).collect();
-        if !originals.is_empty() {
-            let reopened: Vec<(Uuid,)> = sqlx::query_as(
-                "SELECT DISTINCT member_id FROM allocations WHERE transaction_id = ANY($1)",
-            )
-            .bind(&originals)
-            .fetch_all(&mut **tx)
-            .await?;
-            owing.extend(reopened.into_iter().map(|(m,)| m));
-        }
-        more.extend(with_credit(tx, &state, &owing).await?);
+        more.extend(with_credit(tx, &state, &reopened).await?);
     }
     more.retain(|id| !ids.contains(id));
     payments.extend(payments_of(tx, &more).await?);
+    if payments.is_empty() {
+        // Nothing can change: no charge needs reading.
+        return Ok(state);
+    }
     let payment_ids: Vec<i64> = payments.iter().map(|p| p.id).collect();
+    let decisions: Vec<DecisionRow> = sqlx::query_as(
+        "SELECT transaction_id, outcome, target_member, target_household, rule, evidence, \
+                by_person FROM payment_decisions WHERE transaction_id = ANY($1)",
+    )
+    .bind(&payment_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let keys: Vec<String> = payments
+        .iter()
+        .filter_map(|p| p.counterparty.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    state.remembered = remembered(tx, &keys, &payment_ids).await?;
+    state.payments = payments;
+    state.decisions = decisions
+        .into_iter()
+        .map(DecisionRow::into_decision)
+        .collect();
 
+    // The open charges of every member the run may lay these payments onto.
+    let members: Vec<Uuid> = {
+        let dir = matching::Directory::new(&state);
+        let mut members: BTreeSet<Uuid> = reopened;
+        for p in &state.payments {
+            members.extend(dir.possible_members(p));
+        }
+        for d in &state.decisions {
+            if let Some(target) = d.target {
+                members.extend(dir.members_of(target));
+            }
+        }
+        members.into_iter().collect()
+    };
     let mut allocations = allocations_where(tx, "transaction_id = ANY($1)", &payment_ids).await?;
     let mut charges: HashMap<Uuid, crate::fee::ChargeBalance> =
-        open.into_iter().map(|c| (c.id, c)).collect();
+        crate::fee::open_charges_of(tx, &members)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
     let pointed: Vec<Uuid> = allocations
         .iter()
         .map(|a| a.charge_id)
@@ -125,20 +167,6 @@ pub(crate) async fn load(
         .await?;
         allocations.extend(rows.into_iter().map(AllocationRow::into_allocation));
     }
-    let decisions: Vec<DecisionRow> = sqlx::query_as(
-        "SELECT transaction_id, outcome, target_member, target_household, rule, evidence, \
-                by_person FROM payment_decisions WHERE transaction_id = ANY($1)",
-    )
-    .bind(&payment_ids)
-    .fetch_all(&mut **tx)
-    .await?;
-    let keys: Vec<String> = payments
-        .iter()
-        .filter_map(|p| p.counterparty.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    state.remembered = remembered(tx, &keys, &payment_ids).await?;
     let mut charges: Vec<matching::Charge> = charges
         .into_values()
         .map(|c| matching::Charge {
@@ -150,49 +178,27 @@ pub(crate) async fn load(
         .collect();
     charges.sort_by_key(|c| (c.due_on, c.member, c.id));
     state.charges = charges;
-    state.payments = payments;
     state.allocations = allocations;
-    state.decisions = decisions
-        .into_iter()
-        .map(DecisionRow::into_decision)
-        .collect();
     Ok(state)
 }
 
-/// What suggestions for the payments `ids` need: the directory, those payments, and the open
-/// charges with their allocations (open amounts). No history beyond that.
-pub(crate) async fn for_suggestions(tx: &mut TenantTx, ids: &[i64]) -> Result<State, sqlx::Error> {
+/// What suggestions for the payments `ids` need: the directory and those payments, and the
+/// open charges whose open amount equals one of theirs, as (member, open amount).
+pub(crate) async fn for_suggestions(
+    tx: &mut TenantTx,
+    ids: &[i64],
+) -> Result<(State, Vec<(Uuid, i64)>), sqlx::Error> {
     let mut state = directory(tx).await?;
     state.payments = payments(tx, ids).await?;
-    let open = crate::fee::open_charges(tx).await?;
-    let partly: Vec<Uuid> = open
+    let amounts: Vec<i64> = state
+        .payments
         .iter()
-        .filter(|c| c.paid_minor > 0)
-        .map(|c| c.id)
-        .collect();
-    if !partly.is_empty() {
-        let rows: Vec<AllocationRow> = sqlx::query_as(
-            "SELECT transaction_id, charge_id, member_id, amount_minor, rule, evidence \
-               FROM allocations WHERE charge_id = ANY($1)",
-        )
-        .bind(&partly)
-        .fetch_all(&mut **tx)
-        .await?;
-        state.allocations = rows
-            .into_iter()
-            .map(AllocationRow::into_allocation)
-            .collect();
-    }
-    state.charges = open
+        .map(|p| p.amount_minor)
+        .collect::<BTreeSet<_>>()
         .into_iter()
-        .map(|c| matching::Charge {
-            id: c.id,
-            member: c.member_id,
-            amount_minor: c.amount_minor,
-            due_on: c.due_on,
-        })
         .collect();
-    Ok(state)
+    let open = crate::fee::open_amounts(tx, &amounts).await?;
+    Ok((state, open))
 }
 
 /// The member directory: every member (archived too) and household.
@@ -368,11 +374,12 @@ async fn reversed_candidates(
     Ok(ids(rows))
 }
 
-/// Identified payments with a remainder whose member (or household) is among `owing`.
+/// Identified payments with a remainder whose member (or a member of whose household) has an
+/// open charge or is among `reopened` (a reversal of this run reopens their charges).
 async fn with_credit(
     tx: &mut TenantTx,
     directory: &State,
-    owing: &BTreeSet<Uuid>,
+    reopened: &BTreeSet<Uuid>,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
         "SELECT transaction_id, target_member, target_household FROM payment_decisions \
@@ -383,6 +390,19 @@ async fn with_credit(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let members: BTreeSet<Uuid> = rows.iter().filter_map(|r| r.1).collect();
+    let households: BTreeSet<Uuid> = rows.iter().filter_map(|r| r.2).collect();
+    let candidates: Vec<Uuid> = directory
+        .members
+        .iter()
+        .filter(|m| members.contains(&m.id) || m.household.is_some_and(|h| households.contains(&h)))
+        .map(|m| m.id)
+        .collect();
+    let mut owing: BTreeSet<Uuid> = crate::fee::members_owing(tx, &candidates)
+        .await?
+        .into_iter()
+        .collect();
+    owing.extend(reopened.iter().copied());
     let household_owes: BTreeSet<Uuid> = directory
         .members
         .iter()

@@ -559,8 +559,46 @@ impl<'a> Directory<'a> {
         }
     }
 
+    /// Every member whose charges a run may lay `p` onto, or more: the members of any VS in
+    /// its field or message and of any account remembered for its counter-account, each with
+    /// the rest of their household (a guardian's account remembered for siblings identifies
+    /// the household). A run also remembers this run's rule-1 matches: those are VS targets of
+    /// other payments, so the union over a run's payments covers them. Loading the open charges
+    /// of these members is enough to decide the run's payments.
+    pub fn possible_members(&self, p: &Payment) -> BTreeSet<Uuid> {
+        let mut keys: Vec<String> = p
+            .variable_symbol
+            .as_deref()
+            .and_then(vs_key)
+            .into_iter()
+            .collect();
+        keys.extend(
+            p.message
+                .as_deref()
+                .map(message_vs_keys)
+                .unwrap_or_default(),
+        );
+        let mut targets: BTreeSet<Target> = keys
+            .iter()
+            .filter_map(|k| self.by_vs.get(k.as_str()).copied())
+            .collect();
+        if let Some(remembered) = p.counterparty.as_ref().and_then(|a| self.remembered.get(a)) {
+            targets.extend(remembered.iter().copied());
+        }
+        let households: Vec<Target> = targets
+            .iter()
+            .filter_map(|t| self.household_of(*t))
+            .map(Target::Household)
+            .collect();
+        targets.extend(households);
+        targets
+            .into_iter()
+            .flat_map(|t| self.members_of(t))
+            .collect()
+    }
+
     /// The members whose charges a target's payment settles.
-    fn members_of(&self, target: Target) -> Vec<Uuid> {
+    pub fn members_of(&self, target: Target) -> Vec<Uuid> {
         match target {
             Target::Member(id) => vec![id],
             Target::Household(h) => {
@@ -914,7 +952,23 @@ fn name_words(name: &str) -> BTreeSet<String> {
 }
 
 impl<'a> Suggester<'a> {
+    /// With the open amounts of the state's charges (less their allocations).
     pub fn new(state: &'a State) -> Suggester<'a> {
+        let ledger = Ledger::new(state);
+        let open: Vec<(Uuid, i64)> = state
+            .charges
+            .iter()
+            .map(|c| (c.member, ledger.open.get(&c.id).copied().unwrap_or(0)))
+            .collect();
+        Suggester::with_open(state, open)
+    }
+
+    /// With open charges given as (member, open amount in minor units), e.g. only those
+    /// whose open amount equals one of the payments to suggest for.
+    pub fn with_open(
+        state: &'a State,
+        open: impl IntoIterator<Item = (Uuid, i64)>,
+    ) -> Suggester<'a> {
         let mut by_word: HashMap<String, Vec<Uuid>> = HashMap::new();
         let mut words_of = HashMap::new();
         for m in state.members.iter().filter(|m| !m.archived) {
@@ -926,12 +980,10 @@ impl<'a> Suggester<'a> {
         }
         let active: HashMap<Uuid, bool> =
             state.members.iter().map(|m| (m.id, !m.archived)).collect();
-        let ledger = Ledger::new(state);
         let mut by_open_amount: HashMap<i64, BTreeSet<Uuid>> = HashMap::new();
-        for c in &state.charges {
-            let open = ledger.open.get(&c.id).copied().unwrap_or(0);
-            if open > 0 && active.get(&c.member).copied().unwrap_or(false) {
-                by_open_amount.entry(open).or_default().insert(c.member);
+        for (member, open) in open {
+            if open > 0 && active.get(&member).copied().unwrap_or(false) {
+                by_open_amount.entry(open).or_default().insert(member);
             }
         }
         Suggester {

@@ -669,6 +669,18 @@ pub async fn act(
         }
     }
     let amount_minor = p.amount_minor;
+    // A restored payment from before the tracking start stays undecided, as it was.
+    let before_tracking = scope
+        .from
+        .is_none_or(|from| p.date.is_none_or(|d| d < from));
+    let scope = if action == Action::Restore && before_tracking {
+        Scope {
+            extra: Vec::new(),
+            ..scope
+        }
+    } else {
+        scope
+    };
     // Lay the assignment onto charges (and let the engine decide a restored payment).
     let state = input::load(tx, &scope, directory).await?;
     let plan = matching::run(&state);

@@ -219,9 +219,9 @@ pub async fn queue(tx: &mut TenantTx, page: i64, names: &Names) -> Result<QueueP
         });
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let state = super::input::for_suggestions(tx, &ids).await?;
+    let (state, open) = super::input::for_suggestions(tx, &ids).await?;
     let lines = lines(tx, &ids).await?;
-    let suggester = matching::Suggester::new(&state);
+    let suggester = matching::Suggester::with_open(&state, open);
     let mut items = Vec::new();
     for (id, outcome, undoable, evidence) in rows {
         let (Some(p), Some(line)) = (

@@ -634,3 +634,31 @@ async fn payments_count_from_takes_a_czech_date_and_names_a_bad_one_at_the_field
         1
     );
 }
+
+#[tokio::test]
+async fn an_edit_may_keep_a_start_older_than_the_bounds_but_not_move_a_start_out_of_them() {
+    let app = TestApp::spawn().await;
+    let (client, dashboard, tenant) = signed_up_club(&app).await;
+    monthly_schedule(&client, &dashboard, &month_start(&app, 0)).await;
+    // A schedule that started long ago (created before the bounds, or years back).
+    let year = kasa::i18n::to_prague(app.now()).date().year();
+    let old_start = format!("{}-01-01", year - 3);
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let (schedule,): (Uuid,) =
+        sqlx::query_as("UPDATE fee_schedules SET starts_on = $1::date RETURNING id")
+            .bind(&old_start)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("old start");
+    tx.commit().await.expect("commit");
+    let path = format!("{dashboard}/fees/schedules/{schedule}");
+    let response = client
+        .post_form(&path, &schedule_form(&format!("1. 1. {}", year - 3), ""))
+        .await;
+    assert_eq!(response.status(), 303, "renamed, start kept");
+    let (status, page) = client
+        .post_text(&path, &schedule_form(&format!("1. 2. {}", year - 3), ""))
+        .await;
+    assert_eq!(status, 422, "moved out of the bounds");
+    assert!(page.contains("nejdříve 1. 1. loňského roku"), "{page}");
+}

@@ -637,11 +637,12 @@ mod property {
     }
 
     /// The part of a settled club a run needs, as `payment::input` loads it from the schema:
-    /// payments without a decision or that a person just acted on (`extra`) (and the originals a new reversal may undo), the engine's
-    /// queue from the accounts of those payments, identified payments with credit whose member
-    /// has an open charge or one such a reversal reopens; open charges and the charges the loaded payments' allocations point
-    /// at; every allocation of those payments and charges; the accounts remembered from the
-    /// other decisions for the loaded payments' accounts.
+    /// payments without a decision or that a person just acted on (`extra`), the originals a
+    /// new reversal may undo, the engine's queue from the accounts of those payments,
+    /// identified payments with credit whose member has an open charge or one such a reversal
+    /// reopens; the open charges of the members the payments may go to and the charges the
+    /// loaded payments' allocations point at; every allocation of those payments and charges;
+    /// the accounts remembered from the other decisions for the loaded payments' accounts.
     fn part(state: &State, extra: &[i64]) -> State {
         let decided: HashMap<i64, &Decision> =
             state.decisions.iter().map(|d| (d.payment_id, d)).collect();
@@ -728,33 +729,13 @@ mod property {
             .filter(|p| ids.contains(&p.id))
             .cloned()
             .collect();
-        let mut charge_ids: BTreeSet<Uuid> = open.iter().map(|c| c.id).collect();
-        charge_ids.extend(
-            state
-                .allocations
-                .iter()
-                .filter(|a| ids.contains(&a.payment_id))
-                .map(|a| a.charge_id),
-        );
         let loaded_keys: BTreeSet<&String> = payments
             .iter()
             .filter_map(|p| p.counterparty.as_ref())
             .collect();
-        State {
+        let mut part = State {
             members: state.members.clone(),
             households: state.households.clone(),
-            charges: state
-                .charges
-                .iter()
-                .filter(|c| charge_ids.contains(&c.id))
-                .cloned()
-                .collect(),
-            allocations: state
-                .allocations
-                .iter()
-                .filter(|a| ids.contains(&a.payment_id) || charge_ids.contains(&a.charge_id))
-                .cloned()
-                .collect(),
             decisions: state
                 .decisions
                 .iter()
@@ -772,7 +753,54 @@ mod property {
                 .filter(|(key, _)| loaded_keys.contains(key))
                 .collect(),
             payments,
+            ..State::default()
+        };
+        if part.payments.is_empty() {
+            return part;
         }
+        // Open charges only of the members the payments may go to, and what they point at.
+        let mut members: BTreeSet<Uuid> = state
+            .allocations
+            .iter()
+            .filter(|a| originals.contains(&a.payment_id))
+            .map(|a| a.member)
+            .collect();
+        {
+            let dir = Directory::new(&part);
+            for p in &part.payments {
+                members.extend(dir.possible_members(p));
+            }
+            for d in &part.decisions {
+                if let Some(t) = d.target {
+                    members.extend(dir.members_of(t));
+                }
+            }
+        }
+        let mut charge_ids: BTreeSet<Uuid> = open
+            .iter()
+            .filter(|c| members.contains(&c.member))
+            .map(|c| c.id)
+            .collect();
+        charge_ids.extend(
+            state
+                .allocations
+                .iter()
+                .filter(|a| ids.contains(&a.payment_id))
+                .map(|a| a.charge_id),
+        );
+        part.charges = state
+            .charges
+            .iter()
+            .filter(|c| charge_ids.contains(&c.id))
+            .cloned()
+            .collect();
+        part.allocations = state
+            .allocations
+            .iter()
+            .filter(|a| ids.contains(&a.payment_id) || charge_ids.contains(&a.charge_id))
+            .cloned()
+            .collect();
+        part
     }
 
     /// Payments arriving after a first run: ids from 100, days 30-89, some without a VS, and a

@@ -307,7 +307,7 @@ async fn save(
 ) -> Result<Response, AppError> {
     let form = draft_of(body);
     let mut errors = FieldErrors::new(access.ctx.lang());
-    let input = match form.parse(today(&state)) {
+    let input = match form.parse() {
         Ok(input) => input,
         Err(problems) => {
             for (field, key) in problems {
@@ -343,10 +343,15 @@ async fn save(
         }
         Err(fee::Error::UnknownSchedule) => Err(AppError::NotFound),
         Err(fee::Error::Db(e)) => Err(e.into()),
-        Err(problem @ (fee::Error::UnknownGroup | fee::Error::UnknownMember(_))) => {
+        Err(
+            problem @ (fee::Error::UnknownGroup
+            | fee::Error::UnknownMember(_)
+            | fee::Error::StartOutOfRange),
+        ) => {
             drop(tx);
             let (field, key) = match problem {
                 fee::Error::UnknownGroup => ("groups", "fees.error.unknown_group"),
+                fee::Error::StartOutOfRange => ("starts_on", "fees.error.starts_on_range"),
                 _ if input.adjustments.is_empty() => ("individuals", "fees.error.unknown_vs"),
                 _ => ("adjustments", "fees.error.unknown_vs"),
             };
