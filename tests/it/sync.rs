@@ -983,7 +983,7 @@ async fn the_ledger_is_idempotent_order_independent_and_reconciles_balances() {
     let pool = kasa::db::connect_pool(fresh_database().await, 4)
         .await
         .expect("pool");
-    let now = OffsetDateTime::now_utc();
+    let now = crate::helpers::real_now();
     let club = club_with_account(&pool, "acc-x", "CZ6501000000000123456789", now).await;
     let d = |n: i64| now.date() - Duration::days(30 - n);
     let at = |n: i64| d(n).midnight().assume_utc() + Duration::hours(10);
@@ -1210,7 +1210,7 @@ async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reco
         .await
         .expect("pool");
     // PostgreSQL keeps microseconds.
-    let now = OffsetDateTime::now_utc()
+    let now = crate::helpers::real_now()
         .replace_millisecond(0)
         .expect("whole seconds");
     let club = club_with_account(&pool, "acc-j", "CZ6501000000000123456789", now).await;
@@ -1284,7 +1284,9 @@ async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reco
 
 #[tokio::test]
 async fn the_next_days_sync_reconciles_the_sandbox_balances() {
-    let bank_clock = Arc::new(kasa::kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
+    let bank_clock = Arc::new(kasa::kb_sandbox::ManualClock::new(
+        crate::helpers::real_now(),
+    ));
     let env = env(
         {
             let bank_clock = bank_clock.clone();
