@@ -122,6 +122,7 @@ pub struct SignedUp {
 }
 
 /// Creates the person and the club atomically and queues the confirmation e-mail.
+#[tracing::instrument(skip_all, fields(club = tracing::field::Empty, user_id = tracing::field::Empty))]
 pub async fn sign_up(
     pool: &PgPool,
     input: SignUp,
@@ -151,6 +152,9 @@ pub async fn sign_up(
     )
     .await?;
     tx.commit().await?;
+    tracing::Span::current()
+        .record("club", tracing::field::display(tenant.key()))
+        .record("user_id", tracing::field::display(user.id));
     // The audit entry goes to the club's own schema, after the club exists.
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(
@@ -190,6 +194,7 @@ impl From<limits::Limited> for CreateClubError {
 /// A signed-in person creates another club and becomes its owner. Needs a confirmed address;
 /// capped at [`limits::MAX_OWNED_CLUBS`] owned clubs and the [`limits::Action::ClubCreated`]
 /// rate (each club is a schema: creating them is not free).
+#[tracing::instrument(skip_all, fields(club = tracing::field::Empty, user_id = %user.id))]
 pub async fn create_additional(
     pool: &PgPool,
     user: &User,
@@ -215,6 +220,7 @@ pub async fn create_additional(
     let tenant = tenant::provision(&mut tx, name.as_str(), ico.as_str()).await?;
     crate::team::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     tx.commit().await?;
+    tracing::Span::current().record("club", tracing::field::display(tenant.key()));
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(
         &mut ttx,

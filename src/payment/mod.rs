@@ -323,6 +323,7 @@ pub struct RunReport {
 /// Generates due charges (`fee::generate_charges` up to `today`, a Prague date) and runs the
 /// matching engine over the club, writing its plan in `tx`. Running it twice changes nothing
 /// the second time.
+#[tracing::instrument(name = "matching", skip_all, fields(club = %tx.key()))]
 pub async fn rerun(
     tx: &mut TenantTx,
     today: Date,
@@ -473,6 +474,7 @@ async fn clear_allocations(tx: &mut TenantTx, payment: i64) -> Result<(), sqlx::
 /// the audit log — all in `tx`. Returns the action's id.
 ///
 /// Errors: [`Error::UnknownPayment`], [`Error::UnknownTarget`], [`Error::NotApplicable`].
+#[tracing::instrument(skip_all, fields(club = %tx.key(), payment = payment, user_id = ?actor.user_id))]
 pub async fn act(
     tx: &mut TenantTx,
     actor: &Actor,
@@ -658,6 +660,7 @@ async fn settle_person_outcome(
 
 /// Undoes the latest not-yet-undone action on a payment, if the payment is still exactly as the
 /// action left it; records the undo in the audit log. Errors: [`Error::CannotUndo`].
+#[tracing::instrument(skip_all, fields(club = %tx.key(), payment = payment, user_id = ?actor.user_id))]
 pub async fn undo(
     tx: &mut TenantTx,
     actor: &Actor,
