@@ -53,7 +53,8 @@ pub struct AccountInfo {
     pub name: Option<String>,
 }
 
-/// Creates the club's row of an account (or keeps the existing one).
+/// Creates the club's row of an account, or refreshes the name of the existing one (its sync
+/// state and history stay). Called by `consent` when a connection exposes the account.
 pub async fn ensure_account(
     tx: &mut TenantTx,
     account: &AccountInfo,
@@ -61,7 +62,7 @@ pub async fn ensure_account(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO bank_accounts (id, kb_account_id, iban, currency, name, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
     )
     .bind(account.id)
     .bind(&account.kb_account_id)

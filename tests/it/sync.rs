@@ -2,7 +2,7 @@
 //! two-year sync, reruns, new payments and card holds, faults, racing workers and fencing, and
 //! the ledger's idempotence and order independence.
 
-use crate::helpers::{ICO_A, fresh_database};
+use crate::helpers::{ICO_A, bank_account, bank_connection, fresh_database, signed_up_club};
 use crate::kb_client::{REDIRECT_URI, client_for, onboard, sandbox};
 use kasa::bank::wire::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
 use kasa::bank::{Error as BankError, KbClient, Secret};
@@ -10,7 +10,7 @@ use kasa::clock::{Clock, ManualClock};
 use kasa::db::tenant::{Tenant, TenantTx};
 use kasa::kb_sandbox::{FaultSettings, SandboxConfig, SandboxHandle};
 use kasa::sync::jobs::{self, JobState};
-use kasa::sync::ledger::{self, AccountInfo, Batch, LedgerError};
+use kasa::sync::ledger::{self, Batch, LedgerError};
 use kasa::sync::{AccessTokens, Problem, SyncDeps, SyncSettings, Worker};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -63,100 +63,43 @@ impl AccessTokens for TestTokens {
 struct Club {
     pool: PgPool,
     tenant: Tenant,
+    /// The club's bank connection (every account of the club belongs to it).
+    connection_id: Uuid,
     account_id: Uuid,
 }
 
+/// A club signed up, connected and with one account, through the domain functions.
 async fn club_with_account(
     pool: &PgPool,
     kb_account_id: &str,
     iban: &str,
     now: OffsetDateTime,
 ) -> Club {
-    let mut tx = pool.begin().await.expect("begin");
-    let tenant = kasa::db::tenant::provision(&mut tx, "TJ Sokol Kasa", ICO_A)
-        .await
-        .expect("provision");
-    tx.commit().await.expect("commit");
-    let club = Club {
+    let signed_up = signed_up_club(pool, "TJ Sokol Kasa", ICO_A, "pokladnik@sokol.cz", now).await;
+    let tenant = signed_up.tenant;
+    let connection_id = Uuid::now_v7();
+    bank_connection(pool, &tenant, connection_id, signed_up.user.id, now).await;
+    let account_id = bank_account(pool, &tenant, connection_id, kb_account_id, iban, now).await;
+    Club {
         pool: pool.clone(),
         tenant,
-        account_id: Uuid::now_v7(),
-    };
-    club.add_account(kb_account_id, iban, now).await;
-    club
+        connection_id,
+        account_id,
+    }
 }
 
 impl Club {
-    /// Adds a connected account (its own connection) to the club and enqueues its job.
+    /// Adds another account of the club's connection, with its job.
     async fn add_account(&self, kb_account_id: &str, iban: &str, now: OffsetDateTime) -> Uuid {
-        let account_id = if self.count_accounts().await == 0 {
-            self.account_id
-        } else {
-            Uuid::now_v7()
-        };
-        let connection_id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await.expect("begin");
-        // Only one live connection per club: older ones are marked disconnected.
-        sqlx::query("UPDATE app.bank_connections SET status = 'disconnected' WHERE tenant_id = $1")
-            .bind(self.tenant.id())
-            .execute(&mut *tx)
-            .await
-            .expect("old connections");
-        sqlx::query(
-            "INSERT INTO app.bank_connections (id, tenant_id, status, created_at, updated_at) \
-             VALUES ($1, $2, 'active', $3, $3)",
-        )
-        .bind(connection_id)
-        .bind(self.tenant.id())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .expect("connection");
-        sqlx::query(
-            "INSERT INTO app.bank_accounts (id, tenant_id, connection_id, kb_account_id, iban, \
-             currency, created_at) VALUES ($1, $2, $3, $4, $5, 'CZK', $6)",
-        )
-        .bind(account_id)
-        .bind(self.tenant.id())
-        .bind(connection_id)
-        .bind(kb_account_id)
-        .bind(iban)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .expect("account");
-        jobs::enqueue(&mut tx, account_id, self.tenant.id(), now)
-            .await
-            .expect("enqueue");
-        tx.commit().await.expect("commit");
-        let mut ttx = TenantTx::begin(&self.pool, &self.tenant)
-            .await
-            .expect("tenant tx");
-        ledger::ensure_account(
-            &mut ttx,
-            &AccountInfo {
-                id: account_id,
-                kb_account_id: kb_account_id.to_owned(),
-                iban: iban.to_owned(),
-                currency: "CZK".into(),
-                name: Some("Běžný účet".into()),
-            },
+        bank_account(
+            &self.pool,
+            &self.tenant,
+            self.connection_id,
+            kb_account_id,
+            iban,
             now,
         )
         .await
-        .expect("tenant account");
-        ttx.commit().await.expect("commit");
-        account_id
-    }
-
-    async fn count_accounts(&self) -> i64 {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM app.bank_accounts WHERE tenant_id = $1")
-                .bind(self.tenant.id())
-                .fetch_one(&self.pool)
-                .await
-                .expect("count");
-        n
     }
 
     /// `bank_key → (status, amount, booking date, reversal)` of an account.
