@@ -32,7 +32,7 @@ impl Actor {
 }
 
 /// One entry as shown on the audit page.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Entry {
     pub id: i64,
     pub at: OffsetDateTime,
@@ -63,20 +63,10 @@ pub async fn record(
 }
 
 pub async fn recent(tx: &mut TenantTx, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
-    let rows: Vec<(i64, OffsetDateTime, Option<String>, String, Value)> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT id, at, actor_email, action, details FROM audit_log ORDER BY at DESC, id DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, at, actor_email, action, details)| Entry {
-            id,
-            at,
-            actor_email,
-            action,
-            details,
-        })
-        .collect())
+    .await
 }

@@ -123,6 +123,7 @@ pub struct SignedUp {
 
 /// Creates the person and the club atomically, queues the confirmation e-mail and wakes the
 /// delivery worker.
+#[tracing::instrument(skip_all, fields(club = tracing::field::Empty, user_id = tracing::field::Empty))]
 pub async fn sign_up(
     mailer: &mail::Mailer,
     input: SignUp,
@@ -153,6 +154,9 @@ pub async fn sign_up(
     .await?;
     tx.commit().await?;
     mailer.wake();
+    tracing::Span::current()
+        .record("club", tracing::field::display(tenant.key()))
+        .record("user_id", tracing::field::display(user.id));
     // The audit entry goes to the club's own schema, after the club exists.
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(
@@ -189,6 +193,7 @@ impl From<limits::Limited> for CreateClubError {
 /// A signed-in person creates another club and becomes its owner. Needs a confirmed address;
 /// capped at [`limits::MAX_OWNED_CLUBS`] owned clubs and the [`limits::Action::ClubCreated`]
 /// rate (each club is a schema: creating them is not free).
+#[tracing::instrument(skip_all, fields(club = tracing::field::Empty, user_id = %user.id))]
 pub async fn create_additional(
     pool: &PgPool,
     user: &User,
@@ -214,6 +219,7 @@ pub async fn create_additional(
     let tenant = tenant::provision(&mut tx, name.as_str(), ico.as_str()).await?;
     crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     tx.commit().await?;
+    tracing::Span::current().record("club", tracing::field::display(tenant.key()));
     let mut ttx = TenantTx::begin(pool, &tenant).await?;
     audit::record(
         &mut ttx,

@@ -63,6 +63,7 @@ impl Pruned {
 }
 
 /// Deletes what `retention` no longer keeps, as of `now`.
+#[tracing::instrument(name = "housekeeping", skip_all)]
 pub async fn prune(
     pool: &PgPool,
     retention: &Retention,

@@ -10,6 +10,7 @@
 //!   never from the database. Nonces are 96 random bits; at Kasa's volume (a few writes per
 //!   connection per hour) that is far below the 2^32 messages-per-key bound.
 
+use crate::clock::Clock as _;
 use crate::secret::Secret;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -118,7 +119,7 @@ impl Vault {
             }
             let mut key = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut key);
-            let id = format!("k{}", time::OffsetDateTime::now_utc().unix_timestamp());
+            let id = format!("k{}", crate::clock::SystemClock.now().unix_timestamp());
             let line = format!(
                 "{id}:{}\n",
                 base64::engine::general_purpose::STANDARD.encode(key)

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::clock::{Clock as _, SystemClock};
+
 use super::KbQuirks;
 use super::wire::ErrorResponse;
 
@@ -303,7 +305,7 @@ pub fn classify_response(
     };
     let has_code = |wanted: &str| summary.codes.iter().any(|c| c.eq_ignore_ascii_case(wanted));
     let text_lower = summary.text.to_lowercase();
-    let retry_after = retry_after.and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc()));
+    let retry_after = retry_after.and_then(|v| parse_retry_after(v, SystemClock.now()));
 
     if status == 429 || summary.codes.iter().any(|c| is_wso2_throttle_code(c)) {
         return Error::RateLimited {

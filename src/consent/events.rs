@@ -31,6 +31,7 @@ pub fn is_subscription_id(text: &str) -> bool {
     (1..=100).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
+#[tracing::instrument(name = "kb_notification", skip_all, fields(account_id = tracing::field::Empty))]
 pub async fn receive(
     pool: &PgPool,
     subscription_id: &str,
@@ -49,6 +50,7 @@ pub async fn receive(
     if api_key.is_none() || !bool::from(given.as_slice().ct_eq(stored.as_slice())) {
         return Ok(Notification::BadKey);
     }
+    tracing::Span::current().record("account_id", tracing::field::display(account_id));
     crate::sync::jobs::make_due(pool, account_id, now).await?;
     Ok(Notification::Accepted { account_id })
 }

@@ -6,7 +6,7 @@ use crate::audit::{self, Actor};
 use crate::auth::User;
 use crate::bank::wire::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
 use crate::bank::{self, RegistrationCallback, RegistrationParams, Secret};
-use crate::db::tenant::{Tenant, TenantTx};
+use crate::db::tenant::{Tenant, TenantKey, TenantTx};
 use crate::sync::AccessTokens;
 use crate::vault::{Binding, VaultError};
 use base64::Engine;
@@ -119,6 +119,7 @@ impl Consent {
     }
 
     /// Step 0 of connecting: the application-registration redirect.
+    #[tracing::instrument(skip_all, fields(club = %tenant.key(), user_id = %user.id))]
     pub async fn start_connect(
         &self,
         tenant: &Tenant,
@@ -174,6 +175,7 @@ impl Consent {
     }
 
     /// Renewal repeats only the authorization step with the registered client.
+    #[tracing::instrument(skip_all, fields(club = %tenant.key(), user_id = %user.id))]
     pub async fn start_renew(
         &self,
         tenant: &Tenant,
@@ -248,6 +250,11 @@ impl Consent {
         let flow = store::take_flow(&mut conn, &hash(state))
             .await?
             .ok_or(FlowError::InvalidState)?;
+        // The journey's span learns the club only now (`club` is declared empty on it).
+        tracing::Span::current().record(
+            "club",
+            tracing::field::display(TenantKey::from_id(flow.tenant_id)),
+        );
         let bound = bool::from(flow.session_binding.as_slice().ct_eq(binding));
         if !bound
             || flow.user_id != user.id
@@ -264,6 +271,7 @@ impl Consent {
     }
 
     /// Step 1 back: KB's encrypted client credentials. Continues with the authorization.
+    #[tracing::instrument(skip_all, fields(club = tracing::field::Empty, user_id = %user.id))]
     pub async fn registration_callback(
         &self,
         session_state: Option<&str>,
@@ -316,6 +324,7 @@ impl Consent {
 
     /// Step 2 back: the authorization code. Exchanges it, stores the tokens, finds the accounts.
     #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(skip_all, fields(club = tracing::field::Empty, user_id = %user.id))]
     pub async fn authorization_callback(
         &self,
         session_state: Option<&str>,
@@ -474,6 +483,7 @@ impl Consent {
     /// Disconnects: unsubscribes at KB (best effort, with an access token while the connection
     /// is active), forgets every secret, stops the sync; the synced history stays unless
     /// `delete_history`.
+    #[tracing::instrument(skip_all, fields(club = %tenant.key(), user_id = %user.id, delete_history = delete_history))]
     pub async fn disconnect(
         &self,
         tenant: &Tenant,

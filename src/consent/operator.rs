@@ -86,6 +86,7 @@ pub async fn overview(
 
 /// E-mails the operators (once per expiry date) when the statement or the certificate is
 /// within [`WARN_AHEAD`] of expiring.
+#[tracing::instrument(name = "operator_warnings", skip_all)]
 pub async fn queue_warnings(
     pool: &PgPool,
     identity: Option<&ClientIdentity>,

@@ -66,6 +66,7 @@ struct Candidate {
 }
 
 /// Queues every reminder that is due now; returns how many e-mails were queued.
+#[tracing::instrument(name = "consent_reminders", skip_all)]
 pub async fn queue_due(
     pool: &PgPool,
     links: &Links,

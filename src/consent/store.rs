@@ -2,6 +2,7 @@
 
 use super::status::{ConnectionStatus, ViewRow};
 use crate::db::tenant::TenantTx;
+use crate::sync::ledger::{AccountInfo, ensure_account};
 use sqlx::{FromRow, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -268,7 +269,8 @@ pub async fn save_statement(
     Ok(())
 }
 
-/// Records an account the connection exposes, in the control plane and the club's schema.
+/// Records an account the connection exposes, in the control plane and (through
+/// `sync::ledger::ensure_account`, which owns the table) the club's schema.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_account(
     tx: &mut TenantTx,
@@ -296,18 +298,14 @@ pub async fn insert_account(
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO bank_accounts (id, kb_account_id, iban, currency, name, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-    )
-    .bind(id)
-    .bind(kb_account_id)
-    .bind(iban)
-    .bind(currency)
-    .bind(name)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let account = AccountInfo {
+        id,
+        kb_account_id: kb_account_id.to_owned(),
+        iban: iban.to_owned(),
+        currency: currency.to_owned(),
+        name: name.map(str::to_owned),
+    };
+    ensure_account(tx, &account, now).await?;
     Ok(id)
 }
 

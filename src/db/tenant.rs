@@ -80,6 +80,11 @@ impl TenantTx {
         self.tenant_id
     }
 
+    /// The club's key (for logs and URLs).
+    pub fn key(&self) -> TenantKey {
+        TenantKey::from_id(self.tenant_id)
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }

@@ -29,11 +29,12 @@ pub async fn enqueue(
 }
 
 /// A queued or sent e-mail.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Queued {
     pub id: i64,
     pub recipient: String,
     pub subject: String,
+    #[sqlx(rename = "body_text")]
     pub body: String,
     pub created_at: OffsetDateTime,
     pub sent_at: Option<OffsetDateTime>,
@@ -41,40 +42,15 @@ pub struct Queued {
     pub last_error: Option<String>,
 }
 
-type QueuedRow = (
-    i64,
-    String,
-    String,
-    String,
-    OffsetDateTime,
-    Option<OffsetDateTime>,
-    i32,
-    Option<String>,
-);
-
-fn from_row(r: QueuedRow) -> Queued {
-    Queued {
-        id: r.0,
-        recipient: r.1,
-        subject: r.2,
-        body: r.3,
-        created_at: r.4,
-        sent_at: r.5,
-        attempts: r.6,
-        last_error: r.7,
-    }
-}
-
 /// The newest messages, for the local mailbox page.
 pub async fn latest(pool: &PgPool, limit: i64) -> Result<Vec<Queued>, sqlx::Error> {
-    let rows: Vec<QueuedRow> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT id, recipient, subject, body_text, created_at, sent_at, attempts, last_error \
          FROM app.outbox ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    .await
 }
 
 /// Claims up to `limit` due messages for delivery: pushes their next attempt into the future
@@ -84,7 +60,7 @@ pub async fn claim_due(
     limit: i64,
     now: OffsetDateTime,
 ) -> Result<Vec<Queued>, sqlx::Error> {
-    let rows: Vec<QueuedRow> = sqlx::query_as(
+    sqlx::query_as(
         "UPDATE app.outbox SET next_attempt_at = $2 + interval '5 minutes', attempts = attempts + 1 \
          WHERE id IN ( \
            SELECT id FROM app.outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
@@ -94,8 +70,7 @@ pub async fn claim_due(
     .bind(limit)
     .bind(now)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    .await
 }
 
 pub async fn mark_sent(pool: &PgPool, id: i64, now: OffsetDateTime) -> Result<(), sqlx::Error> {

@@ -340,6 +340,7 @@ async fn forget_automatic(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
 /// the first schedule). When that start differs from the last run's, every automatic decision
 /// and its allocations are removed and the payments from the start are decided again (a
 /// person's decisions stay). Running it twice writes nothing the second time.
+#[tracing::instrument(name = "matching", skip_all, fields(club = %tx.key()))]
 pub async fn rerun(
     tx: &mut TenantTx,
     today: Date,
@@ -562,6 +563,7 @@ pub async fn assign(
 ///
 /// Errors: [`Error::UnknownPayment`], [`Error::UnknownTarget`], [`Error::ArchivedTarget`]
 /// (assigning to an archived member), [`Error::NotApplicable`].
+#[tracing::instrument(skip_all, fields(club = %tx.key(), payment = payment, user_id = ?actor.user_id))]
 pub async fn act(
     tx: &mut TenantTx,
     actor: &Actor,
@@ -779,6 +781,7 @@ async fn settle_person_outcome(
 
 /// Undoes the latest not-yet-undone action on a payment, if the payment is still exactly as the
 /// action left it; records the undo in the audit log. Errors: [`Error::CannotUndo`].
+#[tracing::instrument(skip_all, fields(club = %tx.key(), payment = payment, user_id = ?actor.user_id))]
 pub async fn undo(
     tx: &mut TenantTx,
     actor: &Actor,

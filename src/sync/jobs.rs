@@ -164,17 +164,19 @@ pub async fn make_due(
     Ok(done.rows_affected() == 1)
 }
 
-type ClaimRow = (
-    Uuid,
-    Uuid,
-    i64,
-    OffsetDateTime,
-    i32,
-    bool,
-    Option<OffsetDateTime>,
-    Uuid,
-    String,
-);
+/// A claimed job's row (the job joined with its account).
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    account_id: Uuid,
+    tenant_id: Uuid,
+    fence: i64,
+    lease_until: OffsetDateTime,
+    attempts: i32,
+    notified: bool,
+    stale_since: Option<OffsetDateTime>,
+    connection_id: Uuid,
+    kb_account_id: String,
+}
 
 /// Claims up to `limit` due jobs whose lease is free or expired, for `lease`; each claim
 /// increments the job's fence. Jobs locked by another claimer are skipped, not waited for.
@@ -197,7 +199,7 @@ pub async fn claim(
                      FOR UPDATE SKIP LOCKED \
                      LIMIT $4) \
              RETURNING j.account_id, j.tenant_id, j.fence, j.lease_until, j.attempts, \
-                       j.notified_at IS NOT NULL, j.stale_since) \
+                       j.notified_at IS NOT NULL AS notified, j.stale_since) \
          SELECT c.*, a.connection_id, a.kb_account_id \
            FROM claimed c JOIN app.bank_accounts a ON a.id = c.account_id",
     )
@@ -209,33 +211,19 @@ pub async fn claim(
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                account_id,
-                tenant_id,
-                fence,
-                lease_until,
-                attempts,
-                notified,
-                stale_since,
-                connection_id,
-                kb_account_id,
-            )| {
-                ClaimedJob {
-                    account_id,
-                    tenant_id,
-                    connection_id,
-                    kb_account_id,
-                    owner: owner.to_owned(),
-                    fence,
-                    lease,
-                    lease_until,
-                    attempts,
-                    notified,
-                    stale_since,
-                }
-            },
-        )
+        .map(|row| ClaimedJob {
+            account_id: row.account_id,
+            tenant_id: row.tenant_id,
+            connection_id: row.connection_id,
+            kb_account_id: row.kb_account_id,
+            owner: owner.to_owned(),
+            fence: row.fence,
+            lease,
+            lease_until: row.lease_until,
+            attempts: row.attempts,
+            notified: row.notified,
+            stale_since: row.stale_since,
+        })
         .collect())
 }
 

@@ -53,7 +53,8 @@ pub struct AccountInfo {
     pub name: Option<String>,
 }
 
-/// Creates the club's row of an account (or keeps the existing one).
+/// Creates the club's row of an account, or refreshes the name of the existing one (its sync
+/// state and history stay). Called by `consent` when a connection exposes the account.
 pub async fn ensure_account(
     tx: &mut TenantTx,
     account: &AccountInfo,
@@ -61,7 +62,7 @@ pub async fn ensure_account(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO bank_accounts (id, kb_account_id, iban, currency, name, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
     )
     .bind(account.id)
     .bind(&account.kb_account_id)
@@ -75,7 +76,7 @@ pub async fn ensure_account(
 }
 
 /// What the next sync needs to choose its window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SyncState {
     pub watermark: Option<Date>,
     pub history_complete: bool,
@@ -91,32 +92,18 @@ pub struct SyncState {
 
 /// Reads the account's sync state.
 pub async fn sync_state(tx: &mut TenantTx, account_id: Uuid) -> Result<SyncState, LedgerError> {
-    type Row = (
-        Option<Date>,
-        bool,
-        Option<Date>,
-        bool,
-        Option<OffsetDateTime>,
-    );
-    let row: Option<Row> = sqlx::query_as(
+    let state: Option<SyncState> = sqlx::query_as(
         "SELECT a.watermark, a.history_complete, \
                 (SELECT min(COALESCE(t.booking_date, t.value_date)) FROM transactions t \
-                  WHERE t.account_id = a.id AND t.status IN ('pending', 'scheduled', 'unknown')), \
-                a.stale_since IS NOT NULL, a.unapplied_download_at \
+                  WHERE t.account_id = a.id AND t.status IN ('pending', 'scheduled', 'unknown')) \
+                    AS oldest_pending, \
+                a.stale_since IS NOT NULL AS stale, a.unapplied_download_at \
            FROM bank_accounts a WHERE a.id = $1",
     )
     .bind(account_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let (watermark, history_complete, oldest_pending, stale, unapplied_download_at) =
-        row.ok_or(LedgerError::UnknownAccount(account_id))?;
-    Ok(SyncState {
-        watermark,
-        history_complete,
-        oldest_pending,
-        stale,
-        unapplied_download_at,
-    })
+    state.ok_or(LedgerError::UnknownAccount(account_id))
 }
 
 /// Progress of the running download, for the account's page.

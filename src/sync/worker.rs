@@ -25,7 +25,7 @@ use super::outcome::{Failure, Problem, RunOutcome, Trigger};
 use crate::bank::wire::AccountBalance;
 use crate::bank::{Downloaded, Error as BankError, KbClient, Secret};
 use crate::clock::SharedClock;
-use crate::db::tenant::{Tenant, TenantTx};
+use crate::db::tenant::{Tenant, TenantKey, TenantTx};
 use crate::i18n::{prague_date, prague_day_end, prague_day_start};
 
 /// Tuning of the sync worker.
@@ -151,6 +151,12 @@ pub async fn run_once<T: AccessTokens>(
     Ok(count)
 }
 
+/// Syncs one claimed account; every log line inside carries the club, the account and the fence.
+#[tracing::instrument(name = "sync", skip_all, fields(
+    club = %TenantKey::from_id(job.tenant_id),
+    account_id = %job.account_id,
+    fence = job.fence,
+))]
 async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
     let started_at = deps.clock.now();
     let tenant = match Tenant::load(&deps.pool, job.tenant_id).await {
@@ -204,7 +210,6 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
     let (outcome, record) = match result {
         Ok(report) => {
             tracing::info!(
-                account_id = %job.account_id,
                 inserted = report.inserted,
                 updated = report.updated,
                 removed = report.removed,
@@ -224,7 +229,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
             }
         }
         Err(SyncError::Ledger(LedgerError::LostLease(lost))) => {
-            tracing::info!(account_id = %job.account_id, "{lost}");
+            tracing::info!("{lost}");
             return;
         }
         Err(SyncError::Unchanged {
@@ -246,7 +251,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
             },
         ) => {
             let failure = e.failure();
-            tracing::warn!(account_id = %job.account_id, error = %failure.detail, "bank account sync blocked");
+            tracing::warn!(error = %failure.detail, "bank account sync blocked");
             // KB counts 61 minutes from the unapplied download.
             let now = deps.clock.now();
             let until = downloaded_at + deps.settings.schedule.unchanged_interval - now;
@@ -264,7 +269,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
         }
         Err(SyncError::Bank(ref e @ BankError::RateLimited { .. })) => {
             let failure = Failure::bank(e);
-            tracing::warn!(account_id = %job.account_id, error = %failure.detail, "bank account sync rate-limited");
+            tracing::warn!(error = %failure.detail, "bank account sync rate-limited");
             (
                 Outcome::RateLimited {
                     retry_after: e.retry_after().and_then(|d| Duration::try_from(d).ok()),
@@ -287,7 +292,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
         }
         Err(e) => {
             let failure = e.failure();
-            tracing::warn!(account_id = %job.account_id, error = %failure.detail, "bank account sync failed");
+            tracing::warn!(error = %failure.detail, "bank account sync failed");
             (
                 Outcome::Failed(failure.clone()),
                 Some((RunOutcome::Failed, Some(failure))),
@@ -333,7 +338,7 @@ async fn finish<T: AccessTokens>(deps: &SyncDeps<T>, job: &ClaimedJob, outcome: 
     match jobs::finish(&deps.pool, job, outcome, &deps.settings.schedule, now).await {
         Ok(true) => {}
         Ok(false) => {
-            tracing::info!(account_id = %job.account_id, "sync lease lost before finishing")
+            tracing::info!("sync lease lost before finishing")
         }
         Err(e) => tracing::warn!(error = %e, "rescheduling the sync job failed"),
     }
@@ -414,7 +419,7 @@ async fn sync_account<T: AccessTokens>(
             Err(Fetch::Bank(BankError::HistoryShifted))
                 if attempts < deps.settings.window_attempts =>
             {
-                tracing::info!(account_id = %job.account_id, "history changed during paging; downloading again");
+                tracing::info!("history changed during paging; downloading again");
             }
             Err(Fetch::Bank(BankError::HistoryShifted)) => return Err(SyncError::KeptShifting),
             Err(Fetch::Bank(BankError::UnchangedData { retry_after, .. })) => {
@@ -484,7 +489,6 @@ async fn sync_account<T: AccessTokens>(
     tx.commit().await?;
     info.downloaded_at = None;
     tracing::debug!(
-        account_id = %job.account_id,
         pages = info.pages,
         rows = downloaded.transactions.len(),
         fetch_ms = fetched_after.as_millis() as u64,

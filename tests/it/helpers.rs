@@ -295,6 +295,12 @@ impl TestApp {
     }
 }
 
+/// The real time (the KB sandbox's system clock sees it too). Tests read the wall clock only
+/// through this (`clippy.toml` disallows reading it directly).
+pub fn real_now() -> time::OffsetDateTime {
+    kasa::clock::SystemClock.now()
+}
+
 /// The password all test people use.
 pub const PASSWORD: &str = "Kůň pije vodu u potoka";
 
@@ -379,4 +385,93 @@ impl TestApp {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures written through the domain functions (never SQL that mirrors them)
+// ---------------------------------------------------------------------------------------------
+
+/// A club and its owner, created by `club::sign_up` as the sign-up form creates them.
+pub async fn signed_up_club(
+    pool: &PgPool,
+    club: &str,
+    ico: &str,
+    email: &str,
+    now: time::OffsetDateTime,
+) -> kasa::club::SignedUp {
+    let input = kasa::club::SignUp {
+        club: kasa::club::ClubName::parse(club).expect("club name"),
+        ico: kasa::club::Ico::parse(ico).expect("IČO"),
+        email: kasa::auth::Email::parse(email).expect("e-mail"),
+        password: kasa::auth::password::NewPassword::parse(PASSWORD, Some(email))
+            .expect("password"),
+        lang: kasa::i18n::Lang::default(),
+        client: None,
+    };
+    let links = kasa::mail::Links::new(url::Url::parse("http://localhost/").expect("url"));
+    kasa::club::sign_up(pool, input, &links, now)
+        .await
+        .expect("sign-up")
+}
+
+/// The club's bank connection `id` as the consent journey stores it
+/// (`consent::store::save_tokens`: active, granted at `now`, expiring 12 months later), connected
+/// by `user`; the same `id` again is a renewal. Its ciphertexts are placeholders: for tests that
+/// never open them (the sync's tests bring their own tokens, reminders need none).
+pub async fn bank_connection(
+    pool: &PgPool,
+    tenant: &kasa::db::tenant::Tenant,
+    id: uuid::Uuid,
+    user: uuid::Uuid,
+    now: time::OffsetDateTime,
+) {
+    let mut conn = pool.acquire().await.expect("connection");
+    kasa::consent::store::save_tokens(
+        &mut conn,
+        id,
+        tenant.id(),
+        "fixture-client",
+        "sealed:client-secret",
+        "sealed:refresh-token",
+        "sealed:access-token",
+        now + time::Duration::minutes(3),
+        now,
+        now + kasa::consent::CONSENT_LIFETIME,
+        user,
+    )
+    .await
+    .expect("bank connection");
+}
+
+/// An account the connection exposes, recorded as the consent journey records it (control
+/// plane and the club's schema, `consent::store::insert_account`), with its sync job due at
+/// `now` (`sync::jobs::enqueue`). Returns the account's id.
+pub async fn bank_account(
+    pool: &PgPool,
+    tenant: &kasa::db::tenant::Tenant,
+    connection: uuid::Uuid,
+    kb_account_id: &str,
+    iban: &str,
+    now: time::OffsetDateTime,
+) -> uuid::Uuid {
+    let mut tx = kasa::db::tenant::TenantTx::begin(pool, tenant)
+        .await
+        .expect("tenant tx");
+    let id = kasa::consent::store::insert_account(
+        &mut tx,
+        uuid::Uuid::now_v7(),
+        connection,
+        kb_account_id,
+        iban,
+        "CZK",
+        Some("Běžný účet"),
+        now,
+    )
+    .await
+    .expect("bank account");
+    kasa::sync::jobs::enqueue(&mut tx, id, tenant.id(), now)
+        .await
+        .expect("sync job");
+    tx.commit().await.expect("commit");
+    id
 }

@@ -252,7 +252,7 @@ async fn the_client_onboards_against_the_sandbox_and_receives_a_notification() {
     assert_eq!(balances.len(), 2, "{types:?}");
 
     // All pages of two years, compared with the sandbox's own ledger.
-    let now = time::OffsetDateTime::now_utc();
+    let now = crate::helpers::real_now();
     let from = now - time::Duration::days(729);
     let transactions = client
         .transactions(&on.access_token, &on.account_id, Some(from), Some(now))

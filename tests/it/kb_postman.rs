@@ -371,7 +371,7 @@ async fn kbs_postman_sandbox_collection_runs_against_the_sandbox() {
         })
         .map(|(_, b)| serde_json::from_str::<Value>(b).expect("example"))
         .expect("concrete example");
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = crate::helpers::real_now().date();
     let url = format!(
         "{}/sandbox/adaa/v1/accounts/{}/transactions?fromDate={}&toDate={}&size=20&page=0",
         sandbox.api_base_url,

@@ -3,6 +3,25 @@
 use crate::helpers::*;
 use kasa::consent::reminders;
 
+/// The club whose dashboard is at `/t/{key}`.
+async fn club_of(app: &TestApp, dashboard: &str) -> kasa::db::tenant::Tenant {
+    let key = kasa::db::tenant::TenantKey::parse(dashboard.trim_start_matches("/t/")).expect("key");
+    kasa::db::tenant::Tenant::load(&app.pool, key.id().expect("id"))
+        .await
+        .expect("load")
+        .expect("club")
+}
+
+/// The id of the person with this address.
+async fn person(app: &TestApp, email: &str) -> uuid::Uuid {
+    let email = kasa::auth::Email::parse(email).expect("e-mail");
+    kasa::auth::users::find_by_email(&app.pool, &email)
+        .await
+        .expect("find")
+        .expect("person")
+        .id
+}
+
 async fn reminders_to(app: &TestApp, email: &str) -> Vec<String> {
     app.mails_to(email)
         .await
@@ -54,23 +73,11 @@ async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
         )
         .await;
 
-    let (tenant,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.tenants")
-        .fetch_one(&app.pool)
-        .await
-        .expect("tenant");
+    let tenant = club_of(&app, &dashboard).await;
+    let owner_id = person(&app, "owner@vodnici.cz").await;
     let connection = uuid::Uuid::now_v7();
-    let expires = app.now() + time::Duration::days(365);
-    sqlx::query(
-        "INSERT INTO app.bank_connections (id, tenant_id, status, consent_granted_at, consent_expires_at, created_at, updated_at) \
-         VALUES ($1, $2, 'active', $3, $4, $3, $3)",
-    )
-    .bind(connection)
-    .bind(tenant)
-    .bind(app.now())
-    .bind(expires)
-    .execute(&app.pool)
-    .await
-    .expect("connection");
+    bank_connection(&app.pool, &tenant, connection, owner_id, app.now()).await;
+    let expires = app.now() + kasa::consent::CONSENT_LIFETIME;
     let links = app.state.clone().expect("state").mailer.links().clone();
     let run = |at: time::OffsetDateTime| {
         let pool = app.pool.clone();
@@ -100,17 +107,16 @@ async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
     assert!(reminders_to(&app, "divak@vodnici.cz").await.is_empty());
 
     // Renewal starts a new series; a broken connection gets its own e-mail, once.
-    let renewed = expires + time::Duration::days(365);
-    sqlx::query("UPDATE app.bank_connections SET consent_expires_at = $1")
-        .bind(renewed)
-        .execute(&app.pool)
-        .await
-        .expect("renew");
+    bank_connection(&app.pool, &tenant, connection, owner_id, expires).await;
+    let renewed = expires + kasa::consent::CONSENT_LIFETIME;
     assert_eq!(run(renewed - time::Duration::days(30)).await, 2);
-    sqlx::query("UPDATE app.bank_connections SET status = 'broken', updated_at = now()")
-        .execute(&app.pool)
-        .await
-        .expect("break");
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let broken = renewed - time::Duration::days(29) - time::Duration::hours(1);
+    assert!(
+        kasa::consent::store::mark_broken(&mut conn, connection, "invalid_grant", broken)
+            .await
+            .expect("break")
+    );
     assert_eq!(run(renewed - time::Duration::days(29)).await, 2);
     assert_eq!(run(renewed - time::Duration::days(28)).await, 0);
     assert!(
@@ -147,13 +153,14 @@ async fn the_operator_sees_expiring_credentials_and_every_club_and_others_see_no
     assert!(page.contains("Klub Modrá") && page.contains("Provozní spolek"));
     assert!(page.contains("zatím žádný"));
 
-    sqlx::query(
-        "INSERT INTO app.software_statements (statement, redirect_uri, back_uri, issued_at, expires_at) \
-         VALUES ('a.b.c', 'x', 'y', $1, $2)",
+    kasa::consent::store::save_statement(
+        &app.pool,
+        "a.b.c",
+        "x",
+        "y",
+        app.now() - time::Duration::days(345),
+        app.now() + time::Duration::days(20),
     )
-    .bind(app.now() - time::Duration::days(345))
-    .bind(app.now() + time::Duration::days(20))
-    .execute(&app.pool)
     .await
     .expect("statement");
     let (_, page) = op.get_text("/operator").await;

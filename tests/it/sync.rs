@@ -2,14 +2,14 @@
 //! two-year sync, reruns, new payments and card holds, faults, racing workers and fencing, and
 //! the ledger's idempotence and order independence.
 
-use crate::helpers::{ICO_A, fresh_database};
+use crate::helpers::{ICO_A, bank_account, bank_connection, fresh_database, signed_up_club};
 use crate::kb_client::{REDIRECT_URI, client_for, onboard, sandbox};
 use kasa::bank::wire::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
 use kasa::bank::{Error as BankError, KbClient, Secret};
 use kasa::clock::{Clock, ManualClock};
 use kasa::db::tenant::{Tenant, TenantTx};
 use kasa::sync::jobs::{self, JobState};
-use kasa::sync::ledger::{self, AccountInfo, Batch, LedgerError};
+use kasa::sync::ledger::{self, Batch, LedgerError};
 use kasa::sync::{AccessTokens, Problem, SyncDeps, SyncSettings, Worker};
 use kb_sandbox::{FaultSettings, SandboxConfig, SandboxHandle};
 use serde_json::{Value, json};
@@ -63,100 +63,43 @@ impl AccessTokens for TestTokens {
 struct Club {
     pool: PgPool,
     tenant: Tenant,
+    /// The club's bank connection (every account of the club belongs to it).
+    connection_id: Uuid,
     account_id: Uuid,
 }
 
+/// A club signed up, connected and with one account, through the domain functions.
 async fn club_with_account(
     pool: &PgPool,
     kb_account_id: &str,
     iban: &str,
     now: OffsetDateTime,
 ) -> Club {
-    let mut tx = pool.begin().await.expect("begin");
-    let tenant = kasa::db::tenant::provision(&mut tx, "TJ Sokol Kasa", ICO_A)
-        .await
-        .expect("provision");
-    tx.commit().await.expect("commit");
-    let club = Club {
+    let signed_up = signed_up_club(pool, "TJ Sokol Kasa", ICO_A, "pokladnik@sokol.cz", now).await;
+    let tenant = signed_up.tenant;
+    let connection_id = Uuid::now_v7();
+    bank_connection(pool, &tenant, connection_id, signed_up.user.id, now).await;
+    let account_id = bank_account(pool, &tenant, connection_id, kb_account_id, iban, now).await;
+    Club {
         pool: pool.clone(),
         tenant,
-        account_id: Uuid::now_v7(),
-    };
-    club.add_account(kb_account_id, iban, now).await;
-    club
+        connection_id,
+        account_id,
+    }
 }
 
 impl Club {
-    /// Adds a connected account (its own connection) to the club and enqueues its job.
+    /// Adds another account of the club's connection, with its job.
     async fn add_account(&self, kb_account_id: &str, iban: &str, now: OffsetDateTime) -> Uuid {
-        let account_id = if self.count_accounts().await == 0 {
-            self.account_id
-        } else {
-            Uuid::now_v7()
-        };
-        let connection_id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await.expect("begin");
-        // Only one live connection per club: older ones are marked disconnected.
-        sqlx::query("UPDATE app.bank_connections SET status = 'disconnected' WHERE tenant_id = $1")
-            .bind(self.tenant.id())
-            .execute(&mut *tx)
-            .await
-            .expect("old connections");
-        sqlx::query(
-            "INSERT INTO app.bank_connections (id, tenant_id, status, created_at, updated_at) \
-             VALUES ($1, $2, 'active', $3, $3)",
-        )
-        .bind(connection_id)
-        .bind(self.tenant.id())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .expect("connection");
-        sqlx::query(
-            "INSERT INTO app.bank_accounts (id, tenant_id, connection_id, kb_account_id, iban, \
-             currency, created_at) VALUES ($1, $2, $3, $4, $5, 'CZK', $6)",
-        )
-        .bind(account_id)
-        .bind(self.tenant.id())
-        .bind(connection_id)
-        .bind(kb_account_id)
-        .bind(iban)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .expect("account");
-        jobs::enqueue(&mut tx, account_id, self.tenant.id(), now)
-            .await
-            .expect("enqueue");
-        tx.commit().await.expect("commit");
-        let mut ttx = TenantTx::begin(&self.pool, &self.tenant)
-            .await
-            .expect("tenant tx");
-        ledger::ensure_account(
-            &mut ttx,
-            &AccountInfo {
-                id: account_id,
-                kb_account_id: kb_account_id.to_owned(),
-                iban: iban.to_owned(),
-                currency: "CZK".into(),
-                name: Some("Běžný účet".into()),
-            },
+        bank_account(
+            &self.pool,
+            &self.tenant,
+            self.connection_id,
+            kb_account_id,
+            iban,
             now,
         )
         .await
-        .expect("tenant account");
-        ttx.commit().await.expect("commit");
-        account_id
-    }
-
-    async fn count_accounts(&self) -> i64 {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM app.bank_accounts WHERE tenant_id = $1")
-                .bind(self.tenant.id())
-                .fetch_one(&self.pool)
-                .await
-                .expect("count");
-        n
     }
 
     /// `bank_key → (status, amount, booking date, reversal)` of an account.
@@ -983,7 +926,7 @@ async fn the_ledger_is_idempotent_order_independent_and_reconciles_balances() {
     let pool = kasa::db::connect_pool(fresh_database().await, 4)
         .await
         .expect("pool");
-    let now = OffsetDateTime::now_utc();
+    let now = crate::helpers::real_now();
     let club = club_with_account(&pool, "acc-x", "CZ6501000000000123456789", now).await;
     let d = |n: i64| now.date() - Duration::days(30 - n);
     let at = |n: i64| d(n).midnight().assume_utc() + Duration::hours(10);
@@ -1210,7 +1153,7 @@ async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reco
         .await
         .expect("pool");
     // PostgreSQL keeps microseconds.
-    let now = OffsetDateTime::now_utc()
+    let now = crate::helpers::real_now()
         .replace_millisecond(0)
         .expect("whole seconds");
     let club = club_with_account(&pool, "acc-j", "CZ6501000000000123456789", now).await;
@@ -1284,7 +1227,7 @@ async fn notifications_during_a_run_are_not_lost_and_disabled_jobs_wait_for_reco
 
 #[tokio::test]
 async fn the_next_days_sync_reconciles_the_sandbox_balances() {
-    let bank_clock = Arc::new(kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
+    let bank_clock = Arc::new(kb_sandbox::ManualClock::new(crate::helpers::real_now()));
     let env = env(
         {
             let bank_clock = bank_clock.clone();

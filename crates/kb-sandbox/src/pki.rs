@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::config::Clock as _;
+
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SigningKey,
@@ -127,7 +129,7 @@ pub fn load_or_create(dir: &Path, host_name: &str, vendor: &str) -> Result<Pki, 
 }
 
 fn generate(paths: &PkiPaths, host_name: &str, vendor: &str) -> Result<(), SandboxError> {
-    let now = time::OffsetDateTime::now_utc();
+    let now = super::config::SystemClock.now();
 
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;

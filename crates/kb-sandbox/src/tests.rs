@@ -394,7 +394,7 @@ async fn wrong_api_key_and_missing_correlation_id_are_rejected() {
 
 #[tokio::test]
 async fn authorization_code_is_single_use_and_expires_after_two_minutes() {
-    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
     let mut cfg = config(&temp_dir());
     cfg.clock = clock.clone();
     let h = KbSandbox::start(cfg).await.unwrap();
@@ -440,7 +440,7 @@ async fn authorization_code_is_single_use_and_expires_after_two_minutes() {
 
 #[tokio::test]
 async fn paging_returns_every_transaction_exactly_once_and_unchanged_data_gets_429() {
-    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
     let mut cfg = config(&temp_dir());
     cfg.clock = clock.clone();
     let h = KbSandbox::start(cfg).await.unwrap();
@@ -808,7 +808,7 @@ async fn postman_sandbox_flow_with_the_documented_example_client() {
         .unwrap();
     assert_eq!(balances[0]["type"], "CLOSING_AVAILABLE");
     assert_eq!(balances[1]["type"], "PREVIOUSLY_CLOSED_BOOK");
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = SystemClock.now().date();
     let tx = get(format!(
         "/accounts/{id}/transactions?fromDate={}&toDate={today}&size=20&page=0",
         today - time::Duration::days(60)

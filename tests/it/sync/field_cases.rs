@@ -19,7 +19,7 @@ async fn ledger_club() -> Club {
     let pool = kasa::db::connect_pool(fresh_database().await, 4)
         .await
         .expect("pool");
-    club_with_account(&pool, "acc-fc", CLUB_IBAN, OffsetDateTime::now_utc()).await
+    club_with_account(&pool, "acc-fc", CLUB_IBAN, crate::helpers::real_now()).await
 }
 
 fn case(text: &str) -> Value {
@@ -711,7 +711,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
     let file = case(include_str!(
         "../../field-cases/03-rate-limit-masks-failed-sync.json"
     ));
-    let bank_clock = Arc::new(kb_sandbox::ManualClock::new(OffsetDateTime::now_utc()));
+    let bank_clock = Arc::new(kb_sandbox::ManualClock::new(crate::helpers::real_now()));
     let env = env(
         {
             let bank_clock = bank_clock.clone();
@@ -972,8 +972,8 @@ async fn the_account_page_shows_unreadable_movements_reversals_and_final_statuse
         "first sync"
     );
 
-    let today = prague_date(OffsetDateTime::now_utc()).to_string();
-    let now = OffsetDateTime::now_utc()
+    let today = prague_date(crate::helpers::real_now()).to_string();
+    let now = crate::helpers::real_now()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("now");
     let with = |mut t: Value| {
@@ -1039,7 +1039,7 @@ async fn the_sandbox_serves_reversals_in_the_original_direction_convention_and_k
         }),
         "w-original",
     );
-    let today = prague_date(OffsetDateTime::now_utc()).to_string();
+    let today = prague_date(crate::helpers::real_now()).to_string();
     let iban: (String,) = sqlx::query_as("SELECT iban FROM app.bank_accounts")
         .fetch_one(&env.club.pool)
         .await
@@ -1050,7 +1050,7 @@ async fn the_sandbox_serves_reversals_in_the_original_direction_convention_and_k
     storno["iban"] = json!(iban.0);
     storno["reversalIndicator"] = json!(true);
     storno["lastUpdated"] = json!(
-        OffsetDateTime::now_utc()
+        crate::helpers::real_now()
             .format(&time::format_description::well_known::Rfc3339)
             .expect("now")
     );
