@@ -3,10 +3,43 @@
 use super::Email;
 use crate::i18n::Lang;
 use sqlx::{PgConnection, PgPool};
+use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub type UserId = Uuid;
+/// A person's account (row of `app.users`). Crosses modules instead of a bare [`Uuid`]; binds
+/// and decodes as the UUID (`sqlx(transparent)`), serialises as it (sessions).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize,
+)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct UserId(pub Uuid);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Uuid> for UserId {
+    fn from(id: Uuid) -> Self {
+        UserId(id)
+    }
+}
+
+impl From<UserId> for Uuid {
+    fn from(id: UserId) -> Self {
+        id.0
+    }
+}
+
+/// Modules that still keep a person's id as a bare UUID can compare it with one.
+impl PartialEq<UserId> for Uuid {
+    fn eq(&self, other: &UserId) -> bool {
+        *self == other.0
+    }
+}
 
 /// A person's account as the application sees it (the password hash stays in the database
 /// layer except when verifying).
@@ -19,7 +52,7 @@ pub struct User {
     pub session_epoch: i32,
 }
 
-type UserRow = (Uuid, String, Option<OffsetDateTime>, String, i32);
+type UserRow = (UserId, String, Option<OffsetDateTime>, String, i32);
 
 fn from_row((id, email, confirmed, locale, epoch): UserRow) -> User {
     User {
@@ -85,13 +118,14 @@ pub async fn find_for_login(
     pool: &PgPool,
     email: &Email,
 ) -> Result<Option<(User, String)>, sqlx::Error> {
-    let row: Option<(Uuid, String, Option<OffsetDateTime>, String, i32, String)> = sqlx::query_as(
-        "SELECT id, email, email_confirmed_at, locale, session_epoch, password_hash \
+    let row: Option<(UserId, String, Option<OffsetDateTime>, String, i32, String)> =
+        sqlx::query_as(
+            "SELECT id, email, email_confirmed_at, locale, session_epoch, password_hash \
          FROM app.users WHERE lower(email) = $1",
-    )
-    .bind(email.as_str())
-    .fetch_optional(pool)
-    .await?;
+        )
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await?;
     Ok(row.map(|(id, e, c, l, s, hash)| (from_row((id, e, c, l, s)), hash)))
 }
 

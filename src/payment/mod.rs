@@ -214,7 +214,9 @@ fn split_target(target: Option<Target>) -> (Option<Uuid>, Option<Uuid>) {
 
 /// Who decided, for `payment_decisions.decided_by*`.
 fn decider(actor: Option<&Actor>) -> (Option<Uuid>, Option<String>) {
-    actor.map_or((None, None), |a| (a.user_id, a.email.clone()))
+    actor.map_or((None, None), |a| {
+        (a.user_id.map(Uuid::from), a.email.clone())
+    })
 }
 
 async fn upsert_decision(
