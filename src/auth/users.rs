@@ -3,36 +3,13 @@
 use super::Email;
 use crate::i18n::Lang;
 use sqlx::{PgConnection, PgPool};
-use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// A person's account (row of `app.users`). Crosses modules instead of a bare [`Uuid`]; binds
-/// and decodes as the UUID (`sqlx(transparent)`), serialises as it (sessions).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize,
-)]
-#[sqlx(transparent)]
-#[serde(transparent)]
-pub struct UserId(pub Uuid);
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl From<Uuid> for UserId {
-    fn from(id: Uuid) -> Self {
-        UserId(id)
-    }
-}
-
-impl From<UserId> for Uuid {
-    fn from(id: UserId) -> Self {
-        id.0
-    }
-}
+uuid_newtype!(
+    /// A person's account (row of `app.users`); the session keeps it.
+    UserId
+);
 
 /// Modules that still keep a person's id as a bare UUID can compare it with one.
 impl PartialEq<UserId> for Uuid {

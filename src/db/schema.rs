@@ -5,30 +5,11 @@
 use std::fmt;
 use uuid::Uuid;
 
-/// A club (row of `app.tenants`). Crosses modules instead of a bare [`Uuid`] where a club is
-/// named by its id alone (a URL's key, a membership lookup, [`super::tenant::Tenant::load`]);
-/// binds and decodes as the UUID (`sqlx(transparent)`). Re-exported as `club::ClubId`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
-#[sqlx(transparent)]
-pub struct ClubId(pub Uuid);
-
-impl fmt::Display for ClubId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl From<Uuid> for ClubId {
-    fn from(id: Uuid) -> Self {
-        ClubId(id)
-    }
-}
-
-impl From<ClubId> for Uuid {
-    fn from(id: ClubId) -> Self {
-        id.0
-    }
-}
+uuid_newtype!(
+    /// A club (row of `app.tenants`), where it is named by its id alone: a URL's key, a
+    /// membership lookup, [`super::tenant::Tenant::load`]. Re-exported as `club::ClubId`.
+    ClubId
+);
 
 const SCHEMA_PREFIX: &str = "t_";
 const KEY_LEN: usize = 26;
