@@ -6,12 +6,11 @@
 use crate::db::tenant::TenantTx;
 use serde_json::Value;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// Who acted.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<crate::auth::UserId>,
     pub email: Option<String>,
 }
 

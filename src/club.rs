@@ -10,6 +10,8 @@ use crate::auth::password::NewPassword;
 use crate::auth::users::{self, CreateUserError};
 use crate::auth::{Email, User, tokens};
 use crate::db::tenant::{self, Tenant, TenantTx};
+
+pub use crate::db::tenant::ClubId;
 use crate::i18n::Lang;
 use crate::limits;
 use crate::mail;

@@ -10,6 +10,39 @@
 
 rust_i18n::i18n!("locales", fallback = "cs");
 
+/// Declares `pub struct $name(pub Uuid)`: the id of a row that crosses modules instead of a bare
+/// UUID. It binds and decodes as the UUID (`sqlx(transparent)`), serialises as it, prints as it,
+/// and converts from and into it (for modules that still keep bare ids).
+macro_rules! uuid_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize,
+        )]
+        #[sqlx(transparent)]
+        #[serde(transparent)]
+        pub struct $name(pub uuid::Uuid);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<uuid::Uuid> for $name {
+            fn from(id: uuid::Uuid) -> Self {
+                $name(id)
+            }
+        }
+
+        impl From<$name> for uuid::Uuid {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+    };
+}
+
 pub mod app;
 pub mod audit;
 pub mod auth;

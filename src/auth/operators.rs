@@ -10,7 +10,6 @@ use super::tokens::{self, Purpose};
 use super::{Email, User, users};
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// A password hash no password matches (the account can only be entered through a reset link).
 const LOCKED: &str = "!locked";
@@ -29,7 +28,7 @@ pub enum Added {
 /// Makes `email` an operator (see the module docs). Idempotent.
 pub async fn add(pool: &PgPool, email: &Email, now: OffsetDateTime) -> Result<Added, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let existing: Option<(Uuid, Option<OffsetDateTime>)> = sqlx::query_as(
+    let existing: Option<(super::UserId, Option<OffsetDateTime>)> = sqlx::query_as(
         "SELECT id, email_confirmed_at FROM app.users WHERE lower(email) = $1 FOR UPDATE",
     )
     .bind(email.as_str())

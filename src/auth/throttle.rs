@@ -15,7 +15,6 @@
 
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 pub const FREE_FAILURES: i64 = 5;
 pub const HOURLY_LIMIT: i64 = 100;
@@ -35,7 +34,7 @@ pub enum Key {
     Login(String),
     /// A signed-in person re-entering their password (bank connect/renew/disconnect, password
     /// change).
-    Reauth(Uuid),
+    Reauth(super::UserId),
 }
 
 impl Key {

@@ -4,12 +4,12 @@
 //! database leak reveals no usable link. Tokens expire and are consumed exactly once
 //! (`UPDATE … WHERE used_at IS NULL … RETURNING` decides the race).
 
+use super::UserId;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 /// A freshly generated token: give `plain` to the person, store `hash`.
 pub struct IssuedToken {
@@ -72,7 +72,7 @@ pub enum TokenRejected {
 pub async fn issue(
     conn: &mut PgConnection,
     purpose: Purpose,
-    user: Uuid,
+    user: UserId,
     now: OffsetDateTime,
 ) -> Result<String, sqlx::Error> {
     let token = generate();
@@ -96,8 +96,8 @@ pub async fn peek(
     purpose: Purpose,
     plain: &str,
     now: OffsetDateTime,
-) -> Result<Result<Uuid, TokenRejected>, sqlx::Error> {
-    let row: Option<(Uuid, OffsetDateTime)> = sqlx::query_as(
+) -> Result<Result<UserId, TokenRejected>, sqlx::Error> {
+    let row: Option<(UserId, OffsetDateTime)> = sqlx::query_as(
         "SELECT user_id, expires_at FROM app.one_time_tokens \
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL",
     )
@@ -118,11 +118,11 @@ pub async fn consume(
     purpose: Purpose,
     plain: &str,
     now: OffsetDateTime,
-) -> Result<Result<Uuid, TokenRejected>, sqlx::Error> {
+) -> Result<Result<UserId, TokenRejected>, sqlx::Error> {
     match peek(&mut *conn, purpose, plain, now).await? {
         Err(rejected) => Ok(Err(rejected)),
         Ok(_) => {
-            let used: Option<(Uuid,)> = sqlx::query_as(
+            let used: Option<(UserId,)> = sqlx::query_as(
                 "UPDATE app.one_time_tokens SET used_at = $3 \
                  WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
                  RETURNING user_id",
@@ -142,7 +142,7 @@ pub async fn consume(
 pub async fn revoke_all(
     conn: &mut PgConnection,
     purpose: Purpose,
-    user: Uuid,
+    user: UserId,
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE app.one_time_tokens SET used_at = created_at \

@@ -6,7 +6,17 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub type UserId = Uuid;
+uuid_newtype!(
+    /// A person's account (row of `app.users`); the session keeps it.
+    UserId
+);
+
+/// Modules that still keep a person's id as a bare UUID can compare it with one.
+impl PartialEq<UserId> for Uuid {
+    fn eq(&self, other: &UserId) -> bool {
+        *self == other.0
+    }
+}
 
 /// A person's account as the application sees it (the password hash stays in the database
 /// layer except when verifying).
@@ -19,7 +29,7 @@ pub struct User {
     pub session_epoch: i32,
 }
 
-type UserRow = (Uuid, String, Option<OffsetDateTime>, String, i32);
+type UserRow = (UserId, String, Option<OffsetDateTime>, String, i32);
 
 fn from_row((id, email, confirmed, locale, epoch): UserRow) -> User {
     User {
@@ -85,13 +95,14 @@ pub async fn find_for_login(
     pool: &PgPool,
     email: &Email,
 ) -> Result<Option<(User, String)>, sqlx::Error> {
-    let row: Option<(Uuid, String, Option<OffsetDateTime>, String, i32, String)> = sqlx::query_as(
-        "SELECT id, email, email_confirmed_at, locale, session_epoch, password_hash \
+    let row: Option<(UserId, String, Option<OffsetDateTime>, String, i32, String)> =
+        sqlx::query_as(
+            "SELECT id, email, email_confirmed_at, locale, session_epoch, password_hash \
          FROM app.users WHERE lower(email) = $1",
-    )
-    .bind(email.as_str())
-    .fetch_optional(pool)
-    .await?;
+        )
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await?;
     Ok(row.map(|(id, e, c, l, s, hash)| (from_row((id, e, c, l, s)), hash)))
 }
 

@@ -156,7 +156,7 @@ impl Consent {
             &hash(&state),
             &FlowRow {
                 tenant_id: tenant.id(),
-                user_id: user.id,
+                user_id: user.id.into(),
                 session_binding: binding.to_vec(),
                 connection_id,
                 step: "registration".into(),
@@ -188,8 +188,15 @@ impl Consent {
         let (Some(client_id), Some(secret_enc)) = (row.kb_client_id, row.client_secret_enc) else {
             return Err(FlowError::NothingToRenew);
         };
-        self.authorization_redirect(tenant.id(), user.id, binding, row.id, client_id, secret_enc)
-            .await
+        self.authorization_redirect(
+            tenant.id(),
+            user.id.into(),
+            binding,
+            row.id,
+            client_id,
+            secret_enc,
+        )
+        .await
     }
 
     async fn authorization_redirect(
@@ -264,7 +271,7 @@ impl Consent {
             return Err(FlowError::InvalidState);
         }
         // The person must still be allowed to connect the club's bank.
-        match crate::team::membership(&self.pool, flow.tenant_id, user.id).await? {
+        match crate::team::membership(&self.pool, flow.tenant_id.into(), user.id).await? {
             Some((_, _, role)) if role >= crate::team::Role::Treasurer => Ok(flow),
             _ => Err(FlowError::InvalidState),
         }
@@ -313,7 +320,7 @@ impl Consent {
         )?;
         self.authorization_redirect(
             flow.tenant_id,
-            user.id,
+            user.id.into(),
             binding,
             flow.connection_id,
             registered.client_id,
@@ -390,7 +397,7 @@ impl Consent {
             now + Duration::seconds(tokens.expires_in.unwrap_or(180).clamp(30, 3600)),
             now,
             expires,
-            user.id,
+            user.id.into(),
         )
         .await?;
         audit::record(

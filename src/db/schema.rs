@@ -5,6 +5,12 @@
 use std::fmt;
 use uuid::Uuid;
 
+uuid_newtype!(
+    /// A club (row of `app.tenants`), where it is named by its id alone: a URL's key, a
+    /// membership lookup, [`super::tenant::Tenant::load`]. Re-exported as `club::ClubId`.
+    ClubId
+);
+
 const SCHEMA_PREFIX: &str = "t_";
 const KEY_LEN: usize = 26;
 
@@ -14,9 +20,9 @@ const KEY_LEN: usize = 26;
 pub struct TenantKey([u8; KEY_LEN]);
 
 impl TenantKey {
-    pub fn from_id(id: Uuid) -> Self {
+    pub fn from_id(id: ClubId) -> Self {
         let encoded = data_encoding::BASE32_NOPAD
-            .encode(id.as_bytes())
+            .encode(id.0.as_bytes())
             .to_ascii_lowercase();
         let mut key = [b'a'; KEY_LEN];
         key.copy_from_slice(&encoded.as_bytes()[..KEY_LEN]);
@@ -34,11 +40,11 @@ impl TenantKey {
         Some(Self(key))
     }
 
-    /// The UUID this key encodes.
-    pub fn id(&self) -> Option<Uuid> {
+    /// The club this key encodes.
+    pub fn id(&self) -> Option<ClubId> {
         let upper = self.as_str().to_ascii_uppercase();
         let bytes = data_encoding::BASE32_NOPAD.decode(upper.as_bytes()).ok()?;
-        Uuid::from_slice(&bytes).ok()
+        Uuid::from_slice(&bytes).ok().map(ClubId)
     }
 
     pub fn as_str(&self) -> &str {
@@ -95,7 +101,7 @@ mod tests {
 
     #[test]
     fn a_tenant_key_is_26_base32_characters_and_round_trips_its_uuid() {
-        let id = Uuid::now_v7();
+        let id = ClubId(Uuid::now_v7());
         let key = TenantKey::from_id(id);
         assert_eq!(key.as_str().len(), 26);
         assert_eq!(key.id(), Some(id));

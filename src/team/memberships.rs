@@ -4,7 +4,7 @@
 
 use super::roles::Role;
 use crate::auth::{Email, UserId};
-use crate::db::tenant::{Tenant, TenantTx};
+use crate::db::tenant::{ClubId, Tenant, TenantTx};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -22,7 +22,7 @@ pub struct Teammate {
 /// The club and role of a person who is a teammate of an active club, or `None`.
 pub async fn membership(
     pool: &PgPool,
-    tenant_id: Uuid,
+    club: ClubId,
     user: UserId,
 ) -> Result<Option<(Tenant, String, Role)>, sqlx::Error> {
     let row: Option<(Uuid, String, String, String)> = sqlx::query_as(
@@ -30,7 +30,7 @@ pub async fn membership(
          JOIN app.tenants t ON t.id = m.tenant_id \
          WHERE m.tenant_id = $1 AND m.user_id = $2 AND t.status = 'active'",
     )
-    .bind(tenant_id)
+    .bind(club)
     .bind(user)
     .fetch_optional(pool)
     .await?;
@@ -63,7 +63,7 @@ pub(crate) async fn add_teammate(
 
 /// The club's teammates, oldest first.
 pub async fn teammates(pool: &PgPool, tenant: &Tenant) -> Result<Vec<Teammate>, sqlx::Error> {
-    let rows: Vec<(i64, Uuid, String, String, OffsetDateTime)> = sqlx::query_as(
+    let rows: Vec<(i64, UserId, String, String, OffsetDateTime)> = sqlx::query_as(
         "SELECT m.id, u.id, u.email, m.role, m.created_at FROM app.memberships m \
          JOIN app.users u ON u.id = m.user_id WHERE m.tenant_id = $1 ORDER BY m.created_at, m.id",
     )
@@ -113,7 +113,7 @@ pub(super) struct Locked {
 /// Every membership of the club, locked (`FOR UPDATE`) until the transaction ends, so two
 /// owners cannot demote each other at once.
 pub(super) async fn lock_all(tx: &mut TenantTx) -> Result<Vec<Locked>, sqlx::Error> {
-    let rows: Vec<(i64, String, String, Uuid)> = sqlx::query_as(
+    let rows: Vec<(i64, String, String, UserId)> = sqlx::query_as(
         "SELECT m.id, m.role, u.email, u.id FROM app.memberships m \
          JOIN app.users u ON u.id = m.user_id \
          WHERE m.tenant_id = $1 FOR UPDATE OF m",

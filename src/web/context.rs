@@ -73,7 +73,7 @@ pub async fn load(
 }
 
 async fn signed_in_user(state: &AppState, session: &Session) -> anyhow::Result<Option<User>> {
-    let Some(user_id) = session.get::<uuid::Uuid>(KEY_USER).await? else {
+    let Some(user_id) = session.get::<crate::auth::UserId>(KEY_USER).await? else {
         return Ok(None);
     };
     let epoch: Option<i32> = session.get(KEY_EPOCH).await?;

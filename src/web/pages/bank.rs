@@ -282,7 +282,7 @@ pub async fn authorized(
                     "flash.bank_connected"
                 })
                 .await;
-            let key = crate::db::tenant::TenantKey::from_id(done.tenant_id);
+            let key = crate::db::tenant::TenantKey::from_id(done.tenant_id.into());
             Ok(Redirect::to(&paths::club(key)).into_response())
         }
         Err(error) => problem(&state, &s.ctx, &error, "/".into()).await,

@@ -28,7 +28,7 @@ struct TeamPage {
     teammates: Vec<Teammate>,
     invitations: Vec<PendingInvitation>,
     can_manage: bool,
-    me: uuid::Uuid,
+    me: crate::auth::UserId,
     form_email: String,
     form_role: String,
     errors: FieldErrors,
