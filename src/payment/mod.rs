@@ -223,12 +223,26 @@ async fn upsert_decision(
     actor: Option<&Actor>,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    let (member, household) = split_target(d.target);
+    upsert_decisions(tx, std::slice::from_ref(d), actor, now).await
+}
+
+/// Inserts or replaces the decisions of several payments in one statement (a first sync
+/// decides tens of thousands), all decided by `actor` (`None`: the engine) at `now`.
+async fn upsert_decisions(
+    tx: &mut TenantTx,
+    decisions: &[Decision],
+    actor: Option<&Actor>,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let (members, households): (Vec<Option<Uuid>>, Vec<Option<Uuid>>) =
+        decisions.iter().map(|d| split_target(d.target)).unzip();
     let (user, email) = decider(actor);
     sqlx::query(
         "INSERT INTO payment_decisions (transaction_id, outcome, target_member, target_household, \
                 rule, evidence, by_person, decided_by, decided_by_email, decided_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         SELECT u.t, u.o, u.m, u.h, u.r, u.e, u.p, $8, $9, $10 \
+           FROM UNNEST($1::int8[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], \
+                       $7::bool[]) AS u(t, o, m, h, r, e, p) \
          ON CONFLICT (transaction_id) DO UPDATE SET outcome = excluded.outcome, \
                 target_member = excluded.target_member, \
                 target_household = excluded.target_household, rule = excluded.rule, \
@@ -236,13 +250,28 @@ async fn upsert_decision(
                 decided_by = excluded.decided_by, decided_by_email = excluded.decided_by_email, \
                 decided_at = excluded.decided_at",
     )
-    .bind(d.payment_id)
-    .bind(d.outcome.as_str())
-    .bind(member)
-    .bind(household)
-    .bind(d.rule.as_str())
-    .bind(serde_json::to_value(&d.evidence).unwrap_or_default())
-    .bind(d.by_person)
+    .bind(decisions.iter().map(|d| d.payment_id).collect::<Vec<_>>())
+    .bind(
+        decisions
+            .iter()
+            .map(|d| d.outcome.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(members)
+    .bind(households)
+    .bind(
+        decisions
+            .iter()
+            .map(|d| d.rule.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        decisions
+            .iter()
+            .map(|d| serde_json::to_value(&d.evidence).unwrap_or_default())
+            .collect::<Vec<_>>(),
+    )
+    .bind(decisions.iter().map(|d| d.by_person).collect::<Vec<_>>())
     .bind(user)
     .bind(email)
     .bind(now)
@@ -251,8 +280,8 @@ async fn upsert_decision(
     Ok(())
 }
 
-/// Writes a plan: clears reversed payments' allocations, upserts decisions, inserts
-/// allocations (one statement), and moves the stamp when anything changed.
+/// Writes a plan: clears reversed payments' allocations, upserts decisions and inserts
+/// allocations (one statement each), and moves the stamp when anything changed.
 pub async fn apply_plan(
     tx: &mut TenantTx,
     plan: &Plan,
@@ -267,8 +296,8 @@ pub async fn apply_plan(
             .execute(&mut **tx)
             .await?;
     }
-    for d in &plan.decisions {
-        upsert_decision(tx, d, None, now).await?;
+    if !plan.decisions.is_empty() {
+        upsert_decisions(tx, &plan.decisions, None, now).await?;
     }
     if !plan.allocations.is_empty() {
         let a = &plan.allocations;
