@@ -258,6 +258,7 @@ impl Kasa {
             },
             kb: kb_client,
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
+            fee_overviews: Arc::default(),
         };
         let router = web::router(state.clone(), session_layers);
         let sync = config
