@@ -5,19 +5,17 @@
 //! directory (fsync on, default settings) unless `DATABASE_URL` is set. Prints the figures that
 //! go into docs/benchmarks.md.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::percentile;
 use kasa::app::Kasa;
 use kasa::clock::SystemClock;
 use kasa::config::Config;
-use kasa::db::embedded::{ClusterOptions, EmbeddedCluster};
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -43,18 +41,7 @@ async fn main() -> anyhow::Result<()> {
         Ok(url) if !url.is_empty() => (PgConnectOptions::from_str(&url)?, None),
         _ => {
             let dir = std::env::temp_dir().join(format!("kasa-bench-pg-{}", std::process::id()));
-            let cluster = tokio::task::spawn_blocking(move || {
-                EmbeddedCluster::start(
-                    &dir,
-                    &ClusterOptions {
-                        settings: Vec::new(),
-                        watchdog: true,
-                        remove_on_exit: true,
-                    },
-                )
-            })
-            .await??;
-            kasa::app::ensure_database(&cluster, "kasa_bench").await?;
+            let cluster = common::cluster(&dir).await?;
             (cluster.connect_options("kasa_bench"), Some(cluster))
         }
     };

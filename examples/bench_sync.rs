@@ -6,35 +6,13 @@
 //! (defaults 100000 and 100). Uses a private PostgreSQL cluster (default settings, fsync on)
 //! and the built-in KB sandbox on loopback. Prints the figures for docs/benchmarks.md.
 
-use kasa::app::{Kasa, KbConnection};
-use kasa::clock::SystemClock;
-use kasa::config::{Config, VaultSetting};
-use kasa::db::embedded::{ClusterOptions, EmbeddedCluster};
-use kasa::db::tenant::{Tenant, TenantTx};
-use kb_sandbox::{KbSandbox, SandboxConfig, scripted_user};
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{Club, report};
+use kasa::db::tenant::TenantTx;
 use sqlx::Executor;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Prints p50/p99/max of `latencies`.
-fn report(what: &str, latencies: &mut [Duration]) {
-    latencies.sort();
-    if latencies.is_empty() {
-        return;
-    }
-    let pick = |p: f64| ms(latencies[((latencies.len() as f64 - 1.0) * p).round() as usize]);
-    println!(
-        "{what}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
-        latencies.len(),
-        pick(0.5),
-        pick(0.99),
-        latencies.last().map_or(0.0, |d| ms(*d))
-    );
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -48,116 +26,18 @@ async fn main() -> anyhow::Result<()> {
     let events: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
     let tmp = std::env::temp_dir().join(format!("kasa-bench-sync-{}", std::process::id()));
 
-    let dir = tmp.join("pg");
-    let cluster = tokio::task::spawn_blocking(move || {
-        EmbeddedCluster::start(
-            &dir,
-            &ClusterOptions {
-                settings: Vec::new(),
-                watchdog: true,
-                remove_on_exit: true,
-            },
-        )
-    })
-    .await??;
-    kasa::app::ensure_database(&cluster, "kasa_bench").await?;
-
-    let mut sandbox_config = SandboxConfig::new(tmp.join("sandbox"));
-    sandbox_config.seed.accounts_per_user = 1;
-    sandbox_config.seed.transactions_per_account = transactions;
-    sandbox_config.seed.days = 729;
-    sandbox_config.events.min_interval = Duration::from_millis(1);
-    sandbox_config.events.tick = Duration::from_millis(2);
-    let started = Instant::now();
-    let sandbox = KbSandbox::start(sandbox_config).await?;
-    println!(
-        "sandbox with {transactions} transactions per account ready in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let kb = KbConnection {
-        settings: kasa::app::sandbox_client_settings(&sandbox),
-        sandbox: Some(sandbox),
-    };
+    let cluster = common::cluster(&tmp.join("pg")).await?;
+    let kb = common::sandbox(&tmp.join("sandbox"), transactions).await?;
     let sandbox = kb.sandbox.as_ref().expect("sandbox");
+    let (pool, base, _) = common::serve(&cluster, &kb, |_| {}).await?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let mut config = Config::local_default();
-    config.vault = VaultSetting::Ephemeral;
-    let kasa = Kasa::new(
-        &config,
-        cluster.connect_options("kasa_bench"),
-        Arc::new(SystemClock),
-        addr,
-        &kb,
-    )
-    .await?;
-    let pool = kasa.state.pool.clone();
-    tokio::spawn(kasa.serve(listener, std::future::pending()));
-    let base = format!("http://{addr}");
-
-    // A club, its treasurer signed in, e-mail confirmed.
-    let web = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let password = "Benchmark heslo dlouhé";
-    let response = web
-        .post(format!("{base}/signup"))
-        .form(&[
-            ("club_name", "Bench klub"),
-            ("ico", "45317054"),
-            ("email", "bench@kasa.example"),
-            ("password", password),
-        ])
-        .send()
-        .await?;
-    let dashboard = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    sqlx::query("UPDATE app.users SET email_confirmed_at = now()")
-        .execute(&pool)
-        .await?;
-
-    // Connect through the sandbox's pages (scripted KB customer).
-    let response = web
-        .post(format!("{base}{dashboard}/bank/connect"))
-        .form(&[("password", password)])
-        .send()
-        .await?;
-    let to_kb = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let back = scripted_user::approve_registration(&to_kb, "Klient 1").await?;
-    let response = web.get(&back).send().await?;
-    let to_consent = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let back = scripted_user::answer_consent(&to_consent, "Klient 1", true).await?;
-    let connected = Instant::now();
-    let response = web.get(&back).send().await?;
-    anyhow::ensure!(
-        response.status().is_redirection(),
-        "connect failed: {}",
-        response.status()
-    );
+    // A club, its treasurer signed in, e-mail confirmed, connected through the sandbox's pages.
+    let club = Club::sign_up(&pool, &base).await?;
+    let (web, dashboard) = (&club.web, &club.dashboard);
+    let connected = club.connect().await?;
 
     // 1. First sync: until the first run is recorded.
-    let (tenant_id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.tenants")
-        .fetch_one(&pool)
-        .await?;
-    let tenant = Tenant::load(&pool, tenant_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("tenant"))?;
+    let tenant = club.tenant(&pool).await?;
     let (account, kb_account): (uuid::Uuid, String) =
         sqlx::query_as("SELECT id, kb_account_id FROM app.bank_accounts")
             .fetch_one(&pool)

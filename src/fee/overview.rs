@@ -2,6 +2,8 @@
 //! dashboard's "expected this month vs received so far". Read-only; amounts in minor units of
 //! CZK, dates are Prague dates.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use time::Date;
 use uuid::Uuid;
 
@@ -92,7 +94,10 @@ impl Sort {
     }
 }
 
-/// The overview's filters.
+/// Members shown on one page of the overview.
+pub const PAGE_SIZE: usize = 50;
+
+/// The overview's filters and page.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub group: Option<Uuid>,
@@ -100,6 +105,8 @@ pub struct Filter {
     /// Part of the name, a VS (numerically) or an e-mail address.
     pub search: String,
     pub sort: Sort,
+    /// The page of [`PAGE_SIZE`] rows, from 1 (0 counts as 1; past the last shows the last).
+    pub page: usize,
 }
 
 /// One member's charge in the period.
@@ -138,7 +145,7 @@ pub struct StatusSum {
     pub paid_minor: i64,
 }
 
-/// The overview of one schedule's period.
+/// The overview of one schedule's period: one page of rows, sums over all pages.
 #[derive(Debug, Clone)]
 pub struct Overview {
     pub schedule: Schedule,
@@ -146,41 +153,151 @@ pub struct Overview {
     pub period: (Date, Date),
     /// Every charged period of the schedule, newest first.
     pub periods: Vec<(Date, Date)>,
+    /// The page's rows (at most [`PAGE_SIZE`]).
     pub rows: Vec<Row>,
     /// Per status (in [`Status::ALL`] order), over the rows matching group and search.
     pub sums: Vec<(Status, StatusSum)>,
     pub expected_minor: i64,
     pub received_minor: i64,
+    /// Rows matching all filters, on every page.
+    pub matching: usize,
+    /// The page shown (from 1) and the number of pages (at least 1).
+    pub page: usize,
+    pub pages: usize,
 }
 
-/// The overview of `schedule`'s period starting `period` (default: the period containing
-/// `today`, else the newest charged one). `None` when the schedule does not exist.
-pub async fn overview(
-    tx: &mut TenantTx,
+/// A member's row with what the filters look at.
+#[derive(Debug, Clone)]
+struct Member {
+    row: Row,
+    name_lower: String,
+    vs_key: String,
+    emails: Vec<String>,
+    groups: Vec<Uuid>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    #[sqlx(flatten)]
+    row: Row,
+    vs_key: String,
+    emails: Vec<String>,
+    groups: Vec<Uuid>,
+}
+
+/// A schedule's period as computed from the database: every charged member, sorted by name.
+#[derive(Debug)]
+struct Computed {
+    schedule: Schedule,
+    period: (Date, Date),
+    periods: Vec<(Date, Date)>,
+    members: Vec<Member>,
+}
+
+/// Computed periods kept in memory, each valid while the club's payment stamp
+/// (`payment::stamp`) is the one it was computed at: the stamp moves with every change of what
+/// the overview shows (decisions and allocations in code; members, groups, charges, schedules
+/// and pending payments through the triggers of tenant migration 0008). The database stays the
+/// only source: a stale entry is never served, only recomputed, so several instances may each
+/// keep their own. At most [`Cache::ENTRIES`] periods, the least recently used leave first.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: std::sync::Mutex<HashMap<CacheKey, CacheEntry>>,
+    tick: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    tenant: Uuid,
     schedule: Uuid,
     period: Option<Date>,
-    filter: &Filter,
     today: Date,
-) -> Result<Option<Overview>, sqlx::Error> {
-    let Some(detail) = super::schedule(tx, schedule).await? else {
-        return Ok(None);
-    };
-    let periods: Vec<(Date, Date)> = sqlx::query_as(
-        "SELECT DISTINCT period_start, period_end FROM charges WHERE schedule_id = $1 \
-          ORDER BY period_start DESC",
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    stamp: i64,
+    used: u64,
+    computed: Arc<Computed>,
+}
+
+impl Cache {
+    pub const ENTRIES: usize = 256;
+
+    fn get(&self, key: &CacheKey, stamp: i64) -> Option<Arc<Computed>> {
+        let tick = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut entries = self.entries.lock().ok()?;
+        let entry = entries.get_mut(key).filter(|e| e.stamp == stamp)?;
+        entry.used = tick;
+        Some(entry.computed.clone())
+    }
+
+    fn put(&self, key: CacheKey, stamp: i64, computed: Arc<Computed>) {
+        let used = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= Self::ENTRIES && !entries.contains_key(&key) {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(
+            key,
+            CacheEntry {
+                stamp,
+                used,
+                computed,
+            },
+        );
+    }
+}
+
+/// The schedule's charged periods, newest first: a skip scan over `charges_period_idx`, one
+/// index probe a period.
+async fn charged_periods(
+    tx: &mut TenantTx,
+    schedule: Uuid,
+) -> Result<Vec<(Date, Date)>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH RECURSIVE p AS ( \
+           (SELECT period_start, period_end FROM charges WHERE schedule_id = $1 \
+             ORDER BY period_start DESC LIMIT 1) \
+           UNION ALL \
+           SELECT n.period_start, n.period_end FROM p, LATERAL ( \
+             SELECT period_start, period_end FROM charges \
+              WHERE schedule_id = $1 AND period_start < p.period_start \
+              ORDER BY period_start DESC LIMIT 1) n) \
+         SELECT period_start, period_end FROM p",
     )
     .bind(schedule)
     .fetch_all(&mut **tx)
-    .await?;
+    .await
+}
+
+/// Every charged member of `schedule`'s period `period` (default: the period containing
+/// `today`, else the newest charged one), with status, credit and payments on the way.
+async fn compute(
+    tx: &mut TenantTx,
+    schedule: Uuid,
+    period: Option<Date>,
+    today: Date,
+) -> Result<Option<Computed>, sqlx::Error> {
+    let Some(detail) = super::schedule(tx, schedule).await? else {
+        return Ok(None);
+    };
+    let periods = charged_periods(tx, schedule).await?;
     let current = detail.schedule.period().containing(today);
     let period = period
         .and_then(|p| periods.iter().find(|x| x.0 == p).copied())
         .or_else(|| periods.iter().find(|x| x.0 == current.0).copied())
         .or_else(|| periods.first().copied())
         .unwrap_or(current);
-    let search = filter.search.trim().to_lowercase();
-    let search_vs = crate::payment::matching::vs_key(&search).unwrap_or_default();
-    let mut rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<MemberRow> = sqlx::query_as(
         "WITH alloc AS (SELECT transaction_id, sum(amount_minor)::int8 AS s FROM allocations \
                          GROUP BY transaction_id), \
               credit AS (SELECT d.target_member AS member_id, \
@@ -197,71 +314,146 @@ pub async fn overview(
               paid AS (SELECT a.charge_id, sum(a.amount_minor)::int8 AS s FROM allocations a \
                          JOIN charges c ON c.id = a.charge_id \
                         WHERE c.schedule_id = $1 AND c.period_start = $2 GROUP BY a.charge_id) \
-         SELECT m.id AS member_id, m.name, m.variable_symbol, c.amount_minor, \
-                COALESCE(p.s, 0) AS paid_minor, GREATEST(COALESCE(cr.s, 0), 0) AS credit_minor, \
+         SELECT m.id AS member_id, m.name, m.variable_symbol, m.vs_key, m.emails, \
+                ARRAY(SELECT l.group_id FROM member_group_links l WHERE l.member_id = m.id) \
+                  AS groups, \
+                c.amount_minor, COALESCE(p.s, 0) AS paid_minor, \
+                GREATEST(COALESCE(cr.s, 0), 0) AS credit_minor, \
                 COALESCE(w.s, 0) AS on_the_way_minor, c.due_on, c.grace_until \
            FROM charges c JOIN members m ON m.id = c.member_id \
            LEFT JOIN paid p ON p.charge_id = c.id \
            LEFT JOIN credit cr ON cr.member_id = m.id \
            LEFT JOIN pending w ON w.k = m.vs_key \
-          WHERE c.schedule_id = $1 AND c.period_start = $2 \
-            AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM member_group_links l \
-                                             WHERE l.member_id = m.id AND l.group_id = $3)) \
-            AND ($4 = '' OR strpos(lower(m.name), $4) > 0 OR m.vs_key = $5 \
-                 OR $4 = ANY (m.emails))",
+          WHERE c.schedule_id = $1 AND c.period_start = $2",
     )
     .bind(schedule)
     .bind(period.0)
-    .bind(filter.group)
-    .bind(&search)
-    .bind(&search_vs)
     .fetch_all(&mut **tx)
     .await?;
-    for r in &mut rows {
-        r.status = Some(Status::of(
-            r.amount_minor,
-            r.paid_minor,
-            r.credit_minor,
-            r.grace_until,
-            today,
-        ));
-    }
+    let mut members: Vec<Member> = rows
+        .into_iter()
+        .map(|r| {
+            let mut row = r.row;
+            row.status = Some(Status::of(
+                row.amount_minor,
+                row.paid_minor,
+                row.credit_minor,
+                row.grace_until,
+                today,
+            ));
+            Member {
+                name_lower: row.name.to_lowercase(),
+                row,
+                vs_key: r.vs_key,
+                emails: r.emails,
+                groups: r.groups,
+            }
+        })
+        .collect();
+    let key = |m: &Member| crate::payment::matching::normalize(&m.row.name);
+    members.sort_by_cached_key(|m| (key(m), m.row.member_id));
+    Ok(Some(Computed {
+        schedule: detail.schedule,
+        period,
+        periods,
+        members,
+    }))
+}
+
+/// The overview of `schedule`'s period starting `period` (default: the period containing
+/// `today`, else the newest charged one), filtered, sorted and cut to the filter's page. `None`
+/// when the schedule does not exist. `stamp` is the club's payment stamp read in `tx`
+/// (`payment::stamp`): the period is computed once per stamp and kept in `cache`.
+pub async fn overview(
+    tx: &mut TenantTx,
+    cache: &Cache,
+    stamp: i64,
+    schedule: Uuid,
+    period: Option<Date>,
+    filter: &Filter,
+    today: Date,
+) -> Result<Option<Overview>, sqlx::Error> {
+    let key = CacheKey {
+        tenant: tx.tenant_id(),
+        schedule,
+        period,
+        today,
+    };
+    let computed = match cache.get(&key, stamp) {
+        Some(computed) => computed,
+        None => {
+            let Some(computed) = compute(tx, schedule, period, today).await? else {
+                return Ok(None);
+            };
+            let computed = Arc::new(computed);
+            cache.put(key, stamp, computed.clone());
+            computed
+        }
+    };
+    let search = filter.search.trim().to_lowercase();
+    let search_vs = crate::payment::matching::vs_key(&search).unwrap_or_default();
+    let found: Vec<&Member> = computed
+        .members
+        .iter()
+        .filter(|m| filter.group.is_none_or(|g| m.groups.contains(&g)))
+        .filter(|m| {
+            search.is_empty()
+                || m.name_lower.contains(&search)
+                || m.vs_key == search_vs
+                || m.emails.contains(&search)
+        })
+        .collect();
     let mut sums: Vec<(Status, StatusSum)> = Status::ALL
         .iter()
         .map(|s| (*s, StatusSum::default()))
         .collect();
-    for r in &rows {
-        if let Some((_, sum)) = sums.iter_mut().find(|(s, _)| *s == r.status()) {
+    for m in &found {
+        if let Some((_, sum)) = sums.iter_mut().find(|(s, _)| *s == m.row.status()) {
             sum.count += 1;
-            sum.amount_minor += r.amount_minor;
-            sum.paid_minor += r.paid_minor;
+            sum.amount_minor += m.row.amount_minor;
+            sum.paid_minor += m.row.paid_minor;
         }
     }
-    let expected_minor = rows.iter().map(|r| r.amount_minor).sum();
-    let received_minor = rows.iter().map(|r| r.paid_minor.min(r.amount_minor)).sum();
-    if let Some(status) = filter.status {
-        rows.retain(|r| r.status() == status);
-    }
-    let key = |r: &Row| crate::payment::matching::normalize(&r.name);
+    let expected_minor = found.iter().map(|m| m.row.amount_minor).sum();
+    let received_minor = found
+        .iter()
+        .map(|m| m.row.paid_minor.min(m.row.amount_minor))
+        .sum();
+    let mut rows: Vec<&Member> = found
+        .into_iter()
+        .filter(|m| filter.status.is_none_or(|s| m.row.status() == s))
+        .collect();
+    // The computed rows are by name already (a stable sort keeps that order among equals).
+    let key = |m: &Member| crate::payment::matching::normalize(&m.row.name);
     match filter.sort {
-        Sort::Name => rows.sort_by_cached_key(|r| (key(r), r.member_id)),
-        Sort::Vs => rows.sort_by_key(|r| {
-            (
-                r.variable_symbol.trim_start_matches('0').len(),
-                r.variable_symbol.trim_start_matches('0').to_owned(),
-            )
+        Sort::Name => {}
+        Sort::Vs => rows.sort_by_key(|m| {
+            let vs = m.row.variable_symbol.trim_start_matches('0');
+            (vs.len(), vs.to_owned())
         }),
-        Sort::Status => rows.sort_by_cached_key(|r| (r.status(), key(r))),
-        Sort::Owed => rows.sort_by_cached_key(|r| (std::cmp::Reverse(r.owed_minor()), key(r))),
+        Sort::Status => rows.sort_by_cached_key(|m| (m.row.status(), key(m))),
+        Sort::Owed => rows.sort_by_cached_key(|m| (std::cmp::Reverse(m.row.owed_minor()), key(m))),
     }
+    let matching = rows.len();
+    let pages = matching.div_ceil(PAGE_SIZE).max(1);
+    let page = filter.page.clamp(1, pages);
+    let rows = rows
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|m| m.row.clone())
+        .collect();
     Ok(Some(Overview {
-        schedule: detail.schedule,
-        period,
-        periods,
+        schedule: computed.schedule.clone(),
+        period: computed.period,
+        periods: computed.periods.clone(),
         rows,
         sums,
         expected_minor,
         received_minor,
+        matching,
+        page,
+        pages,
     }))
 }
 

@@ -483,15 +483,20 @@ async fn sync_account<T: AccessTokens>(
         },
     )
     .await?;
+    let applied_after = timer.elapsed();
     deps.after_apply
         .after_apply(&mut tx, job.account_id, deps.clock.now())
         .await?;
+    let hooked_after = timer.elapsed();
     tx.commit().await?;
     info.downloaded_at = None;
+    // apply_ms = ledger_ms + after_apply_ms + the commit.
     tracing::debug!(
         pages = info.pages,
         rows = downloaded.transactions.len(),
         fetch_ms = fetched_after.as_millis() as u64,
+        ledger_ms = (applied_after - fetched_after).as_millis() as u64,
+        after_apply_ms = (hooked_after - applied_after).as_millis() as u64,
         apply_ms = (timer.elapsed() - fetched_after).as_millis() as u64,
         "sync timing"
     );

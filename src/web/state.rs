@@ -32,6 +32,8 @@ pub struct AppState {
     pub kb: Arc<crate::bank::KbClient>,
     /// The built-in KB sandbox's pages, when Kasa runs against it (shown in the footer).
     pub kb_sandbox_url: Option<String>,
+    /// Fee overview periods computed at the club's current payment stamp.
+    pub fee_overviews: Arc<crate::fee::overview::Cache>,
 }
 
 impl AppState {

@@ -138,6 +138,79 @@ async fn expect_text(c: &Client, text: &str) -> Outcome {
     .into())
 }
 
+async fn click(c: &Client, css: &str) -> Outcome {
+    c.find(Locator::Css(css)).await?.click().await?;
+    Ok(())
+}
+
+async fn click_link(c: &Client, text: &str) -> Outcome {
+    c.find(Locator::LinkText(text)).await?.click().await?;
+    Ok(())
+}
+
+/// Fills the sign-up form and submits it.
+async fn submit_signup(c: &Client, club: &str, ico: &str, email: &str, password: &str) -> Outcome {
+    fill(c, "#club_name", club).await?;
+    fill(c, "#ico", ico).await?;
+    fill(c, "#email", email).await?;
+    fill(c, "#password", password).await?;
+    click(c, "form button[type=submit]").await
+}
+
+/// From the page after sign-up: the local mailbox, the confirmation link, on to the dashboard.
+async fn confirm_email(c: &Client, email: &str) -> Outcome {
+    click_link(c, "Místní schránka e-mailů").await?;
+    expect_text(c, email).await?;
+    click(c, "a.mail-link").await?;
+    expect_text(c, "E-mail je potvrzený").await?;
+    click_link(c, "Pokračovat").await?;
+    expect_text(c, "Připojte účet u Komerční banky").await
+}
+
+/// On the login form: signs in with [`PASSWORD`].
+async fn log_in(c: &Client, email: &str) -> Outcome {
+    fill(c, "#email", email).await?;
+    fill(c, "#password", PASSWORD).await?;
+    click(c, "form button[type=submit]").await
+}
+
+/// On the dashboard: connects the KB account through the sandbox's screens (the password
+/// again, log in at KB, keep the offered accounts, agree).
+async fn connect_kb(c: &Client) -> Outcome {
+    fill(c, "#connect-password", PASSWORD).await?;
+    click(c, "#connect-form button").await?;
+    expect_text(c, "Přihlásit").await?;
+    click(c, "form button[type=submit]").await?;
+    expect_text(c, "Výběr účtů").await?;
+    click(c, "form button[type=submit]").await?;
+    expect_text(c, "Souhlasím").await?;
+    click(c, "button[value=approve]").await?;
+    expect_text(c, "Účet je připojený").await
+}
+
+/// On the sandbox's control page: fills the "send a payment" form (`name`, value; other fields
+/// keep the page's defaults), sends it to the first account and waits for the sandbox's answer.
+async fn send_from_sandbox_page(c: &Client, fields: &[(&str, &str)]) -> Outcome {
+    c.execute("document.getElementById('out').textContent = '';", vec![])
+        .await?;
+    for (name, value) in fields {
+        fill(c, &format!("#pay input[name={name}]"), value).await?;
+    }
+    click(c, "#pay button").await?;
+    for _ in 0..50 {
+        if c.find(Locator::Css("#out"))
+            .await?
+            .text()
+            .await?
+            .contains("accountId")
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the sandbox never answered the payment".into())
+}
+
 #[tokio::test]
 async fn a_treasurer_signs_up_confirms_the_email_and_invites_a_colleague_in_the_browser() {
     let app = TestApp::spawn().await;
@@ -146,48 +219,27 @@ async fn a_treasurer_signs_up_confirms_the_email_and_invites_a_colleague_in_the_
     journey("signup", &b, async {
         c.goto(&app.url("/")).await?;
         expect_text(c, "Kdo zaplatil příspěvek?").await?;
-        c.find(Locator::LinkText("Zaregistrovat spolek zdarma"))
-            .await?
-            .click()
-            .await?;
+        click_link(c, "Zaregistrovat spolek zdarma").await?;
         // A mistake first: the form comes back with the message and the typed values.
-        fill(c, "#club_name", "Oddíl Žluťoučký kůň").await?;
-        fill(c, "#ico", "12345678").await?;
-        fill(c, "#email", "pokladni@kun.cz").await?;
-        fill(c, "#password", "Kůň úpěl ďábelské ódy").await?;
-        c.find(Locator::Css("form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        let password = "Kůň úpěl ďábelské ódy";
+        submit_signup(
+            c,
+            "Oddíl Žluťoučký kůň",
+            "12345678",
+            "pokladni@kun.cz",
+            password,
+        )
+        .await?;
         expect_text(c, "IČO musí mít 8 číslic").await?;
-        fill(c, "#ico", ICO_A).await?;
-        fill(c, "#password", "Kůň úpěl ďábelské ódy").await?;
-        c.find(Locator::Css("form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        submit_signup(c, "Oddíl Žluťoučký kůň", ICO_A, "pokladni@kun.cz", password).await?;
         expect_text(c, "Spolek je zaregistrovaný").await?;
         expect_text(c, "Potvrďte svůj e-mail").await?;
 
         // The local mailbox has the confirmation link.
-        c.find(Locator::LinkText("Místní schránka e-mailů"))
-            .await?
-            .click()
-            .await?;
-        expect_text(c, "pokladni@kun.cz").await?;
-        c.find(Locator::Css("a.mail-link")).await?.click().await?;
-        expect_text(c, "E-mail je potvrzený").await?;
-        c.find(Locator::LinkText("Pokračovat"))
-            .await?
-            .click()
-            .await?;
-        expect_text(c, "Připojte účet u Komerční banky").await?;
+        confirm_email(c, "pokladni@kun.cz").await?;
 
         // Invite a co-treasurer.
-        c.find(Locator::Css(".club-nav a[href$='/team']"))
-            .await?
-            .click()
-            .await?;
+        click(c, ".club-nav a[href$='/team']").await?;
         fill(c, "#invite-email", "kolega@kun.cz").await?;
         c.find(Locator::Css("#invite-role option[value=treasurer]"))
             .await?
@@ -282,15 +334,17 @@ async fn the_kb_sandbox_control_page_sends_a_payment_from_the_browser() {
     let c = &b.client;
     journey("sandbox-control", &b, async {
         c.goto(&app.url("/")).await?;
-        c.find(Locator::LinkText("Simulátor KB (sandbox)"))
-            .await?
-            .click()
-            .await?;
+        click_link(c, "Simulátor KB (sandbox)").await?;
         expect_text(c, "Poslat platbu").await?;
-        fill(c, "#pay input[name=amount]", "1234.50").await?;
-        fill(c, "#pay input[name=vs]", "7700123").await?;
-        fill(c, "#pay input[name=payer_name]", "Květa Šťastná").await?;
-        c.find(Locator::Css("#pay button")).await?.click().await?;
+        send_from_sandbox_page(
+            c,
+            &[
+                ("amount", "1234.50"),
+                ("vs", "7700123"),
+                ("payer_name", "Květa Šťastná"),
+            ],
+        )
+        .await?;
         expect_text(c, "7700123").await?;
         Ok(())
     })
@@ -330,35 +384,10 @@ async fn a_treasurer_connects_renews_and_disconnects_the_kb_account_in_the_brows
     let c = &b.client;
     journey("bank-connect", &b, async {
         c.goto(&app.url("/login")).await?;
-        fill(c, "#email", "volejbal@lhotka.cz").await?;
-        fill(c, "#password", PASSWORD).await?;
-        c.find(Locator::Css("form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        log_in(c, "volejbal@lhotka.cz").await?;
         expect_text(c, "Připojte účet u Komerční banky").await?;
         // Connect: the password again, then KB's two screens.
-        fill(c, "#connect-password", PASSWORD).await?;
-        c.find(Locator::Css("#connect-form button"))
-            .await?
-            .click()
-            .await?;
-        expect_text(c, "Přihlásit").await?;
-        c.find(Locator::Css("form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        expect_text(c, "Výběr účtů").await?;
-        c.find(Locator::Css("form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        expect_text(c, "Souhlasím").await?;
-        c.find(Locator::Css("button[value=approve]"))
-            .await?
-            .click()
-            .await?;
-        expect_text(c, "Účet je připojený").await?;
+        connect_kb(c).await?;
         expect_text(c, "Souhlas s přístupem k účtu platí do").await?;
         // The history arrives by itself: open the account, wait for balances and transactions.
         c.find(Locator::Css("#bank .club-list a"))
@@ -462,16 +491,8 @@ async fn a_treasurer_imports_a_member_list_from_czech_excel_in_the_browser() {
     let c = &b.client;
     journey("member-import", &b, async {
         c.goto(&app.url(&dashboard)).await?;
-        fill(c, "#email", "pokladni@orlice.cz").await?;
-        fill(c, "#password", PASSWORD).await?;
-        c.find(Locator::Css("form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        c.find(Locator::Css(".club-nav a[href$='/members']"))
-            .await?
-            .click()
-            .await?;
+        log_in(c, "pokladni@orlice.cz").await?;
+        click(c, ".club-nav a[href$='/members']").await?;
         expect_text(c, "Zatím tu nejsou žádní členové").await?;
         c.find(Locator::LinkText("Nahrát seznam (CSV)"))
             .await?
@@ -515,121 +536,212 @@ async fn a_treasurer_imports_a_member_list_from_czech_excel_in_the_browser() {
     let _ = b.client.clone().close().await;
 }
 
-#[tokio::test]
-async fn a_member_turns_paid_on_the_open_overview_and_the_queue_assigns_and_undoes() {
-    let app = TestApp::spawn_with_sandbox_and(
-        |s| s.seed.transactions_per_account = 0,
-        |c| c.run_sync_worker = true,
-    )
-    .await;
-    let client = app.client();
-    let dashboard = app
-        .sign_up_confirmed(&client, "Oddíl Příspěvky", ICO_A, "pokladni@oddil.cz")
-        .await;
-    let key = kasa::db::tenant::TenantKey::parse(dashboard.trim_start_matches("/t/")).expect("key");
-    let tenant = kasa::db::tenant::Tenant::load(&app.pool, key.id().expect("id"))
-        .await
-        .expect("load")
-        .expect("tenant");
-    let mut tx = kasa::db::tenant::TenantTx::begin(&app.pool, &tenant)
-        .await
-        .expect("begin");
-    for (name, vs) in [("Jana Nová", "2026001"), ("Petr Svoboda", "2026002")] {
-        sqlx::query(
-            "INSERT INTO members (id, name, variable_symbol, vs_key, joined_on, created_at, updated_at) \
-             VALUES ($1, $2, $3, $3, '2010-01-01', now(), now())",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(name)
-        .bind(vs)
-        .execute(&mut *tx)
-        .await
-        .expect("member");
-    }
-    tx.commit().await.expect("commit");
-    let first = kasa::fee::Period::Month
-        .containing(kasa::i18n::to_prague(app.now()).date())
-        .0
-        .to_string();
-    let response = client
-        .post_form(
-            &format!("{dashboard}/fees/schedules/new"),
-            &[
-                ("name", "Oddílový příspěvek"),
-                ("amount", "300"),
-                ("period", "month"),
-                ("due_day", "28"),
-                ("grace_days", "3"),
-                ("applies_to", "everyone"),
-                ("starts_on", &first),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
-    crate::consent::connect(&app, &client, &dashboard).await;
-    let (kb_account,): (String,) = sqlx::query_as("SELECT kb_account_id FROM app.bank_accounts")
-        .fetch_one(&app.pool)
-        .await
-        .expect("acc");
-    let sandbox = app.sandbox.clone().expect("sandbox");
-    let send = |body: serde_json::Value| {
-        let url = format!("{}/control/payments", sandbox.browser_base_url);
-        let mut body = body;
-        body["account"] = serde_json::json!(kb_account);
-        async move { reqwest::Client::new().post(url).json(&body).send().await }
-    };
+/// One member's row of the open fee overview, as the page shows it now.
+#[derive(Debug, Clone)]
+struct OverviewRow {
+    member: String,
+    name: String,
+    vs: String,
+    status: String,
+}
 
-    let b = browser().await;
-    let c = &b.client;
-    journey("fees", &b, async {
-        c.goto(&app.url("/login")).await?;
-        fill(c, "#email", "pokladni@oddil.cz").await?;
-        fill(c, "#password", PASSWORD).await?;
-        c.find(Locator::Css("form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        expect_text(c, "Příspěvky tento měsíc").await?;
-        c.goto(&app.url(&format!("{dashboard}/fees"))).await?;
-        expect_text(c, "Jana Nová").await?;
-        // Jana pays with her VS at the bank: her row turns paid on the open page.
-        send(
-            serde_json::json!({"amount_minor": 30_000, "vs": "2026001", "payer_name": "Jana Nová",
-                                "payer_account": "19-2000145399/0800"}),
+async fn overview_rows(c: &Client) -> Result<Vec<OverviewRow>, fantoccini::error::CmdError> {
+    let rows = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#overview tbody tr')).map(r => \
+               [r.dataset.member, r.querySelector('td a').textContent, \
+                r.querySelector('td.vs').textContent, r.className]);",
+            vec![],
         )
         .await?;
-        let mut paid = false;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().trim().to_owned();
+    Ok(rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| OverviewRow {
+            member: text(&r[0]),
+            name: text(&r[1]),
+            vs: text(&r[2]),
+            status: text(&r[3]),
+        })
+        .collect())
+}
+
+/// Assigns the queue item showing `message` to `name`: the suggestion naming them if there is
+/// one (one click), else the other-member control by their visible name.
+async fn assign_in_queue(c: &Client, message: &str, name: &str) -> Outcome {
+    for item in c.find_all(Locator::Css(".queue-item")).await? {
+        if !item.text().await?.contains(message) {
+            continue;
+        }
+        for button in item.find_all(Locator::Css(".suggestions button")).await? {
+            if button.text().await?.contains(name) {
+                return Ok(button.click().await?);
+            }
+        }
+        let forms = item
+            .find_all(Locator::Css("form[action$='/assign']"))
+            .await?;
+        let other = forms.last().ok_or("the queue item has no assign form")?;
+        if let Ok(select) = other.find(Locator::Css("select")).await {
+            for option in select.find_all(Locator::Css("option")).await? {
+                if option.text().await?.starts_with(name) {
+                    option.click().await?;
+                }
+            }
+        } else {
+            let input = other.find(Locator::Css("input[list]")).await?;
+            input.send_keys(name).await?;
+        }
+        return Ok(other
+            .find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?);
+    }
+    Err(format!("no queue item shows {message:?}").into())
+}
+
+#[tokio::test]
+async fn a_newcomer_imports_the_demo_members_connects_the_sandbox_sees_a_payment_turn_paid_without_reload_and_fixes_the_queue()
+ {
+    let app = TestApp::spawn_with_sandbox_and(|_| {}, |c| c.run_sync_worker = true).await;
+    let b = browser().await;
+    let c = &b.client;
+    let email = "pokladni@sokol-dolni.cz";
+    journey("newcomer-fees", &b, async {
+        // Sign up from the home page and confirm the e-mail.
+        c.goto(&app.url("/")).await?;
+        click_link(c, "Zaregistrovat spolek zdarma").await?;
+        submit_signup(c, "TJ Sokol Horní Dolní", ICO_A, email, PASSWORD).await?;
+        expect_text(c, "Spolek je zaregistrovaný").await?;
+        confirm_email(c, email).await?;
+
+        // The demo member list: preview, the mapping step as guessed, confirm.
+        click(c, ".club-nav a[href$='/members']").await?;
+        expect_text(c, "Zatím tu nejsou žádní členové").await?;
+        click(c, "#load-demo").await?;
+        expect_text(c, "Náhled importu").await?;
+        expect_text(c, "200 nových členů").await?;
+        click(c, "form[action$='/mapping'] button").await?;
+        expect_text(c, "200 nových členů").await?;
+        click(c, "#confirm-import").await?;
+        expect_text(c, "Import je hotový").await?;
+        expect_text(c, "200 členů").await?;
+
+        // The sandbox's KB account.
+        click_link(c, "Přehled").await?;
+        connect_kb(c).await?;
+
+        // A monthly fee through the form (the other fields as the form offers them).
+        click(c, ".club-nav a[href$='/fees']").await?;
+        expect_text(c, "Zatím nemáte žádný předpis příspěvků").await?;
+        click_link(c, "Nový předpis").await?;
+        fill(c, "#name", "Členský příspěvek").await?;
+        fill(c, "#amount", "500").await?;
+        click(c, "#period option[value=month]").await?;
+        click(c, "#schedule-form button[type=submit]").await?;
+        expect_text(c, "Předpis je uložen").await?;
+
+        // The overview: who has paid, once the history is synced and matched.
+        click(c, ".club-nav a[href$='/fees']").await?;
+        expect_text(c, "Přehled příspěvků").await?;
+        expect_text(c, "Předepsáno").await?;
+        let mut rows = Vec::new();
         for _ in 0..100 {
-            // Jana's row (the only member who paid) carries the "paid" status.
-            if page_text(c).await?.contains("class=\"status-paid\"") {
+            rows = overview_rows(c).await?;
+            if rows.iter().any(|r| r.status.contains("paid")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if !rows.iter().any(|r| r.status.contains("paid")) {
+            return Err(format!("nobody shows as paid after the first sync: {rows:?}").into());
+        }
+        let mut unpaid = rows
+            .iter()
+            .filter(|r| r.status == "status-owes" || r.status == "status-not_yet_due");
+        let (first, second) = match (unpaid.next(), unpaid.next()) {
+            (Some(a), Some(b)) => (a.clone(), b.clone()),
+            _ => return Err(format!("fewer than two unpaid members: {rows:?}").into()),
+        };
+
+        // A second window: the sandbox's control page (the link in Kasa's footer). The first
+        // member pays with their VS.
+        let sandbox = c
+            .find(Locator::LinkText("Simulátor KB (sandbox)"))
+            .await?
+            .attr("href")
+            .await?
+            .ok_or("the footer has no sandbox link")?;
+        c.execute("window.kasaNotReloaded = true;", vec![]).await?;
+        let overview_tab = c.window().await?;
+        let sandbox_tab = c.new_window(false).await?.handle;
+        c.switch_to_window(sandbox_tab.clone()).await?;
+        c.goto(&sandbox).await?;
+        expect_text(c, "Poslat platbu").await?;
+        send_from_sandbox_page(
+            c,
+            &[
+                ("amount", "500"),
+                ("vs", &first.vs),
+                ("payer_name", &first.name),
+            ],
+        )
+        .await?;
+
+        // The open overview shows them paid by itself, without a reload.
+        c.switch_to_window(overview_tab.clone()).await?;
+        let mut paid = false;
+        for _ in 0..50 {
+            let rows = overview_rows(c).await?;
+            if rows
+                .iter()
+                .any(|r| r.member == first.member && r.status == "status-paid")
+            {
                 paid = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if !paid {
-            return Err("Jana never turned paid on the open overview".into());
+            return Err(format!("{} never turned paid on the open overview", first.name).into());
         }
-        // A payment without a known VS: the queue suggests Petr by name; assign, then undo.
-        send(
-            serde_json::json!({"amount_minor": 30_000, "vs": "4444", "payer_name": "Petr Svoboda",
-                                "message": "prispevek", "payer_account": "2400123456/2010"}),
+        let same_page = c
+            .execute("return window.kasaNotReloaded === true;", vec![])
+            .await?;
+        if same_page != serde_json::Value::Bool(true) {
+            return Err("the overview was reloaded".into());
+        }
+
+        // A payment without a VS lands in the queue; assign it to the second member, undo.
+        c.switch_to_window(sandbox_tab).await?;
+        let message = "Příspěvek za sourozence";
+        send_from_sandbox_page(
+            c,
+            &[
+                ("amount", "500"),
+                ("vs", ""),
+                ("message", message),
+                ("payer_name", &second.name),
+            ],
         )
         .await?;
-        c.goto(&app.url(&format!("{dashboard}/payments"))).await?;
+        c.switch_to_window(overview_tab).await?;
+        click(c, ".club-nav a[href$='/payments']").await?;
+        expect_text(c, "Nepřiřazené platby").await?;
+        expect_text(c, message).await?;
         expect_text(c, "neidentifikovaná").await?;
-        c.find(Locator::Css(".queue-item .suggestions button"))
-            .await?
-            .click()
-            .await?;
+        assign_in_queue(c, message, &second.name).await?;
         expect_text(c, "Platba je přiřazena.").await?;
         expect_text(c, "přiřazeno ručně").await?;
-        c.find(Locator::Css("#recent form[action$='/undo'] button"))
-            .await?
-            .click()
-            .await?;
+        click(c, "#recent form[action$='/undo'] button").await?;
         expect_text(c, "Vráceno zpět.").await?;
-        expect_text(c, "neidentifikovaná").await?;
+        let queue = c.find(Locator::Css("#queue")).await?.text().await?;
+        if !queue.contains(message) {
+            return Err(format!("the payment is not back in the queue: {queue}").into());
+        }
         Ok(())
     })
     .await;

@@ -197,6 +197,63 @@ async fn charges_are_generated_once_per_member_and_period_and_follow_member_chan
     tx.commit().await.expect("commit");
 }
 
+#[tokio::test]
+async fn the_overview_shows_fifty_members_a_page_and_any_member_change_at_once() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    let mut first = None;
+    for i in 0..60 {
+        let id = add_member(
+            &app,
+            &tenant,
+            &format!("Člen {i:02}"),
+            &format!("{}", 2026100 + i),
+            "2010-01-01",
+        )
+        .await;
+        first.get_or_insert(id);
+    }
+    monthly_schedule(&client, &dashboard, &month_start(&app, 0)).await;
+    let rows = |page: &str| page.matches("<tr data-member=").count();
+
+    let (_, page) = client.get_text(&format!("{dashboard}/fees")).await;
+    assert_eq!(rows(&page), 50, "{page}");
+    assert!(page.contains("Zobrazeno 1–50 z 60"), "{page}");
+    assert!(
+        page.contains("Člen 00") && !page.contains("Člen 50"),
+        "{page}"
+    );
+    let (_, page) = client.get_text(&format!("{dashboard}/fees?page=2")).await;
+    assert_eq!(rows(&page), 10);
+    assert!(
+        page.contains("Zobrazeno 51–60 z 60") && page.contains("Člen 59"),
+        "{page}"
+    );
+    // The sums count every page: 60 × 500 Kč expected.
+    assert!(page.contains("30\u{a0}000,00\u{a0}Kč"), "{page}");
+
+    // Whoever changes a member, the overview (computed once per stamp) shows it at once.
+    let stamp = client.get_text(&format!("{dashboard}/fees/stamp")).await.1;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    sqlx::query("UPDATE members SET name = 'Alena Přejmenovaná' WHERE id = $1")
+        .bind(first)
+        .execute(&mut *tx)
+        .await
+        .expect("rename");
+    tx.commit().await.expect("commit");
+    assert_ne!(
+        client.get_text(&format!("{dashboard}/fees/stamp")).await.1,
+        stamp
+    );
+    let (_, page) = client.get_text(&format!("{dashboard}/fees")).await;
+    assert!(
+        page.contains("Alena Přejmenovaná") && !page.contains("Člen 00"),
+        "{page}"
+    );
+}
+
 /// Sends a payment from the sandbox's control page and syncs it.
 async fn pay(
     app: &TestApp,

@@ -175,15 +175,16 @@ async fn send_payment(State(ctx): State<Ctx>, Json(req): Json<PaymentRequest>) -
         .payment_counter
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ at.unix_timestamp_nanos() as u64;
-    let texts = (
-        req.vs.as_deref(),
-        req.message.as_deref(),
-        req.payer_name.as_deref(),
-    );
+    // A field left empty on the control page is not sent: a payment without a VS has no
+    // `variable` reference at all, as at KB (not an empty one).
+    fn given(text: &Option<String>) -> Option<&str> {
+        text.as_deref().filter(|t| !t.trim().is_empty())
+    }
+    let texts = (given(&req.vs), given(&req.message), given(&req.payer_name));
     let Some(mut tx) = bank::new_payment(&ctx, &account_id, seed, minor, texts, at) else {
         return unknown_account();
     };
-    if let Some(p) = &req.payer_account {
+    if let Some(p) = given(&req.payer_account) {
         apply_payer_account(&mut tx, p);
     }
     if ctx.cfg.behaviour.booking_day_utc {

@@ -568,6 +568,37 @@ async fn paging_returns_every_transaction_exactly_once_and_unchanged_data_gets_4
     h.shutdown().await;
 }
 
+/// `POST /control/payments` with `body`; the sandbox's answer.
+async fn send_payment(h: &SandboxHandle, body: Value) -> Value {
+    browser()
+        .post(format!("{}/control/payments", h.browser_base_url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_payment_sent_with_empty_fields_has_no_variable_symbol() {
+    let dir = temp_dir();
+    let h = KbSandbox::start(config(&dir)).await.unwrap();
+    let r = register(&h).await;
+    let pay = send_payment(
+        &h,
+        json!({"account": r.account_ids[0], "amount": 500, "vs": "", "message": " ",
+               "payer_name": "Eva Dvořáková", "payer_account": ""}),
+    )
+    .await;
+    let tx = &pay["transaction"];
+    assert_eq!(tx["references"].get("variable"), None, "{tx}");
+    assert_eq!(tx["references"].get("receiver"), None, "{tx}");
+    assert!(tx.to_string().contains("Eva Dvořáková"), "{tx}");
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn state_survives_a_restart() {
     let dir = temp_dir();
@@ -575,15 +606,11 @@ async fn state_survives_a_restart() {
     let keys = h.api_keys.clone();
     let ca = std::fs::read(&h.ca_cert_path).unwrap();
     let r = register(&h).await;
-    let pay: Value = browser()
-        .post(format!("{}/control/payments", h.browser_base_url))
-        .json(&json!({"account": r.account_ids[0], "amount": 1234, "vs": "2025001", "payer_name": "Eva Dvořáková"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pay = send_payment(
+        &h,
+        json!({"account": r.account_ids[0], "amount": 1234, "vs": "2025001", "payer_name": "Eva Dvořáková"}),
+    )
+    .await;
     let servicer = pay["transaction"]["references"]["accountServicer"].clone();
     h.shutdown().await;
 

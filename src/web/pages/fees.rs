@@ -397,6 +397,7 @@ pub struct OverviewQuery {
     pub status: String,
     pub q: String,
     pub sort: String,
+    pub page: String,
 }
 
 #[derive(Template)]
@@ -451,6 +452,35 @@ impl OverviewPage {
     fn is(&self, value: &str, selected: &str) -> bool {
         value == selected
     }
+
+    /// This overview's address (same schedule, period, filters and sorting) on `page`.
+    fn page_href(&self, o: &Overview, page: &usize) -> String {
+        let mut href = url::form_urlencoded::Serializer::new(String::new());
+        href.append_pair("schedule", &o.schedule.id.to_string())
+            .append_pair("period", &o.period.0.to_string())
+            .append_pair("group", &self.query.group)
+            .append_pair("status", &self.query.status)
+            .append_pair("q", &self.query.q)
+            .append_pair("sort", &self.query.sort)
+            .append_pair("page", &page.to_string());
+        format!("{}/fees?{}", self.base, href.finish())
+    }
+
+    /// "Zobrazeno 51–100 z 2 000" (the rows of this page among those matching).
+    fn shown(&self, o: &Overview) -> String {
+        let first = (o.page - 1) * overview::PAGE_SIZE + 1;
+        let last = first + o.rows.len() - 1;
+        let lang = self.c.lang;
+        let count = |n: usize| crate::i18n::format_count(n as i64, lang);
+        lang.t_with(
+            "fees.overview.shown",
+            &[
+                ("first", &count(first)),
+                ("last", &count(last)),
+                ("count", &count(o.matching)),
+            ],
+        )
+    }
 }
 
 /// `1. 1. 2026 – 31. 12. 2026`, or `11/2026` for a month.
@@ -478,9 +508,11 @@ pub async fn overview_page(
         status: Status::parse(&query.status),
         search: crate::member::fields::search(&query.q),
         sort: Sort::parse(&query.sort).unwrap_or_default(),
+        page: query.page.parse().unwrap_or(1),
     };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let schedules = fee::schedules(&mut tx).await?;
+    let stamp = payment::stamp(&mut tx).await?;
     let chosen = Uuid::parse_str(&query.schedule)
         .ok()
         .filter(|id| schedules.iter().any(|s| s.id == *id))
@@ -488,13 +520,13 @@ pub async fn overview_page(
     let overview = match chosen {
         Some(id) => {
             let period = fee::parse_date(&query.period);
-            overview::overview(&mut tx, id, period, &filter, today(&state)).await?
+            let cache = &state.fee_overviews;
+            overview::overview(&mut tx, cache, stamp, id, period, &filter, today(&state)).await?
         }
         None => None,
     };
     let groups = fee::groups(&mut tx).await?;
     let queued = payment::views::queue_count(&mut tx).await?;
-    let stamp = payment::stamp(&mut tx).await?;
     tx.commit().await?;
     render(&OverviewPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,

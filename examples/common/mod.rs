@@ -1,0 +1,206 @@
+//! What the sync and fee benchmarks share: a private PostgreSQL cluster, the built-in KB sandbox
+//! with generated history, Kasa serving on loopback, a signed-up club connected through the
+//! sandbox's consent pages (scripted KB customer), and percentile reports.
+//!
+//! Included by the examples with `#[path = "common/mod.rs"] mod common;` (cargo does not treat
+//! this folder as an example of its own).
+#![allow(dead_code)]
+
+use kasa::app::{Kasa, KbConnection};
+use kasa::clock::SystemClock;
+use kasa::config::{Config, VaultSetting};
+use kasa::db::embedded::{ClusterOptions, EmbeddedCluster};
+use kasa::db::tenant::Tenant;
+use kasa::kb_sandbox::{KbSandbox, SandboxConfig, scripted_user};
+use sqlx::PgPool;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The value at quantile `p` (0 to 1) of `sorted`.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Prints p50/p99/max of `latencies`.
+pub fn report(what: &str, latencies: &mut [Duration]) {
+    latencies.sort();
+    if latencies.is_empty() {
+        return;
+    }
+    println!(
+        "{what}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+        latencies.len(),
+        ms(percentile(latencies, 0.5)),
+        ms(percentile(latencies, 0.99)),
+        latencies.last().map_or(0.0, |d| ms(*d))
+    );
+}
+
+/// A private PostgreSQL cluster (default settings, fsync on) in `dir` with the database
+/// `kasa_bench`; removed when dropped.
+pub async fn cluster(dir: &Path) -> anyhow::Result<EmbeddedCluster> {
+    let dir = dir.to_owned();
+    let cluster = tokio::task::spawn_blocking(move || {
+        EmbeddedCluster::start(
+            &dir,
+            &ClusterOptions {
+                settings: Vec::new(),
+                watchdog: true,
+                remove_on_exit: true,
+            },
+        )
+    })
+    .await??;
+    kasa::app::ensure_database(&cluster, "kasa_bench").await?;
+    Ok(cluster)
+}
+
+/// The built-in KB sandbox in `dir`: one account per demo customer with `transactions`
+/// generated rows over the 729 days KB allows, notifications sent at once.
+pub async fn sandbox(dir: &Path, transactions: usize) -> anyhow::Result<KbConnection> {
+    let mut config = SandboxConfig::new(dir.to_owned());
+    config.seed.accounts_per_user = 1;
+    config.seed.transactions_per_account = transactions;
+    config.seed.days = 729;
+    config.events.min_interval = Duration::from_millis(1);
+    config.events.tick = Duration::from_millis(2);
+    let started = Instant::now();
+    let sandbox = KbSandbox::start(config).await?;
+    println!(
+        "sandbox with {transactions} transactions per account ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(KbConnection {
+        settings: kasa::app::sandbox_client_settings(&sandbox),
+        sandbox: Some(sandbox),
+    })
+}
+
+/// Kasa serving on a loopback port (sync worker on unless `tweak` turns it off), its pool and
+/// base URL.
+pub async fn serve(
+    cluster: &EmbeddedCluster,
+    kb: &KbConnection,
+    tweak: impl FnOnce(&mut Config),
+) -> anyhow::Result<(PgPool, String, kasa::web::AppState)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut config = Config::local_default();
+    config.vault = VaultSetting::Ephemeral;
+    tweak(&mut config);
+    let kasa = Kasa::new(
+        &config,
+        cluster.connect_options("kasa_bench"),
+        Arc::new(SystemClock),
+        addr,
+        kb,
+    )
+    .await?;
+    let pool = kasa.state.pool.clone();
+    let state = kasa.state.clone();
+    tokio::spawn(kasa.serve(listener, std::future::pending()));
+    Ok((pool, format!("http://{addr}"), state))
+}
+
+/// A browser-like client: cookies kept, redirects not followed.
+pub fn browser() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+pub const EMAIL: &str = "bench@kasa.example";
+pub const PASSWORD: &str = "Benchmark heslo dlouhé";
+
+/// The signed-up club: its treasurer's client (signed in) and dashboard path.
+pub struct Club {
+    pub web: reqwest::Client,
+    pub base: String,
+    pub dashboard: String,
+}
+
+impl Club {
+    /// Signs up "Bench klub" and confirms the treasurer's e-mail.
+    pub async fn sign_up(pool: &PgPool, base: &str) -> anyhow::Result<Club> {
+        let web = browser()?;
+        let response = web
+            .post(format!("{base}/signup"))
+            .form(&[
+                ("club_name", "Bench klub"),
+                ("ico", "45317054"),
+                ("email", EMAIL),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await?;
+        let dashboard = location(&response);
+        sqlx::query("UPDATE app.users SET email_confirmed_at = now()")
+            .execute(pool)
+            .await?;
+        Ok(Club {
+            web,
+            base: base.to_owned(),
+            dashboard,
+        })
+    }
+
+    /// The club as a tenant (for domain calls).
+    pub async fn tenant(&self, pool: &PgPool) -> anyhow::Result<Tenant> {
+        let (tenant_id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.tenants")
+            .fetch_one(pool)
+            .await?;
+        Tenant::load(pool, tenant_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("tenant"))
+    }
+
+    /// Another signed-in session of the treasurer (a separate cookie jar and connection).
+    pub async fn another_session(&self) -> anyhow::Result<reqwest::Client> {
+        let web = browser()?;
+        let response = web
+            .post(format!("{}/login", self.base))
+            .form(&[("email", EMAIL), ("password", PASSWORD)])
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_redirection(), "login failed");
+        Ok(web)
+    }
+
+    /// Connects KB through the sandbox's consent pages; returns the instant the browser came
+    /// back with the consent (the first sync starts then).
+    pub async fn connect(&self) -> anyhow::Result<Instant> {
+        let response = self
+            .web
+            .post(format!("{}{}/bank/connect", self.base, self.dashboard))
+            .form(&[("password", PASSWORD)])
+            .send()
+            .await?;
+        let back = scripted_user::approve_registration(&location(&response), "Klient 1").await?;
+        let response = self.web.get(&back).send().await?;
+        let back = scripted_user::answer_consent(&location(&response), "Klient 1", true).await?;
+        let connected = Instant::now();
+        let response = self.web.get(&back).send().await?;
+        anyhow::ensure!(
+            response.status().is_redirection(),
+            "connect failed: {}",
+            response.status()
+        );
+        Ok(connected)
+    }
+}
