@@ -13,15 +13,16 @@ use crate::bank::{ClientIdentity, KbApiKeys, KbEndpoints, KbSettings};
 use crate::clock::SharedClock;
 use crate::config::{Config, DatabaseSetting, KbSetting};
 use crate::db::embedded::{ClusterOptions, EmbeddedCluster};
-use kb_sandbox::{KbSandbox, SandboxHandle};
 use crate::secret::Secret;
 use crate::web::{self, AppState, security};
 use anyhow::Context;
+use kb_sandbox::{KbSandbox, SandboxHandle};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Name of Kasa's database inside the private cluster.

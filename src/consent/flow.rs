@@ -260,7 +260,7 @@ impl Consent {
         // The journey's span learns the club only now (`club` is declared empty on it).
         tracing::Span::current().record(
             "club",
-            tracing::field::display(TenantKey::from_id(flow.tenant_id)),
+            tracing::field::display(TenantKey::from_id(flow.tenant_id.into())),
         );
         let bound = bool::from(flow.session_binding.as_slice().ct_eq(binding));
         if !bound

@@ -84,7 +84,7 @@ impl TenantTx {
 
     /// The club's key (for logs and URLs).
     pub fn key(&self) -> TenantKey {
-        TenantKey::from_id(self.tenant_id)
+        TenantKey::from_id(self.tenant_id.into())
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {

@@ -153,7 +153,7 @@ pub async fn run_once<T: AccessTokens>(
 
 /// Syncs one claimed account; every log line inside carries the club, the account and the fence.
 #[tracing::instrument(name = "sync", skip_all, fields(
-    club = %TenantKey::from_id(job.tenant_id),
+    club = %TenantKey::from_id(job.tenant_id.into()),
     account_id = %job.account_id,
     fence = job.fence,
 ))]

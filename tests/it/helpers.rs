@@ -409,7 +409,8 @@ pub async fn signed_up_club(
         client: None,
     };
     let links = kasa::mail::Links::new(url::Url::parse("http://localhost/").expect("url"));
-    kasa::club::sign_up(pool, input, &links, now)
+    let mailer = kasa::mail::Mailer::new(pool.clone(), links);
+    kasa::club::sign_up(&mailer, input, now)
         .await
         .expect("sign-up")
 }
@@ -422,7 +423,7 @@ pub async fn bank_connection(
     pool: &PgPool,
     tenant: &kasa::db::tenant::Tenant,
     id: uuid::Uuid,
-    user: uuid::Uuid,
+    user: kasa::auth::UserId,
     now: time::OffsetDateTime,
 ) {
     let mut conn = pool.acquire().await.expect("connection");
@@ -437,7 +438,7 @@ pub async fn bank_connection(
         now + time::Duration::minutes(3),
         now,
         now + kasa::consent::CONSENT_LIFETIME,
-        user,
+        user.into(),
     )
     .await
     .expect("bank connection");

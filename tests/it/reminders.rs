@@ -13,7 +13,7 @@ async fn club_of(app: &TestApp, dashboard: &str) -> kasa::db::tenant::Tenant {
 }
 
 /// The id of the person with this address.
-async fn person(app: &TestApp, email: &str) -> uuid::Uuid {
+async fn person(app: &TestApp, email: &str) -> kasa::auth::UserId {
     let email = kasa::auth::Email::parse(email).expect("e-mail");
     kasa::auth::users::find_by_email(&app.pool, &email)
         .await
