@@ -1,6 +1,6 @@
 //! The connect, renew and disconnect journeys.
 
-use super::store::{self, FlowRow};
+use super::store::{self, FlowRow, FlowStep};
 use super::{CONSENT_LIFETIME, ConnectionStatus, Consent};
 use crate::audit::{self, Actor};
 use crate::auth::User;
@@ -159,7 +159,7 @@ impl Consent {
                 user_id: user.id.into(),
                 session_binding: binding.to_vec(),
                 connection_id,
-                step: "registration".into(),
+                step: FlowStep::Registration,
                 registration_key_enc: Some(key_enc),
                 kb_client_id: None,
                 client_secret_enc: None,
@@ -222,7 +222,7 @@ impl Consent {
                 user_id,
                 session_binding: binding.to_vec(),
                 connection_id,
-                step: "authorization".into(),
+                step: FlowStep::Authorization,
                 registration_key_enc: None,
                 kb_client_id: Some(client_id),
                 client_secret_enc: Some(client_secret_enc),
@@ -244,7 +244,7 @@ impl Consent {
         returned_state: Option<&str>,
         binding: &[u8],
         user: &User,
-        step: &str,
+        step: FlowStep,
     ) -> Result<FlowRow, FlowError> {
         let state = session_state.ok_or(FlowError::InvalidState)?;
         if let Some(returned) = returned_state {
@@ -295,7 +295,7 @@ impl Consent {
                 returned.as_deref(),
                 binding,
                 user,
-                "registration",
+                FlowStep::Registration,
             )
             .await?;
         let key_enc = flow
@@ -347,7 +347,7 @@ impl Consent {
                 returned_state,
                 binding,
                 user,
-                "authorization",
+                FlowStep::Authorization,
             )
             .await?;
         if error.is_some() {

@@ -161,6 +161,16 @@ pub async fn disconnect(
     crate::sync::jobs::disable_connection(conn, id).await
 }
 
+/// Which way back from KB a flow waits for (`app.consent_flows.step`, a checked column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum FlowStep {
+    /// Back from the application registration (`/kb/registered`).
+    Registration,
+    /// Back from the authorization (`/kb/authorized`).
+    Authorization,
+}
+
 /// A pending step of a connect or renew journey.
 #[derive(Debug, Clone, FromRow)]
 pub struct FlowRow {
@@ -168,7 +178,7 @@ pub struct FlowRow {
     pub user_id: Uuid,
     pub session_binding: Vec<u8>,
     pub connection_id: Uuid,
-    pub step: String,
+    pub step: FlowStep,
     pub registration_key_enc: Option<String>,
     pub kb_client_id: Option<String>,
     pub client_secret_enc: Option<String>,
@@ -191,7 +201,7 @@ pub async fn insert_flow(
     .bind(row.user_id)
     .bind(&row.session_binding)
     .bind(row.connection_id)
-    .bind(&row.step)
+    .bind(row.step)
     .bind(&row.registration_key_enc)
     .bind(&row.kb_client_id)
     .bind(&row.client_secret_enc)

@@ -102,6 +102,13 @@ impl TransactionRow {
         self.status == "unreadable"
     }
 
+    /// KB's status literal, shown next to the badge when Kasa does not know the status.
+    pub fn unknown_kb_status(&self) -> Option<&str> {
+        self.kb_status
+            .as_deref()
+            .filter(|_| self.status == "unknown")
+    }
+
     /// Translation key of the badge shown instead of a booking date, if any: every status but
     /// `booked` has its own (a rejected or cancelled row is never shown as pending).
     pub fn status_key(&self) -> Option<&'static str> {
