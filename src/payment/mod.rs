@@ -271,20 +271,81 @@ pub(crate) async fn apply_plan(
         .await?;
         charges.extend(a.iter().map(|x| x.charge_id));
     }
-    let payments: BTreeSet<i64> = plan
+    let Effects { left, paid } = effects(state, plan, &charges);
+    sqlx::query(
+        "UPDATE payment_decisions d SET left_minor = u.left_minor \
+           FROM UNNEST($1::int8[], $2::int8[]) AS u(id, left_minor) \
+          WHERE d.transaction_id = u.id AND d.left_minor <> u.left_minor",
+    )
+    .bind(left.iter().map(|l| l.0).collect::<Vec<_>>())
+    .bind(left.iter().map(|l| l.1).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    crate::fee::set_paid(tx, &paid).await?;
+    bump_stamp(tx).await
+}
+
+/// What a plan leaves (the numbers [`refresh`] reads back from the tables, without reading
+/// them), in minor units.
+struct Effects {
+    /// (payment, remainder): each payment the plan touches (identified ones; others 0).
+    left: Vec<(i64, i64)>,
+    /// (charge, paid sum).
+    paid: Vec<(Uuid, i64)>,
+}
+
+/// [`Effects`] of `plan` over the state it was made from (which holds every allocation of its
+/// payments and charges), for the charges in `charges`.
+fn effects(state: &State, plan: &Plan, charges: &BTreeSet<Uuid>) -> Effects {
+    let cleared: BTreeSet<i64> = plan.cleared.iter().copied().collect();
+    let standing = state
+        .allocations
+        .iter()
+        .filter(|a| !cleared.contains(&a.payment_id))
+        .chain(plan.allocations.iter());
+    let mut of_payment: HashMap<i64, i64> = HashMap::new();
+    let mut of_charge: HashMap<Uuid, i64> = HashMap::new();
+    for a in standing {
+        *of_payment.entry(a.payment_id).or_default() += a.amount_minor;
+        *of_charge.entry(a.charge_id).or_default() += a.amount_minor;
+    }
+    let mut decisions: HashMap<i64, &Decision> =
+        state.decisions.iter().map(|d| (d.payment_id, d)).collect();
+    for d in &plan.decisions {
+        decisions.insert(d.payment_id, d);
+    }
+    let touched: BTreeSet<i64> = plan
         .cleared
         .iter()
         .copied()
-        .chain(decisions.iter().map(|d| d.payment_id))
+        .chain(plan.decisions.iter().map(|d| d.payment_id))
         .chain(plan.allocations.iter().map(|a| a.payment_id))
         .collect();
-    refresh(
-        tx,
-        &payments.into_iter().collect::<Vec<_>>(),
-        &charges.into_iter().collect::<Vec<_>>(),
-    )
-    .await?;
-    bump_stamp(tx).await
+    let left = state
+        .payments
+        .iter()
+        .filter(|p| touched.contains(&p.id))
+        .map(|p| {
+            let identified = decisions.get(&p.id).is_some_and(|d| {
+                d.target.is_some()
+                    && matches!(
+                        d.outcome,
+                        Outcome::Matched | Outcome::PartlyPaid | Outcome::Overpaid
+                    )
+            });
+            let left = if identified {
+                (p.amount_minor - of_payment.get(&p.id).copied().unwrap_or(0)).max(0)
+            } else {
+                0
+            };
+            (p.id, left)
+        })
+        .collect();
+    let paid = charges
+        .iter()
+        .map(|c| (*c, of_charge.get(c).copied().unwrap_or(0)))
+        .collect();
+    Effects { left, paid }
 }
 
 /// Moves the club's payment stamp (open fee pages reload their live sections).

@@ -4,7 +4,9 @@
 //! newcomer sees it, and a run after a sync that changed nothing.
 
 use crate::consent::{confirmed_club, connect};
-use crate::fees::{add_member, month_start, monthly_schedule, tenant_count, tenant_of};
+use crate::fees::{
+    add_member, assert_bookkeeping, month_start, monthly_schedule, tenant_count, tenant_of,
+};
 use crate::helpers::*;
 use kasa::db::tenant::{Tenant, TenantTx};
 use kasa::sync::AfterLedgerApply;
@@ -145,6 +147,10 @@ impl Club {
         assert_eq!(response.status(), 303);
     }
 
+    async fn assert_bookkeeping(&self) {
+        assert_bookkeeping(&self.app, &self.tenant).await;
+    }
+
     fn today(&self) -> time::Date {
         kasa::i18n::to_prague(self.app.now()).date()
     }
@@ -248,6 +254,7 @@ async fn a_household_transfer_is_split_across_the_siblings_charges_oldest_due_fi
         2,
         "one transfer, both siblings"
     );
+    club.assert_bookkeeping().await;
 }
 
 #[tokio::test]
@@ -292,6 +299,7 @@ async fn an_overpayment_is_carried_to_the_next_periods_charge_when_that_charge_i
         0,
         "no credit left"
     );
+    club.assert_bookkeeping().await;
 }
 
 #[tokio::test]
@@ -337,6 +345,7 @@ async fn a_reversal_of_a_matched_payment_reopens_its_charge() {
         .get_text(&format!("{}/fees?status=paid", club.dashboard))
         .await;
     assert!(!page.contains("Jana Nová"), "{page}");
+    club.assert_bookkeeping().await;
 }
 
 #[tokio::test]
@@ -419,6 +428,7 @@ async fn a_payment_booked_before_payments_count_from_is_not_used_for_fees() {
     club.count_payments_from("").await;
     assert_eq!(club.decision("old").await, None);
     assert_eq!(club.paid(jana, &this_month).await, 50_000);
+    club.assert_bookkeeping().await;
 }
 
 #[tokio::test]
@@ -479,6 +489,7 @@ async fn moving_payments_count_from_later_drops_automatic_matches_before_it_and_
         "a person's decision stays"
     );
     assert_eq!(club.paid(petr, &two_months_ago).await, 50_000);
+    club.assert_bookkeeping().await;
 }
 
 /// The demo as a newcomer runs it: the demo member list, the sandbox's two years of generated
@@ -583,6 +594,7 @@ async fn the_demo_shows_this_months_fees_not_two_years_of_history_as_credit() {
         before > 100,
         "two years of history before the start: {before}"
     );
+    club.assert_bookkeeping().await;
 }
 
 #[tokio::test]
@@ -768,4 +780,5 @@ async fn assigning_from_the_shared_list_needs_a_choice_and_refuses_an_archived_m
         .await;
     assert_eq!(response.status(), 303);
     assert_eq!(club.paid(jana, &month_start(&club.app, 0)).await, 50_000);
+    club.assert_bookkeeping().await;
 }

@@ -49,6 +49,31 @@ pub(crate) async fn tenant_count(app: &TestApp, tenant: &Tenant, sql: &str) -> i
     n
 }
 
+/// The sums matching keeps (a charge's paid sum, a payment's credit left) agree with the
+/// allocations they summarise.
+pub(crate) async fn assert_bookkeeping(app: &TestApp, tenant: &Tenant) {
+    let wrong_paid = tenant_count(
+        app,
+        tenant,
+        "SELECT count(*) FROM charges c WHERE c.paid_minor <> COALESCE( \
+           (SELECT sum(a.amount_minor) FROM allocations a WHERE a.charge_id = c.id), 0)",
+    )
+    .await;
+    let wrong_left = tenant_count(
+        app,
+        tenant,
+        "SELECT count(*) FROM payment_decisions d JOIN transactions t ON t.id = d.transaction_id \
+          WHERE d.left_minor <> CASE \
+            WHEN d.outcome IN ('matched', 'partly_paid', 'overpaid') \
+             AND (d.target_member IS NOT NULL OR d.target_household IS NOT NULL) \
+            THEN GREATEST(t.amount_minor - COALESCE((SELECT sum(a.amount_minor) \
+                   FROM allocations a WHERE a.transaction_id = t.id), 0), 0) \
+            ELSE 0 END",
+    )
+    .await;
+    assert_eq!((wrong_paid, wrong_left), (0, 0), "paid sums, credit left");
+}
+
 pub(crate) fn month_start(app: &TestApp, months_back: i32) -> String {
     let today = kasa::i18n::to_prague(app.now()).date();
     let mut year = today.year();
@@ -415,6 +440,7 @@ async fn a_synced_payment_is_matched_in_the_sync_and_a_person_can_assign_and_und
         tenant_count(&app, &tenant, "SELECT count(*) FROM allocations").await,
         before
     );
+    assert_bookkeeping(&app, &tenant).await;
 
     // Jana's page: her charge, the payment and its explanation.
     let (status, page) = client
