@@ -634,13 +634,14 @@ async fn a_newcomer_imports_the_demo_members_connects_the_sandbox_sees_a_payment
         click_link(c, "Přehled").await?;
         connect_kb(c).await?;
 
-        // A monthly fee through the form (the other fields as the form offers them).
+        // A yearly fee through the form (the other fields as the form offers them): payments
+        // count from 1 January, so this year's fee payments in the sandbox's history settle it.
         click(c, ".club-nav a[href$='/fees']").await?;
         expect_text(c, "Zatím nemáte žádný předpis příspěvků").await?;
         click_link(c, "Nový předpis").await?;
         fill(c, "#name", "Členský příspěvek").await?;
-        fill(c, "#amount", "500").await?;
-        click(c, "#period option[value=month]").await?;
+        fill(c, "#amount", "2400").await?;
+        click(c, "#period option[value=year]").await?;
         click(c, "#schedule-form button[type=submit]").await?;
         expect_text(c, "Předpis je uložen").await?;
 
@@ -684,7 +685,7 @@ async fn a_newcomer_imports_the_demo_members_connects_the_sandbox_sees_a_payment
         send_from_sandbox_page(
             c,
             &[
-                ("amount", "500"),
+                ("amount", "2400"),
                 ("vs", &first.vs),
                 ("payer_name", &first.name),
             ],
