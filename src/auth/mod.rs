@@ -18,10 +18,13 @@ pub mod users;
 pub use email::Email;
 pub use users::{User, UserId};
 
-/// Why an account journey failed for a reason no form can show (the outcomes a person can act
-/// on are the journeys' own enums).
+/// Why an account change did not happen. The outcomes of a journey a person can act on are its
+/// own enum ([`recovery::Reset`], [`account::PasswordChange`]); this is what is left.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Creating an account: the address is registered already.
+    #[error("e-mail already registered")]
+    EmailTaken,
     #[error(transparent)]
     Hash(#[from] password::HashError),
     #[error(transparent)]

@@ -1,6 +1,6 @@
 //! People's accounts (`app.users`): create, find, confirm e-mail, change password.
 
-use super::Email;
+use super::{Email, Error};
 use crate::i18n::Lang;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -43,15 +43,8 @@ fn from_row((id, email, confirmed, locale, epoch): UserRow) -> User {
 
 const COLUMNS: &str = "id, email, email_confirmed_at, locale, session_epoch";
 
-/// The e-mail address is already registered.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateUserError {
-    #[error("e-mail already registered")]
-    EmailTaken,
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
+/// Creates an account in the caller's transaction; [`Error::EmailTaken`] if the address is
+/// registered already.
 pub async fn create(
     conn: &mut PgConnection,
     email: &Email,
@@ -59,7 +52,7 @@ pub async fn create(
     lang: Lang,
     confirmed_at: Option<OffsetDateTime>,
     now: OffsetDateTime,
-) -> Result<User, CreateUserError> {
+) -> Result<User, Error> {
     let row: Result<UserRow, sqlx::Error> = sqlx::query_as(&format!(
         "INSERT INTO app.users (id, email, password_hash, email_confirmed_at, locale, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
@@ -75,7 +68,7 @@ pub async fn create(
     match row {
         Ok(row) => Ok(from_row(row)),
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("users_email_key") => {
-            Err(CreateUserError::EmailTaken)
+            Err(Error::EmailTaken)
         }
         Err(e) => Err(e.into()),
     }
