@@ -53,7 +53,7 @@ impl From<askama::Error> for AppError {
     }
 }
 
-/// The error, travelling inside a response to [`render_errors`].
+/// The error, travelling inside a response to `pages::error::render_errors`.
 #[derive(Clone)]
 struct ErrorInfo(Arc<AppError>);
 
