@@ -16,7 +16,20 @@ pub mod tokens;
 pub mod users;
 
 pub use email::Email;
-pub use users::{User, UserId};
+pub use users::User;
+
+uuid_newtype!(
+    /// A person's account (row of `app.users`); the session keeps it. Declared here, not in
+    /// `users`, because `tokens` needs it and `users` needs `tokens`.
+    UserId
+);
+
+/// Modules that still keep a person's id as a bare UUID can compare it with one.
+impl PartialEq<UserId> for uuid::Uuid {
+    fn eq(&self, other: &UserId) -> bool {
+        *self == other.0
+    }
+}
 
 /// Why an account change did not happen. The outcomes of a journey a person can act on are its
 /// own enum ([`recovery::Reset`], [`account::PasswordChange`]); this is what is left.

@@ -1,22 +1,10 @@
 //! People's accounts (`app.users`): create, find, confirm e-mail, change password.
 
-use super::{Email, Error};
+use super::{Email, Error, UserId};
 use crate::i18n::Lang;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-uuid_newtype!(
-    /// A person's account (row of `app.users`); the session keeps it.
-    UserId
-);
-
-/// Modules that still keep a person's id as a bare UUID can compare it with one.
-impl PartialEq<UserId> for Uuid {
-    fn eq(&self, other: &UserId) -> bool {
-        *self == other.0
-    }
-}
 
 /// A person's account as the application sees it (the password hash stays in the database
 /// layer except when verifying).
