@@ -7,7 +7,7 @@
 
 use crate::audit::{self, Actor};
 use crate::auth::password::NewPassword;
-use crate::auth::users::{self, CreateUserError};
+use crate::auth::users;
 use crate::auth::{Email, User, tokens};
 use crate::db::tenant::{self, Tenant, TenantTx};
 
@@ -103,17 +103,39 @@ pub struct SignUp {
     pub client: Option<String>,
 }
 
+/// Why a club was not created, by outcome.
 #[derive(Debug, thiserror::Error)]
-pub enum SignUpError {
+pub enum Error {
+    /// Sign-up: the address is registered already.
     #[error("e-mail already registered")]
     EmailTaken,
-    /// Too many sign-ups from this client address recently.
-    #[error(transparent)]
-    TooMany(#[from] crate::limits::Limited),
+    /// Another club: only a person with a confirmed address may create more clubs.
+    #[error("e-mail address not confirmed")]
+    EmailNotConfirmed,
+    /// Too many sign-ups from this client address recently, or (another club) the person owns
+    /// [`limits::MAX_OWNED_CLUBS`] clubs or created too many recently.
+    #[error("too many clubs")]
+    TooMany,
     #[error(transparent)]
     Hash(#[from] crate::auth::password::HashError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+impl From<limits::Limited> for Error {
+    fn from(_: limits::Limited) -> Self {
+        Error::TooMany
+    }
+}
+
+impl From<crate::auth::Error> for Error {
+    fn from(e: crate::auth::Error) -> Self {
+        match e {
+            crate::auth::Error::EmailTaken => Error::EmailTaken,
+            crate::auth::Error::Hash(e) => Error::Hash(e),
+            crate::auth::Error::Db(e) => Error::Db(e),
+        }
+    }
 }
 
 /// The result of a sign-up: the new person, the new club.
@@ -130,19 +152,14 @@ pub async fn sign_up(
     mailer: &mail::Mailer,
     input: SignUp,
     now: OffsetDateTime,
-) -> Result<SignedUp, SignUpError> {
+) -> Result<SignedUp, Error> {
     let pool = mailer.pool();
     let hash = crate::auth::password::hash(&input.password).await?;
     let mut tx = pool.begin().await?;
     if let Some(client) = &input.client {
         limits::reserve(&mut tx, limits::Action::SignUpFromClient, client, now).await??;
     }
-    let user = users::create(&mut tx, &input.email, &hash, input.lang, None, now)
-        .await
-        .map_err(|e| match e {
-            CreateUserError::EmailTaken => SignUpError::EmailTaken,
-            CreateUserError::Db(e) => SignUpError::Db(e),
-        })?;
+    let user = users::create(&mut tx, &input.email, &hash, input.lang, None, now).await?;
     let tenant = tenant::provision(&mut tx, input.club.as_str(), input.ico.as_str()).await?;
     crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     let token = tokens::issue(&mut tx, tokens::Purpose::ConfirmEmail, user.id, now).await?;
@@ -173,25 +190,6 @@ pub async fn sign_up(
     Ok(SignedUp { user, tenant })
 }
 
-/// Why another club was not created.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateClubError {
-    /// Only a person with a confirmed address may create more clubs.
-    #[error("e-mail address not confirmed")]
-    EmailNotConfirmed,
-    /// The person owns [`limits::MAX_OWNED_CLUBS`] clubs, or created too many recently.
-    #[error("too many clubs")]
-    TooMany,
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
-impl From<limits::Limited> for CreateClubError {
-    fn from(_: limits::Limited) -> Self {
-        CreateClubError::TooMany
-    }
-}
-
 /// A signed-in person creates another club and becomes its owner. Needs a confirmed address;
 /// capped at [`limits::MAX_OWNED_CLUBS`] owned clubs and the [`limits::Action::ClubCreated`]
 /// rate (each club is a schema: creating them is not free).
@@ -202,9 +200,9 @@ pub async fn create_additional(
     name: &ClubName,
     ico: &Ico,
     now: OffsetDateTime,
-) -> Result<Tenant, CreateClubError> {
+) -> Result<Tenant, Error> {
     if !user.email_confirmed {
-        return Err(CreateClubError::EmailNotConfirmed);
+        return Err(Error::EmailNotConfirmed);
     }
     let mut tx = pool.begin().await?;
     let subject = user.id.to_string();
@@ -216,7 +214,7 @@ pub async fn create_additional(
     .fetch_one(&mut *tx)
     .await?;
     if owned >= limits::MAX_OWNED_CLUBS {
-        return Err(CreateClubError::TooMany);
+        return Err(Error::TooMany);
     }
     let tenant = tenant::provision(&mut tx, name.as_str(), ico.as_str()).await?;
     crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;

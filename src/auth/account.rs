@@ -1,7 +1,7 @@
 //! A signed-in person's changes to their own account: the password change.
 
 use super::login::{self, Checked};
-use super::password::{self, NewPassword, PasswordProblem};
+use super::password::{self, NewPassword};
 use super::{Error, User, users};
 use crate::mail::{self, Mailer};
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ pub enum PasswordChange {
     /// the new one was refused); `password`: why the new password was refused.
     Refused {
         current: Checked<()>,
-        password: Option<PasswordProblem>,
+        password: Option<password::Problem>,
     },
 }
 

@@ -16,12 +16,28 @@ pub mod tokens;
 pub mod users;
 
 pub use email::Email;
-pub use users::{User, UserId};
+pub use users::User;
 
-/// Why an account journey failed for a reason no form can show (the outcomes a person can act
-/// on are the journeys' own enums).
+uuid_newtype!(
+    /// A person's account (row of `app.users`); the session keeps it. Declared here, not in
+    /// `users`, because `tokens` needs it and `users` needs `tokens`.
+    UserId
+);
+
+/// Modules that still keep a person's id as a bare UUID can compare it with one.
+impl PartialEq<UserId> for uuid::Uuid {
+    fn eq(&self, other: &UserId) -> bool {
+        *self == other.0
+    }
+}
+
+/// Why an account change did not happen. The outcomes of a journey a person can act on are its
+/// own enum ([`recovery::Reset`], [`account::PasswordChange`]); this is what is left.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Creating an account: the address is registered already.
+    #[error("e-mail already registered")]
+    EmailTaken,
     #[error(transparent)]
     Hash(#[from] password::HashError),
     #[error(transparent)]

@@ -55,8 +55,9 @@ pub async fn add(pool: &PgPool, email: &Email, now: OffsetDateTime) -> Result<Ad
             )
             .await
             .map_err(|e| match e {
-                users::CreateUserError::Db(e) => e,
-                users::CreateUserError::EmailTaken => {
+                super::Error::Db(e) => e,
+                super::Error::Hash(e) => sqlx::Error::Protocol(e.to_string()),
+                super::Error::EmailTaken => {
                     sqlx::Error::Protocol("the address was registered meanwhile; run again".into())
                 }
             })?;

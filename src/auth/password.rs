@@ -31,7 +31,7 @@ static DUMMY_HASH: LazyLock<String> =
 
 /// Why a new password was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PasswordProblem {
+pub enum Problem {
     #[error("too short")]
     TooShort,
     #[error("too long")]
@@ -42,14 +42,14 @@ pub enum PasswordProblem {
     SameAsEmail,
 }
 
-impl PasswordProblem {
+impl Problem {
     /// The translation key of the message shown next to the field.
     pub fn message_key(self) -> &'static str {
         match self {
-            PasswordProblem::TooShort => "errors.password_too_short",
-            PasswordProblem::TooLong => "errors.password_too_long",
-            PasswordProblem::TooCommon => "errors.password_too_common",
-            PasswordProblem::SameAsEmail => "errors.password_same_as_email",
+            Problem::TooShort => "errors.password_too_short",
+            Problem::TooLong => "errors.password_too_long",
+            Problem::TooCommon => "errors.password_too_common",
+            Problem::SameAsEmail => "errors.password_same_as_email",
         }
     }
 }
@@ -65,23 +65,23 @@ impl std::fmt::Debug for NewPassword {
 
 impl NewPassword {
     /// Checks length (in characters), the common-password list and the e-mail address.
-    pub fn parse(input: &str, email: Option<&str>) -> Result<NewPassword, PasswordProblem> {
+    pub fn parse(input: &str, email: Option<&str>) -> Result<NewPassword, Problem> {
         let chars = input.chars().count();
         if chars < MIN_LENGTH {
-            return Err(PasswordProblem::TooShort);
+            return Err(Problem::TooShort);
         }
         if chars > MAX_LENGTH {
-            return Err(PasswordProblem::TooLong);
+            return Err(Problem::TooLong);
         }
         let lowered = input.to_lowercase();
         let first = lowered.chars().next();
         if COMMON.contains(lowered.as_str()) || lowered.chars().all(|c| Some(c) == first) {
-            return Err(PasswordProblem::TooCommon);
+            return Err(Problem::TooCommon);
         }
         if let Some(email) = email {
             let local = email.split('@').next().unwrap_or(email);
             if lowered == email.to_lowercase() || lowered == local.to_lowercase() {
-                return Err(PasswordProblem::SameAsEmail);
+                return Err(Problem::SameAsEmail);
             }
         }
         Ok(NewPassword(input.to_owned()))
@@ -150,27 +150,27 @@ mod tests {
     fn the_policy_refuses_short_long_common_and_email_passwords() {
         assert_eq!(
             NewPassword::parse("kratke", None).err(),
-            Some(PasswordProblem::TooShort)
+            Some(Problem::TooShort)
         );
         assert_eq!(
             NewPassword::parse(&"x".repeat(129), None).err(),
-            Some(PasswordProblem::TooLong)
+            Some(Problem::TooLong)
         );
         assert_eq!(
             NewPassword::parse("1234567890", None).err(),
-            Some(PasswordProblem::TooCommon)
+            Some(Problem::TooCommon)
         );
         assert_eq!(
             NewPassword::parse("Heslo12345", None).err(),
-            Some(PasswordProblem::TooCommon)
+            Some(Problem::TooCommon)
         );
         assert_eq!(
             NewPassword::parse("aaaaaaaaaaaa", None).err(),
-            Some(PasswordProblem::TooCommon)
+            Some(Problem::TooCommon)
         );
         assert_eq!(
             NewPassword::parse("pokladnik@sokol.cz", Some("pokladnik@sokol.cz")).err(),
-            Some(PasswordProblem::SameAsEmail)
+            Some(Problem::SameAsEmail)
         );
         assert!(NewPassword::parse("Vltava teče přes Prahu", None).is_ok());
         // Length counts characters, not bytes.

@@ -3,8 +3,8 @@
 //! link (mailed at sign-up, or again on request) confirms the address. Asking for a mail is
 //! limited ([`crate::limits`]) so nobody can flood an inbox.
 
-use super::password::{self, NewPassword, PasswordProblem};
-use super::tokens::{self, Purpose, TokenRejected};
+use super::password::{self, NewPassword};
+use super::tokens::{self, Purpose};
 use super::{Email, Error, User, UserId, users};
 use crate::limits::{self, Action};
 use crate::mail::{self, Mailer};
@@ -62,7 +62,7 @@ pub async fn check_reset_link(
     pool: &PgPool,
     token: &str,
     now: OffsetDateTime,
-) -> Result<Result<UserId, TokenRejected>, sqlx::Error> {
+) -> Result<Result<UserId, tokens::Rejected>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     tokens::peek(&mut conn, Purpose::ResetPassword, token, now).await
 }
@@ -77,8 +77,8 @@ pub enum Reset {
     /// `password`: why the new password was (checked against the link's account's address).
     /// Both `None` only when the link's account no longer exists.
     Refused {
-        link: Option<TokenRejected>,
-        password: Option<PasswordProblem>,
+        link: Option<tokens::Rejected>,
+        password: Option<password::Problem>,
     },
 }
 
@@ -131,7 +131,7 @@ pub async fn confirm_email(
     pool: &PgPool,
     token: &str,
     now: OffsetDateTime,
-) -> Result<Result<UserId, TokenRejected>, sqlx::Error> {
+) -> Result<Result<UserId, tokens::Rejected>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let outcome = tokens::consume(&mut tx, Purpose::ConfirmEmail, token, now).await?;
     if let Ok(user_id) = outcome {

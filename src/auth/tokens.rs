@@ -61,7 +61,7 @@ impl Purpose {
 
 /// Why a token was not accepted. Deliberately coarse: the person gets "invalid or expired".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TokenRejected {
+pub enum Rejected {
     #[error("unknown or already used")]
     Unknown,
     #[error("expired")]
@@ -96,7 +96,7 @@ pub async fn peek(
     purpose: Purpose,
     plain: &str,
     now: OffsetDateTime,
-) -> Result<Result<UserId, TokenRejected>, sqlx::Error> {
+) -> Result<Result<UserId, Rejected>, sqlx::Error> {
     let row: Option<(UserId, OffsetDateTime)> = sqlx::query_as(
         "SELECT user_id, expires_at FROM app.one_time_tokens \
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL",
@@ -106,8 +106,8 @@ pub async fn peek(
     .fetch_optional(conn)
     .await?;
     Ok(match row {
-        None => Err(TokenRejected::Unknown),
-        Some((_, expires)) if expires <= now => Err(TokenRejected::Expired),
+        None => Err(Rejected::Unknown),
+        Some((_, expires)) if expires <= now => Err(Rejected::Expired),
         Some((user, _)) => Ok(user),
     })
 }
@@ -118,7 +118,7 @@ pub async fn consume(
     purpose: Purpose,
     plain: &str,
     now: OffsetDateTime,
-) -> Result<Result<UserId, TokenRejected>, sqlx::Error> {
+) -> Result<Result<UserId, Rejected>, sqlx::Error> {
     match peek(&mut *conn, purpose, plain, now).await? {
         Err(rejected) => Ok(Err(rejected)),
         Ok(_) => {
@@ -132,7 +132,7 @@ pub async fn consume(
             .bind(now)
             .fetch_optional(conn)
             .await?;
-            Ok(used.map(|(u,)| u).ok_or(TokenRejected::Unknown))
+            Ok(used.map(|(u,)| u).ok_or(Rejected::Unknown))
         }
     }
 }

@@ -1,22 +1,10 @@
 //! People's accounts (`app.users`): create, find, confirm e-mail, change password.
 
-use super::Email;
+use super::{Email, Error, UserId};
 use crate::i18n::Lang;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-uuid_newtype!(
-    /// A person's account (row of `app.users`); the session keeps it.
-    UserId
-);
-
-/// Modules that still keep a person's id as a bare UUID can compare it with one.
-impl PartialEq<UserId> for Uuid {
-    fn eq(&self, other: &UserId) -> bool {
-        *self == other.0
-    }
-}
 
 /// A person's account as the application sees it (the password hash stays in the database
 /// layer except when verifying).
@@ -43,15 +31,8 @@ fn from_row((id, email, confirmed, locale, epoch): UserRow) -> User {
 
 const COLUMNS: &str = "id, email, email_confirmed_at, locale, session_epoch";
 
-/// The e-mail address is already registered.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateUserError {
-    #[error("e-mail already registered")]
-    EmailTaken,
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
+/// Creates an account in the caller's transaction; [`Error::EmailTaken`] if the address is
+/// registered already.
 pub async fn create(
     conn: &mut PgConnection,
     email: &Email,
@@ -59,7 +40,7 @@ pub async fn create(
     lang: Lang,
     confirmed_at: Option<OffsetDateTime>,
     now: OffsetDateTime,
-) -> Result<User, CreateUserError> {
+) -> Result<User, Error> {
     let row: Result<UserRow, sqlx::Error> = sqlx::query_as(&format!(
         "INSERT INTO app.users (id, email, password_hash, email_confirmed_at, locale, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
@@ -75,7 +56,7 @@ pub async fn create(
     match row {
         Ok(row) => Ok(from_row(row)),
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("users_email_key") => {
-            Err(CreateUserError::EmailTaken)
+            Err(Error::EmailTaken)
         }
         Err(e) => Err(e.into()),
     }

@@ -19,7 +19,7 @@ const SYSTEM_USER_WHEN_ROOT: &str = "postgres";
 
 /// Why the private cluster could not be started.
 #[derive(Debug, thiserror::Error)]
-pub enum EmbeddedError {
+pub enum Error {
     #[error(
         "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found. Install them \
          (Debian/Ubuntu: `apt-get install postgresql`; Fedora: `dnf install postgresql-server`; \
@@ -68,12 +68,12 @@ pub struct EmbeddedCluster {
 impl EmbeddedCluster {
     /// Creates (if needed) and starts the cluster in `dir`. Blocking: call it from a blocking
     /// context or before the async runtime serves requests.
-    pub fn start(dir: &Path, options: &ClusterOptions) -> Result<Self, EmbeddedError> {
-        let bindir = find_bindir().ok_or(EmbeddedError::BinariesNotFound)?;
+    pub fn start(dir: &Path, options: &ClusterOptions) -> Result<Self, Error> {
+        let bindir = find_bindir().ok_or(Error::BinariesNotFound)?;
         std::fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
         if dir.to_string_lossy().contains('\'') || dir.to_string_lossy().contains('"') {
-            return Err(EmbeddedError::UnusablePath(dir));
+            return Err(Error::UnusablePath(dir));
         }
         let run_as = if rustix::process::geteuid().is_root() {
             Some(prepare_for_system_user(&dir)?)
@@ -150,7 +150,7 @@ impl EmbeddedCluster {
         command
     }
 
-    fn initdb(&self) -> Result<(), EmbeddedError> {
+    fn initdb(&self) -> Result<(), Error> {
         tracing::info!(dir = %self.dir.display(), "creating the private PostgreSQL cluster");
         let out = self
             .command("initdb")
@@ -179,7 +179,7 @@ impl EmbeddedCluster {
             .unwrap_or(false)
     }
 
-    fn pg_ctl_start(&self, options: &ClusterOptions) -> Result<(), EmbeddedError> {
+    fn pg_ctl_start(&self, options: &ClusterOptions) -> Result<(), Error> {
         // pg_ctl hands -o to a shell: single-quote the socket directory (quotes were rejected).
         let mut server_options = format!(
             "-c listen_addresses='' -c unix_socket_directories='{}' -c unix_socket_permissions=0700",
@@ -199,7 +199,7 @@ impl EmbeddedCluster {
             .stdout(Stdio::null())
             .output()?;
         check("pg_ctl start", &out).map_err(|e| match e {
-            EmbeddedError::Command { step, detail } => EmbeddedError::Command {
+            Error::Command { step, detail } => Error::Command {
                 step,
                 detail: format!("{detail} (see {}/server.log)", self.dir.display()),
             },
@@ -208,7 +208,7 @@ impl EmbeddedCluster {
     }
 
     /// A detached shell loop that waits for this process to end and then stops the cluster.
-    fn spawn_watchdog(&self, remove_on_exit: bool) -> Result<(), EmbeddedError> {
+    fn spawn_watchdog(&self, remove_on_exit: bool) -> Result<(), Error> {
         let pg_ctl = self.bindir.join("pg_ctl");
         let stop = match &self.run_as {
             Some(user) => format!(
@@ -242,11 +242,11 @@ impl EmbeddedCluster {
     }
 }
 
-fn check(step: &'static str, out: &std::process::Output) -> Result<(), EmbeddedError> {
+fn check(step: &'static str, out: &std::process::Output) -> Result<(), Error> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(EmbeddedError::Command {
+        Err(Error::Command {
             step,
             detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
@@ -254,23 +254,23 @@ fn check(step: &'static str, out: &std::process::Output) -> Result<(), EmbeddedE
 }
 
 /// Gives the cluster directory to the `postgres` system user and checks it can reach it.
-fn prepare_for_system_user(dir: &Path) -> Result<String, EmbeddedError> {
+fn prepare_for_system_user(dir: &Path) -> Result<String, Error> {
     let out = Command::new("id")
         .args(["-u", SYSTEM_USER_WHEN_ROOT])
         .output()
-        .map_err(|_| EmbeddedError::NoUnprivilegedUser)?;
+        .map_err(|_| Error::NoUnprivilegedUser)?;
     let uid: u32 = String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .map_err(|_| EmbeddedError::NoUnprivilegedUser)?;
+        .map_err(|_| Error::NoUnprivilegedUser)?;
     let out = Command::new("id")
         .args(["-g", SYSTEM_USER_WHEN_ROOT])
         .output()
-        .map_err(|_| EmbeddedError::NoUnprivilegedUser)?;
+        .map_err(|_| Error::NoUnprivilegedUser)?;
     let gid: u32 = String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .map_err(|_| EmbeddedError::NoUnprivilegedUser)?;
+        .map_err(|_| Error::NoUnprivilegedUser)?;
     std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
     let reachable = Command::new("runuser")
         .args(["-u", SYSTEM_USER_WHEN_ROOT, "--", "test", "-w"])
@@ -279,7 +279,7 @@ fn prepare_for_system_user(dir: &Path) -> Result<String, EmbeddedError> {
         .map(|s| s.success())
         .unwrap_or(false);
     if !reachable {
-        return Err(EmbeddedError::DirectoryNotReachable(dir.to_path_buf()));
+        return Err(Error::DirectoryNotReachable(dir.to_path_buf()));
     }
     Ok(SYSTEM_USER_WHEN_ROOT.to_owned())
 }

@@ -18,8 +18,9 @@ pub struct Delivery {
     from: Mailbox,
 }
 
+/// The delivery settings are unusable.
 #[derive(Debug, thiserror::Error)]
-pub enum DeliveryConfigError {
+pub enum Error {
     #[error("SMTP_URL is not a valid SMTP URL: {0}")]
     Url(String),
     #[error("KASA_MAIL_FROM is not a valid sender address: {0}")]
@@ -27,14 +28,14 @@ pub enum DeliveryConfigError {
 }
 
 impl Delivery {
-    pub fn new(smtp_url: &str, from: &str) -> Result<Self, DeliveryConfigError> {
+    pub fn new(smtp_url: &str, from: &str) -> Result<Self, Error> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-            .map_err(|e| DeliveryConfigError::Url(e.to_string()))?
+            .map_err(|e| Error::Url(e.to_string()))?
             .timeout(Some(Duration::from_secs(20)))
             .build();
         let from = from
             .parse()
-            .map_err(|e: lettre::address::AddressError| DeliveryConfigError::From(e.to_string()))?;
+            .map_err(|e: lettre::address::AddressError| Error::From(e.to_string()))?;
         Ok(Self { transport, from })
     }
 

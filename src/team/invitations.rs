@@ -32,7 +32,7 @@ pub struct Invitation {
 
 /// Why an invitation link is not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum InvitationRejected {
+pub enum Rejected {
     #[error("unknown, used or revoked")]
     Unknown,
     #[error("expired")]
@@ -99,7 +99,7 @@ pub async fn find_invitation(
     pool: &PgPool,
     plain_token: &str,
     now: OffsetDateTime,
-) -> Result<Result<Invitation, InvitationRejected>, sqlx::Error> {
+) -> Result<Result<Invitation, Rejected>, sqlx::Error> {
     let row: Option<(i64, Uuid, String, String, String, String, OffsetDateTime)> = sqlx::query_as(
         "SELECT i.id, t.id, t.schema_name, t.name, i.email, i.role, i.expires_at \
          FROM app.invitations i JOIN app.tenants t ON t.id = i.tenant_id \
@@ -110,14 +110,14 @@ pub async fn find_invitation(
     .fetch_optional(pool)
     .await?;
     let Some((id, tenant_id, schema, club_name, email, role, expires_at)) = row else {
-        return Ok(Err(InvitationRejected::Unknown));
+        return Ok(Err(Rejected::Unknown));
     };
     if expires_at <= now {
-        return Ok(Err(InvitationRejected::Expired));
+        return Ok(Err(Rejected::Expired));
     }
     let (Some(tenant), Some(role)) = (Tenant::from_row(tenant_id, &schema), Role::parse(&role))
     else {
-        return Ok(Err(InvitationRejected::Unknown));
+        return Ok(Err(Rejected::Unknown));
     };
     Ok(Ok(Invitation {
         id,

@@ -11,15 +11,14 @@ pub mod memberships;
 pub mod roles;
 
 pub use invitations::{
-    INVITATION_LIFETIME, Invitation, InvitationRejected, PendingInvitation, find_invitation,
-    pending_invitations,
+    INVITATION_LIFETIME, Invitation, PendingInvitation, find_invitation, pending_invitations,
 };
 pub use memberships::{Teammate, membership, teammates};
 pub use roles::{Capability, ManageMoney, ManageTeam, Role, ViewClub};
 
 use crate::audit::{self, Actor};
-use crate::auth::password::{self, NewPassword, PasswordProblem};
-use crate::auth::users::{self, CreateUserError};
+use crate::auth::password::{self, NewPassword};
+use crate::auth::users;
 use crate::auth::{Email, User, tokens};
 use crate::db::tenant::{Tenant, TenantTx};
 use crate::i18n::Lang;
@@ -29,13 +28,24 @@ use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+/// Why a team change did not happen, by outcome.
 #[derive(Debug, thiserror::Error)]
-pub enum InviteError {
+pub enum Error {
+    /// Invite: the address is a teammate already.
     #[error("already a member")]
     AlreadyMember,
-    /// Too many invitations by this person or to this address recently (`crate::limits`).
+    /// Invite: too many invitations by this person or to this address recently
+    /// (`crate::limits`).
     #[error(transparent)]
     TooMany(#[from] crate::limits::Limited),
+    /// No such membership or invitation in this club.
+    #[error("not found")]
+    NotFound,
+    /// The change would leave the club without an owner.
+    #[error("last owner")]
+    LastOwner,
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -58,10 +68,10 @@ pub async fn invite(
     by: &User,
     invite: &Invite,
     now: OffsetDateTime,
-) -> Result<(), InviteError> {
+) -> Result<(), Error> {
     let Invite { email, role, lang } = invite;
     if memberships::has_teammate(mailer.pool(), tenant, email).await? {
-        return Err(InviteError::AlreadyMember);
+        return Err(Error::AlreadyMember);
     }
     let token = tokens::generate();
     let mut tx = TenantTx::begin(mailer.pool(), tenant).await?;
@@ -118,16 +128,7 @@ pub enum Acceptance {
     /// The invited address has an account: it must log in to accept.
     LogInFirst,
     /// The password for the new account was refused.
-    Password(PasswordProblem),
-}
-
-/// Why accepting failed for a reason no form can show.
-#[derive(Debug, thiserror::Error)]
-pub enum AcceptError {
-    #[error(transparent)]
-    Hash(#[from] password::HashError),
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Password(password::Problem),
 }
 
 /// Accepts an invitation: a signed-in invitee joins; a new person gets an account and joins.
@@ -137,7 +138,7 @@ pub async fn accept(
     pool: &PgPool,
     input: Accept<'_>,
     now: OffsetDateTime,
-) -> Result<Acceptance, AcceptError> {
+) -> Result<Acceptance, Error> {
     let Ok(invitation) = find_invitation(pool, input.token, now).await? else {
         return Ok(Acceptance::Invalid);
     };
@@ -172,8 +173,9 @@ pub async fn accept(
     let email = &invitation.email;
     let user = match users::create(&mut tx, email, &hash, input.lang, Some(now), now).await {
         Ok(user) => user,
-        Err(CreateUserError::EmailTaken) => return Ok(Acceptance::LogInFirst),
-        Err(CreateUserError::Db(e)) => return Err(e.into()),
+        Err(crate::auth::Error::EmailTaken) => return Ok(Acceptance::LogInFirst),
+        Err(crate::auth::Error::Hash(e)) => return Err(e.into()),
+        Err(crate::auth::Error::Db(e)) => return Err(e.into()),
     };
     let details = json!({
         "email": user.email.as_str(), "role": invitation.role.as_str(), "new_account": true
@@ -199,18 +201,6 @@ async fn enter(
     audit::record(tx, &Actor::person(user), "team.joined", details, now).await
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TeamChangeError {
-    /// No such membership or invitation in this club.
-    #[error("not found")]
-    NotFound,
-    /// The change would leave the club without an owner.
-    #[error("last owner")]
-    LastOwner,
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
 /// Revokes a pending invitation of this club.
 pub async fn revoke_invitation(
     pool: &PgPool,
@@ -218,11 +208,11 @@ pub async fn revoke_invitation(
     by: &User,
     invitation_id: i64,
     now: OffsetDateTime,
-) -> Result<(), TeamChangeError> {
+) -> Result<(), Error> {
     let mut tx = TenantTx::begin(pool, tenant).await?;
     let email = invitations::revoke(&mut tx, invitation_id, now)
         .await?
-        .ok_or(TeamChangeError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     audit::record(
         &mut tx,
         &Actor::person(by),
@@ -246,18 +236,18 @@ pub async fn change_teammate(
     membership_id: i64,
     new_role: Option<Role>,
     now: OffsetDateTime,
-) -> Result<(), TeamChangeError> {
+) -> Result<(), Error> {
     let mut tx = TenantTx::begin(pool, tenant).await?;
     let all = memberships::lock_all(&mut tx).await?;
     let changed = all
         .iter()
         .find(|m| m.id == membership_id)
-        .ok_or(TeamChangeError::NotFound)?
+        .ok_or(Error::NotFound)?
         .clone();
     let owners = all.iter().filter(|m| m.role == "owner").count();
     let loses_owner = changed.role == "owner" && new_role != Some(Role::Owner);
     if loses_owner && owners <= 1 {
-        return Err(TeamChangeError::LastOwner);
+        return Err(Error::LastOwner);
     }
     if loses_owner {
         for email in invitations::revoke_sent_by(&mut tx, changed.user_id, now).await? {

@@ -30,9 +30,20 @@ impl From<crate::auth::Error> for AppError {
     }
 }
 
-impl From<crate::team::AcceptError> for AppError {
-    fn from(e: crate::team::AcceptError) -> Self {
+impl From<crate::club::Error> for AppError {
+    fn from(e: crate::club::Error) -> Self {
         AppError::Internal(e.into())
+    }
+}
+
+/// A team change of a membership or invitation that is not in the club is 404; the outcomes a
+/// page shows (already a teammate, last owner, …) are matched before this.
+impl From<crate::team::Error> for AppError {
+    fn from(e: crate::team::Error) -> Self {
+        match e {
+            crate::team::Error::NotFound => AppError::NotFound,
+            e => AppError::Internal(e.into()),
+        }
     }
 }
 
@@ -42,7 +53,7 @@ impl From<askama::Error> for AppError {
     }
 }
 
-/// The error, travelling inside a response to [`render_errors`].
+/// The error, travelling inside a response to `pages::error::render_errors`.
 #[derive(Clone)]
 struct ErrorInfo(Arc<AppError>);
 

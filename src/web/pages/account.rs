@@ -6,7 +6,7 @@ use super::{Chrome, render, render_status};
 use crate::auth::account::{self, PasswordChange};
 use crate::auth::login::Checked;
 use crate::auth::recovery;
-use crate::club::{self, ClubName, ClubSummary, CreateClubError, Ico};
+use crate::club::{self, ClubName, ClubSummary, Ico};
 use crate::web::context::{ClientIp, SignedIn};
 use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
@@ -96,9 +96,9 @@ pub async fn new_club(
                 s.ctx.flash("flash.club_created").await;
                 return Ok(Redirect::to(&paths::club(tenant.key())).into_response());
             }
-            Err(CreateClubError::EmailNotConfirmed) => "errors.club_needs_confirmed_email",
-            Err(CreateClubError::TooMany) => "errors.too_many_clubs",
-            Err(CreateClubError::Db(e)) => return Err(e.into()),
+            Err(club::Error::EmailNotConfirmed) => "errors.club_needs_confirmed_email",
+            Err(club::Error::TooMany) => "errors.too_many_clubs",
+            Err(error) => return Err(error.into()),
         };
     errors.add("club_name", problem);
     render_status(

@@ -5,9 +5,9 @@ use super::{Chrome, render, render_status};
 use crate::auth::login::{self, Checked};
 use crate::auth::password::NewPassword;
 use crate::auth::recovery::{self, Reset};
-use crate::auth::tokens::TokenRejected;
+use crate::auth::tokens::Rejected;
 use crate::auth::{Email, users};
-use crate::club::{self, ClubName, Ico, SignUp, SignUpError};
+use crate::club::{self, ClubName, Ico, SignUp};
 use crate::i18n::Lang;
 use crate::web::context::{self, ClientIp, Ctx};
 use crate::web::error::AppError;
@@ -106,16 +106,15 @@ pub async fn signup(
             ctx.flash("flash.signed_up").await;
             Ok(Redirect::to(&paths::club(done.tenant.key())).into_response())
         }
-        Err(SignUpError::EmailTaken) => {
+        Err(club::Error::EmailTaken) => {
             errors.add("email", "errors.email_taken");
             signup_again(&state, &ctx, form, errors).await
         }
-        Err(SignUpError::TooMany(_)) => {
+        Err(club::Error::TooMany) => {
             errors.add("email", "errors.too_many_signups");
             signup_again(&state, &ctx, form, errors).await
         }
-        Err(SignUpError::Hash(e)) => Err(AppError::Internal(e.into())),
-        Err(SignUpError::Db(e)) => Err(e.into()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -253,12 +252,12 @@ pub async fn confirm_email(
     let c = Chrome::build(&ctx, &state, None).await?;
     let (status, title, text) = match outcome {
         Ok(_) => (StatusCode::OK, "confirm.done.title", "confirm.done.text"),
-        Err(TokenRejected::Expired) => (
+        Err(Rejected::Expired) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "confirm.expired.title",
             "confirm.expired.text",
         ),
-        Err(TokenRejected::Unknown) => (
+        Err(Rejected::Unknown) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "confirm.invalid.title",
             "confirm.invalid.text",

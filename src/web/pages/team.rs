@@ -4,8 +4,8 @@ use super::public::MessagePage;
 use super::{Chrome, render_status};
 use crate::auth::Email;
 use crate::team::{
-    self, Accept, Acceptance, InvitationRejected, Invite, InviteError, ManageTeam,
-    PendingInvitation, Role, TeamChangeError, Teammate, ViewClub,
+    self, Accept, Acceptance, Invite, ManageTeam, PendingInvitation, Role, Teammate, ViewClub,
+    invitations,
 };
 use crate::web::access::ClubAccess;
 use crate::web::context::{self, Ctx};
@@ -123,9 +123,9 @@ pub async fn invite(
                 access.ctx.flash("flash.invited").await;
                 return Ok(Redirect::to(&paths::team(access.tenant.key())).into_response());
             }
-            Err(InviteError::AlreadyMember) => errors.add("email", "errors.already_member"),
-            Err(InviteError::TooMany(_)) => errors.add("email", "errors.too_many_invitations"),
-            Err(InviteError::Db(e)) => return Err(e.into()),
+            Err(team::Error::AlreadyMember) => errors.add("email", "errors.already_member"),
+            Err(team::Error::TooMany(_)) => errors.add("email", "errors.too_many_invitations"),
+            Err(error) => return Err(error.into()),
         }
     }
     team_page_with(
@@ -141,20 +141,19 @@ pub async fn invite(
 
 fn team_change_outcome(
     access: &ClubAccess<ManageTeam>,
-    result: Result<(), TeamChangeError>,
+    result: Result<(), team::Error>,
 ) -> Result<(Redirect, Option<&'static str>), AppError> {
     let back = Redirect::to(&paths::team(access.tenant.key()));
     match result {
         Ok(()) => Ok((back, Some("flash.team_changed"))),
-        Err(TeamChangeError::NotFound) => Err(AppError::NotFound),
-        Err(TeamChangeError::LastOwner) => Ok((back, Some("flash.last_owner"))),
-        Err(TeamChangeError::Db(e)) => Err(e.into()),
+        Err(team::Error::LastOwner) => Ok((back, Some("flash.last_owner"))),
+        Err(error) => Err(error.into()),
     }
 }
 
 async fn finish(
     access: &ClubAccess<ManageTeam>,
-    result: Result<(), TeamChangeError>,
+    result: Result<(), team::Error>,
 ) -> Result<Response, AppError> {
     let (redirect, flash) = team_change_outcome(access, result)?;
     if let Some(key) = flash {
@@ -261,10 +260,10 @@ async fn invitation_view(
         Ok(invitation) => invitation,
         Err(rejected) => {
             let (title, text) = match rejected {
-                InvitationRejected::Expired => {
+                invitations::Rejected::Expired => {
                     ("invitation.expired.title", "invitation.expired.text")
                 }
-                InvitationRejected::Unknown => {
+                invitations::Rejected::Unknown => {
                     ("invitation.invalid.title", "invitation.invalid.text")
                 }
             };
