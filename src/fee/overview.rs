@@ -1,6 +1,7 @@
-//! The fee overview: who has paid a schedule's period, with sums, filters and sorting; and the
-//! dashboard's "expected this month vs received so far". Read-only; amounts in minor units of
-//! CZK, dates are Prague dates.
+//! The fee overview: who has paid a schedule's period, with sums, filters, sorting and pages of
+//! [`PAGE_SIZE`] members (a period is computed once per payment stamp and kept in a [`Cache`]);
+//! and the dashboard's "expected this month vs received so far". Read-only; amounts in minor
+//! units of CZK, dates are Prague dates.
 
 use std::collections::HashMap;
 use std::sync::Arc;
