@@ -124,17 +124,19 @@ fn member_list(members: u64) -> String {
     csv
 }
 
-/// Imports the members and saves a monthly 500 Kč fee starting 23 months before this one (24
-/// periods), both as the pages do it. Returns the number of charges.
+/// Imports the members and saves a monthly 500 Kč fee starting 1 January of the previous year
+/// (the earliest start a schedule may have: 23 periods on 30 Nov 2026), both as the pages do it.
+/// Returns the number of charges.
 async fn club_data(pool: &PgPool, tenant: &Tenant, members: u64) -> anyhow::Result<i64> {
-    let (user_id, email): (uuid::Uuid, String) = sqlx::query_as("SELECT id, email FROM app.users")
-        .fetch_one(pool)
-        .await?;
+    let (user_id, email): (kasa::auth::UserId, String) =
+        sqlx::query_as("SELECT id, email FROM app.users")
+            .fetch_one(pool)
+            .await?;
     let actor = Actor {
         user_id: Some(user_id),
         email: Some(email),
     };
-    let now = time::OffsetDateTime::now_utc();
+    let now = kasa::clock::Clock::now(&kasa::clock::SystemClock);
     let today = kasa::i18n::to_prague(now).date();
     let started = Instant::now();
     let mut tx = TenantTx::begin(pool, tenant).await?;
@@ -152,12 +154,7 @@ async fn club_data(pool: &PgPool, tenant: &Tenant, members: u64) -> anyhow::Resu
         started.elapsed().as_secs_f64()
     );
 
-    let mut first = kasa::fee::Period::Month.containing(today).0;
-    for _ in 0..23 {
-        first = kasa::fee::Period::Month
-            .containing(first - time::Duration::days(1))
-            .0;
-    }
+    let first = time::Date::from_calendar_date(today.year() - 1, time::Month::January, 1)?;
     let draft = kasa::fee::ScheduleDraft {
         name: "Členský příspěvek".into(),
         amount: "500".into(),

@@ -166,7 +166,7 @@ fn kb_transaction(
     vs: Option<&str>,
     account_no: &str,
 ) -> Value {
-    let now = time::OffsetDateTime::now_utc()
+    let now = real_now()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("now");
     let mut references = json!({ "accountServicer": servicer });
