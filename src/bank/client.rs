@@ -15,8 +15,9 @@ use url::Url;
 use uuid::Uuid;
 
 use super::KbSettings;
-use super::error::{Api, Error, Result, classify_response, error_chain, shorten};
+use super::error::{Api, Error, Result, classify_response, error_chain};
 use super::registration::{PendingRegistration, RegistrationParams, build_registration_url};
+use super::text::shorten;
 use super::tls::{load_ca_bundle, load_identity};
 use super::wire::{
     Account, AccountBalance, ClientCredentials, SoftwareStatement, SoftwareStatementRequest,

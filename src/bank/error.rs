@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::clock::{Clock as _, SystemClock};
 
 use super::KbQuirks;
+use super::text::shorten;
 use super::wire::ErrorResponse;
 
 /// Result of the KB client.
@@ -243,30 +244,6 @@ fn scrub(text: &str, secrets: &[&str]) -> String {
         out = out.replace(secret, "[redacted]");
     }
     out
-}
-
-/// Single-line, printable, at most 240 characters.
-pub(crate) fn shorten(text: &str) -> String {
-    const MAX: usize = 240;
-    let mut out = String::new();
-    let mut last_space = false;
-    for c in text.chars() {
-        let c = if c.is_control() || c.is_whitespace() {
-            ' '
-        } else {
-            c
-        };
-        if c == ' ' && (last_space || out.is_empty()) {
-            continue;
-        }
-        last_space = c == ' ';
-        if out.chars().count() >= MAX {
-            out.push('…');
-            break;
-        }
-        out.push(c);
-    }
-    out.trim_end().to_owned()
 }
 
 /// Reads a `Retry-After` value: delay-seconds or an HTTP-date.

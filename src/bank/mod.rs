@@ -12,6 +12,7 @@ mod error;
 pub mod money;
 mod registration;
 
+mod text;
 mod tls;
 pub mod wire;
 

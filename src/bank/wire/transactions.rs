@@ -472,7 +472,7 @@ impl UnreadableTransaction {
                 .ok()
             })
         });
-        let problem = crate::bank::error::shorten(&strip_quoted(&error.to_string()));
+        let problem = crate::bank::text::shorten(&strip_quoted(&error.to_string()));
         UnreadableTransaction {
             bank_key,
             raw: raw.to_owned(),
