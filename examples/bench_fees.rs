@@ -12,7 +12,7 @@
 //!
 //! Run: `cargo run --release --example bench_fees -- [generated rows] [members] [notifications]
 //! [seconds per load run]` (defaults 118500 ≈ 100 000 transactions KB lists, 2000, 200, 10).
-//! Members come through `member::import` and the schedule through `fee::save_schedule`, as the
+//! Members come through `member::import` and the schedule through `payment::save_schedule`, as the
 //! pages would do it. Uses a private PostgreSQL cluster (default settings, fsync on) and the
 //! built-in KB sandbox on loopback. Prints the figures for docs/benchmarks.md.
 
@@ -170,7 +170,7 @@ async fn club_data(pool: &PgPool, tenant: &Tenant, members: u64) -> anyhow::Resu
         .map_err(|problems| anyhow::anyhow!("schedule: {problems:?}"))?;
     let started = Instant::now();
     let mut tx = TenantTx::begin(pool, tenant).await?;
-    kasa::fee::save_schedule(&mut tx, &actor, None, &input, today, now)
+    kasa::payment::save_schedule(&mut tx, &actor, None, &input, today, now)
         .await
         .map_err(|e| anyhow::anyhow!("schedule: {e}"))?;
     let (charges,): (i64,) = sqlx::query_as("SELECT count(*) FROM charges")

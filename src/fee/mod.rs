@@ -8,7 +8,6 @@
 //! one period, the month of `starts_on`. A charge is due on `due_day` of its period's first
 //! month (clamped to the month's length) and owed after `grace_days` more.
 
-pub mod overview;
 pub mod tracking;
 
 use std::collections::BTreeSet;
@@ -374,7 +373,7 @@ impl ScheduleDraft {
             .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
             .filter(|t| !t.is_empty())
         {
-            if crate::payment::matching::vs_key(token).is_none() {
+            if crate::member::vs_key(token).is_none() {
                 errors.push(("individuals", "fees.error.vs"));
                 break;
             }
@@ -397,7 +396,7 @@ impl ScheduleDraft {
                 "exempt" | "osvobozen" | "osvobozena" | "osvobozeno"
             );
             let discount = if exempt { Some(0) } else { parse_amount(rest) };
-            match (crate::payment::matching::vs_key(vs), discount) {
+            match (crate::member::vs_key(vs), discount) {
                 (Some(_), Some(discount_minor)) => adjustments.push(Adjustment {
                     vs: vs.to_owned(),
                     discount_minor,
@@ -699,7 +698,6 @@ pub async fn save_schedule(
         now,
     )
     .await?;
-    crate::payment::rerun(tx, today, now).await?;
     Ok(Saved::Saved(id))
 }
 

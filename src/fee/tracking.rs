@@ -77,14 +77,12 @@ pub fn parse(text: &str, today: Date) -> Result<Option<Date>, &'static str> {
     }
 }
 
-/// Sets (or with `None` clears) the chosen date, writes the audit log and re-runs matching in
-/// `tx`: automatic decisions are made again from the new date; a person's stay
-/// (`payment::rerun`). `today` is a Prague date.
+/// Sets (or with `None` clears) the chosen date and writes the audit log. The caller re-runs
+/// matching (`payment::set_payments_from` does both).
 pub async fn set_payments_from(
     tx: &mut TenantTx,
     actor: &Actor,
     chosen: Option<Date>,
-    today: Date,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     let (before,): (Option<Date>,) =
@@ -103,7 +101,6 @@ pub async fn set_payments_from(
         now,
     )
     .await?;
-    crate::payment::rerun(tx, today, now).await?;
     Ok(())
 }
 

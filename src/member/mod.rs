@@ -13,7 +13,7 @@ pub mod import;
 pub mod vs;
 
 pub use fields::Problem;
-pub use vs::VariableSymbol;
+pub use vs::{VariableSymbol, vs_key};
 
 use crate::audit::{self, Actor};
 use crate::db::tenant::TenantTx;

@@ -90,6 +90,16 @@ impl fmt::Debug for VariableSymbol {
     }
 }
 
+/// The numeric form of a variable symbol: ASCII digits only (spaces around are trimmed),
+/// 1-10 digits, leading zeros stripped. `None` for an empty, all-zero or non-numeric VS.
+/// `0012345` → `12345`, `123450` stays `123450` (trailing zeros are significant).
+pub fn vs_key(raw: &str) -> Option<String> {
+    match VariableSymbol::parse(raw) {
+        Ok(Some(vs)) => Some(vs.key().to_owned()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

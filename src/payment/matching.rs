@@ -26,16 +26,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use uuid::Uuid;
 
-/// The numeric form of a variable symbol: ASCII digits only (spaces around are trimmed),
-/// 1-10 digits, leading zeros stripped. `None` for an empty, all-zero or non-numeric VS.
-/// `0012345` → `12345`, `123450` stays `123450` (trailing zeros are significant).
-pub fn vs_key(raw: &str) -> Option<String> {
-    // One rule for the whole project: the member registry's (field case 07).
-    match crate::member::VariableSymbol::parse(raw) {
-        Ok(Some(vs)) => Some(vs.key().to_owned()),
-        _ => None,
-    }
-}
+pub use crate::member::vs_key;
 
 /// VS-like tokens of a payment message, as [`vs_key`]s: digit runs of 1-10 digits written right
 /// after `VS` (`VS2026004`, `VS: 2026004`, `vs.2026004`), and standalone digit runs of 4-10

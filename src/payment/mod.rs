@@ -14,6 +14,7 @@
 
 mod input;
 pub mod matching;
+pub mod overview;
 pub mod views;
 
 use serde_json::{Value, json};
@@ -453,6 +454,41 @@ pub async fn rerun(
     })
 }
 
+/// Creates (`id = None`) or updates a fee schedule ([`crate::fee::save_schedule`]) and, when
+/// anything was saved, re-runs matching in `tx` ([`rerun`]): the new charges exist and settle at
+/// once, and the first schedule starts fee tracking. `today` is a Prague date.
+///
+/// Errors: those of [`crate::fee::save_schedule`].
+pub async fn save_schedule(
+    tx: &mut TenantTx,
+    actor: &Actor,
+    id: Option<Uuid>,
+    input: &crate::fee::ScheduleInput,
+    today: Date,
+    now: OffsetDateTime,
+) -> Result<crate::fee::Saved, crate::fee::Error> {
+    let saved = crate::fee::save_schedule(tx, actor, id, input, today, now).await?;
+    if let crate::fee::Saved::Saved(_) = saved {
+        rerun(tx, today, now).await?;
+    }
+    Ok(saved)
+}
+
+/// Sets (or with `None` clears) the club's "payments count from" date
+/// ([`crate::fee::tracking::set_payments_from`]) and re-runs matching in `tx`: automatic
+/// decisions are made again from the new date; a person's stay. `today` is a Prague date.
+pub async fn set_payments_from(
+    tx: &mut TenantTx,
+    actor: &Actor,
+    chosen: Option<Date>,
+    today: Date,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    crate::fee::tracking::set_payments_from(tx, actor, chosen, now).await?;
+    rerun(tx, today, now).await?;
+    Ok(())
+}
+
 /// `rerun` on demand, by a person: also writes the audit log.
 pub async fn rerun_by(
     tx: &mut TenantTx,
@@ -841,7 +877,8 @@ async fn settle_person_outcome(
 }
 
 /// Undoes the latest not-yet-undone action on a payment, if the payment is still exactly as the
-/// action left it; records the undo in the audit log. Errors: [`Error::CannotUndo`].
+/// action left it; records the undo in the audit log. Errors: [`Error::UnknownPayment`] (no incoming payment
+/// with that id in this club), [`Error::CannotUndo`].
 #[tracing::instrument(skip_all, fields(club = %tx.key(), payment = payment, user_id = ?actor.user_id))]
 pub async fn undo(
     tx: &mut TenantTx,
@@ -850,6 +887,16 @@ pub async fn undo(
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     lock_matching(tx).await?;
+    // A payment of another club (or none) is unknown here, as for the other actions.
+    let (known,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM transactions WHERE id = $1 AND amount_minor > 0)",
+    )
+    .bind(payment)
+    .fetch_one(&mut **tx)
+    .await?;
+    if !known {
+        return Err(Error::UnknownPayment);
+    }
     let last: Option<(i64, String, Value, Value)> = sqlx::query_as(
         "SELECT id, action, before, after FROM payment_actions \
           WHERE transaction_id = $1 AND undone_at IS NULL ORDER BY id DESC LIMIT 1 FOR UPDATE",

@@ -33,7 +33,7 @@ pub struct AppState {
     /// The built-in KB sandbox's pages, when Kasa runs against it (shown in the footer).
     pub kb_sandbox_url: Option<String>,
     /// Fee overview periods computed at the club's current payment stamp.
-    pub fee_overviews: Arc<crate::fee::overview::Cache>,
+    pub fee_overviews: Arc<crate::payment::overview::Cache>,
 }
 
 impl AppState {

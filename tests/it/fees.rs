@@ -549,6 +549,18 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
     ] {
         assert_eq!(stranger.get(&path).await.status(), 404, "{path}");
     }
+    // A payment id the stranger's own club does not have: every action on it is not found,
+    // undo included (it used to answer "cannot undo").
+    for action in ["assign", "confirm", "irrelevant", "undo"] {
+        let path = format!("{club_b}/payments/1/{action}");
+        let form = [("target", format!("member:{member}"))];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            stranger.post_form(&path, &form).await.status(),
+            404,
+            "{path}"
+        );
+    }
     assert_eq!(
         app.count("SELECT count(*) FROM app.tenants").await,
         2,

@@ -30,7 +30,7 @@ struct DashboardPage {
     bank: Option<ConnectionView>,
     accounts: Vec<AccountSummary>,
     /// "Expected this month vs received so far" (member fees).
-    fees: crate::fee::overview::MonthSummary,
+    fees: crate::payment::overview::MonthSummary,
     errors: FieldErrors,
 }
 
@@ -44,7 +44,7 @@ async fn dashboard_page<C: Capability>(
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let accounts = views::accounts(&mut tx).await?;
     let today = crate::i18n::to_prague(state.now()).date();
-    let fees = crate::fee::overview::month_summary(&mut tx, today).await?;
+    let fees = crate::payment::overview::month_summary(&mut tx, today).await?;
     tx.commit().await?;
     render_status(
         status,

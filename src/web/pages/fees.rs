@@ -4,10 +4,10 @@
 use super::{Chrome, render, render_status};
 use crate::audit::Actor;
 use crate::db::tenant::TenantTx;
-use crate::fee::overview::{self, Filter, Overview, Sort, Status};
 use crate::fee::tracking::PaymentsFrom;
 use crate::fee::{self, AppliesTo, Period, Schedule, ScheduleDraft};
 use crate::form_token::FormToken;
+use crate::payment::overview::{self, Filter, Overview, Sort, Status};
 use crate::payment::{self, views::MemberLedger};
 use crate::team::{ManageMoney, Role, ViewClub};
 use crate::web::AppState;
@@ -171,7 +171,7 @@ pub async fn save_settings(
         }
     };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    fee::tracking::set_payments_from(&mut tx, &actor(&access), chosen, today, state.now()).await?;
+    payment::set_payments_from(&mut tx, &actor(&access), chosen, today, state.now()).await?;
     tx.commit().await?;
     access.ctx.flash("fees.flash.tracking_saved").await;
     Ok(Redirect::to(&format!("{}/fees/schedules", base(&access))).into_response())
@@ -325,7 +325,7 @@ async fn save(
         }
     };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    match fee::save_schedule(
+    match payment::save_schedule(
         &mut tx,
         &actor(&access),
         id,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use time::Date;
 use uuid::Uuid;
 
-use super::Schedule;
 use crate::db::tenant::TenantTx;
+use crate::fee::Schedule;
 
 /// Where a member stands for one charge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -288,7 +288,7 @@ async fn compute(
     period: Option<Date>,
     today: Date,
 ) -> Result<Option<Computed>, sqlx::Error> {
-    let Some(detail) = super::schedule(tx, schedule).await? else {
+    let Some(detail) = crate::fee::schedule(tx, schedule).await? else {
         return Ok(None);
     };
     let periods = charged_periods(tx, schedule).await?;
@@ -473,7 +473,7 @@ pub struct MonthSummary {
 }
 
 pub async fn month_summary(tx: &mut TenantTx, today: Date) -> Result<MonthSummary, sqlx::Error> {
-    let (start, end) = super::Period::Month.containing(today);
+    let (start, end) = crate::fee::Period::Month.containing(today);
     let (expected,): (Option<i64>,) = sqlx::query_as(
         "SELECT sum(c.amount_minor)::int8 FROM charges c WHERE c.due_on BETWEEN $1 AND $2",
     )
