@@ -233,27 +233,52 @@ pub async fn create_additional(
     Ok(tenant)
 }
 
-/// The clubs a person belongs to, with their role in each.
-pub async fn clubs_of(pool: &PgPool, user: &User) -> Result<Vec<ClubSummary>, sqlx::Error> {
-    let rows: Vec<(uuid::Uuid, String, String, String, String)> = sqlx::query_as(
-        "SELECT t.id, t.schema_name, t.name, t.ico, m.role FROM app.memberships m \
-         JOIN app.tenants t ON t.id = m.tenant_id \
-         WHERE m.user_id = $1 AND t.status = 'active' ORDER BY t.name, t.id",
-    )
-    .bind(user.id)
+/// The person with id `user` and the active clubs they belong to (by name), in one round trip:
+/// every signed-in request runs it (`web::context::load`), and the club guard and the club
+/// switcher read the clubs from its answer instead of asking again. `None` if the account is
+/// gone.
+pub async fn person_with_clubs(
+    pool: &PgPool,
+    user: crate::auth::UserId,
+) -> Result<Option<(User, Vec<ClubSummary>)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: users::UserRow,
+        tenant_id: Option<uuid::Uuid>,
+        schema_name: Option<String>,
+        name: Option<String>,
+        ico: Option<String>,
+        role: Option<String>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT u.*, t.id AS tenant_id, t.schema_name, t.name, t.ico, m.role \
+           FROM (SELECT {} FROM app.users WHERE id = $1) u \
+           LEFT JOIN (app.memberships m JOIN app.tenants t \
+                        ON t.id = m.tenant_id AND t.status = 'active') \
+             ON m.user_id = u.id \
+          ORDER BY t.name, t.id",
+        users::COLUMNS
+    ))
+    .bind(user)
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let person = users::User::from(first.user.clone());
+    let clubs = rows
         .into_iter()
-        .filter_map(|(id, schema, name, ico, role)| {
+        .filter_map(|row| {
             Some(ClubSummary {
-                tenant: Tenant::from_row(id, &schema)?,
-                name,
-                ico,
-                role: Role::parse(&role)?,
+                tenant: Tenant::from_row(row.tenant_id?, row.schema_name.as_deref()?)?,
+                name: row.name?,
+                ico: row.ico?,
+                role: Role::parse(row.role.as_deref()?)?,
             })
         })
-        .collect())
+        .collect();
+    Ok(Some((person, clubs)))
 }
 
 #[cfg(test)]

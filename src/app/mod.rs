@@ -217,7 +217,7 @@ impl Kasa {
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
             fee_overviews: Arc::default(),
         };
-        let sessions = security::session_layers(workers.sessions.clone(), &workers.public_url);
+        let sessions = security::session_layer(workers.sessions.clone(), &workers.public_url);
         let router = web::router(state.clone(), sessions);
         Ok(Kasa {
             state,

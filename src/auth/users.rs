@@ -17,19 +17,30 @@ pub struct User {
     pub session_epoch: i32,
 }
 
-type UserRow = (UserId, String, Option<OffsetDateTime>, String, i32);
+/// An `app.users` row as [`COLUMNS`] selects it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: UserId,
+    email: String,
+    email_confirmed_at: Option<OffsetDateTime>,
+    locale: String,
+    session_epoch: i32,
+}
 
-fn from_row((id, email, confirmed, locale, epoch): UserRow) -> User {
-    User {
-        id,
-        email: Email::from_stored(email),
-        email_confirmed: confirmed.is_some(),
-        lang: Lang::from_code(&locale).unwrap_or_default(),
-        session_epoch: epoch,
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> User {
+        User {
+            id: row.id,
+            email: Email::from_stored(row.email),
+            email_confirmed: row.email_confirmed_at.is_some(),
+            lang: Lang::from_code(&row.locale).unwrap_or_default(),
+            session_epoch: row.session_epoch,
+        }
     }
 }
 
-const COLUMNS: &str = "id, email, email_confirmed_at, locale, session_epoch";
+/// The columns of [`UserRow`], for `SELECT`s of `app.users`.
+pub(crate) const COLUMNS: &str = "id, email, email_confirmed_at, locale, session_epoch";
 
 /// Creates an account in the caller's transaction; [`Error::EmailTaken`] if the address is
 /// registered already.
@@ -54,7 +65,7 @@ pub async fn create(
     .fetch_one(conn)
     .await;
     match row {
-        Ok(row) => Ok(from_row(row)),
+        Ok(row) => Ok(User::from(row)),
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("users_email_key") => {
             Err(Error::EmailTaken)
         }
@@ -68,7 +79,7 @@ pub async fn find(pool: &PgPool, id: UserId) -> Result<Option<User>, sqlx::Error
             .bind(id)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(from_row))
+    Ok(row.map(User::from))
 }
 
 /// The account and its password hash, for verifying a login.
@@ -84,7 +95,18 @@ pub async fn find_for_login(
         .bind(email.as_str())
         .fetch_optional(pool)
         .await?;
-    Ok(row.map(|(id, e, c, l, s, hash)| (from_row((id, e, c, l, s)), hash)))
+    Ok(row.map(
+        |(id, email, email_confirmed_at, locale, session_epoch, hash)| {
+            let row = UserRow {
+                id,
+                email,
+                email_confirmed_at,
+                locale,
+                session_epoch,
+            };
+            (User::from(row), hash)
+        },
+    ))
 }
 
 pub async fn find_by_email(pool: &PgPool, email: &Email) -> Result<Option<User>, sqlx::Error> {

@@ -188,6 +188,11 @@ pub(crate) async fn apply_plan(
         .await?
         .into_iter()
         .collect();
+    charges.extend(plan.allocations.iter().map(|x| x.charge_id));
+    // What the plan leaves, known before writing: each decision is written with its payment's
+    // remainder, so a first sync writes every decision row once, not twice.
+    let Effects { left, paid } = effects(state, plan, &charges);
+    let left: HashMap<i64, i64> = left.into_iter().collect();
     // One decision per payment (the last one wins), as the engine means it.
     let mut decisions: HashMap<i64, &Decision> = HashMap::new();
     for d in &plan.decisions {
@@ -205,16 +210,19 @@ pub(crate) async fn apply_plan(
             decisions.iter().map(|d| split_target(d.target)).collect();
         sqlx::query(
             "INSERT INTO payment_decisions (transaction_id, outcome, target_member, \
-                    target_household, rule, evidence, by_person, account_key, decided_at) \
-             SELECT u.t, u.o, u.m, u.h, u.r, u.e, u.p, u.k, $9 \
+                    target_household, rule, evidence, by_person, account_key, left_minor, \
+                    decided_at) \
+             SELECT u.t, u.o, u.m, u.h, u.r, u.e, u.p, u.k, u.l, $10 \
                FROM UNNEST($1::int8[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], \
-                           $6::jsonb[], $7::bool[], $8::text[]) AS u(t, o, m, h, r, e, p, k) \
+                           $6::jsonb[], $7::bool[], $8::text[], $9::int8[]) \
+                    AS u(t, o, m, h, r, e, p, k, l) \
              ON CONFLICT (transaction_id) DO UPDATE SET outcome = excluded.outcome, \
                     target_member = excluded.target_member, \
                     target_household = excluded.target_household, rule = excluded.rule, \
                     evidence = excluded.evidence, by_person = excluded.by_person, \
                     decided_by = NULL, decided_by_email = NULL, \
-                    decided_at = excluded.decided_at, account_key = excluded.account_key",
+                    decided_at = excluded.decided_at, account_key = excluded.account_key, \
+                    left_minor = excluded.left_minor",
         )
         .bind(decisions.iter().map(|d| d.payment_id).collect::<Vec<_>>())
         .bind(
@@ -244,6 +252,12 @@ pub(crate) async fn apply_plan(
                 .map(|d| accounts.get(&d.payment_id).copied().unwrap_or(""))
                 .collect::<Vec<_>>(),
         )
+        .bind(
+            decisions
+                .iter()
+                .map(|d| left.get(&d.payment_id).copied().unwrap_or(0))
+                .collect::<Vec<_>>(),
+        )
         .bind(now)
         .execute(&mut **tx)
         .await?;
@@ -270,18 +284,24 @@ pub(crate) async fn apply_plan(
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        charges.extend(a.iter().map(|x| x.charge_id));
     }
-    let Effects { left, paid } = effects(state, plan, &charges);
-    sqlx::query(
-        "UPDATE payment_decisions d SET left_minor = u.left_minor \
-           FROM UNNEST($1::int8[], $2::int8[]) AS u(id, left_minor) \
-          WHERE d.transaction_id = u.id AND d.left_minor <> u.left_minor",
-    )
-    .bind(left.iter().map(|l| l.0).collect::<Vec<_>>())
-    .bind(left.iter().map(|l| l.1).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
+    // The remainders of payments the plan touched without deciding them again.
+    let decided: BTreeSet<i64> = decisions.iter().map(|d| d.payment_id).collect();
+    let rest: Vec<(i64, i64)> = left
+        .into_iter()
+        .filter(|(id, _)| !decided.contains(id))
+        .collect();
+    if !rest.is_empty() {
+        sqlx::query(
+            "UPDATE payment_decisions d SET left_minor = u.left_minor \
+               FROM UNNEST($1::int8[], $2::int8[]) AS u(id, left_minor) \
+              WHERE d.transaction_id = u.id AND d.left_minor <> u.left_minor",
+        )
+        .bind(rest.iter().map(|l| l.0).collect::<Vec<_>>())
+        .bind(rest.iter().map(|l| l.1).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
     crate::fee::set_paid(tx, &paid).await?;
     bump_stamp(tx).await
 }

@@ -201,9 +201,13 @@ struct Computed {
 /// and pending payments through the triggers of tenant migration 0008). The database stays the
 /// only source: a stale entry is never served, only recomputed, so several instances may each
 /// keep their own. At most [`Cache::ENTRIES`] periods, the least recently used leave first.
+///
+/// It also keeps each club's [`Facts`] (schedules, groups, queue count) per stamp, so a request
+/// for a kept period reads nothing but the stamp.
 #[derive(Debug, Default)]
 pub struct Cache {
     entries: std::sync::Mutex<HashMap<CacheKey, CacheEntry>>,
+    facts: std::sync::Mutex<HashMap<Uuid, (i64, Arc<Facts>)>>,
     tick: std::sync::atomic::AtomicU64,
 }
 
@@ -224,6 +228,26 @@ struct CacheEntry {
 
 impl Cache {
     pub const ENTRIES: usize = 256;
+    /// Clubs whose [`Facts`] are kept; when full, the table starts again empty.
+    pub const CLUBS: usize = 4096;
+
+    fn facts(&self, tenant: Uuid, stamp: i64) -> Option<Arc<Facts>> {
+        let facts = self.facts.lock().ok()?;
+        facts
+            .get(&tenant)
+            .filter(|(at, _)| *at == stamp)
+            .map(|(_, f)| f.clone())
+    }
+
+    fn put_facts(&self, tenant: Uuid, stamp: i64, facts: Arc<Facts>) {
+        let Ok(mut kept) = self.facts.lock() else {
+            return;
+        };
+        if kept.len() >= Self::CLUBS && !kept.contains_key(&tenant) {
+            kept.clear();
+        }
+        kept.insert(tenant, (stamp, facts));
+    }
 
     fn get(&self, key: &CacheKey, stamp: i64) -> Option<Arc<Computed>> {
         let tick = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -456,6 +480,74 @@ pub async fn overview(
         page,
         pages,
     }))
+}
+
+/// What the fee overview page shows around the table, valid for one payment stamp: the
+/// schedules (active first, by name), the member groups `(id, name)` and the queue count. Every
+/// change of them moves the stamp: schedules and group links through the triggers of tenant
+/// migration 0008, decisions in code; a group is only ever created together with its first
+/// link, and renaming or deleting one has its own trigger.
+#[derive(Debug)]
+pub struct Facts {
+    pub schedules: Vec<Schedule>,
+    pub groups: Vec<(Uuid, String)>,
+    /// Payments waiting in the queue (ambiguous or unidentified).
+    pub queued: i64,
+}
+
+/// What the overview page asks for: a schedule (default: the first), a period start (default:
+/// the current period) and the filters.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub schedule: Option<Uuid>,
+    pub period: Option<Date>,
+    pub filter: Filter,
+}
+
+/// Everything the fee overview page shows.
+#[derive(Debug)]
+pub struct Page {
+    /// The club's payment stamp the page was read at (the open page polls for a newer one).
+    pub stamp: i64,
+    pub facts: Arc<Facts>,
+    /// `None` when the club has no schedule yet.
+    pub overview: Option<Overview>,
+}
+
+/// The fee overview page for `request` on `today` (a Prague date). A request whose period and
+/// facts are kept in `cache` for the current stamp costs one query (the stamp).
+pub async fn page(
+    tx: &mut TenantTx,
+    cache: &Cache,
+    request: &PageRequest,
+    today: Date,
+) -> Result<Page, sqlx::Error> {
+    let stamp = crate::payment::stamp(tx).await?;
+    let facts = match cache.facts(tx.tenant_id(), stamp) {
+        Some(facts) => facts,
+        None => {
+            let facts = Arc::new(Facts {
+                schedules: crate::fee::schedules(tx).await?,
+                groups: crate::fee::groups(tx).await?,
+                queued: crate::payment::views::queue_count(tx).await?,
+            });
+            cache.put_facts(tx.tenant_id(), stamp, facts.clone());
+            facts
+        }
+    };
+    let chosen = request
+        .schedule
+        .filter(|id| facts.schedules.iter().any(|s| s.id == *id))
+        .or_else(|| facts.schedules.first().map(|s| s.id));
+    let overview = match chosen {
+        Some(id) => overview(tx, cache, stamp, id, request.period, &request.filter, today).await?,
+        None => None,
+    };
+    Ok(Page {
+        stamp,
+        facts,
+        overview,
+    })
 }
 
 /// "Expected this month vs received so far", for the month of `today` (a Prague date), in

@@ -1,7 +1,8 @@
 //! The club guard: `ClubAccess<C>` is the only way a handler gets a club ([`Tenant`]).
 //!
 //! It reads `{club}` from the path, checks that the signed-in person is a member of that club
-//! with at least the role capability `C` demands, and only then hands out the tenant. A club
+//! (among the clubs `context::load` read with the person) with at least the role capability `C`
+//! demands, and only then hands out the tenant. A club
 //! that does not exist and a club the person does not belong to look the same (404), so club
 //! keys cannot be probed; a member without the needed role gets 403.
 
@@ -9,8 +10,8 @@ use super::AppState;
 use super::context::{Ctx, SignedIn};
 use super::error::AppError;
 use crate::auth::User;
-use crate::db::tenant::{Tenant, TenantKey};
-use crate::team::{self, Capability, Role};
+use crate::db::tenant::{ClubId, Tenant, TenantKey};
+use crate::team::{Capability, Role};
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -40,10 +41,14 @@ impl<C: Capability> FromRequestParts<AppState> for ClubAccess<C> {
             .and_then(|(_, value)| TenantKey::parse(value))
             .and_then(|key| key.id())
             .ok_or_else(|| AppError::NotFound.into_response())?;
-        let (tenant, club_name, role) = team::membership(&state.pool, tenant_id, user.id)
-            .await
-            .map_err(|e| AppError::from(e).into_response())?
+        // The person's clubs were read with the person, in this request (`context::load`).
+        let club = ctx
+            .viewer
+            .clubs
+            .iter()
+            .find(|c| ClubId(c.tenant.id()) == tenant_id)
             .ok_or_else(|| AppError::NotFound.into_response())?;
+        let (tenant, club_name, role) = (club.tenant.clone(), club.name.clone(), club.role);
         if role < C::MIN_ROLE {
             return Err(AppError::Forbidden.into_response());
         }

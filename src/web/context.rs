@@ -1,18 +1,22 @@
 //! Who is asking, in which language: the per-request context every page needs.
 //!
-//! [`load`] runs once per request: it reads the session, loads the signed-in person (ending the
-//! session if its absolute lifetime is over or the password changed since), picks the language,
-//! and leaves a [`Viewer`] in the request's extensions. Extractors ([`Ctx`], [`SignedIn`]) read
-//! it from there, so no handler loads the person twice or forgets a check.
+//! [`load`] runs once per request: it reads the session, loads the signed-in person and their
+//! clubs in one query (ending the session if its absolute lifetime is over or the password
+//! changed since), picks the language, and leaves a [`Viewer`] in the request's extensions.
+//! Extractors ([`Ctx`], [`SignedIn`], `access::ClubAccess`) read it from there, so no handler
+//! loads the person or their memberships twice or forgets a check. [`record_activity`] slides
+//! the idle time-out on page requests.
 
 use super::AppState;
-use crate::auth::{User, users};
+use crate::auth::User;
+use crate::club::{self, ClubSummary};
 use crate::i18n::Lang;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::borrow::Cow;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
@@ -21,11 +25,21 @@ pub const KEY_EPOCH: &str = "epoch";
 pub const KEY_AUTH_AT: &str = "auth_at";
 pub const KEY_LANG: &str = "lang";
 pub const KEY_FLASH: &str = "flash";
+/// The last page request that slid the idle time-out (Unix seconds).
+pub const KEY_SEEN: &str = "seen";
+
+/// How often a signed-in person's page requests write the session back to slide its idle
+/// time-out: at most once this often, so the time-out slides with one minute's granularity and a
+/// page view is not a database write.
+pub const ACTIVITY_WRITE_INTERVAL: time::Duration = time::Duration::minutes(1);
 
 /// The person behind a request and their language.
 #[derive(Debug, Clone)]
 pub struct Viewer {
     pub user: Option<User>,
+    /// The signed-in person's active clubs by name, with their role in each (empty when signed
+    /// out). Read in the same query as the person, so a request sees one consistent answer.
+    pub clubs: Arc<[ClubSummary]>,
     pub lang: Lang,
     pub request_id: String,
     pub path: String,
@@ -38,11 +52,12 @@ pub async fn load(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let user = match signed_in_user(&state, &session).await {
-        Ok(user) => user,
+    let (user, clubs) = match signed_in_user(&state, &session).await {
+        Ok(Some((user, clubs))) => (Some(user), clubs.into()),
+        Ok(None) => (None, Arc::from([])),
         Err(error) => {
             tracing::warn!(%error, "could not load the signed-in person; treating as signed out");
-            None
+            (None, Arc::from([]))
         }
     };
     let chosen: Option<String> = session.get(KEY_LANG).await.ok().flatten();
@@ -65,6 +80,7 @@ pub async fn load(
         .unwrap_or_else(|| "/".to_owned());
     req.extensions_mut().insert(Viewer {
         user,
+        clubs,
         lang,
         request_id,
         path,
@@ -72,7 +88,34 @@ pub async fn load(
     next.run(req).await
 }
 
-async fn signed_in_user(state: &AppState, session: &Session) -> anyhow::Result<Option<User>> {
+/// Middleware for page requests (not background polls), inside [`load`]: a signed-in person's
+/// page request is activity and slides the session's idle time-out. The session is marked
+/// changed, and so written back, at most once per [`ACTIVITY_WRITE_INTERVAL`].
+pub async fn record_activity(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    let signed_in = req
+        .extensions()
+        .get::<Viewer>()
+        .is_some_and(|v| v.user.is_some());
+    if signed_in {
+        let now = state.now().unix_timestamp();
+        let seen: Option<i64> = session.get(KEY_SEEN).await.ok().flatten();
+        let due = seen.is_none_or(|t| now - t >= ACTIVITY_WRITE_INTERVAL.whole_seconds());
+        if due && let Err(error) = session.insert(KEY_SEEN, now).await {
+            tracing::warn!(%error, "could not record activity in the session");
+        }
+    }
+    next.run(req).await
+}
+
+async fn signed_in_user(
+    state: &AppState,
+    session: &Session,
+) -> anyhow::Result<Option<(User, Vec<ClubSummary>)>> {
     let Some(user_id) = session.get::<crate::auth::UserId>(KEY_USER).await? else {
         return Ok(None);
     };
@@ -81,9 +124,11 @@ async fn signed_in_user(state: &AppState, session: &Session) -> anyhow::Result<O
     let expired = auth_at
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .is_none_or(|t| state.now() - t > super::security::ABSOLUTE_LIFETIME);
-    let user = users::find(&state.pool, user_id).await?;
-    match user {
-        Some(user) if !expired && epoch == Some(user.session_epoch) => Ok(Some(user)),
+    let person = club::person_with_clubs(&state.pool, user_id).await?;
+    match person {
+        Some((user, clubs)) if !expired && epoch == Some(user.session_epoch) => {
+            Ok(Some((user, clubs)))
+        }
         _ => {
             // Lifetime over, password changed elsewhere, or account gone: end this session.
             session.flush().await?;
@@ -99,6 +144,7 @@ pub async fn sign_in(session: &Session, user: &User, now: OffsetDateTime) -> any
     session.insert(KEY_USER, user.id).await?;
     session.insert(KEY_EPOCH, user.session_epoch).await?;
     session.insert(KEY_AUTH_AT, now.unix_timestamp()).await?;
+    session.insert(KEY_SEEN, now.unix_timestamp()).await?;
     Ok(())
 }
 
@@ -130,7 +176,12 @@ impl Ctx {
 
     /// Takes the pending one-time message, translated.
     pub async fn take_flash(&self) -> Option<String> {
-        let key: Option<String> = self.session.remove(KEY_FLASH).await.ok().flatten();
+        // Only a session that holds a message changes (`remove` marks it changed regardless,
+        // which would write the session back on every page).
+        let key: Option<String> = self.session.get(KEY_FLASH).await.ok().flatten();
+        if key.is_some() {
+            let _ = self.session.remove::<String>(KEY_FLASH).await;
+        }
         key.map(|k| self.t(&k).into_owned())
     }
 }

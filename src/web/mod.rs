@@ -21,7 +21,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 /// Every route of the application.
-pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
+pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
         account, bank, club, fees, health, mailbox, members, operator, payments, public, team,
     };
@@ -157,20 +157,30 @@ pub fn router(state: AppState, sessions: security::SessionLayers) -> Router {
         app = app.route("/dev/mailbox", get(mailbox::mailbox));
     }
 
-    let with_session = |router: Router<AppState>, layer: security::Sessions| {
-        router
-            .layer(axum::middleware::from_fn_with_state(
+    // Page requests are a signed-in person's activity (they slide the idle time-out); polls
+    // are not. `record_activity` runs inside `load`, which it needs.
+    let with_session = |router: Router<AppState>, activity: bool| {
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::error::render_errors,
+        ));
+        let router = if activity {
+            router.layer(axum::middleware::from_fn_with_state(
                 state.clone(),
-                pages::error::render_errors,
+                context::record_activity,
             ))
+        } else {
+            router
+        };
+        router
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 context::load,
             ))
-            .layer(layer)
+            .layer(sessions.clone())
     };
-    let pages = with_session(app.fallback(error::not_found), sessions.pages)
-        .merge(with_session(polled, sessions.polling));
+    let pages =
+        with_session(app.fallback(error::not_found), true).merge(with_session(polled, false));
 
     let public_url = state.public_url.clone();
     let endpoints = &state.kb.settings().endpoints;

@@ -5,8 +5,9 @@
 //!   over HTTPS; over plain `http://localhost` browsers refuse `Secure` and `__Host-` cookies, so
 //!   the local default uses `kasa_session` without `Secure` (documented in README). Always
 //!   `HttpOnly`, `SameSite=Lax` (Strict would drop the cookie on the way back from KB), idle
-//!   timeout of 30 minutes that really slides (`always_save`) on page requests but not on
-//!   background polls ([`SessionLayers`]), absolute lifetime 12 hours (checked in
+//!   timeout of 30 minutes that slides on a signed-in person's page requests but not on
+//!   background polls (`context::record_activity` writes the session back at most once a
+//!   minute, so a page view is not a database write), absolute lifetime 12 hours (checked in
 //!   `context::load`).
 //! * CSRF: tower-http's `CsrfLayer` (Fetch Metadata and Origin, the Go 1.25 algorithm) on every
 //!   request; the KB callback and Event API routes will be the only exemptions.
@@ -31,22 +32,9 @@ pub fn is_https(public_url: &Url) -> bool {
     public_url.scheme() == "https"
 }
 
-/// The session layers: one for pages (every request is activity and slides the idle time-out)
-/// and one for the open account page's background polls, which read the session but never
-/// save it, so a page left open does not keep its session alive past the idle time-out.
-#[derive(Clone)]
-pub struct SessionLayers {
-    pub pages: Sessions,
-    pub polling: Sessions,
-}
-
-pub fn session_layers(store: PostgresStore, public_url: &Url) -> SessionLayers {
-    SessionLayers {
-        pages: session_layer(store.clone(), public_url),
-        polling: session_layer(store, public_url).with_always_save(false),
-    }
-}
-
+/// The session layer. A session is written back only when something in it changed: sign-in,
+/// a flash message, the language, or the activity mark `context::record_activity` sets on page
+/// requests (at most once a minute), which is what slides the idle time-out.
 pub fn session_layer(store: PostgresStore, public_url: &Url) -> Sessions {
     let secure = is_https(public_url);
     SessionManagerLayer::new(store)
@@ -60,7 +48,7 @@ pub fn session_layer(store: PostgresStore, public_url: &Url) -> Sessions {
         .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(IDLE_TIMEOUT))
-        .with_always_save(true)
+        .with_always_save(false)
 }
 
 /// The policy. `form-action` also names KB's two browser pages: browsers apply it to the

@@ -26,13 +26,12 @@ struct ClubsPage {
 }
 
 pub async fn clubs(State(state): State<AppState>, s: SignedIn) -> Result<Response, AppError> {
-    let clubs = club::clubs_of(&state.pool, &s.user)
-        .await?
-        .into_iter()
-        .map(|c| {
-            let href = paths::club(c.tenant.key());
-            (c, href)
-        })
+    let clubs = s
+        .ctx
+        .viewer
+        .clubs
+        .iter()
+        .map(|c| (c.clone(), paths::club(c.tenant.key())))
         .collect();
     render(&ClubsPage {
         c: Chrome::build(&s.ctx, &state, None).await?,

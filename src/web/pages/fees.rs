@@ -503,40 +503,29 @@ pub async fn overview_page(
     access: ClubAccess<ViewClub>,
     Query(query): Query<OverviewQuery>,
 ) -> Result<Response, AppError> {
-    let filter = Filter {
-        group: Uuid::parse_str(&query.group).ok(),
-        status: Status::parse(&query.status),
-        search: crate::member::fields::search(&query.q),
-        sort: Sort::parse(&query.sort).unwrap_or_default(),
-        page: query.page.parse().unwrap_or(1),
+    let request = overview::PageRequest {
+        schedule: Uuid::parse_str(&query.schedule).ok(),
+        period: fee::parse_date(&query.period),
+        filter: Filter {
+            group: Uuid::parse_str(&query.group).ok(),
+            status: Status::parse(&query.status),
+            search: crate::member::fields::search(&query.q),
+            sort: Sort::parse(&query.sort).unwrap_or_default(),
+            page: query.page.parse().unwrap_or(1),
+        },
     };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let schedules = fee::schedules(&mut tx).await?;
-    let stamp = payment::stamp(&mut tx).await?;
-    let chosen = Uuid::parse_str(&query.schedule)
-        .ok()
-        .filter(|id| schedules.iter().any(|s| s.id == *id))
-        .or_else(|| schedules.first().map(|s| s.id));
-    let overview = match chosen {
-        Some(id) => {
-            let period = fee::parse_date(&query.period);
-            let cache = &state.fee_overviews;
-            overview::overview(&mut tx, cache, stamp, id, period, &filter, today(&state)).await?
-        }
-        None => None,
-    };
-    let groups = fee::groups(&mut tx).await?;
-    let queued = payment::views::queue_count(&mut tx).await?;
+    let page = overview::page(&mut tx, &state.fee_overviews, &request, today(&state)).await?;
     tx.commit().await?;
     render(&OverviewPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
         base: base(&access),
         query,
-        schedules,
-        groups,
-        overview,
-        queued,
-        stamp,
+        schedules: page.facts.schedules.clone(),
+        groups: page.facts.groups.clone(),
+        overview: page.overview,
+        queued: page.facts.queued,
+        stamp: page.stamp,
         can_manage: access.role >= Role::Treasurer,
     })
 }

@@ -77,12 +77,13 @@ impl Chrome {
             .as_ref()
             .map(|u| format!("{u}/control"));
         chrome.flash = ctx.take_flash().await;
-        if let Some(user) = ctx.user() {
-            let clubs = crate::club::clubs_of(&state.pool, user).await?;
-            chrome.clubs = clubs
-                .into_iter()
+        if ctx.user().is_some() {
+            chrome.clubs = ctx
+                .viewer
+                .clubs
+                .iter()
                 .map(|c| NavClub {
-                    name: c.name,
+                    name: c.name.clone(),
                     href: super::paths::club(c.tenant.key()),
                     team_href: super::paths::team(c.tenant.key()),
                     members_href: super::paths::members(c.tenant.key()),

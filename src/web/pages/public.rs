@@ -28,9 +28,8 @@ struct LandingPage {
 
 /// `/`: the landing page, or the signed-in person's club.
 pub async fn home(State(state): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
-    if let Some(user) = ctx.user() {
-        let clubs = club::clubs_of(&state.pool, user).await?;
-        return Ok(match clubs.as_slice() {
+    if ctx.user().is_some() {
+        return Ok(match &*ctx.viewer.clubs {
             [only] => Redirect::to(&paths::club(only.tenant.key())).into_response(),
             _ => Redirect::to("/clubs").into_response(),
         });
