@@ -49,10 +49,21 @@ fn release_hygiene(
     _meta: PoolConnectionMetadata,
 ) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
     Box::pin(async move {
-        // ROLLBACK outside a transaction only warns; both statements travel in one message.
-        conn.execute(sqlx::raw_sql("ROLLBACK; RESET search_path"))
-            .await?;
-        Ok(true)
+        // One message. On a clean connection (almost always) `BEGIN; ROLLBACK` warns nothing,
+        // where a bare ROLLBACK would write "there is no transaction in progress" to the
+        // server's log on every release. Inside a transaction left open, BEGIN warns (the
+        // server log then shows the case this hook exists for) and ROLLBACK ends it. In an
+        // aborted transaction BEGIN fails and the message stops: that connection is closed.
+        match conn
+            .execute(sqlx::raw_sql("BEGIN; ROLLBACK; RESET search_path"))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                tracing::warn!(%error, "closing a pooled connection that could not be reset");
+                Ok(false)
+            }
+        }
     })
 }
 
