@@ -35,6 +35,14 @@ impl Tenant {
         &self.schema
     }
 
+    /// `table` of this club's schema, schema-qualified (`"t_…".table`), for a read of one
+    /// statement outside any transaction: the path of pages polled many times a second, where
+    /// `BEGIN`/`COMMIT` would triple the round trips. The schema name was validated when the
+    /// tenant was built; `table` must be a literal of the caller's (never input).
+    pub fn table(&self, table: &'static str) -> String {
+        format!("{}.{table}", self.schema.quoted())
+    }
+
     /// Loads an active tenant by id. For workers, operators and the membership check; the web
     /// layer must not call it with an id taken from a request without checking membership.
     /// Takes a [`ClubId`] or, from modules that keep bare ids, a [`Uuid`].

@@ -355,6 +355,15 @@ async fn reversed_candidates(
     if reversals.is_empty() {
         return Ok(Vec::new());
     }
+    // One probe per account and amount, with its latest reversal's day: the candidates of the
+    // earlier ones are among those (a first sync has many reversals of the same amount).
+    let mut latest: std::collections::BTreeMap<(Uuid, i64), Option<Date>> = Default::default();
+    for r in reversals {
+        let day = latest
+            .entry((r.account_id, r.amount_minor))
+            .or_insert(r.date);
+        *day = (*day).max(r.date);
+    }
     let rows: Vec<(i64,)> = sqlx::query_as(
         "SELECT DISTINCT t.id FROM transactions t \
            JOIN UNNEST($1::uuid[], $2::int8[], $3::date[]) AS r(account, amount, day) \
@@ -365,9 +374,9 @@ async fn reversed_candidates(
                  OR EXISTS (SELECT 1 FROM payment_decisions d \
                              WHERE d.transaction_id = t.id AND d.by_person))",
     )
-    .bind(reversals.iter().map(|r| r.account_id).collect::<Vec<_>>())
-    .bind(reversals.iter().map(|r| r.amount_minor).collect::<Vec<_>>())
-    .bind(reversals.iter().map(|r| r.date).collect::<Vec<_>>())
+    .bind(latest.keys().map(|k| k.0).collect::<Vec<_>>())
+    .bind(latest.keys().map(|k| k.1).collect::<Vec<_>>())
+    .bind(latest.values().copied().collect::<Vec<_>>())
     .bind(from)
     .fetch_all(&mut **tx)
     .await?;

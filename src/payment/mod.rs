@@ -23,7 +23,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor};
-use crate::db::tenant::TenantTx;
+use crate::db::tenant::{Tenant, TenantTx};
 use input::Scope;
 use matching::{Allocation, Decision, Evidence, Outcome, Plan, Rule, State, Target};
 
@@ -385,6 +385,18 @@ pub async fn stamp(tx: &mut TenantTx) -> Result<i64, sqlx::Error> {
     Ok(v)
 }
 
+/// The club's payment stamp read outside any transaction, in one round trip (as [`stamp`]):
+/// what open fee pages poll, and the fee overview's first step.
+pub async fn current_stamp(pool: &sqlx::PgPool, tenant: &Tenant) -> Result<i64, sqlx::Error> {
+    let (v,): (i64,) = sqlx::query_as(&format!(
+        "SELECT version FROM {}",
+        tenant.table("payment_stamp")
+    ))
+    .fetch_one(pool)
+    .await?;
+    Ok(v)
+}
+
 /// What a run changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunReport {
@@ -428,6 +440,7 @@ pub async fn rerun(
     today: Date,
     now: OffsetDateTime,
 ) -> Result<RunReport, sqlx::Error> {
+    let started = std::time::Instant::now();
     lock_matching(tx).await?;
     let charges_created = crate::fee::generate_charges(tx, today, now).await?;
     let from = crate::fee::tracking::payments_from(tx).await?.effective();
@@ -450,9 +463,13 @@ pub async fn rerun(
         extra: Vec::new(),
         whole_queue,
     };
+    let prepared = started.elapsed();
     let state = input::load(tx, &scope, directory).await?;
+    let loaded = started.elapsed();
     let plan = matching::run(&state);
+    let planned = started.elapsed();
     apply_plan(tx, &state, &plan, now).await?;
+    let applied = started.elapsed();
     if from.is_some() {
         input::advance_scan(tx).await?;
     }
@@ -466,6 +483,17 @@ pub async fn rerun(
     if (charges_created > 0 || rebuilt) && plan.is_empty() {
         bump_stamp(tx).await?;
     }
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    tracing::debug!(
+        prepare_ms = ms(prepared),
+        load_ms = ms(loaded - prepared),
+        plan_ms = ms(planned - loaded),
+        apply_ms = ms(applied - planned),
+        total_ms = ms(started.elapsed()),
+        payments = state.payments.len(),
+        decisions = plan.decisions.len(),
+        "matching timing"
+    );
     Ok(RunReport {
         charges_created,
         decisions: plan.decisions.len(),

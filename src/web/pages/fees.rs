@@ -514,9 +514,14 @@ pub async fn overview_page(
             page: query.page.parse().unwrap_or(1),
         },
     };
-    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let page = overview::page(&mut tx, &state.fee_overviews, &request, today(&state)).await?;
-    tx.commit().await?;
+    let page = overview::page(
+        &state.pool,
+        &access.tenant,
+        &state.fee_overviews,
+        &request,
+        today(&state),
+    )
+    .await?;
     render(&OverviewPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
         base: base(&access),
@@ -535,9 +540,7 @@ pub async fn stamp(
     State(state): State<AppState>,
     access: ClubAccess<ViewClub>,
 ) -> Result<Response, AppError> {
-    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let stamp = payment::stamp(&mut tx).await?;
-    tx.commit().await?;
+    let stamp = payment::current_stamp(&state.pool, &access.tenant).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
