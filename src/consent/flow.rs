@@ -8,7 +8,7 @@ use crate::bank::wire::{ClientCredentials, SoftwareStatementRequest, Subscriptio
 use crate::bank::{self, RegistrationCallback, RegistrationParams, Secret};
 use crate::db::tenant::{Tenant, TenantKey, TenantTx};
 use crate::sync::AccessTokens;
-use crate::vault::{Binding, VaultError};
+use crate::vault::{self, Binding};
 use base64::Engine;
 use rand::RngCore;
 use serde_json::json;
@@ -53,7 +53,7 @@ pub enum FlowError {
     #[error("KB refused: {0}")]
     Bank(#[from] bank::Error),
     #[error(transparent)]
-    Vault(#[from] VaultError),
+    Vault(#[from] vault::Error),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
