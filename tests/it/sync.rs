@@ -9,7 +9,7 @@ use kasa::bank::{Error as BankError, KbClient, Secret};
 use kasa::clock::{Clock, ManualClock};
 use kasa::db::tenant::{Tenant, TenantTx};
 use kasa::sync::jobs::{self, JobState};
-use kasa::sync::ledger::{self, Batch, LedgerError};
+use kasa::sync::ledger::{self, Batch};
 use kasa::sync::{AccessTokens, Problem, SyncDeps, SyncSettings, Worker};
 use kb_sandbox::{FaultSettings, SandboxConfig, SandboxHandle};
 use serde_json::{Value, json};
@@ -802,7 +802,7 @@ async fn racing_workers_sync_an_account_once_and_a_fenced_out_worker_cannot_comm
     };
     let mut tx = TenantTx::begin(pool, &env.club.tenant).await.expect("tx");
     let lost = ledger::apply(&mut tx, &batch(a.fence)).await;
-    assert!(matches!(lost, Err(LedgerError::LostLease(_))), "{lost:?}");
+    assert!(matches!(lost, Err(ledger::Error::LostLease(_))), "{lost:?}");
     drop(tx);
     assert_eq!(
         env.club.rows(env.club.account_id).await,
