@@ -617,21 +617,7 @@ async fn duplicate_and_late_notifications_cause_no_duplicates() {
         .expect("due");
     worker.run_until_idle(20).await.expect("late sync");
 
-    let ledger: serde_json::Value = http
-        .get(format!(
-            "{}/control/ledger?account={kb_account}",
-            sandbox.browser_base_url
-        ))
-        .send()
-        .await
-        .expect("ledger")
-        .json()
-        .await
-        .expect("json");
-    let expected = ledger
-        .as_array()
-        .or_else(|| ledger["transactions"].as_array())
-        .map_or(0, Vec::len) as i64;
+    let expected = sandbox_ledger(&sandbox, Some(&kb_account)).await.len() as i64;
     let mut tx = tenant_tx(&app).await;
     let (rows, distinct, found): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(DISTINCT bank_key), count(*) FILTER (WHERE variable_symbol IN ('5500001', '5500002')) FROM transactions",

@@ -259,21 +259,7 @@ async fn the_client_onboards_against_the_sandbox_and_receives_a_notification() {
         .await
         .expect("transactions")
         .transactions;
-    let ledger: Value = browser()
-        .get(format!(
-            "{}/control/ledger?account={}",
-            sandbox.browser_base_url, on.account_id
-        ))
-        .send()
-        .await
-        .expect("ledger")
-        .json()
-        .await
-        .expect("json");
-    let ledger = ledger
-        .as_array()
-        .or_else(|| ledger["transactions"].as_array())
-        .expect("ledger rows");
+    let ledger = crate::helpers::sandbox_ledger(&sandbox, Some(&on.account_id)).await;
     assert!(
         transactions.len() > 100,
         "several pages: {}",
