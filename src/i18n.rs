@@ -245,8 +245,45 @@ pub fn format_money(minor: i64, currency: &str, lang: Lang) -> String {
     }
 }
 
+/// Lower case without Czech diacritics (nor ä, ë, ö, ü), each character but letters and digits
+/// a space: "Nová, Jana" → "nova  jana" (split on whitespace for the words). How names, payment
+/// messages and import column headers are compared, whatever accents and punctuation people
+/// typed.
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let c = c.to_lowercase().next().unwrap_or(c);
+            match c {
+                'á' | 'ä' => 'a',
+                'č' => 'c',
+                'ď' => 'd',
+                'é' | 'ě' | 'ë' => 'e',
+                'í' => 'i',
+                'ň' => 'n',
+                'ó' | 'ö' => 'o',
+                'ř' => 'r',
+                'š' => 's',
+                'ť' => 't',
+                'ú' | 'ů' | 'ü' => 'u',
+                'ý' => 'y',
+                'ž' => 'z',
+                c if c.is_alphanumeric() => c,
+                _ => ' ',
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn folding_drops_accents_case_and_punctuation() {
+        assert_eq!(super::fold("Nová, Jana"), "nova  jana");
+        assert_eq!(super::fold("Příjmení"), "prijmeni");
+        assert_eq!(super::fold("ŽLUŤOUČKÝ kůň"), "zlutoucky kun");
+        assert_eq!(super::fold("Müller-Čech 7"), "muller cech 7");
+    }
+
     #[test]
     fn counts_take_the_czech_plural_forms_one_few_and_other() {
         use super::Lang;
