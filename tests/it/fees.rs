@@ -471,15 +471,7 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
     // Another club's treasurer (owner) and a viewer of club A.
     let stranger = app.client();
     let club_b = app.sign_up(&stranger, "Klub B", ICO_B, "bob@b.cz").await;
-    let viewer = app
-        .teammate(
-            &owner,
-            &club,
-            "viewer@a.cz",
-            "viewer",
-            "Viewer má dlouhé heslo 1",
-        )
-        .await;
+    let viewer = app.teammate(&owner, &club, "viewer@a.cz", "viewer").await;
 
     let reads = [
         format!("{club}/fees"),

@@ -310,18 +310,19 @@ impl TestApp {
         (link, token)
     }
 
-    /// A new teammate: `owner` invites `email` with `role` and the invited person accepts,
-    /// creating an account with `password`; their signed-in client.
+    /// A teammate of the club at `dashboard`: `inviter` invites `email` with `role` and the
+    /// invitation is accepted in a new client (with a new password), which is returned signed
+    /// in.
     pub async fn teammate(
         &self,
-        owner: &Client,
+        inviter: &Client,
         dashboard: &str,
         email: &str,
         role: &str,
-        password: &str,
     ) -> Client {
-        let (_, token) = self.invite(owner, dashboard, email, role).await;
+        let (_, token) = self.invite(inviter, dashboard, email, role).await;
         let client = self.client();
+        let password = "Spoluhráč má dlouhé heslo 1";
         let response = client
             .post_form("/invitation", &[("token", &token), ("password", password)])
             .await;

@@ -665,9 +665,7 @@ async fn another_clubs_treasurer_gets_404_and_a_viewer_403_on_every_member_route
     }
 
     // A viewer of club A reads the list and the member, changes nothing (403).
-    let vera = app
-        .teammate(&alice, &club_a, "vera@a.cz", "viewer", PASSWORD)
-        .await;
+    let vera = app.teammate(&alice, &club_a, "vera@a.cz", "viewer").await;
     assert_eq!(vera.get(&format!("{club_a}/members")).await.status(), 200);
     let (status, page) = vera.get_text(&member).await;
     assert_eq!(status, 200);

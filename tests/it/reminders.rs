@@ -30,16 +30,9 @@ async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
         .sign_up(&owner, "Oddíl Vodníci", ICO_A, "owner@vodnici.cz")
         .await;
     let (treasurer, viewer) = ("pokladni@vodnici.cz", "divak@vodnici.cz");
-    app.teammate(
-        &owner,
-        &dashboard,
-        treasurer,
-        "treasurer",
-        "Pokladní heslo dlouhé",
-    )
-    .await;
-    app.teammate(&owner, &dashboard, viewer, "viewer", "Divácké heslo dlouhé")
+    app.teammate(&owner, &dashboard, treasurer, "treasurer")
         .await;
+    app.teammate(&owner, &dashboard, viewer, "viewer").await;
 
     let tenant = app.tenant(&dashboard).await;
     let owner_id = person(&app, "owner@vodnici.cz").await;
