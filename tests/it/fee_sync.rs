@@ -4,7 +4,9 @@
 //! newcomer sees it, and a run after a sync that changed nothing.
 
 use crate::consent::{confirmed_club, connect};
-use crate::fees::{add_member, assert_bookkeeping, month_start, monthly_schedule, tenant_count};
+use crate::fees::{
+    add_member, assert_bookkeeping, month_start, monthly_schedule, tenant_count, tenant_of,
+};
 use crate::helpers::*;
 use kasa::db::tenant::{Tenant, TenantTx};
 use kasa::sync::AfterLedgerApply;
@@ -37,7 +39,7 @@ impl Club {
         })
         .await;
         let (client, dashboard) = confirmed_club(&app, "pokladni@oddil.cz", ICO_A).await;
-        let tenant = app.tenant(&dashboard).await;
+        let tenant = tenant_of(&app, &dashboard).await;
         connect(&app, &client, &dashboard).await;
         let (account, kb_account, iban): (Uuid, String, String) =
             sqlx::query_as("SELECT id, kb_account_id, iban FROM app.bank_accounts LIMIT 1")

@@ -8,6 +8,12 @@ use crate::members::form_token;
 use kasa::db::tenant::{Tenant, TenantTx};
 use uuid::Uuid;
 
+/// The club at `dashboard` ([`TestApp::tenant`]; the fee, export and pay-page tests import it
+/// from here).
+pub(crate) async fn tenant_of(app: &TestApp, dashboard: &str) -> Tenant {
+    app.tenant(dashboard).await
+}
+
 /// Adds a member straight into the club's schema (the member pages are another area's).
 pub(crate) async fn add_member(
     app: &TestApp,
@@ -100,7 +106,7 @@ async fn charges_are_generated_once_per_member_and_period_and_follow_member_chan
     let app = TestApp::spawn().await;
     let client = app.client();
     let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
-    let tenant = app.tenant(&dashboard).await;
+    let tenant = tenant_of(&app, &dashboard).await;
     add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
     let petr = add_member(&app, &tenant, "Petr Svoboda", "0024", "2010-01-01").await;
 
@@ -219,7 +225,7 @@ async fn the_overview_shows_fifty_members_a_page_and_any_member_change_at_once()
     let app = TestApp::spawn().await;
     let client = app.client();
     let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
-    let tenant = app.tenant(&dashboard).await;
+    let tenant = tenant_of(&app, &dashboard).await;
     let mut first = None;
     for i in 0..60 {
         let id = add_member(
@@ -305,7 +311,7 @@ async fn pay(
 async fn a_synced_payment_is_matched_in_the_sync_and_a_person_can_assign_and_undo() {
     let app = TestApp::spawn_with_sandbox(|c| c.seed.transactions_per_account = 0).await;
     let (client, dashboard) = confirmed_club(&app, "t@sokol.cz", ICO_A).await;
-    let tenant = app.tenant(&dashboard).await;
+    let tenant = tenant_of(&app, &dashboard).await;
     let jana = add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
     add_member(&app, &tenant, "Petr Svoboda", "2026002", "2010-01-01").await;
     monthly_schedule(&client, &dashboard, &month_start(&app, 0)).await;
@@ -456,7 +462,7 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
     let app = TestApp::spawn().await;
     let owner = app.client();
     let club = app.sign_up(&owner, "Klub A", ICO_A, "owner@a.cz").await;
-    let tenant = app.tenant(&club).await;
+    let tenant = tenant_of(&app, &club).await;
     let member = add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
     monthly_schedule(&owner, &club, &month_start(&app, 0)).await;
     let (schedule,): (Uuid,) = {
@@ -572,7 +578,7 @@ fn schedule_form<'a>(starts_on: &'a str, token: &'a str) -> Vec<(&'a str, &'a st
 async fn signed_up_club(app: &TestApp) -> (Client, String, Tenant) {
     let client = app.client();
     let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
-    let tenant = app.tenant(&dashboard).await;
+    let tenant = tenant_of(app, &dashboard).await;
     (client, dashboard, tenant)
 }
 
@@ -643,7 +649,7 @@ async fn a_schedule_starting_in_2000_or_for_another_clubs_group_is_refused_at_th
     // Another club's group: unknown here.
     let other = app.client();
     let club_b = app.sign_up(&other, "Klub B", ICO_B, "b@b.cz").await;
-    let tenant_b = app.tenant(&club_b).await;
+    let tenant_b = tenant_of(&app, &club_b).await;
     let foreign = Uuid::now_v7();
     let mut tx = TenantTx::begin(&app.pool, &tenant_b).await.expect("begin");
     sqlx::query("INSERT INTO member_groups (id, name) VALUES ($1, 'žáci')")
