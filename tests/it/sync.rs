@@ -225,7 +225,7 @@ async fn env(
         settings.timeouts.request = timeout;
     }
     let client = KbClient::new(settings).expect("client");
-    let on = onboard(&sandbox, &client_for(&sandbox)).await;
+    let on = onboard(&client_for(&sandbox)).await;
     let accounts = client.accounts(&on.access_token).await.expect("accounts");
     let pool = kasa::db::connect_pool(fresh_database().await, 8)
         .await
