@@ -44,7 +44,7 @@ impl Binding<'_> {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum VaultError {
+pub enum Error {
     /// The stored text is not a Kasa ciphertext.
     #[error("malformed ciphertext")]
     Malformed,
@@ -78,7 +78,7 @@ impl fmt::Debug for Vault {
 
 impl Vault {
     /// Parses `id:base64key[,id:base64key…]`; the first key is used for new ciphertexts.
-    pub fn from_spec(spec: &Secret<String>) -> Result<Vault, VaultError> {
+    pub fn from_spec(spec: &Secret<String>) -> Result<Vault, Error> {
         let mut keys = HashMap::new();
         let mut current = None;
         for entry in spec
@@ -89,30 +89,28 @@ impl Vault {
         {
             let (id, key) = entry
                 .split_once(':')
-                .ok_or_else(|| VaultError::Config("expected id:base64key".into()))?;
+                .ok_or_else(|| Error::Config("expected id:base64key".into()))?;
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(VaultError::Config(
-                    "key ids are letters, digits and '-'".into(),
-                ));
+                return Err(Error::Config("key ids are letters, digits and '-'".into()));
             }
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(key.trim())
-                .map_err(|_| VaultError::Config(format!("key {id} is not base64")))?;
+                .map_err(|_| Error::Config(format!("key {id} is not base64")))?;
             if bytes.len() != 32 {
-                return Err(VaultError::Config(format!("key {id} must be 32 bytes")));
+                return Err(Error::Config(format!("key {id} must be 32 bytes")));
             }
             let cipher = Aes256Gcm::new_from_slice(&bytes)
-                .map_err(|_| VaultError::Config(format!("key {id} is unusable")))?;
+                .map_err(|_| Error::Config(format!("key {id} is unusable")))?;
             current.get_or_insert_with(|| id.to_owned());
             keys.insert(id.to_owned(), cipher);
         }
-        let current = current.ok_or_else(|| VaultError::Config("no key given".into()))?;
+        let current = current.ok_or_else(|| Error::Config("no key given".into()))?;
         Ok(Vault { keys, current })
     }
 
     /// Loads the key file, creating it with one fresh key (mode 0600) if it does not exist.
-    pub fn load_or_create(path: &Path) -> Result<Vault, VaultError> {
-        let io = |e: std::io::Error| VaultError::Config(format!("{}: {e}", path.display()));
+    pub fn load_or_create(path: &Path) -> Result<Vault, Error> {
+        let io = |e: std::io::Error| Error::Config(format!("{}: {e}", path.display()));
         if !path.exists() {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io)?;
@@ -157,13 +155,13 @@ impl Vault {
         }
     }
 
-    pub fn seal(&self, plaintext: &[u8], binding: Binding<'_>) -> Result<String, VaultError> {
+    pub fn seal(&self, plaintext: &[u8], binding: Binding<'_>) -> Result<String, Error> {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let cipher = self
             .keys
             .get(&self.current)
-            .ok_or_else(|| VaultError::UnknownKey(self.current.clone()))?;
+            .ok_or_else(|| Error::UnknownKey(self.current.clone()))?;
         let aad = binding.aad();
         let sealed = cipher
             .encrypt(
@@ -173,7 +171,7 @@ impl Vault {
                     aad: &aad,
                 },
             )
-            .map_err(|_| VaultError::Config("encryption failed".into()))?;
+            .map_err(|_| Error::Config("encryption failed".into()))?;
         Ok(format!(
             "{FORMAT}:{}:{}:{}",
             self.current,
@@ -182,7 +180,7 @@ impl Vault {
         ))
     }
 
-    pub fn open(&self, stored: &str, binding: Binding<'_>) -> Result<Secret<Vec<u8>>, VaultError> {
+    pub fn open(&self, stored: &str, binding: Binding<'_>) -> Result<Secret<Vec<u8>>, Error> {
         let mut parts = stored.split(':');
         let (Some(FORMAT), Some(id), Some(nonce), Some(data), None) = (
             parts.next(),
@@ -191,16 +189,16 @@ impl Vault {
             parts.next(),
             parts.next(),
         ) else {
-            return Err(VaultError::Malformed);
+            return Err(Error::Malformed);
         };
         let cipher = self
             .keys
             .get(id)
-            .ok_or_else(|| VaultError::UnknownKey(id.to_owned()))?;
-        let nonce = B64.decode(nonce).map_err(|_| VaultError::Malformed)?;
-        let data = B64.decode(data).map_err(|_| VaultError::Malformed)?;
+            .ok_or_else(|| Error::UnknownKey(id.to_owned()))?;
+        let nonce = B64.decode(nonce).map_err(|_| Error::Malformed)?;
+        let data = B64.decode(data).map_err(|_| Error::Malformed)?;
         if nonce.len() != 12 {
-            return Err(VaultError::Malformed);
+            return Err(Error::Malformed);
         }
         let aad = binding.aad();
         cipher
@@ -212,7 +210,7 @@ impl Vault {
                 },
             )
             .map(Secret::new)
-            .map_err(|_| VaultError::DoesNotOpen)
+            .map_err(|_| Error::DoesNotOpen)
     }
 
     /// Seals a UTF-8 secret.
@@ -220,20 +218,16 @@ impl Vault {
         &self,
         plaintext: &Secret<String>,
         binding: Binding<'_>,
-    ) -> Result<String, VaultError> {
+    ) -> Result<String, Error> {
         self.seal(plaintext.expose().as_bytes(), binding)
     }
 
     /// Opens a UTF-8 secret.
-    pub fn open_str(
-        &self,
-        stored: &str,
-        binding: Binding<'_>,
-    ) -> Result<Secret<String>, VaultError> {
+    pub fn open_str(&self, stored: &str, binding: Binding<'_>) -> Result<Secret<String>, Error> {
         let bytes = self.open(stored, binding)?;
         String::from_utf8(bytes.expose().clone())
             .map(Secret::new)
-            .map_err(|_| VaultError::DoesNotOpen)
+            .map_err(|_| Error::DoesNotOpen)
     }
 
     /// Whether the ciphertext was sealed with an older key (re-seal it on the next write).
@@ -273,7 +267,7 @@ mod tests {
         // Another field, another record, another tenant: it does not open.
         assert_eq!(
             vault.open(&sealed, binding("client_secret")).err(),
-            Some(VaultError::DoesNotOpen)
+            Some(Error::DoesNotOpen)
         );
         let other_record = Binding {
             record: Uuid::from_u128(3),
@@ -281,7 +275,7 @@ mod tests {
         };
         assert_eq!(
             vault.open(&sealed, other_record).err(),
-            Some(VaultError::DoesNotOpen)
+            Some(Error::DoesNotOpen)
         );
         let other_tenant = Binding {
             tenant: Uuid::from_u128(9),
@@ -289,7 +283,7 @@ mod tests {
         };
         assert_eq!(
             vault.open(&sealed, other_tenant).err(),
-            Some(VaultError::DoesNotOpen)
+            Some(Error::DoesNotOpen)
         );
         // Tampering is detected.
         let mut tampered = sealed.clone();
@@ -298,7 +292,7 @@ mod tests {
         assert!(vault.open(&tampered, binding("refresh_token")).is_err());
         assert_eq!(
             vault.open("garbage", binding("x")).err(),
-            Some(VaultError::Malformed)
+            Some(Error::Malformed)
         );
     }
 
@@ -325,7 +319,7 @@ mod tests {
         assert!(!rotated.needs_rotation(&resealed));
         assert_eq!(
             old.open(&resealed, binding("f")).err(),
-            Some(VaultError::UnknownKey("new".into()))
+            Some(Error::UnknownKey("new".into()))
         );
     }
 

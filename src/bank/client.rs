@@ -180,6 +180,19 @@ impl KbClient {
         Ok(url)
     }
 
+    /// An account's event subscriptions (`…/accounts/{account}/transactions/event-subscriptions`),
+    /// or one of them.
+    fn subscriptions_url(&self, account_id: &str, subscription_id: Option<&str>) -> Result<Url> {
+        let mut segments = vec![
+            "accounts",
+            account_id,
+            "transactions",
+            "event-subscriptions",
+        ];
+        segments.extend(subscription_id);
+        self.adaa_url(&segments)
+    }
+
     /// Sends one request with the API key, a fresh correlation id and (for ADAA) the bearer
     /// token; returns the response if its status is 2xx, the classified error otherwise.
     async fn send(
@@ -601,12 +614,7 @@ impl KbClient {
         account_id: &str,
         request: &SubscriptionRequest,
     ) -> Result<SubscriptionInfo> {
-        let url = self.adaa_url(&[
-            "accounts",
-            account_id,
-            "transactions",
-            "event-subscriptions",
-        ])?;
+        let url = self.subscriptions_url(account_id, None)?;
         let event_key = request.event_api_key.expose_str();
         let response = self
             .send(
@@ -628,13 +636,7 @@ impl KbClient {
         account_id: &str,
         subscription_id: &str,
     ) -> Result<SubscriptionInfo> {
-        let url = self.adaa_url(&[
-            "accounts",
-            account_id,
-            "transactions",
-            "event-subscriptions",
-            subscription_id,
-        ])?;
+        let url = self.subscriptions_url(account_id, Some(subscription_id))?;
         self.adaa_get(access_token, url, "event subscription").await
     }
 
@@ -645,13 +647,7 @@ impl KbClient {
         account_id: &str,
         subscription_id: &str,
     ) -> Result<()> {
-        let url = self.adaa_url(&[
-            "accounts",
-            account_id,
-            "transactions",
-            "event-subscriptions",
-            subscription_id,
-        ])?;
+        let url = self.subscriptions_url(account_id, Some(subscription_id))?;
         self.send(
             Api::Adaa,
             Method::DELETE,

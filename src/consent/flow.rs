@@ -8,7 +8,7 @@ use crate::bank::wire::{ClientCredentials, SoftwareStatementRequest, Subscriptio
 use crate::bank::{self, RegistrationCallback, RegistrationParams, Secret};
 use crate::db::tenant::{Tenant, TenantKey, TenantTx};
 use crate::sync::AccessTokens;
-use crate::vault::{Binding, VaultError};
+use crate::vault::{self, Binding};
 use base64::Engine;
 use rand::RngCore;
 use serde_json::json;
@@ -38,7 +38,7 @@ pub struct Connected {
 
 /// Why a journey step failed, by outcome. Every failure leaves nothing half-connected.
 #[derive(Debug, thiserror::Error)]
-pub enum FlowError {
+pub enum Error {
     #[error("the club already has a bank connection")]
     AlreadyConnected,
     #[error("the club has no connection to renew")]
@@ -53,7 +53,7 @@ pub enum FlowError {
     #[error("KB refused: {0}")]
     Bank(#[from] bank::Error),
     #[error(transparent)]
-    Vault(#[from] VaultError),
+    Vault(#[from] vault::Error),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -92,7 +92,7 @@ impl Consent {
 
     /// The operator's software statement for Kasa's redirect addresses: reused while valid for
     /// more than 30 days, otherwise requested from Client Registration (mTLS).
-    pub async fn software_statement(&self) -> Result<String, FlowError> {
+    pub async fn software_statement(&self) -> Result<String, Error> {
         let now = self.clock.now();
         let (redirect, back) = (self.redirect_uri(), self.registration_back_uri());
         if let Some(statement) =
@@ -126,12 +126,12 @@ impl Consent {
         club_name: &str,
         user: &User,
         binding: &[u8],
-    ) -> Result<Redirect, FlowError> {
+    ) -> Result<Redirect, Error> {
         if store::live_connection(&self.pool, tenant.id())
             .await?
             .is_some()
         {
-            return Err(FlowError::AlreadyConnected);
+            return Err(Error::AlreadyConnected);
         }
         let statement = self.software_statement().await?;
         let state = random_token();
@@ -181,12 +181,12 @@ impl Consent {
         tenant: &Tenant,
         user: &User,
         binding: &[u8],
-    ) -> Result<Redirect, FlowError> {
+    ) -> Result<Redirect, Error> {
         let row = store::live_connection(&self.pool, tenant.id())
             .await?
-            .ok_or(FlowError::NothingToRenew)?;
+            .ok_or(Error::NothingToRenew)?;
         let (Some(client_id), Some(secret_enc)) = (row.kb_client_id, row.client_secret_enc) else {
-            return Err(FlowError::NothingToRenew);
+            return Err(Error::NothingToRenew);
         };
         self.authorization_redirect(
             tenant.id(),
@@ -207,7 +207,7 @@ impl Consent {
         connection_id: Uuid,
         client_id: String,
         client_secret_enc: String,
-    ) -> Result<Redirect, FlowError> {
+    ) -> Result<Redirect, Error> {
         let state = random_token();
         let url = self
             .kb
@@ -245,18 +245,18 @@ impl Consent {
         binding: &[u8],
         user: &User,
         step: FlowStep,
-    ) -> Result<FlowRow, FlowError> {
-        let state = session_state.ok_or(FlowError::InvalidState)?;
+    ) -> Result<FlowRow, Error> {
+        let state = session_state.ok_or(Error::InvalidState)?;
         if let Some(returned) = returned_state {
             // KB echoes the state; it must be ours (constant-time comparison).
             if !bool::from(returned.as_bytes().ct_eq(state.as_bytes())) {
-                return Err(FlowError::InvalidState);
+                return Err(Error::InvalidState);
             }
         }
         let mut conn = self.pool.acquire().await?;
         let flow = store::take_flow(&mut conn, &hash(state))
             .await?
-            .ok_or(FlowError::InvalidState)?;
+            .ok_or(Error::InvalidState)?;
         // The journey's span learns the club only now (`club` is declared empty on it).
         tracing::Span::current().record(
             "club",
@@ -268,12 +268,12 @@ impl Consent {
             || flow.step != step
             || flow.expires_at <= self.clock.now()
         {
-            return Err(FlowError::InvalidState);
+            return Err(Error::InvalidState);
         }
         // The person must still be allowed to connect the club's bank.
         match crate::team::membership(&self.pool, flow.tenant_id.into(), user.id).await? {
             Some((_, _, role)) if role >= crate::team::Role::Treasurer => Ok(flow),
-            _ => Err(FlowError::InvalidState),
+            _ => Err(Error::InvalidState),
         }
     }
 
@@ -285,9 +285,8 @@ impl Consent {
         binding: &[u8],
         user: &User,
         raw_query: &str,
-    ) -> Result<Redirect, FlowError> {
-        let callback =
-            RegistrationCallback::from_query(raw_query).map_err(|_| FlowError::BadCallback);
+    ) -> Result<Redirect, Error> {
+        let callback = RegistrationCallback::from_query(raw_query).map_err(|_| Error::BadCallback);
         let returned = callback.as_ref().ok().and_then(|c| c.state.clone());
         let flow = self
             .take_flow(
@@ -301,18 +300,16 @@ impl Consent {
         let key_enc = flow
             .registration_key_enc
             .as_deref()
-            .ok_or(FlowError::InvalidState)?;
+            .ok_or(Error::InvalidState)?;
         let key = self.vault.open_str(
             key_enc,
             Self::binding(flow.tenant_id, flow.connection_id, "registration_key"),
         )?;
-        let registered = callback?
-            .decrypt(&key)
-            .map_err(|_| FlowError::BadCallback)?;
+        let registered = callback?.decrypt(&key).map_err(|_| Error::BadCallback)?;
         if let (Some(inside), Some(state)) = (registered.state.as_deref(), session_state)
             && !bool::from(inside.as_bytes().ct_eq(state.as_bytes()))
         {
-            return Err(FlowError::InvalidState);
+            return Err(Error::InvalidState);
         }
         let secret_enc = self.vault.seal_str(
             &registered.client_secret,
@@ -340,7 +337,7 @@ impl Consent {
         code: Option<&str>,
         returned_state: Option<&str>,
         error: Option<&str>,
-    ) -> Result<Connected, FlowError> {
+    ) -> Result<Connected, Error> {
         let flow = self
             .take_flow(
                 session_state,
@@ -351,13 +348,13 @@ impl Consent {
             )
             .await?;
         if error.is_some() {
-            return Err(FlowError::Cancelled);
+            return Err(Error::Cancelled);
         }
-        let code = code.ok_or(FlowError::BadCallback)?;
+        let code = code.ok_or(Error::BadCallback)?;
         let (Some(client_id), Some(secret_enc)) =
             (flow.kb_client_id.clone(), flow.client_secret_enc.clone())
         else {
-            return Err(FlowError::InvalidState);
+            return Err(Error::InvalidState);
         };
         let secret = self.vault.open_str(
             &secret_enc,
@@ -371,11 +368,11 @@ impl Consent {
             .kb
             .exchange_code(&credentials, code, &self.redirect_uri())
             .await?;
-        let refresh = tokens.refresh_token.clone().ok_or(FlowError::BadCallback)?;
+        let refresh = tokens.refresh_token.clone().ok_or(Error::BadCallback)?;
         let now = self.clock.now();
         let tenant = Tenant::load(&self.pool, flow.tenant_id)
             .await?
-            .ok_or(FlowError::InvalidState)?;
+            .ok_or(Error::InvalidState)?;
         let b = |field| Self::binding(flow.tenant_id, flow.connection_id, field);
         let refresh_enc = self.vault.seal_str(&refresh, b("refresh_token"))?;
         let access_enc = self
@@ -431,7 +428,7 @@ impl Consent {
         tenant: &Tenant,
         connection_id: Uuid,
         access_token: &Secret<String>,
-    ) -> Result<usize, FlowError> {
+    ) -> Result<usize, Error> {
         let accounts = self.kb.accounts(access_token).await?;
         let now = self.clock.now();
         let known = store::subscriptions_of(&self.pool, connection_id).await?;
@@ -496,10 +493,10 @@ impl Consent {
         tenant: &Tenant,
         user: &User,
         delete_history: bool,
-    ) -> Result<(), FlowError> {
+    ) -> Result<(), Error> {
         let row = store::live_connection(&self.pool, tenant.id())
             .await?
-            .ok_or(FlowError::NothingToRenew)?;
+            .ok_or(Error::NothingToRenew)?;
         let access_token = match row.status {
             ConnectionStatus::Active => self.access_token(row.id).await.ok(),
             ConnectionStatus::Broken | ConnectionStatus::Disconnected => None,

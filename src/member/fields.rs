@@ -2,7 +2,7 @@
 //! phones, Czech and ISO dates, variable symbols. Shared by the form and the CSV import, so both
 //! accept and refuse the same things.
 
-use super::vs::{VariableSymbol, VsError};
+use super::vs::VariableSymbol;
 use time::{Date, Month};
 
 /// The longest text kept in one field (a note); longer cells are refused, not cut.
@@ -63,8 +63,8 @@ pub fn vs(input: &str) -> Result<Option<VariableSymbol>, Problem> {
         return Err(Problem::ExcelMangled);
     }
     VariableSymbol::parse(input).map_err(|e| match e {
-        VsError::NotDigits => Problem::BadVs,
-        VsError::TooLong => Problem::VsTooLong,
+        super::vs::Error::NotDigits => Problem::BadVs,
+        super::vs::Error::TooLong => Problem::VsTooLong,
     })
 }
 

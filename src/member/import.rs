@@ -233,7 +233,7 @@ impl Field {
     /// Guesses a column from its Czech or English header (`Jméno`, `Příjmení`, `E-mail`, `VS`,
     /// `Datum narození`, `Skupina`, …); accents, case and punctuation are ignored.
     pub fn guess(header: &str) -> Field {
-        let h: String = fold(header)
+        let h: String = crate::i18n::fold(header)
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
             .collect();
@@ -257,29 +257,6 @@ impl Field {
             _ => Field::Ignore,
         }
     }
-}
-
-/// Lowercase ASCII folding of Czech letters (for matching headers).
-fn fold(text: &str) -> String {
-    text.to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'á' => 'a',
-            'č' => 'c',
-            'ď' => 'd',
-            'é' | 'ě' => 'e',
-            'í' => 'i',
-            'ň' => 'n',
-            'ó' => 'o',
-            'ř' => 'r',
-            'š' => 's',
-            'ť' => 't',
-            'ú' | 'ů' => 'u',
-            'ý' => 'y',
-            'ž' => 'z',
-            other => other,
-        })
-        .collect()
 }
 
 /// The mapping guessed from headers: a lone "Jméno" (no "Příjmení") is the full name.

@@ -15,7 +15,7 @@ pub struct VariableSymbol {
 
 /// Why a text is not a variable symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum VsError {
+pub enum Error {
     /// Something other than digits (an inner space, a letter, `4,2E+11`).
     #[error("not digits")]
     NotDigits,
@@ -27,16 +27,16 @@ pub enum VsError {
 impl VariableSymbol {
     /// Parses a VS: surrounding spaces trimmed; empty or all zeros → `Ok(None)` ("no VS");
     /// 1-10 ASCII digits → `Ok(Some)`; anything else is an error, never repaired.
-    pub fn parse(input: &str) -> Result<Option<VariableSymbol>, VsError> {
+    pub fn parse(input: &str) -> Result<Option<VariableSymbol>, Error> {
         let text = input.trim();
         if text.is_empty() {
             return Ok(None);
         }
         if !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(VsError::NotDigits);
+            return Err(Error::NotDigits);
         }
         if text.len() > 10 {
-            return Err(VsError::TooLong);
+            return Err(Error::TooLong);
         }
         if text.bytes().all(|b| b == b'0') {
             return Ok(None);
@@ -140,12 +140,9 @@ mod tests {
     fn empty_and_all_zero_are_no_vs_and_bad_text_is_refused_not_repaired() {
         assert_eq!(VariableSymbol::parse(""), Ok(None));
         assert_eq!(VariableSymbol::parse("0000000000"), Ok(None));
-        assert_eq!(VariableSymbol::parse("2026 001"), Err(VsError::NotDigits));
-        assert_eq!(
-            VariableSymbol::parse("4,20777E+11"),
-            Err(VsError::NotDigits)
-        );
-        assert_eq!(VariableSymbol::parse("12345678901"), Err(VsError::TooLong));
+        assert_eq!(VariableSymbol::parse("2026 001"), Err(Error::NotDigits));
+        assert_eq!(VariableSymbol::parse("4,20777E+11"), Err(Error::NotDigits));
+        assert_eq!(VariableSymbol::parse("12345678901"), Err(Error::TooLong));
         assert_eq!(VariableSymbol::from_number(0), None);
         assert_eq!(VariableSymbol::from_number(10_000_000_000), None);
     }

@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use uuid::Uuid;
 
+use crate::i18n::fold;
+
 pub use crate::member::vs_key;
 
 /// VS-like tokens of a payment message, as [`vs_key`]s: digit runs of 1-10 digits written right
@@ -935,7 +937,7 @@ pub struct Suggester<'a> {
 
 /// The distinct normalised words of a name that count for suggestions (3 characters or more).
 fn name_words(name: &str) -> BTreeSet<String> {
-    normalize(name)
+    fold(name)
         .split_whitespace()
         .filter(|w| w.len() >= 3)
         .map(str::to_owned)
@@ -992,7 +994,7 @@ impl<'a> Suggester<'a> {
         candidates: &[Target],
         limit: usize,
     ) -> Vec<Suggestion> {
-        let haystack = normalize(&format!(
+        let haystack = fold(&format!(
             "{} {}",
             payment.counterparty_name.as_deref().unwrap_or(""),
             payment.message.as_deref().unwrap_or("")
@@ -1069,32 +1071,6 @@ impl<'a> Suggester<'a> {
         });
         out.into_iter().take(limit).map(|(s, _)| s).collect()
     }
-}
-
-/// Lower case without Czech diacritics, punctuation as spaces ("Nová, Jana" → "nova jana").
-pub fn normalize(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            let c = c.to_lowercase().next().unwrap_or(c);
-            match c {
-                'á' | 'ä' => 'a',
-                'č' => 'c',
-                'ď' => 'd',
-                'é' | 'ě' | 'ë' => 'e',
-                'í' => 'i',
-                'ň' => 'n',
-                'ó' | 'ö' => 'o',
-                'ř' => 'r',
-                'š' => 's',
-                'ť' => 't',
-                'ú' | 'ů' | 'ü' => 'u',
-                'ý' => 'y',
-                'ž' => 'z',
-                c if c.is_alphanumeric() => c,
-                _ => ' ',
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -389,7 +389,7 @@ async fn compute(
             }
         })
         .collect();
-    let key = |m: &Member| crate::payment::matching::normalize(&m.row.name);
+    let key = |m: &Member| crate::i18n::fold(&m.row.name);
     members.sort_by_cached_key(|m| (key(m), m.row.member_id));
     Ok(Some(Computed {
         schedule: detail.schedule,
@@ -484,7 +484,7 @@ fn cut(computed: &Computed, filter: &Filter) -> Overview {
         .filter(|m| filter.status.is_none_or(|s| m.row.status() == s))
         .collect();
     // The computed rows are by name already (a stable sort keeps that order among equals).
-    let key = |m: &Member| crate::payment::matching::normalize(&m.row.name);
+    let key = |m: &Member| crate::i18n::fold(&m.row.name);
     match filter.sort {
         Sort::Name => {}
         Sort::Vs => rows.sort_by_key(|m| {

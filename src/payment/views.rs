@@ -72,10 +72,10 @@ pub fn resolve_choice(payers: &[Payer], text: &str) -> Result<Target, Error> {
         variable_symbol: p.variable_symbol.clone(),
     };
     let vs_of = |p: &Payer| p.variable_symbol.as_deref().and_then(matching::vs_key);
-    let wanted = matching::normalize(text);
+    let wanted = crate::i18n::fold(text);
     let wanted = wanted.split_whitespace().collect::<Vec<_>>().join(" ");
     let normal = |s: &str| {
-        matching::normalize(s)
+        crate::i18n::fold(s)
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")

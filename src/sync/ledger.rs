@@ -2,7 +2,7 @@
 //! `balances` (history) and `sync_runs`. Every function takes a [`TenantTx`].
 //!
 //! [`apply`] writes one sync's result in one transaction: it first re-checks the job's fence
-//! (a worker whose lease was taken over gets [`LedgerError::LostLease`] and writes nothing), then
+//! (a worker whose lease was taken over gets [`Error::LostLease`] and writes nothing), then
 //! upserts the fetched transactions in one statement keyed by `(account_id, bank_key)`, keeps
 //! the items Kasa could not read in `unreadable_transactions`, deletes the not-final rows
 //! (pending, scheduled, ...) from the window's start on that KB no longer lists, stores the
@@ -32,7 +32,7 @@ use crate::i18n::prague_date;
 
 /// Why a ledger write did not happen.
 #[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
+pub enum Error {
     /// Another worker holds the job now; nothing was written.
     #[error(transparent)]
     LostLease(#[from] LostLease),
@@ -91,7 +91,7 @@ pub struct SyncState {
 }
 
 /// Reads the account's sync state.
-pub async fn sync_state(tx: &mut TenantTx, account_id: Uuid) -> Result<SyncState, LedgerError> {
+pub async fn sync_state(tx: &mut TenantTx, account_id: Uuid) -> Result<SyncState, Error> {
     let state: Option<SyncState> = sqlx::query_as(
         "SELECT a.watermark, a.history_complete, \
                 (SELECT min(COALESCE(t.booking_date, t.value_date)) FROM transactions t \
@@ -103,7 +103,7 @@ pub async fn sync_state(tx: &mut TenantTx, account_id: Uuid) -> Result<SyncState
     .bind(account_id)
     .fetch_optional(&mut **tx)
     .await?;
-    state.ok_or(LedgerError::UnknownAccount(account_id))
+    state.ok_or(Error::UnknownAccount(account_id))
 }
 
 /// Progress of the running download, for the account's page.
@@ -482,7 +482,7 @@ RETURNING (xmax = 0)"
 /// Amounts are the movements under `batch.reversal_convention`; days are Prague dates; an
 /// `incomplete` batch writes everything it has but leaves the account stale (`fresh_as_of`
 /// unchanged, `last_error` = the reason) and records the run as `partial`.
-pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, LedgerError> {
+pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, Error> {
     jobs::lock_fence(tx, batch.account_id, batch.fence).await??;
     let state = sync_state(tx, batch.account_id).await?;
     let today = prague_date(batch.now);
@@ -789,7 +789,7 @@ pub async fn record_run(
     fence: i64,
     run: &RunRecord<'_>,
     balances: &[AccountBalance],
-) -> Result<(), LedgerError> {
+) -> Result<(), Error> {
     jobs::lock_fence(tx, account_id, fence).await??;
     let mut report = ApplyReport::default();
     if run.outcome == RunOutcome::Unchanged {

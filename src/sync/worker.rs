@@ -20,7 +20,7 @@ use tokio::sync::{Notify, watch};
 
 use super::AccessTokens;
 use super::jobs::{self, ClaimedJob, Outcome, Schedule};
-use super::ledger::{self, ApplyReport, Batch, LedgerError, RunRecord};
+use super::ledger::{self, ApplyReport, Batch, RunRecord};
 use super::outcome::{Failure, Problem, RunOutcome, Trigger};
 use crate::bank::wire::AccountBalance;
 use crate::bank::{Downloaded, Error as BankError, KbClient, Secret};
@@ -80,7 +80,7 @@ enum SyncError {
     #[error(transparent)]
     Bank(#[from] BankError),
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Ledger(#[from] ledger::Error),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("the transaction history kept changing during paging")]
@@ -195,7 +195,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
                     match jobs::heartbeat(&deps.pool, &mut beat, deps.clock.now()).await {
                         Ok(true) => {}
                         // Another worker owns the job now: stop; nothing of ours will commit.
-                        Ok(false) => break Err(SyncError::Ledger(LedgerError::LostLease(
+                        Ok(false) => break Err(SyncError::Ledger(ledger::Error::LostLease(
                             jobs::LostLease { held: job.fence },
                         ))),
                         Err(e) => tracing::warn!(error = %e, "sync heartbeat failed"),
@@ -228,7 +228,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
                 None => (Outcome::Synced, None),
             }
         }
-        Err(SyncError::Ledger(LedgerError::LostLease(lost))) => {
+        Err(SyncError::Ledger(ledger::Error::LostLease(lost))) => {
             tracing::info!("{lost}");
             return;
         }
@@ -313,7 +313,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
         };
         match record_run(&deps.pool, &tenant, &job, &run, &balances).await {
             Ok(()) => {}
-            Err(LedgerError::LostLease(_)) => return,
+            Err(ledger::Error::LostLease(_)) => return,
             Err(e) => tracing::warn!(error = %e, "recording the sync run failed"),
         }
     }
@@ -326,7 +326,7 @@ async fn record_run(
     job: &ClaimedJob,
     run: &RunRecord<'_>,
     balances: &[AccountBalance],
-) -> Result<(), LedgerError> {
+) -> Result<(), ledger::Error> {
     let mut tx = TenantTx::begin(pool, tenant).await?;
     ledger::record_run(&mut tx, job.account_id, job.fence, run, balances).await?;
     tx.commit().await?;

@@ -349,20 +349,10 @@ async fn the_kb_sandbox_control_page_sends_a_payment_from_the_browser() {
         Ok(())
     })
     .await;
-    let ledger: serde_json::Value =
-        reqwest::get(format!("{}/control/ledger", sandbox.browser_base_url))
-            .await
-            .expect("ledger")
-            .json()
-            .await
-            .expect("json");
-    let rows = ledger
-        .as_array()
-        .or_else(|| ledger["transactions"].as_array())
-        .cloned()
-        .unwrap_or_default();
     assert!(
-        rows.iter()
+        sandbox_ledger(&sandbox, None)
+            .await
+            .iter()
             .any(|t| t["references"]["variable"] == "7700123" && t["amount"]["value"] == 1234.5),
         "the payment is in the sandbox's ledger"
     );

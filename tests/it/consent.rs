@@ -30,7 +30,7 @@ pub async fn connect(app: &TestApp, client: &Client, dashboard: &str) -> (String
     assert_eq!(response.status(), 303);
     let to_kb = location(&response);
     assert!(to_kb.starts_with(&sandbox.browser_base_url), "{to_kb}");
-    let back = register_in_browser(&sandbox, &to_kb).await;
+    let back = register_in_browser(&to_kb).await;
     let registered = path_of(app, &back);
     assert!(registered.starts_with("/kb/registered?"), "{back}");
     let response = client.get(&registered).await;
@@ -134,7 +134,6 @@ async fn kasa_consent(app: &TestApp) -> kasa::consent::Consent {
 #[tokio::test]
 async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
     let app = TestApp::spawn_with_sandbox(|_| {}).await;
-    let sandbox = app.sandbox.clone().expect("sandbox");
     let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
 
     // Foreign: another signed-in treasurer (another club) brings back our registration.
@@ -144,7 +143,7 @@ async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
             &[("password", PASSWORD)],
         )
         .await;
-    let back = register_in_browser(&sandbox, &location(&response)).await;
+    let back = register_in_browser(&location(&response)).await;
     let (mallory, _) = confirmed_club(&app, "m@zlo.cz", ICO_B).await;
     let (status, page) = mallory.get_text(&path_of(&app, &back)).await;
     assert_eq!(status, 400);
@@ -168,7 +167,7 @@ async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
             &[("password", PASSWORD)],
         )
         .await;
-    let back = register_in_browser(&sandbox, &location(&response)).await;
+    let back = register_in_browser(&location(&response)).await;
     let response = client.get(&path_of(&app, &back)).await;
     let back = consent_in_browser(&location(&response)).await;
     app.clock.advance(time::Duration::minutes(11));
@@ -188,7 +187,7 @@ async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
             &[("password", PASSWORD)],
         )
         .await;
-    let back = register_in_browser(&sandbox, &location(&response)).await;
+    let back = register_in_browser(&location(&response)).await;
     let response = client.get(&path_of(&app, &back)).await;
     let back = consent_in_browser(&location(&response)).await;
     let tampered = path_of(&app, &back).replace("state=", "state=x");
@@ -206,7 +205,7 @@ async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
             &[("password", PASSWORD)],
         )
         .await;
-    let back = register_in_browser(&sandbox, &location(&response)).await;
+    let back = register_in_browser(&location(&response)).await;
     let response = client.get(&path_of(&app, &back)).await;
     let to_consent = location(&response);
     let state = url::Url::parse(&to_consent)
@@ -617,21 +616,7 @@ async fn duplicate_and_late_notifications_cause_no_duplicates() {
         .expect("due");
     worker.run_until_idle(20).await.expect("late sync");
 
-    let ledger: serde_json::Value = http
-        .get(format!(
-            "{}/control/ledger?account={kb_account}",
-            sandbox.browser_base_url
-        ))
-        .send()
-        .await
-        .expect("ledger")
-        .json()
-        .await
-        .expect("json");
-    let expected = ledger
-        .as_array()
-        .or_else(|| ledger["transactions"].as_array())
-        .map_or(0, Vec::len) as i64;
+    let expected = sandbox_ledger(&sandbox, Some(&kb_account)).await.len() as i64;
     let mut tx = tenant_tx(&app).await;
     let (rows, distinct, found): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(DISTINCT bank_key), count(*) FILTER (WHERE variable_symbol IN ('5500001', '5500002')) FROM transactions",

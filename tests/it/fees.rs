@@ -5,15 +5,13 @@
 use crate::consent::{confirmed_club, connect};
 use crate::helpers::*;
 use crate::members::form_token;
-use kasa::db::tenant::{Tenant, TenantKey, TenantTx};
+use kasa::db::tenant::{Tenant, TenantTx};
 use uuid::Uuid;
 
+/// The club at `dashboard` ([`TestApp::tenant`]; the fee, export and pay-page tests import it
+/// from here).
 pub(crate) async fn tenant_of(app: &TestApp, dashboard: &str) -> Tenant {
-    let key = TenantKey::parse(dashboard.trim_start_matches("/t/")).expect("key");
-    Tenant::load(&app.pool, key.id().expect("id"))
-        .await
-        .expect("load")
-        .expect("tenant")
+    app.tenant(dashboard).await
 }
 
 /// Adds a member straight into the club's schema (the member pages are another area's).
@@ -479,22 +477,7 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
     // Another club's treasurer (owner) and a viewer of club A.
     let stranger = app.client();
     let club_b = app.sign_up(&stranger, "Klub B", ICO_B, "bob@b.cz").await;
-    owner
-        .post_form(
-            &format!("{club}/team/invite"),
-            &[("email", "viewer@a.cz"), ("role", "viewer")],
-        )
-        .await;
-    let link = app.last_link_to("viewer@a.cz").await;
-    let token = link.trim_start_matches("/invitation?token=").to_owned();
-    let viewer = app.client();
-    let response = viewer
-        .post_form(
-            "/invitation",
-            &[("token", &token), ("password", "Viewer má dlouhé heslo 1")],
-        )
-        .await;
-    assert_eq!(response.status(), 303, "viewer joined");
+    let viewer = app.teammate(&owner, &club, "viewer@a.cz", "viewer").await;
 
     let reads = [
         format!("{club}/fees"),

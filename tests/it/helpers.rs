@@ -280,6 +280,56 @@ impl TestApp {
         location(&response)
     }
 
+    /// The club whose dashboard is at `dashboard` (`/t/{key}`).
+    pub async fn tenant(&self, dashboard: &str) -> kasa::db::tenant::Tenant {
+        let key = kasa::db::tenant::TenantKey::parse(dashboard.trim_start_matches("/t/"))
+            .expect("club key");
+        kasa::db::tenant::Tenant::load(&self.pool, key.id().expect("club id"))
+            .await
+            .expect("load club")
+            .expect("club")
+    }
+
+    /// `owner` invites `email` to the club at `dashboard` with `role` through the team page;
+    /// the link mailed to the invited address and its token.
+    pub async fn invite(
+        &self,
+        owner: &Client,
+        dashboard: &str,
+        email: &str,
+        role: &str,
+    ) -> (String, String) {
+        owner
+            .post_form(
+                &format!("{dashboard}/team/invite"),
+                &[("email", email), ("role", role)],
+            )
+            .await;
+        let link = self.last_link_to(email).await;
+        let token = link.trim_start_matches("/invitation?token=").to_owned();
+        (link, token)
+    }
+
+    /// A teammate of the club at `dashboard`: `inviter` invites `email` with `role` and the
+    /// invitation is accepted in a new client (with a new password), which is returned signed
+    /// in.
+    pub async fn teammate(
+        &self,
+        inviter: &Client,
+        dashboard: &str,
+        email: &str,
+        role: &str,
+    ) -> Client {
+        let (_, token) = self.invite(inviter, dashboard, email, role).await;
+        let client = self.client();
+        let password = "Spoluhráč má dlouhé heslo 1";
+        let response = client
+            .post_form("/invitation", &[("token", &token), ("password", password)])
+            .await;
+        assert_eq!(response.status(), 303, "{email} joined");
+        client
+    }
+
     /// Signs up and confirms the e-mail through the link in the mail.
     pub async fn sign_up_confirmed(
         &self,
@@ -475,4 +525,23 @@ pub async fn bank_account(
         .expect("sync job");
     tx.commit().await.expect("commit");
     id
+}
+
+/// The KB sandbox's ledger as its API lists it now (`GET /control/ledger`: every row in its
+/// latest state, oldest first, as KB's transaction JSON) of `account`, or of the sandbox's
+/// first account when `None`.
+pub async fn sandbox_ledger(
+    sandbox: &kb_sandbox::SandboxHandle,
+    account: Option<&str>,
+) -> Vec<serde_json::Value> {
+    let query = account.map(|a| format!("?account={a}")).unwrap_or_default();
+    reqwest::get(format!(
+        "{}/control/ledger{query}",
+        sandbox.browser_base_url
+    ))
+    .await
+    .expect("ledger")
+    .json()
+    .await
+    .expect("ledger rows")
 }

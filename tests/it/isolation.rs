@@ -6,12 +6,11 @@ use rand::Rng;
 use sqlx::Row;
 use std::time::Duration;
 
-async fn tenant_of(app: &TestApp, dashboard: &str) -> Tenant {
-    let key = kasa::db::tenant::TenantKey::parse(dashboard.trim_start_matches("/t/")).expect("key");
-    Tenant::load(&app.pool, key.id().expect("id"))
-        .await
-        .expect("load")
-        .expect("tenant")
+/// Two clubs, "Klub A" and "Klub B", signed up through the form.
+async fn two_clubs(app: &TestApp) -> (Tenant, Tenant) {
+    let a = app.sign_up(&app.client(), "Klub A", ICO_A, "a@a.cz").await;
+    let b = app.sign_up(&app.client(), "Klub B", ICO_B, "b@b.cz").await;
+    (app.tenant(&a).await, app.tenant(&b).await)
 }
 
 #[tokio::test]
@@ -33,7 +32,7 @@ async fn a_club_never_sees_another_clubs_data_through_any_club_route() {
 
     // Identical row ids in both schemas: audit entry 1 exists in each.
     for club in [&club_a, &club_b] {
-        let tenant = tenant_of(&app, club).await;
+        let tenant = app.tenant(club).await;
         let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
         let (min,): (i64,) = sqlx::query_as("SELECT min(id) FROM audit_log")
             .fetch_one(&mut *tx)
@@ -138,16 +137,7 @@ async fn tenant_sql_outside_a_tenant_transaction_fails_loudly() {
 #[tokio::test]
 async fn a_tenant_transaction_sees_only_its_own_schema() {
     let app = TestApp::spawn().await;
-    let a = tenant_of(
-        &app,
-        &app.sign_up(&app.client(), "Klub A", ICO_A, "a@a.cz").await,
-    )
-    .await;
-    let b = tenant_of(
-        &app,
-        &app.sign_up(&app.client(), "Klub B", ICO_B, "b@b.cz").await,
-    )
-    .await;
+    let (a, b) = two_clubs(&app).await;
     for (tenant, other) in [(&a, &b), (&b, &a)] {
         let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
         let row = sqlx::query("SHOW search_path")
@@ -170,16 +160,7 @@ async fn a_tenant_transaction_sees_only_its_own_schema() {
 #[tokio::test]
 async fn a_storm_of_cancelled_tenant_transactions_leaves_no_connection_dirty() {
     let app = TestApp::spawn().await;
-    let a = tenant_of(
-        &app,
-        &app.sign_up(&app.client(), "Klub A", ICO_A, "a@a.cz").await,
-    )
-    .await;
-    let b = tenant_of(
-        &app,
-        &app.sign_up(&app.client(), "Klub B", ICO_B, "b@b.cz").await,
-    )
-    .await;
+    let (a, b) = two_clubs(&app).await;
     // One connection: every iteration reuses the very connection the cancelled one left behind.
     let pool = kasa::db::connect_pool(app.db.clone(), 1)
         .await
@@ -243,12 +224,7 @@ async fn a_storm_of_cancelled_tenant_transactions_leaves_no_connection_dirty() {
 #[tokio::test]
 async fn a_tenant_that_fails_to_migrate_does_not_stop_the_others_and_is_retried() {
     let app = TestApp::spawn().await;
-    let a = tenant_of(
-        &app,
-        &app.sign_up(&app.client(), "Klub A", ICO_A, "a@a.cz").await,
-    )
-    .await;
-    app.sign_up(&app.client(), "Klub B", ICO_B, "b@b.cz").await;
+    let (a, _) = two_clubs(&app).await;
     let report = kasa::db::migrate::migrate_tenants(&app.pool)
         .await
         .expect("migrate");

@@ -4,7 +4,7 @@
 
 use kasa::bank::wire::{ClientCredentials, SoftwareStatementRequest, SubscriptionRequest};
 use kasa::bank::{Error, KbClient, KbSettings, RegistrationCallback, RegistrationParams, Secret};
-use kb_sandbox::{FaultSettings, KbSandbox, SandboxConfig, SandboxHandle};
+use kb_sandbox::{FaultSettings, KbSandbox, SandboxConfig, SandboxHandle, scripted_user};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,15 +33,6 @@ fn browser() -> reqwest::Client {
         .expect("browser")
 }
 
-fn hidden_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap_or("").to_owned()
-}
-
 fn query_param(location: &str, key: &str) -> Option<String> {
     url::Url::parse(location)
         .ok()?
@@ -59,87 +50,21 @@ pub struct Onboarded {
 }
 
 /// Plays the KB user in the sandbox's pages: log in as `Klient 1`, pick the first account.
-pub async fn register_in_browser(sandbox: &SandboxHandle, url: &str) -> String {
-    let web = browser();
-    let page = web.get(url).send().await.expect("registration page");
-    assert_eq!(page.status(), 200);
-    let pending = hidden_value(&page.text().await.expect("html"), "pending");
-    let form_url = url.split('?').next().unwrap_or(url).to_owned();
-    let page = web
-        .post(&form_url)
-        .form(&[
-            ("pending", pending.as_str()),
-            ("step", "login"),
-            ("user", "Klient 1"),
-        ])
-        .send()
+pub async fn register_in_browser(url: &str) -> String {
+    scripted_user::approve_registration_of_first_account(url, "Klient 1")
         .await
-        .expect("login")
-        .text()
-        .await
-        .expect("html");
-    assert!(page.contains("name=\"account\""), "account picker shown");
-    let state: Value = web
-        .get(format!("{}/control/state", sandbox.browser_base_url))
-        .send()
-        .await
-        .expect("state")
-        .json()
-        .await
-        .expect("json");
-    let account = state["users"][0]["account_ids"][0]
-        .as_str()
-        .expect("account")
-        .to_owned();
-    let response = web
-        .post(&form_url)
-        .form(&[
-            ("pending", pending.as_str()),
-            ("step", "confirm"),
-            ("user", "Klient 1"),
-            ("account", &account),
-        ])
-        .send()
-        .await
-        .expect("confirm");
-    assert_eq!(response.status(), 302);
-    response.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned()
+        .expect("registration")
 }
 
+/// Plays the KB user on the sandbox's consent page: `Klient 1` approves.
 pub async fn consent_in_browser(url: &str) -> String {
-    let web = browser();
-    let page = web.get(url).send().await.expect("consent page");
-    assert_eq!(page.status(), 200);
-    let parsed = url::Url::parse(url).expect("url");
-    let mut form: Vec<(String, String)> = parsed
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    form.push(("user".into(), "Klient 1".into()));
-    form.push(("decision".into(), "approve".into()));
-    let response = web
-        .post(format!(
-            "{}://{}{}",
-            parsed.scheme(),
-            parsed.authority(),
-            parsed.path()
-        ))
-        .form(&form)
-        .send()
+    scripted_user::answer_consent(url, "Klient 1", true)
         .await
-        .expect("approve");
-    assert_eq!(response.status(), 302);
-    response.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned()
+        .expect("consent")
 }
 
 /// Statement → registration → authorization → tokens, all through the client.
-pub async fn onboard(sandbox: &SandboxHandle, client: &KbClient) -> Onboarded {
+pub async fn onboard(client: &KbClient) -> Onboarded {
     let statement = client
         .software_statement(&SoftwareStatementRequest::new(
             "Kasa pro spolky",
@@ -162,7 +87,7 @@ pub async fn onboard(sandbox: &SandboxHandle, client: &KbClient) -> Onboarded {
             state: None,
         })
         .expect("registration url");
-    let callback = register_in_browser(sandbox, &pending.url).await;
+    let callback = register_in_browser(&pending.url).await;
     assert!(callback.starts_with(BACK_URI), "{callback}");
     let query = callback.split_once('?').map(|(_, q)| q).unwrap_or("");
     let registered = RegistrationCallback::from_query(query)
@@ -239,7 +164,7 @@ async fn event_receiver() -> (String, Arc<Mutex<Vec<(Option<String>, Value)>>>) 
 async fn the_client_onboards_against_the_sandbox_and_receives_a_notification() {
     let sandbox = sandbox(|c| c.seed.transactions_per_account = 450).await;
     let client = client_for(&sandbox);
-    let on = onboard(&sandbox, &client).await;
+    let on = onboard(&client).await;
 
     let balances = client
         .balances(&on.access_token, &on.account_id)
@@ -259,21 +184,7 @@ async fn the_client_onboards_against_the_sandbox_and_receives_a_notification() {
         .await
         .expect("transactions")
         .transactions;
-    let ledger: Value = browser()
-        .get(format!(
-            "{}/control/ledger?account={}",
-            sandbox.browser_base_url, on.account_id
-        ))
-        .send()
-        .await
-        .expect("ledger")
-        .json()
-        .await
-        .expect("json");
-    let ledger = ledger
-        .as_array()
-        .or_else(|| ledger["transactions"].as_array())
-        .expect("ledger rows");
+    let ledger = crate::helpers::sandbox_ledger(&sandbox, Some(&on.account_id)).await;
     assert!(
         transactions.len() > 100,
         "several pages: {}",
@@ -364,7 +275,7 @@ async fn each_sandbox_fault_gives_the_right_error_class() {
     let mut settings = kasa::app::sandbox_client_settings(&sandbox);
     settings.timeouts.request = Duration::from_millis(1500);
     let client = KbClient::new(settings).expect("client");
-    let on = onboard(&sandbox, &client).await;
+    let on = onboard(&client).await;
     type Expect = fn(&Error) -> bool;
     let cases: [(&str, Expect); 4] = [
         ("error", |e| matches!(e, Error::Unavailable { .. })),

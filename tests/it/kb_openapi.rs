@@ -68,7 +68,7 @@ impl Contract {
 async fn the_sandbox_answers_validate_against_kbs_openapi_documents() {
     let sandbox = sandbox(|_| {}).await;
     let client = client_for(&sandbox);
-    let on = onboard(&sandbox, &client).await;
+    let on = onboard(&client).await;
     let adaa = Contract::load(ADAA);
     let registration = Contract::load(REGISTRATION);
 

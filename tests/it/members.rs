@@ -2,7 +2,7 @@
 //! preview, the demo list, and who may see or change what.
 
 use crate::helpers::*;
-use kasa::db::tenant::{Tenant, TenantKey, TenantTx};
+use kasa::db::tenant::TenantTx;
 
 /// Posts a file as `multipart/form-data` (field `file`), as the upload form does.
 async fn upload(client: &Client, path: &str, file_name: &str, bytes: &[u8]) -> reqwest::Response {
@@ -29,16 +29,8 @@ async fn upload(client: &Client, path: &str, file_name: &str, bytes: &[u8]) -> r
         .expect("upload")
 }
 
-async fn tenant_of(app: &TestApp, club: &str) -> Tenant {
-    let key = TenantKey::parse(club.trim_start_matches("/t/")).expect("key");
-    Tenant::load(&app.pool, key.id().expect("id"))
-        .await
-        .expect("load")
-        .expect("tenant")
-}
-
 async fn club_count(app: &TestApp, club: &str, sql: &str) -> i64 {
-    let tenant = tenant_of(app, club).await;
+    let tenant = app.tenant(club).await;
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *tx).await.expect(sql);
     tx.commit().await.expect("commit");
@@ -46,7 +38,7 @@ async fn club_count(app: &TestApp, club: &str, sql: &str) -> i64 {
 }
 
 async fn member_id(app: &TestApp, club: &str, vs: &str) -> String {
-    let tenant = tenant_of(app, club).await;
+    let tenant = app.tenant(club).await;
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
     let (id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM members WHERE variable_symbol = $1")
         .bind(vs)
@@ -120,7 +112,7 @@ async fn members_snapshot(
     app: &TestApp,
     club: &str,
 ) -> Vec<(String, String, Vec<String>, Option<String>)> {
-    let tenant = tenant_of(app, club).await;
+    let tenant = app.tenant(club).await;
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
     let rows =
         sqlx::query_as("SELECT name, variable_symbol, emails, note FROM members ORDER BY name")
@@ -202,7 +194,7 @@ async fn a_treasurer_adds_edits_finds_archives_and_restores_a_member_and_everyth
         assert_eq!(page.contains("Petr Dvořák"), expect_petr, "{query}");
     }
     let group: (uuid::Uuid,) = {
-        let tenant = tenant_of(&app, &club).await;
+        let tenant = app.tenant(&club).await;
         let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
         let g = sqlx::query_as("SELECT id FROM member_groups WHERE name = 'žáci'")
             .fetch_one(&mut *tx)
@@ -673,17 +665,7 @@ async fn another_clubs_treasurer_gets_404_and_a_viewer_403_on_every_member_route
     }
 
     // A viewer of club A reads the list and the member, changes nothing (403).
-    alice
-        .post_form(
-            &format!("{club_a}/team/invite"),
-            &[("email", "vera@a.cz"), ("role", "viewer")],
-        )
-        .await;
-    let link = app.last_link_to("vera@a.cz").await;
-    let token = link.trim_start_matches("/invitation?token=").to_owned();
-    let vera = app.client();
-    vera.post_form("/invitation", &[("token", &token), ("password", PASSWORD)])
-        .await;
+    let vera = app.teammate(&alice, &club_a, "vera@a.cz", "viewer").await;
     assert_eq!(vera.get(&format!("{club_a}/members")).await.status(), 200);
     let (status, page) = vera.get_text(&member).await;
     assert_eq!(status, 200);
@@ -737,7 +719,7 @@ async fn editing_a_members_phone_and_note_names_both_fields_in_the_audit_entry()
     edited[7] = ("note", "Platí za sestru");
     assert_eq!(owner.post_form(&eva_page, &edited).await.status(), 303);
 
-    let tenant = tenant_of(&app, &club).await;
+    let tenant = app.tenant(&club).await;
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
     let (changed,): (serde_json::Value,) =
         sqlx::query_as("SELECT details->'changed' FROM audit_log WHERE action = 'member.updated'")

@@ -3,15 +3,6 @@
 use crate::helpers::*;
 use kasa::consent::reminders;
 
-/// The club whose dashboard is at `/t/{key}`.
-async fn club_of(app: &TestApp, dashboard: &str) -> kasa::db::tenant::Tenant {
-    let key = kasa::db::tenant::TenantKey::parse(dashboard.trim_start_matches("/t/")).expect("key");
-    kasa::db::tenant::Tenant::load(&app.pool, key.id().expect("id"))
-        .await
-        .expect("load")
-        .expect("club")
-}
-
 /// The id of the person with this address.
 async fn person(app: &TestApp, email: &str) -> kasa::auth::UserId {
     let email = kasa::auth::Email::parse(email).expect("e-mail");
@@ -38,42 +29,12 @@ async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
     let dashboard = app
         .sign_up(&owner, "Oddíl Vodníci", ICO_A, "owner@vodnici.cz")
         .await;
-    owner
-        .post_form(
-            &format!("{dashboard}/team/invite"),
-            &[("email", "pokladni@vodnici.cz"), ("role", "treasurer")],
-        )
+    let (treasurer, viewer) = ("pokladni@vodnici.cz", "divak@vodnici.cz");
+    app.teammate(&owner, &dashboard, treasurer, "treasurer")
         .await;
-    let token = app
-        .last_link_to("pokladni@vodnici.cz")
-        .await
-        .trim_start_matches("/invitation?token=")
-        .to_owned();
-    app.client()
-        .post_form(
-            "/invitation",
-            &[("token", &token), ("password", "Pokladní heslo dlouhé")],
-        )
-        .await;
-    owner
-        .post_form(
-            &format!("{dashboard}/team/invite"),
-            &[("email", "divak@vodnici.cz"), ("role", "viewer")],
-        )
-        .await;
-    let token = app
-        .last_link_to("divak@vodnici.cz")
-        .await
-        .trim_start_matches("/invitation?token=")
-        .to_owned();
-    app.client()
-        .post_form(
-            "/invitation",
-            &[("token", &token), ("password", "Divácké heslo dlouhé")],
-        )
-        .await;
+    app.teammate(&owner, &dashboard, viewer, "viewer").await;
 
-    let tenant = club_of(&app, &dashboard).await;
+    let tenant = app.tenant(&dashboard).await;
     let owner_id = person(&app, "owner@vodnici.cz").await;
     let connection = uuid::Uuid::now_v7();
     bank_connection(&app.pool, &tenant, connection, owner_id, app.now()).await;
@@ -100,11 +61,11 @@ async fn owners_and_treasurers_are_reminded_once_per_step_until_renewal() {
     assert_eq!(run(day(1)).await, 2);
     assert_eq!(run(expires + time::Duration::hours(1)).await, 2, "expired");
     assert_eq!(run(expires + time::Duration::days(3)).await, 0);
-    let subjects = reminders_to(&app, "pokladni@vodnici.cz").await;
+    let subjects = reminders_to(&app, treasurer).await;
     assert_eq!(subjects.len(), 5, "{subjects:?}");
     assert!(subjects[0].contains("vyprší za 30 dní"), "{subjects:?}");
     assert!(subjects[4].contains("vypršel"));
-    assert!(reminders_to(&app, "divak@vodnici.cz").await.is_empty());
+    assert!(reminders_to(&app, viewer).await.is_empty());
 
     // Renewal starts a new series; a broken connection gets its own e-mail, once.
     bank_connection(&app.pool, &tenant, connection, owner_id, expires).await;

@@ -2,14 +2,16 @@
 //! two-year sync, reruns, new payments and card holds, faults, racing workers and fencing, and
 //! the ledger's idempotence and order independence.
 
-use crate::helpers::{ICO_A, bank_account, bank_connection, fresh_database, signed_up_club};
+use crate::helpers::{
+    ICO_A, bank_account, bank_connection, fresh_database, sandbox_ledger, signed_up_club,
+};
 use crate::kb_client::{REDIRECT_URI, client_for, onboard, sandbox};
 use kasa::bank::wire::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
-use kasa::bank::{Error as BankError, KbClient, Secret};
+use kasa::bank::{Error as BankError, KbClient, KbSettings, Secret};
 use kasa::clock::{Clock, ManualClock};
 use kasa::db::tenant::{Tenant, TenantTx};
 use kasa::sync::jobs::{self, JobState};
-use kasa::sync::ledger::{self, Batch, LedgerError};
+use kasa::sync::ledger::{self, Batch};
 use kasa::sync::{AccessTokens, Problem, SyncDeps, SyncSettings, Worker};
 use kb_sandbox::{FaultSettings, SandboxConfig, SandboxHandle};
 use serde_json::{Value, json};
@@ -144,6 +146,19 @@ impl Club {
         .expect("runs")
     }
 
+    /// Applies `batch` in one transaction of the club, as the worker does.
+    async fn apply(&self, batch: &Batch<'_>) -> ledger::ApplyReport {
+        let mut tx = TenantTx::begin(&self.pool, &self.tenant).await.expect("tx");
+        let report = ledger::apply(&mut tx, batch).await.expect("apply");
+        tx.commit().await.expect("commit");
+        report
+    }
+
+    /// The outcome of the newest sync run of the club's first account.
+    async fn last_outcome(&self) -> Option<String> {
+        self.runs(self.account_id).await.pop().map(|r| r.outcome)
+    }
+
     async fn job(&self, account_id: Uuid) -> JobState {
         jobs::state(&self.pool, account_id)
             .await
@@ -210,7 +225,7 @@ async fn env(
         settings.timeouts.request = timeout;
     }
     let client = KbClient::new(settings).expect("client");
-    let on = onboard(&sandbox, &client_for(&sandbox)).await;
+    let on = onboard(&client_for(&sandbox)).await;
     let accounts = client.accounts(&on.access_token).await.expect("accounts");
     let pool = kasa::db::connect_pool(fresh_database().await, 8)
         .await
@@ -249,6 +264,22 @@ impl Env {
         Worker::new(self.deps.clone(), owner)
     }
 
+    /// A worker like [`Env::worker`] whose KB client has the sandbox's settings changed by
+    /// `tweak` (page size, reversal convention, …).
+    fn worker_with(&self, owner: &str, tweak: impl FnOnce(&mut KbSettings)) -> Worker<TestTokens> {
+        let mut settings = kasa::app::sandbox_client_settings(&self.sandbox);
+        tweak(&mut settings);
+        let deps = SyncDeps {
+            pool: self.club.pool.clone(),
+            kb: KbClient::new(settings).expect("client"),
+            tokens: self.tokens.clone(),
+            clock: self.deps.clock.clone(),
+            settings: SyncSettings::default(),
+            after_apply: self.deps.after_apply.clone(),
+        };
+        Worker::new(Arc::new(deps), owner)
+    }
+
     async fn sync(&self) -> usize {
         self.worker("w1")
             .run_until_idle(5)
@@ -283,19 +314,9 @@ impl Env {
 
     /// The sandbox's ground truth as `bank_key → (status, signed amount)`.
     async fn sandbox_ledger(&self) -> BTreeMap<String, (String, i64)> {
-        let rows: Vec<Value> = self
-            .web
-            .get(format!(
-                "{}/control/ledger?account={}",
-                self.sandbox.browser_base_url, self.kb_account_id
-            ))
-            .send()
+        sandbox_ledger(&self.sandbox, Some(&self.kb_account_id))
             .await
-            .expect("ledger")
-            .json()
-            .await
-            .expect("json");
-        rows.iter()
+            .iter()
             .map(|row| {
                 let t: Transaction = serde_json::from_str(&row.to_string()).expect("kb row");
                 let key = format!("as:{}", t.account_servicer().expect("servicer"));
@@ -659,12 +680,8 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
     assert!(state.stale_since.is_some() && state.last_error.is_some());
     assert_eq!(state.problem, Some(Problem::RateLimited));
     assert_eq!(
-        env.club
-            .runs(env.club.account_id)
-            .await
-            .pop()
-            .map(|r| r.outcome),
-        Some("rate_limited".to_owned())
+        env.club.last_outcome().await.as_deref(),
+        Some("rate_limited")
     );
     env.advance_past(job.due_at);
 
@@ -691,14 +708,7 @@ async fn faults_reschedule_with_backoff_and_never_duplicate_or_drop_rows() {
         now + Duration::minutes(61),
         Duration::seconds(5)
     ));
-    assert_eq!(
-        env.club
-            .runs(env.club.account_id)
-            .await
-            .pop()
-            .map(|r| r.outcome),
-        Some("unchanged".to_owned())
-    );
+    assert_eq!(env.club.last_outcome().await.as_deref(), Some("unchanged"));
 
     // Recovered: a normal sync, nothing duplicated or lost.
     env.advance_past(job.due_at);
@@ -785,24 +795,15 @@ async fn racing_workers_sync_an_account_once_and_a_fenced_out_worker_cannot_comm
     let before = env.club.rows(env.club.account_id).await;
     let day = t0.date();
     let extra = [kb_tx(Some("fenced-out"), day, 777, "BOOK", t0, false)];
+    let window = (day - Duration::days(7), day);
     let batch = |fence| Batch {
-        account_id: env.club.account_id,
         fence,
-        window: (day - Duration::days(7), day),
-        transactions: &extra,
-        unreadable: &[],
-        balances: &[],
-        reversal_convention: ReversalConvention::OwnDirection,
-        incomplete: None,
-        pages: 1,
         full_history: false,
-        trigger: kasa::sync::Trigger::Schedule,
-        started_at: t0,
-        now: t0,
+        ..download(env.club.account_id, window, &extra, &[], t0)
     };
     let mut tx = TenantTx::begin(pool, &env.club.tenant).await.expect("tx");
     let lost = ledger::apply(&mut tx, &batch(a.fence)).await;
-    assert!(matches!(lost, Err(LedgerError::LostLease(_))), "{lost:?}");
+    assert!(matches!(lost, Err(ledger::Error::LostLease(_))), "{lost:?}");
     drop(tx);
     assert_eq!(
         env.club.rows(env.club.account_id).await,
@@ -879,6 +880,32 @@ fn closed_balance(day: Date, minor: i64) -> AccountBalance {
     serde_json::from_str(&text).expect("balance")
 }
 
+/// A one-page, full-history scheduled download of `transactions` over `window` (inclusive), as
+/// the worker hands it to `ledger::apply`: nothing unreadable, reversals in their own direction.
+fn download<'a>(
+    account_id: Uuid,
+    window: (Date, Date),
+    transactions: &'a [Transaction],
+    balances: &'a [AccountBalance],
+    now: OffsetDateTime,
+) -> Batch<'a> {
+    Batch {
+        account_id,
+        fence: 0,
+        window,
+        transactions,
+        unreadable: &[],
+        balances,
+        reversal_convention: ReversalConvention::OwnDirection,
+        incomplete: None,
+        pages: 1,
+        full_history: true,
+        trigger: kasa::sync::Trigger::Schedule,
+        started_at: now,
+        now,
+    }
+}
+
 async fn apply(
     club: &Club,
     account_id: Uuid,
@@ -887,29 +914,8 @@ async fn apply(
     balances: &[AccountBalance],
     now: OffsetDateTime,
 ) -> ledger::ApplyReport {
-    let mut tx = TenantTx::begin(&club.pool, &club.tenant).await.expect("tx");
-    let report = ledger::apply(
-        &mut tx,
-        &Batch {
-            account_id,
-            fence: 0,
-            window,
-            transactions: txs,
-            unreadable: &[],
-            balances,
-            reversal_convention: ReversalConvention::OwnDirection,
-            incomplete: None,
-            pages: 1,
-            full_history: true,
-            trigger: kasa::sync::Trigger::Schedule,
-            started_at: now,
-            now,
-        },
-    )
-    .await
-    .expect("apply");
-    tx.commit().await.expect("commit");
-    report
+    club.apply(&download(account_id, window, txs, balances, now))
+        .await
 }
 
 /// Rows without the surrogate id, for comparing accounts.

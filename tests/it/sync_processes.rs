@@ -146,27 +146,11 @@ async fn killed_and_racing_worker_processes_never_lose_or_duplicate_a_transactio
 
     // Three workers at once until the club's ledger equals the sandbox's.
     let mut racing: Vec<Child> = (0..3).map(|_| worker(&env)).collect();
-    let ledger_url = format!(
-        "{}/control/ledger?account={kb_account}",
-        sandbox.browser_base_url
-    );
     let deadline = Instant::now() + Duration::from_secs(90);
     let (mut expected, mut actual) = (BTreeMap::new(), BTreeMap::new());
     while Instant::now() < deadline {
-        let ledger: Value = http
-            .get(&ledger_url)
-            .send()
+        expected = sandbox_ledger(&sandbox, Some(&kb_account))
             .await
-            .expect("ledger")
-            .json()
-            .await
-            .expect("json");
-        let rows = ledger
-            .as_array()
-            .or_else(|| ledger["transactions"].as_array())
-            .cloned()
-            .unwrap_or_default();
-        expected = rows
             .iter()
             .map(|t| {
                 let id = t["references"]["accountServicer"]

@@ -2,26 +2,6 @@
 
 use crate::helpers::*;
 
-/// `owner` invites `email` to `club` with `role` through the team page; the link mailed to the
-/// invited address and its token.
-async fn invite(
-    app: &TestApp,
-    owner: &Client,
-    club: &str,
-    email: &str,
-    role: &str,
-) -> (String, String) {
-    owner
-        .post_form(
-            &format!("{club}/team/invite"),
-            &[("email", email), ("role", role)],
-        )
-        .await;
-    let link = app.last_link_to(email).await;
-    let token = link.trim_start_matches("/invitation?token=").to_owned();
-    (link, token)
-}
-
 #[tokio::test]
 async fn sign_up_confirm_log_in_invite_and_accept_through_http() {
     let app = TestApp::spawn().await;
@@ -95,7 +75,7 @@ async fn an_existing_person_joins_a_second_club_with_one_click() {
     let petr = app.client();
     let club_b = app.sign_up(&petr, "Klub B", ICO_B, "petr@b.cz").await;
 
-    let (link, token) = invite(&app, &owner, &club_a, "petr@b.cz", "viewer").await;
+    let (link, token) = app.invite(&owner, &club_a, "petr@b.cz", "viewer").await;
 
     // Not signed in, an existing address is asked to log in first.
     let stranger = app.client();
@@ -130,7 +110,7 @@ async fn an_invitation_for_someone_else_cannot_be_taken_by_a_signed_in_person() 
     let app = TestApp::spawn().await;
     let owner = app.client();
     let club = app.sign_up(&owner, "Klub A", ICO_A, "owner@a.cz").await;
-    let (link, token) = invite(&app, &owner, &club, "jana@a.cz", "owner").await;
+    let (link, token) = app.invite(&owner, &club, "jana@a.cz", "owner").await;
     let mallory = app.client();
     app.sign_up(&mallory, "Klub M", ICO_B, "mallory@m.cz").await;
     let (_, page) = mallory.get_text(&link).await;
@@ -150,7 +130,7 @@ async fn an_expired_invitation_is_refused() {
     let app = TestApp::spawn().await;
     let owner = app.client();
     let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
-    let (link, token) = invite(&app, &owner, &club, "late@a.cz", "viewer").await;
+    let (link, token) = app.invite(&owner, &club, "late@a.cz", "viewer").await;
     app.clock.advance(time::Duration::days(8));
     let (status, page) = app.client().get_text(&link).await;
     assert_eq!(status, 422);
@@ -200,7 +180,7 @@ async fn roles_change_teammates_leave_and_the_last_owner_stays_with_everything_a
     let app = TestApp::spawn().await;
     let owner = app.client();
     let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
-    let (_, token) = invite(&app, &owner, &club, "eva@a.cz", "viewer").await;
+    let (_, token) = app.invite(&owner, &club, "eva@a.cz", "viewer").await;
     app.client()
         .post_form(
             "/invitation",
@@ -284,7 +264,7 @@ async fn an_invitation_accepted_twice_at_once_lets_exactly_one_in() {
     let app = TestApp::spawn().await;
     let owner = app.client();
     let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
-    let (_, token) = invite(&app, &owner, &club, "dvojce@a.cz", "viewer").await;
+    let (_, token) = app.invite(&owner, &club, "dvojce@a.cz", "viewer").await;
     let (first, second) = (app.client(), app.client());
     let form = [
         ("token", token.as_str()),

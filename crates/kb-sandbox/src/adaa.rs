@@ -3,9 +3,8 @@
 //! unchanged-data 429), statements (list + PDF) — spec §7. Event subscriptions live in
 //! `events`.
 
-use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,7 +19,7 @@ use super::calendar::{prague_date, prague_day_start};
 use super::config::ClosedBalanceStamp;
 use super::context::{Ctx, PagingSession};
 use super::events;
-use super::gateway::{self, Route, adaa_error, adaa_param_error, authorise_account, with_account};
+use super::gateway::{AdaaGate, adaa_error, adaa_param_error, authorise_account, with_account};
 use super::ledger::{self, tx_date};
 use super::pdf;
 use super::state::AccountRecord;
@@ -69,15 +68,7 @@ fn ts_ms(t: OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
-async fn accounts(
-    State(ctx): State<Ctx>,
-    Extension(route): Extension<Route>,
-    headers: HeaderMap,
-) -> Response {
-    let token = match gateway::adaa_gate(&ctx, &headers, route) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+async fn accounts(State(ctx): State<Ctx>, AdaaGate { token, route }: AdaaGate) -> Response {
     let ids = bank::granted(&ctx, &token);
     let st = ctx.store.read();
     let list: Vec<Value> = ids
@@ -105,14 +96,9 @@ async fn accounts(
 
 async fn balances(
     State(ctx): State<Ctx>,
-    Extension(route): Extension<Route>,
     Path(account_id): Path<String>,
-    headers: HeaderMap,
+    AdaaGate { token, .. }: AdaaGate,
 ) -> Response {
-    let token = match gateway::adaa_gate(&ctx, &headers, route) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     let now = ctx.now();
     // "Previously closed" = everything booked before today's Prague business day.
     let today = ledger::date_key(&ymd(prague_date(now)));
@@ -199,15 +185,10 @@ fn present(ctx: &Ctx, version: u8, tx: &Value) -> Value {
 
 async fn transactions(
     State(ctx): State<Ctx>,
-    Extension(route): Extension<Route>,
     Path(account_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    AdaaGate { token, route }: AdaaGate,
 ) -> Response {
-    let token = match gateway::adaa_gate(&ctx, &headers, route) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     if let Err(r) = authorise_account(&ctx, &token, &account_id) {
         return r;
     }
@@ -452,15 +433,10 @@ pub fn statement_list(acc: &AccountRecord, today: Date) -> Vec<(Date, u32, i64, 
 
 async fn statements(
     State(ctx): State<Ctx>,
-    Extension(route): Extension<Route>,
     Path(account_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    AdaaGate { token, .. }: AdaaGate,
 ) -> Response {
-    let token = match gateway::adaa_gate(&ctx, &headers, route) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     let today = ctx.now().date();
     let all = match with_account(&ctx, &token, &account_id, |acc| statement_list(acc, today)) {
         Ok(all) => all,
@@ -489,14 +465,9 @@ async fn statements(
 
 async fn statement_pdf(
     State(ctx): State<Ctx>,
-    Extension(route): Extension<Route>,
     Path((account_id, statement_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    AdaaGate { token, .. }: AdaaGate,
 ) -> Response {
-    let token = match gateway::adaa_gate(&ctx, &headers, route) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     let wanted: i64 = statement_id.parse().unwrap_or(-1);
     let now = ctx.now();
     let rendered = with_account(&ctx, &token, &account_id, |acc| {

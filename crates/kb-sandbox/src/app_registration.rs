@@ -60,15 +60,7 @@ pub async fn start(
         );
     };
     let s = |k: &str| request.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-    let redirect_uris: Vec<String> = request
-        .get("redirectUris")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|u| u.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let redirect_uris = strings(&request, "redirectUris").unwrap_or_default();
     if s("clientName").is_none() || redirect_uris.is_empty() {
         return bad(
             "Chybí clientName nebo redirectUris.",
@@ -127,15 +119,9 @@ pub async fn start(
                 "The software statement has expired.",
             );
         }
-        let allowed: Vec<String> = claims
+        let allowed = claims
             .as_ref()
-            .and_then(|c| c.get("redirectUris"))
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|u| u.as_str().map(str::to_owned))
-                    .collect()
-            })
+            .and_then(|c| strings(c, "redirectUris"))
             .unwrap_or_default();
         if redirect_uris.iter().any(|u| !allowed.contains(u)) {
             return bad(
@@ -325,36 +311,15 @@ fn finish(
     let mut secret = [0u8; 16];
     rng.fill_bytes(&mut secret);
     let client_secret = jws::b64url(&secret);
-    let redirect_uris: Vec<String> = req
-        .get("redirectUris")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|u| u.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let scopes: Vec<String> = req
-        .get("scope")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|u| u.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_else(|| vec!["adaa".to_owned()]);
+    let redirect_uris = strings(req, "redirectUris").unwrap_or_default();
+    let scopes = strings(req, "scope").unwrap_or_else(|| vec!["adaa".to_owned()]);
     let now = ctx.now();
     let claims = jws::claims(&s("softwareStatement")).unwrap_or(Value::Null);
-    let contacts: Vec<String> = claims
-        .get("contacts")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.as_str())
-                .map(|c| c.trim_start_matches("email:").trim().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let contacts: Vec<String> = strings(&claims, "contacts")
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.trim_start_matches("email:").trim().to_owned())
+        .collect();
     let mut data = json!({
         "client_id": client_id,
         "client_secret": client_secret,
@@ -417,4 +382,16 @@ fn finish(
         });
     });
     (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
+}
+
+/// The strings of the JSON array `key` of `value` (other items skipped); `None` without such an
+/// array.
+fn strings(value: &Value, key: &str) -> Option<Vec<String>> {
+    let items = value.get(key)?.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect(),
+    )
 }

@@ -175,72 +175,49 @@ mod tests {
 
     #[test]
     fn prague_days_follow_the_iana_rules() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
         assert_eq!(days_in_month(2024, 2), 29);
-        assert_eq!(
-            prague_offset_s(datetime!(2026-03-29 00:59:59 UTC).unix_timestamp()),
-            3_600
-        );
-        assert_eq!(
-            prague_offset_s(datetime!(2026-03-29 01:00 UTC).unix_timestamp()),
-            7_200
-        );
-        assert_eq!(
-            prague_date(datetime!(2026-11-27 23:30 UTC)),
-            date!(2026 - 11 - 28)
-        );
-        assert_eq!(
-            prague_date(datetime!(2026-10-25 22:30 UTC)),
-            date!(2026 - 10 - 25)
-        );
-        assert_eq!(
-            prague_day_start(date!(2026 - 03 - 30)),
-            datetime!(2026-03-29 22:00 UTC)
-        );
-        assert_eq!(
-            prague_day_start(date!(2026 - 10 - 26)),
-            datetime!(2026-10-25 23:00 UTC)
-        );
+        for (utc, day) in [
+            (datetime!(2026-11-27 23:30 UTC), date!(2026 - 11 - 28)),
+            (datetime!(2026-10-25 22:30 UTC), date!(2026 - 10 - 25)),
+        ] {
+            assert_eq!(prague_date(utc), day, "{utc}");
+        }
+        for (day, start) in [
+            (date!(2026 - 03 - 30), datetime!(2026-03-29 22:00 UTC)),
+            (date!(2026 - 10 - 26), datetime!(2026-10-25 23:00 UTC)),
+        ] {
+            assert_eq!(prague_day_start(day), start, "{day}");
+        }
     }
 
     #[test]
     fn calendar_helpers() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
-        assert_eq!(
-            fmt_utc(to_micros(datetime!(2023-06-08 07:30:27.212470 UTC))),
-            "2023-06-08T07:30:27.21247Z"
-        );
-        assert_eq!(
-            fmt_utc(to_micros(datetime!(2019-06-05 11:34:00 UTC))),
-            "2019-06-05T11:34:00Z"
-        );
+        for (utc, text) in [
+            (
+                datetime!(2023-06-08 07:30:27.212470 UTC),
+                "2023-06-08T07:30:27.21247Z",
+            ),
+            (datetime!(2019-06-05 11:34:00 UTC), "2019-06-05T11:34:00Z"),
+        ] {
+            assert_eq!(fmt_utc(to_micros(utc)), text);
+        }
         // DST 2026: 29 March 01:00 UTC .. 25 October 01:00 UTC.
-        assert_eq!(
-            prague_offset_s(datetime!(2026-03-29 00:59:59 UTC).unix_timestamp()),
-            3_600
-        );
-        assert_eq!(
-            prague_offset_s(datetime!(2026-03-29 01:00:00 UTC).unix_timestamp()),
-            7_200
-        );
-        assert_eq!(
-            prague_offset_s(datetime!(2026-10-25 00:59:59 UTC).unix_timestamp()),
-            7_200
-        );
-        assert_eq!(
-            prague_offset_s(datetime!(2026-10-25 01:00:00 UTC).unix_timestamp()),
-            3_600
-        );
-        assert_eq!(
-            fmt_date(local_day(to_micros(datetime!(2026-06-30 22:30 UTC)))),
-            "2026-07-01"
-        );
-        assert_eq!(
-            fmt_date(local_day(to_micros(datetime!(2026-01-31 22:30 UTC)))),
-            "2026-01-31"
-        );
+        for (utc, offset) in [
+            (datetime!(2026-03-29 00:59:59 UTC), 3_600),
+            (datetime!(2026-03-29 01:00:00 UTC), 7_200),
+            (datetime!(2026-10-25 00:59:59 UTC), 7_200),
+            (datetime!(2026-10-25 01:00:00 UTC), 3_600),
+        ] {
+            assert_eq!(prague_offset_s(utc.unix_timestamp()), offset, "{utc}");
+        }
+        for (utc, day) in [
+            (datetime!(2026-06-30 22:30 UTC), "2026-07-01"),
+            (datetime!(2026-01-31 22:30 UTC), "2026-01-31"),
+        ] {
+            assert_eq!(fmt_date(local_day(to_micros(utc))), day, "{utc}");
+        }
         for y in 1990..2040 {
             for m in 1..=12 {
                 for d in 1..=days_in_month(y, m) {

@@ -3,18 +3,17 @@
 //! `POST {eventApiUrl}/subscriptions/{id}/events` with `x-api-key` and `{"eventCount":n}`, at
 //! most once per configured interval; ACTIVE → SUSPENDED → STOPPED on failures (§8.2).
 
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::context::Ctx;
-use super::gateway::{self, Env, Route, adaa_error, authorise_account};
-use super::state::{SubscriptionRecord, SubscriptionStatus};
+use super::gateway::{self, AdaaGate, Env, adaa_error, authorise_account};
+use super::state::{SubscriptionRecord, SubscriptionStatus, TokenRecord};
 
 fn info(s: &SubscriptionRecord) -> Value {
     let mut v = json!({
@@ -67,15 +66,10 @@ async fn version_ok(ctx: &Ctx, url: &str) -> Result<(), String> {
 /// `POST .../transactions/event-subscriptions`.
 pub async fn create(
     State(ctx): State<Ctx>,
-    Extension(route): Extension<Route>,
     Path(account_id): Path<String>,
-    headers: HeaderMap,
+    AdaaGate { token, route }: AdaaGate,
     body: Bytes,
 ) -> Response {
-    let token = match gateway::adaa_gate(&ctx, &headers, route) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     if let Err(r) = authorise_account(&ctx, &token, &account_id) {
         return r;
     }
@@ -173,7 +167,16 @@ pub async fn create(
     )
 }
 
-fn find(ctx: &Ctx, client_id: &str, account_id: &str, id: &str) -> Option<SubscriptionRecord> {
+/// The subscription `id` (braces and case ignored) of an account the token may see, created by
+/// the token's client; KB's error answer otherwise (400 for the account, 404 for the rest).
+#[allow(clippy::result_large_err)]
+fn find(
+    ctx: &Ctx,
+    token: &TokenRecord,
+    account_id: &str,
+    id: &str,
+) -> Result<SubscriptionRecord, Response> {
+    authorise_account(ctx, token, account_id)?;
     let wanted = id
         .trim_start_matches('{')
         .trim_end_matches('}')
@@ -183,59 +186,41 @@ fn find(ctx: &Ctx, client_id: &str, account_id: &str, id: &str) -> Option<Subscr
         .subscriptions
         .iter()
         .find(|s| {
-            s.subscription_id == wanted && s.account_id == account_id && s.client_id == client_id
+            s.subscription_id == wanted
+                && s.account_id == account_id
+                && s.client_id == token.client_id
         })
         .cloned()
-}
-
-fn not_found() -> Response {
-    adaa_error(StatusCode::NOT_FOUND, None, "Subscription not found")
+        .ok_or_else(|| adaa_error(StatusCode::NOT_FOUND, None, "Subscription not found"))
 }
 
 /// `GET .../event-subscriptions/{subscriptionId}`.
 pub async fn read(
     State(ctx): State<Ctx>,
-    Extension(route): Extension<Route>,
     Path((account_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    AdaaGate { token, .. }: AdaaGate,
 ) -> Response {
-    let token = match gateway::adaa_gate(&ctx, &headers, route) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
-        return r;
-    }
-    match find(&ctx, &token.client_id, &account_id, &id) {
-        Some(s) => gateway::json_status(StatusCode::OK, info(&s)),
-        None => not_found(),
+    match find(&ctx, &token, &account_id, &id) {
+        Ok(s) => gateway::json_status(StatusCode::OK, info(&s)),
+        Err(r) => r,
     }
 }
 
 /// `DELETE .../event-subscriptions/{subscriptionId}`.
 pub async fn delete(
     State(ctx): State<Ctx>,
-    Extension(route): Extension<Route>,
     Path((account_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    AdaaGate { token, .. }: AdaaGate,
 ) -> Response {
-    let token = match gateway::adaa_gate(&ctx, &headers, route) {
-        Ok(t) => t,
+    let s = match find(&ctx, &token, &account_id, &id) {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = authorise_account(&ctx, &token, &account_id) {
-        return r;
-    }
-    match find(&ctx, &token.client_id, &account_id, &id) {
-        Some(s) => {
-            ctx.store.update(|st| {
-                st.subscriptions
-                    .retain(|x| x.subscription_id != s.subscription_id)
-            });
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => not_found(),
-    }
+    ctx.store.update(|st| {
+        st.subscriptions
+            .retain(|x| x.subscription_id != s.subscription_id)
+    });
+    StatusCode::NO_CONTENT.into_response()
 }
 
 enum Outcome {

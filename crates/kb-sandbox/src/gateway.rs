@@ -2,6 +2,8 @@
 //! the mandatory `x-correlation-id`, Bearer access tokens, and KB's error bodies.
 
 use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -168,12 +170,27 @@ pub fn bearer(ctx: &Ctx, headers: &HeaderMap) -> Result<TokenRecord, Response> {
     }
 }
 
-/// Runs the ADAA gateway checks: API key, correlation id, Bearer token.
-#[allow(clippy::result_large_err)]
-pub fn adaa_gate(ctx: &Ctx, headers: &HeaderMap, route: Route) -> Result<TokenRecord, Response> {
-    check_api_key(ctx, headers, Api::Adaa, route.env)?;
-    check_correlation_id(headers)?;
-    bearer(ctx, headers)
+/// An ADAA request that passed the gateway's checks (API key, correlation id, Bearer token), as
+/// an extractor: the token's record and the route's path family and version. Rejected with
+/// KB's error answer.
+pub struct AdaaGate {
+    pub token: TokenRecord,
+    pub route: Route,
+}
+
+impl FromRequestParts<Ctx> for AdaaGate {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Response> {
+        let Some(route) = parts.extensions.get::<Route>().copied() else {
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        };
+        let headers = &parts.headers;
+        check_api_key(ctx, headers, Api::Adaa, route.env)?;
+        check_correlation_id(headers)?;
+        let token = bearer(ctx, headers)?;
+        Ok(AdaaGate { token, route })
+    }
 }
 
 /// KB's answer for an account the token does not grant, or that does not exist.

@@ -37,6 +37,19 @@ fn location(response: &reqwest::Response) -> Result<String, ScriptError> {
 /// Application registration: log in as `user` (e.g. `Klient 1`), keep all offered accounts
 /// checked, confirm. Returns the callback URL (Kasa's `/kb/registered?salt=…`).
 pub async fn approve_registration(url: &str, user: &str) -> Result<String, ScriptError> {
+    register(url, user, usize::MAX).await
+}
+
+/// The same with only the first offered account checked (a connection with one account).
+pub async fn approve_registration_of_first_account(
+    url: &str,
+    user: &str,
+) -> Result<String, ScriptError> {
+    register(url, user, 1).await
+}
+
+/// Application registration as `user` with at most `accounts` of the offered accounts checked.
+async fn register(url: &str, user: &str, accounts: usize) -> Result<String, ScriptError> {
     let web = client()?;
     let page = web.get(url).send().await?.text().await?;
     let pending = hidden_value(&page, "pending").ok_or_else(|| ScriptError::Page(page.clone()))?;
@@ -57,12 +70,12 @@ pub async fn approve_registration(url: &str, user: &str) -> Result<String, Scrip
         ("step".into(), "confirm".into()),
         ("user".into(), user.to_owned()),
     ];
-    let mut rest = page.as_str();
-    while let Some(at) = rest.find("name=\"account\" value=\"") {
-        rest = &rest[at + "name=\"account\" value=\"".len()..];
-        if let Some(value) = rest.split('"').next() {
-            form.push(("account".into(), value.to_owned()));
-        }
+    const OFFERED: &str = "name=\"account\" value=\"";
+    let offered = page
+        .match_indices(OFFERED)
+        .filter_map(|(at, _)| page[at + OFFERED.len()..].split('"').next());
+    for account in offered.take(accounts) {
+        form.push(("account".into(), account.to_owned()));
     }
     if form.len() == 3 {
         return Err(ScriptError::Page(format!("no accounts offered: {page}")));

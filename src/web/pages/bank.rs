@@ -4,7 +4,7 @@
 use super::{Chrome, render_status};
 use crate::auth::login::{self, Checked};
 use crate::consent::events::{self, Notification};
-use crate::consent::flow::{self, FlowError};
+use crate::consent::flow;
 use crate::team::ManageMoney;
 use crate::web::access::ClubAccess;
 use crate::web::context::{ClientIp, Ctx, SignedIn};
@@ -64,24 +64,24 @@ struct ProblemPage {
 async fn problem(
     state: &AppState,
     ctx: &Ctx,
-    error: &FlowError,
+    error: &flow::Error,
     retry_href: String,
 ) -> Result<Response, AppError> {
     let (status, key) = match error {
-        FlowError::InvalidState => (StatusCode::BAD_REQUEST, "invalid_state"),
-        FlowError::Cancelled => (StatusCode::OK, "cancelled"),
-        FlowError::BadCallback => (StatusCode::BAD_REQUEST, "bad_callback"),
-        FlowError::AlreadyConnected => (StatusCode::CONFLICT, "already_connected"),
-        FlowError::NothingToRenew => (StatusCode::CONFLICT, "nothing_to_renew"),
-        FlowError::Bank(e) => {
+        flow::Error::InvalidState => (StatusCode::BAD_REQUEST, "invalid_state"),
+        flow::Error::Cancelled => (StatusCode::OK, "cancelled"),
+        flow::Error::BadCallback => (StatusCode::BAD_REQUEST, "bad_callback"),
+        flow::Error::AlreadyConnected => (StatusCode::CONFLICT, "already_connected"),
+        flow::Error::NothingToRenew => (StatusCode::CONFLICT, "nothing_to_renew"),
+        flow::Error::Bank(e) => {
             tracing::warn!(error = %e, "KB refused a consent step");
             (StatusCode::BAD_GATEWAY, "bank")
         }
-        FlowError::Vault(e) => {
+        flow::Error::Vault(e) => {
             tracing::error!(error = %e, "vault failure in a consent step");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
-        FlowError::Db(e) => {
+        flow::Error::Db(e) => {
             tracing::error!(error = %e, "database failure in a consent step");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
@@ -165,7 +165,7 @@ pub async fn renew(
 async fn go_to_kb(
     state: &AppState,
     access: &ClubAccess<ManageMoney>,
-    started: Result<flow::Redirect, FlowError>,
+    started: Result<flow::Redirect, flow::Error>,
     back: String,
 ) -> Result<Response, AppError> {
     match started {

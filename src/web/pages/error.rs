@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 
+/// `message.html` with the request id; its link goes home.
 #[derive(askama::Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -17,6 +18,7 @@ struct ErrorPage {
     title: String,
     text: String,
     request_id: String,
+    link: Option<(String, String)>,
 }
 
 /// Middleware: renders errors as pages in the viewer's language, logging internal causes.
@@ -43,6 +45,7 @@ pub async fn render_errors(State(_state): State<AppState>, req: Request, next: N
         title: lang.t(&format!("error.{key}.title")).into_owned(),
         text: lang.t(&format!("error.{key}.text")).into_owned(),
         request_id: viewer.request_id.clone(),
+        link: Some(("/".to_owned(), lang.t("error.back_home").into_owned())),
     };
     render_status(status, &page).unwrap_or(response)
 }

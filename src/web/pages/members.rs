@@ -112,15 +112,9 @@ async fn list_with(
         status: StatusFilter::parse(&query.status),
     };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let member::Overview {
-        members,
-        groups,
-        households,
-        active_count,
-        archived_count,
-        scheme,
-    } = member::overview(&mut tx, &filter).await?;
+    let overview = member::overview(&mut tx, &filter).await?;
     tx.commit().await?;
+    let (active_count, archived_count) = (overview.active_count, overview.archived_count);
     let lang = access.ctx.lang();
     render_status(
         status,
@@ -128,9 +122,9 @@ async fn list_with(
             c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
             club_name: access.club_name.clone(),
             base: paths::members(access.tenant.key()),
-            members,
-            groups,
-            households,
+            members: overview.members,
+            groups: overview.groups,
+            households: overview.households,
             query: query.q,
             group: query.group,
             status: filter.status.as_str().to_owned(),
@@ -138,7 +132,7 @@ async fn list_with(
             archived_count,
             can_manage: access.role >= Role::Treasurer,
             show_demo: state.kb_sandbox_url.is_some() || active_count + archived_count == 0,
-            scheme,
+            scheme: overview.scheme,
             schemes: VsScheme::ALL
                 .iter()
                 .map(|s| (s.as_str(), lang.t(s.label_key()).into_owned()))

@@ -53,7 +53,8 @@ fn balances(value: &Value) -> Vec<AccountBalance> {
     serde_json::from_str(&value.to_string()).expect("balances")
 }
 
-/// One download applied as the worker applies it (window in Prague days ending today).
+/// One download applied as the worker applies it (window in Prague days ending today), with
+/// reversals in their own direction.
 async fn apply_download(
     club: &Club,
     account_id: Uuid,
@@ -61,31 +62,24 @@ async fn apply_download(
     downloaded: &TransactionSlice,
     balances: &[AccountBalance],
     now: OffsetDateTime,
-    convention: ReversalConvention,
 ) -> ledger::ApplyReport {
-    let mut tx = TenantTx::begin(&club.pool, &club.tenant).await.expect("tx");
-    let report = ledger::apply(
-        &mut tx,
-        &Batch {
-            account_id,
-            fence: 0,
-            window: (from, prague_date(now)),
-            transactions: &downloaded.transactions,
-            unreadable: &downloaded.unreadable,
-            balances,
-            reversal_convention: convention,
-            incomplete: None,
-            pages: 1,
-            full_history: true,
-            trigger: kasa::sync::Trigger::Schedule,
-            started_at: now,
-            now,
-        },
-    )
+    let window = (from, prague_date(now));
+    club.apply(&Batch {
+        unreadable: &downloaded.unreadable,
+        ..download(account_id, window, &downloaded.transactions, balances, now)
+    })
     .await
-    .expect("apply");
-    tx.commit().await.expect("commit");
-    report
+}
+
+/// One page of `items` (KB's JSON) applied without balances, as [`apply_download`].
+async fn apply_items(
+    club: &Club,
+    account_id: Uuid,
+    from: Date,
+    items: &[Value],
+    now: OffsetDateTime,
+) -> ledger::ApplyReport {
+    apply_download(club, account_id, from, &page_of(items), &[], now).await
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -193,7 +187,6 @@ async fn field_case_02_the_booked_copy_replaces_the_pending_one_whatever_last_up
                 &slice(&step["transactions_pages"][0]),
                 &balances(&step["balances"]),
                 now,
-                ReversalConvention::OwnDirection,
             )
             .await,
         );
@@ -235,24 +228,13 @@ async fn field_case_02_the_booked_copy_replaces_the_pending_one_whatever_last_up
                 now,
             )
             .await;
-        apply_download(
+        apply_items(&club, account, date!(2026 - 11 - 13), &order, now).await;
+        apply_items(
             &club,
             account,
             date!(2026 - 11 - 13),
-            &page_of(&order),
-            &[],
+            std::slice::from_ref(&pending),
             now,
-            ReversalConvention::OwnDirection,
-        )
-        .await;
-        apply_download(
-            &club,
-            account,
-            date!(2026 - 11 - 13),
-            &page_of(std::slice::from_ref(&pending)),
-            &[],
-            now,
-            ReversalConvention::OwnDirection,
         )
         .await;
         let rows = stored(&club, account).await;
@@ -285,7 +267,6 @@ async fn field_case_04_float_noise_in_the_instructed_amount_is_rounded_and_flagg
         &page,
         &[],
         now,
-        ReversalConvention::OwnDirection,
     )
     .await;
     assert_eq!(report.inserted, 2);
@@ -302,10 +283,7 @@ async fn field_case_04_float_noise_in_the_instructed_amount_is_rounded_and_flagg
     assert_eq!(sepa.flags, ["instructed_rounded"]);
     let domestic = &rows["as:311892adb7f2b6ab"];
     assert_eq!((domestic.amount_minor, domestic.flags.len()), (80_000, 0));
-    assert_eq!(
-        club.runs(club.account_id).await.pop().map(|r| r.outcome),
-        Some("synced".to_owned())
-    );
+    assert_eq!(club.last_outcome().await.as_deref(), Some("synced"));
 }
 
 #[tokio::test]
@@ -351,7 +329,6 @@ async fn an_unreadable_accounting_value_quarantines_only_its_row_and_odd_informa
             closed("2026-11-25T06:00:00Z", 1_000_000 + 80_000 + 68_181 - 50_000),
         ],
         now,
-        ReversalConvention::OwnDirection,
     )
     .await;
     assert_eq!(report.unreadable, 2);
@@ -407,16 +384,7 @@ async fn an_unreadable_accounting_value_quarantines_only_its_row_and_odd_informa
     let mut fixed = bad_date;
     fixed["bookingDate"] = json!("2026-11-24");
     fixed["valueDate"] = json!("2026-11-24");
-    apply_download(
-        &club,
-        x,
-        date!(2026 - 11 - 17),
-        &page_of(&[fine, fixed]),
-        &[],
-        now,
-        ReversalConvention::OwnDirection,
-    )
-    .await;
+    apply_items(&club, x, date!(2026 - 11 - 17), &[fine, fixed], now).await;
     assert!(stored(&club, x).await.contains_key("as:bad-date"));
     assert!(
         unreadable(&club, x).await.is_empty(),
@@ -447,7 +415,6 @@ async fn field_case_06_a_cancelled_future_dated_order_disappears_and_a_rejected_
             &slice(&step["transactions_pages"][0]),
             &[],
             now,
-            ReversalConvention::OwnDirection,
         )
         .await;
         after.push(stored(&club, x).await);
@@ -491,16 +458,7 @@ async fn every_status_has_its_meaning_and_only_booked_rows_count() {
         .iter()
         .map(|(id, status, _)| item(id, "DEBIT", "10", status, "2026-11-20"))
         .collect();
-    apply_download(
-        &club,
-        x,
-        date!(2026 - 11 - 14),
-        &page_of(&items),
-        &[],
-        now,
-        ReversalConvention::OwnDirection,
-    )
-    .await;
+    apply_items(&club, x, date!(2026 - 11 - 14), &items, now).await;
     let rows = stored(&club, x).await;
     for (id, _, expected) in statuses {
         assert_eq!(rows[&format!("as:{id}")].status, expected, "{id}");
@@ -515,16 +473,7 @@ async fn every_status_has_its_meaning_and_only_booked_rows_count() {
     cancelled["lastUpdated"] = json!("2026-11-01T00:00:00Z");
     // The booked row never turns back, even if KB lists an old pending copy.
     let stale = item("b", "DEBIT", "10", "PDNG", "2026-11-20");
-    apply_download(
-        &club,
-        x,
-        date!(2026 - 11 - 14),
-        &page_of(&[cancelled, stale]),
-        &[],
-        now,
-        ReversalConvention::OwnDirection,
-    )
-    .await;
+    apply_items(&club, x, date!(2026 - 11 - 14), &[cancelled, stale], now).await;
     let rows = stored(&club, x).await;
     assert_eq!(rows["as:s"].status, "cancelled");
     assert_eq!(rows["as:b"].status, "booked");
@@ -572,7 +521,6 @@ async fn field_cases_12_and_13_store_account_identity_and_the_sepa_message_verba
         &all,
         &[],
         datetime!(2026-11-26 12:00 UTC),
-        ReversalConvention::OwnDirection,
     )
     .await;
     let rows = stored(&club, x).await;
@@ -647,16 +595,14 @@ async fn reversals_come_out_opposite_to_their_original_under_each_convention() {
                 now,
             )
             .await;
-        let report = apply_download(
-            &club,
-            account,
-            date!(2026 - 11 - 18),
-            &page_of(&[payment.clone(), storno]),
-            &flat,
-            now,
-            convention,
-        )
-        .await;
+        let page = [payment.clone(), storno];
+        let window = (date!(2026 - 11 - 18), prague_date(now));
+        let report = club
+            .apply(&Batch {
+                reversal_convention: convention,
+                ..download(account, window, &page_of(&page).transactions, &flat, now)
+            })
+            .await;
         let rows = stored(&club, account).await;
         assert_eq!(
             (rows["as:storno"].amount_minor, rows["as:storno"].reversal),
@@ -678,7 +624,6 @@ async fn reversals_come_out_opposite_to_their_original_under_each_convention() {
         &page_of(&[payment, original]),
         &flat,
         now,
-        ReversalConvention::OwnDirection,
     )
     .await;
     let rec = report.reconciliation.expect("reconciled");
@@ -695,15 +640,6 @@ async fn fresh_as_of(env: &Env) -> Option<OffsetDateTime> {
         .account_state(env.club.account_id)
         .await
         .fresh_as_of
-}
-
-async fn last_outcome(env: &Env) -> String {
-    env.club
-        .runs(env.club.account_id)
-        .await
-        .pop()
-        .map(|r| r.outcome)
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -754,7 +690,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
             .any(|r| r.amount == 150_000 && r.vs.as_deref() == Some("2026003")),
         "the downloaded payment is stored"
     );
-    assert_eq!(last_outcome(&env).await, "partial");
+    assert_eq!(env.club.last_outcome().await.as_deref(), Some("partial"));
     let state = env.club.account_state(env.club.account_id).await;
     assert_eq!(state.fresh_as_of, Some(fresh_before), "never marked fresh");
     assert!(state.stale_since.is_some());
@@ -775,7 +711,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
     // its balances and is fresh again.
     past(job.due_at);
     assert_eq!(env.sync().await, 1);
-    assert_eq!(last_outcome(&env).await, "unchanged");
+    assert_eq!(env.club.last_outcome().await.as_deref(), Some("unchanged"));
     let state = env.club.account_state(env.club.account_id).await;
     assert!(state.stale_since.is_none() && state.last_error.is_none());
     assert!(state.fresh_as_of > Some(fresh_before));
@@ -792,19 +728,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
         )
         .await;
     }
-    let mut settings = kasa::app::sandbox_client_settings(&env.sandbox);
-    settings.quirks.transactions_page_size = 1;
-    let small_pages = Worker::new(
-        Arc::new(SyncDeps {
-            pool: env.club.pool.clone(),
-            kb: KbClient::new(settings).expect("client"),
-            tokens: env.tokens.clone(),
-            clock: env.deps.clock.clone(),
-            settings: SyncSettings::default(),
-            after_apply: env.deps.after_apply.clone(),
-        }),
-        "w-small",
-    );
+    let small_pages = env.worker_with("w-small", |s| s.quirks.transactions_page_size = 1);
     env.sandbox.set_faults(FaultSettings {
         next: vec!["error@next-page".to_owned()],
         ..FaultSettings::default()
@@ -812,11 +736,11 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
     env.notify().await;
     let downloaded = env.clock.now();
     assert_eq!(small_pages.run_until_idle(1).await.expect("round"), 1);
-    assert_eq!(last_outcome(&env).await, "failed");
+    assert_eq!(env.club.last_outcome().await.as_deref(), Some("failed"));
     let job = env.club.job(env.club.account_id).await;
     past(job.due_at);
     assert_eq!(small_pages.run_until_idle(1).await.expect("round"), 1);
-    assert_eq!(last_outcome(&env).await, "blocked");
+    assert_eq!(env.club.last_outcome().await.as_deref(), Some("blocked"));
     let state = env.club.account_state(env.club.account_id).await;
     assert_eq!(state.fresh_as_of, fresh_before, "fresh_as_of stays");
     assert!(state.stale_since.is_some() && state.last_error.is_some());
@@ -828,7 +752,7 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
     );
     past(job.due_at);
     assert_eq!(env.sync().await, 1);
-    assert_eq!(last_outcome(&env).await, "synced");
+    assert_eq!(env.club.last_outcome().await.as_deref(), Some("synced"));
     env.assert_mirrors_sandbox().await;
 
     // C: the token endpoint is throttled: a rate limit, never "unchanged".
@@ -841,7 +765,10 @@ async fn field_case_03_rate_limits_keep_the_download_and_the_account_stale() {
     });
     env.notify().await;
     assert_eq!(env.sync().await, 1);
-    assert_eq!(last_outcome(&env).await, "rate_limited");
+    assert_eq!(
+        env.club.last_outcome().await.as_deref(),
+        Some("rate_limited")
+    );
     let state = env.club.account_state(env.club.account_id).await;
     assert_eq!(state.fresh_as_of, fresh_before);
     assert!(state.stale_since.is_some());
@@ -901,35 +828,18 @@ async fn syncs_around_midnight_reconcile(start: OffsetDateTime, stamp: ClosedBal
 
 #[tokio::test]
 async fn syncs_at_23_30_utc_and_00_30_prague_reconcile_on_ordinary_and_dst_days() {
+    use ClosedBalanceStamp::{DayStart, RequestTime};
     for (start, stamp) in [
         // Ordinary winter day: 23:30 UTC = 00:30 Prague.
-        (
-            datetime!(2026-11-26 23:30 UTC),
-            ClosedBalanceStamp::RequestTime,
-        ),
+        (datetime!(2026-11-26 23:30 UTC), RequestTime),
         // Ordinary summer day: 00:30 Prague = 22:30 UTC; and 23:30 UTC.
-        (
-            datetime!(2026-07-01 22:30 UTC),
-            ClosedBalanceStamp::DayStart,
-        ),
-        (
-            datetime!(2026-07-01 23:30 UTC),
-            ClosedBalanceStamp::RequestTime,
-        ),
+        (datetime!(2026-07-01 22:30 UTC), DayStart),
+        (datetime!(2026-07-01 23:30 UTC), RequestTime),
         // Spring forward (29 March): 00:30 Prague on the 29th, then the 30th.
-        (
-            datetime!(2026-03-28 23:30 UTC),
-            ClosedBalanceStamp::RequestTime,
-        ),
+        (datetime!(2026-03-28 23:30 UTC), RequestTime),
         // Fall back (25 October): 00:30 Prague (summer time) on the 25th, then the 26th.
-        (
-            datetime!(2026-10-24 22:30 UTC),
-            ClosedBalanceStamp::DayStart,
-        ),
-        (
-            datetime!(2026-10-24 23:30 UTC),
-            ClosedBalanceStamp::RequestTime,
-        ),
+        (datetime!(2026-10-24 22:30 UTC), DayStart),
+        (datetime!(2026-10-24 23:30 UTC), RequestTime),
     ] {
         syncs_around_midnight_reconcile(start, stamp).await;
     }
@@ -1026,19 +936,9 @@ async fn the_account_page_shows_unreadable_movements_reversals_and_final_statuse
 async fn the_sandbox_serves_reversals_in_the_original_direction_convention_and_kasa_reads_them_by_the_setting()
  {
     let env = env(|c| c.behaviour.reversal_original_direction = true, None).await;
-    let mut settings = kasa::app::sandbox_client_settings(&env.sandbox);
-    settings.quirks.reversal_convention = ReversalConvention::OriginalDirection;
-    let worker = Worker::new(
-        Arc::new(SyncDeps {
-            pool: env.club.pool.clone(),
-            kb: KbClient::new(settings).expect("client"),
-            tokens: env.tokens.clone(),
-            clock: env.deps.clock.clone(),
-            settings: SyncSettings::default(),
-            after_apply: env.deps.after_apply.clone(),
-        }),
-        "w-original",
-    );
+    let worker = env.worker_with("w-original", |s| {
+        s.quirks.reversal_convention = ReversalConvention::OriginalDirection;
+    });
     let today = prague_date(crate::helpers::real_now()).to_string();
     let iban: (String,) = sqlx::query_as("SELECT iban FROM app.bank_accounts")
         .fetch_one(&env.club.pool)
