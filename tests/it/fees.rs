@@ -280,7 +280,7 @@ async fn the_overview_shows_fifty_members_a_page_and_any_member_change_at_once()
 }
 
 /// Sends a payment from the sandbox's control page and syncs it.
-async fn pay(
+pub(crate) async fn pay(
     app: &TestApp,
     worker: &kasa::sync::Worker<kasa::consent::Consent>,
     body: serde_json::Value,
@@ -479,22 +479,7 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
     // Another club's treasurer (owner) and a viewer of club A.
     let stranger = app.client();
     let club_b = app.sign_up(&stranger, "Klub B", ICO_B, "bob@b.cz").await;
-    owner
-        .post_form(
-            &format!("{club}/team/invite"),
-            &[("email", "viewer@a.cz"), ("role", "viewer")],
-        )
-        .await;
-    let link = app.last_link_to("viewer@a.cz").await;
-    let token = link.trim_start_matches("/invitation?token=").to_owned();
-    let viewer = app.client();
-    let response = viewer
-        .post_form(
-            "/invitation",
-            &[("token", &token), ("password", "Viewer má dlouhé heslo 1")],
-        )
-        .await;
-    assert_eq!(response.status(), 303, "viewer joined");
+    let viewer = app.teammate(&owner, &club, "viewer@a.cz", "viewer").await;
 
     let reads = [
         format!("{club}/fees"),

@@ -476,3 +476,37 @@ pub async fn bank_account(
     tx.commit().await.expect("commit");
     id
 }
+
+impl TestApp {
+    /// A teammate of the club at `dashboard`: `inviter` invites `email` with `role` and the
+    /// invitation is accepted in a new client (with a new password), which is returned signed
+    /// in.
+    pub async fn teammate(
+        &self,
+        inviter: &Client,
+        dashboard: &str,
+        email: &str,
+        role: &str,
+    ) -> Client {
+        inviter
+            .post_form(
+                &format!("{dashboard}/team/invite"),
+                &[("email", email), ("role", role)],
+            )
+            .await;
+        let link = self.last_link_to(email).await;
+        let token = link.trim_start_matches("/invitation?token=");
+        let client = self.client();
+        let response = client
+            .post_form(
+                "/invitation",
+                &[
+                    ("token", token),
+                    ("password", "Spoluhráč má dlouhé heslo 1"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 303, "{email} joined");
+        client
+    }
+}

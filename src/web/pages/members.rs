@@ -330,6 +330,8 @@ struct DetailPage {
     can_manage: bool,
     /// Charges, payments, allocations and balance (`templates/payments/member_section.html`).
     fees: super::fees::FeeSection,
+    /// The member's own page (`templates/members/pay_link.html`).
+    pay_link: super::pay::LinkSection,
 }
 
 impl DetailPage {
@@ -345,17 +347,35 @@ pub async fn detail(
     Path((_club, id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let id = member_id(&id)?;
+    detail_page(&state, &access, id, None).await
+}
+
+/// The member's page; `new_link` is the member's own link just issued (shown once).
+pub(super) async fn detail_page(
+    state: &AppState,
+    access: &ClubAccess<impl crate::team::Capability>,
+    id: MemberId,
+    new_link: Option<String>,
+) -> Result<Response, AppError> {
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let detail = member::detail(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let today = crate::i18n::to_prague(state.now()).date();
     let fees = super::fees::FeeSection::load(&mut tx, access.ctx.lang(), id.0, today).await?;
+    let issued_at = crate::pay_link::issued_at(&mut tx, id).await?;
     tx.commit().await?;
+    let base = paths::members(access.tenant.key());
     render(&DetailPage {
-        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
+        c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
         club_name: access.club_name.clone(),
-        base: paths::members(access.tenant.key()),
+        pay_link: super::pay::LinkSection {
+            lang: access.ctx.lang(),
+            action: format!("{base}/{id}/pay-link"),
+            issued_at,
+            new_link,
+        },
+        base,
         detail,
         can_manage: access.role >= Role::Treasurer,
         fees,
