@@ -346,3 +346,35 @@ async fn the_consent_expiry_is_a_calendar_file_that_follows_a_renewal_and_rides_
     assert!(content.contains(&day(renewed)), "{content}");
     assert_eq!(attachments[1].1, serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn one_address_opening_too_many_member_pages_waits_for_the_hour() {
+    let app = TestApp::spawn().await;
+    let guesser = app.client();
+    let guess = |i: usize| format!("/pay/{:A>43}", i);
+    for i in 0..120 {
+        assert_eq!(guesser.get(&guess(i)).await.status(), 404, "guess {i}");
+    }
+    let response = guesser.get(&guess(120)).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-robots-tag")
+            .and_then(|v| v.to_str().ok()),
+        Some("noindex")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .expect("page")
+            .contains("Příliš mnoho požadavků")
+    );
+    app.clock.advance(time::Duration::minutes(61));
+    assert_eq!(
+        guesser.get(&guess(121)).await.status(),
+        404,
+        "an hour later"
+    );
+}

@@ -320,6 +320,26 @@ pub async fn update(
     save(&state, &access, Some(id), form).await
 }
 
+/// The member's-link part of a member's page (`templates/members/pay_link.html`).
+pub struct LinkSection {
+    pub lang: crate::i18n::Lang,
+    /// Where "issue" posts (and, with `/revoke`, "revoke").
+    pub action: String,
+    pub issued_at: Option<time::OffsetDateTime>,
+    /// The link just issued: shown once, never stored.
+    pub new_link: Option<String>,
+}
+
+impl LinkSection {
+    pub fn t(&self, key: &str) -> std::borrow::Cow<'static, str> {
+        self.lang.t(key)
+    }
+
+    pub fn datetime(&self, at: &time::OffsetDateTime) -> String {
+        crate::i18n::format_datetime(*at, self.lang)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "members/detail.html")]
 struct DetailPage {
@@ -331,7 +351,7 @@ struct DetailPage {
     /// Charges, payments, allocations and balance (`templates/payments/member_section.html`).
     fees: super::fees::FeeSection,
     /// The member's own page (`templates/members/pay_link.html`).
-    pay_link: super::pay::LinkSection,
+    pay_link: LinkSection,
 }
 
 impl DetailPage {
@@ -369,7 +389,7 @@ pub(super) async fn detail_page(
     render(&DetailPage {
         c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
         club_name: access.club_name.clone(),
-        pay_link: super::pay::LinkSection {
+        pay_link: LinkSection {
             lang: access.ctx.lang(),
             action: format!("{base}/{id}/pay-link"),
             issued_at,

@@ -12,28 +12,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// The member's-link part of a member's page (`templates/members/pay_link.html`).
-pub struct LinkSection {
-    pub lang: crate::i18n::Lang,
-    /// Where "issue" posts (and, with `/revoke`, "revoke").
-    pub action: String,
-    pub issued_at: Option<OffsetDateTime>,
-    /// The link just issued: shown once, never stored.
-    pub new_link: Option<String>,
-}
-
-impl LinkSection {
-    pub fn t(&self, key: &str) -> std::borrow::Cow<'static, str> {
-        self.lang.t(key)
-    }
-
-    pub fn datetime(&self, at: &OffsetDateTime) -> String {
-        crate::i18n::format_datetime(*at, self.lang)
-    }
-}
 
 fn member_id(raw: &str) -> Result<crate::member::MemberId, AppError> {
     Uuid::parse_str(raw)
