@@ -50,6 +50,14 @@ pub(crate) async fn connected(
     worker
 }
 
+/// The response's `X-Robots-Tag`.
+fn robots(response: &reqwest::Response) -> Option<&str> {
+    response
+        .headers()
+        .get("x-robots-tag")
+        .and_then(|v| v.to_str().ok())
+}
+
 /// What the member's page carries in its QR code, read from the SVG, and its SPAYD attribute.
 fn qr_of(page: &str) -> (String, String) {
     let qr = page.split("id=\"pay-qr\"").nth(1).expect("a QR code");
@@ -89,13 +97,7 @@ async fn a_members_page_shows_what_is_still_owed_with_a_qr_code_for_exactly_that
     let member = app.client();
     let response = member.get(&link).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response
-            .headers()
-            .get("x-robots-tag")
-            .and_then(|v| v.to_str().ok()),
-        Some("noindex")
-    );
+    assert_eq!(robots(&response), Some("noindex"));
     let page = response.text().await.expect("page");
     assert!(page.contains("<meta name=\"robots\" content=\"noindex\">"));
     assert!(page.contains("700,00\u{a0}Kč"), "{page}");
@@ -357,13 +359,7 @@ async fn one_address_opening_too_many_member_pages_waits_for_the_hour() {
     }
     let response = guesser.get(&guess(120)).await;
     assert_eq!(response.status(), 429);
-    assert_eq!(
-        response
-            .headers()
-            .get("x-robots-tag")
-            .and_then(|v| v.to_str().ok()),
-        Some("noindex")
-    );
+    assert_eq!(robots(&response), Some("noindex"));
     assert!(
         response
             .text()
