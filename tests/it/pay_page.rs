@@ -347,6 +347,11 @@ async fn the_consent_expiry_is_a_calendar_file_that_follows_a_renewal_and_rides_
     let content = String::from_utf8(file.content().expect("base64")).expect("utf-8");
     assert!(content.contains(&day(renewed)), "{content}");
     assert_eq!(attachments[1].1, serde_json::json!([]));
+    let (_, mailbox) = owner.get_text("/dev/mailbox").await;
+    assert!(
+        mailbox.contains(kasa::consent::calendar::FILE_NAME),
+        "the local mailbox names the attachment"
+    );
 }
 
 #[tokio::test]
