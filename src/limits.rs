@@ -30,6 +30,9 @@ pub enum Action {
     SignUpFromClient,
     /// An additional club created, per person: 5 per day (besides [`MAX_OWNED_CLUBS`]).
     ClubCreated,
+    /// A member's own page opened (any token, right or wrong), per client address: 120 per
+    /// hour.
+    PayPageFromClient,
 }
 
 /// The most clubs one person may own; creating another needs a confirmed address too.
@@ -45,6 +48,7 @@ impl Action {
             Action::ConfirmationResend => "confirmation_resend",
             Action::SignUpFromClient => "signup_from_client",
             Action::ClubCreated => "club_created",
+            Action::PayPageFromClient => "pay_page_from_client",
         }
     }
 
@@ -58,6 +62,7 @@ impl Action {
             Action::ConfirmationResend => (3, Duration::hours(1)),
             Action::SignUpFromClient => (10, Duration::hours(1)),
             Action::ClubCreated => (5, Duration::days(1)),
+            Action::PayPageFromClient => (120, Duration::hours(1)),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! access token are stored only as [`crate::vault`] ciphertexts bound to their club, connection
 //! and field. Knows nothing about HTTP: the web layer passes the session's values in.
 
+pub mod calendar;
 pub mod events;
 pub mod flow;
 pub mod operator;

@@ -62,6 +62,7 @@ struct Candidate {
     status: ConnectionStatus,
     club: String,
     expires_at: OffsetDateTime,
+    granted_at: Option<OffsetDateTime>,
     updated_at: OffsetDateTime,
 }
 
@@ -74,7 +75,7 @@ pub async fn queue_due(
 ) -> Result<usize, sqlx::Error> {
     let candidates: Vec<Candidate> = sqlx::query_as(
         "SELECT c.id AS connection, c.tenant_id AS tenant, c.status, t.name AS club, \
-                c.consent_expires_at AS expires_at, c.updated_at \
+                c.consent_expires_at AS expires_at, c.consent_granted_at AS granted_at, c.updated_at \
          FROM app.bank_connections c JOIN app.tenants t ON t.id = c.tenant_id \
          WHERE c.status IN ('active', 'broken') AND c.consent_expires_at IS NOT NULL",
     )
@@ -87,6 +88,7 @@ pub async fn queue_due(
         status,
         club,
         expires_at,
+        granted_at,
         updated_at,
     } in candidates
     {
@@ -132,15 +134,34 @@ pub async fn queue_due(
                 subject: lang.t_with(subject_key, &args),
                 body: lang.t_with(body_key, &args),
             };
+            // The first reminder carries the expiry for the calendar.
+            let attachments = match reminder {
+                Reminder::Expiring(days) if days == REMINDER_DAYS[0] => {
+                    let expiry = super::calendar::Expiry {
+                        connection,
+                        club: &club,
+                        granted_at,
+                        expires_at,
+                        link: &home,
+                    };
+                    vec![mail::outbox::Attachment::new(
+                        super::calendar::FILE_NAME,
+                        super::calendar::CONTENT_TYPE,
+                        super::calendar::ics(&expiry, lang, now).as_bytes(),
+                    )]
+                }
+                _ => Vec::new(),
+            };
             let dedup = format!("consent:{connection}:{series}:{}:{email}", reminder.key());
             let before = sqlx::query("SELECT 1 FROM app.outbox WHERE dedup_key = $1")
                 .bind(&dedup)
                 .fetch_optional(&mut *tx)
                 .await?;
             if before.is_none() {
-                mail::outbox::enqueue(
+                mail::outbox::enqueue_with(
                     &mut tx,
                     &message,
+                    &attachments,
                     &Email::from_stored(email),
                     Some(&dedup),
                     now,

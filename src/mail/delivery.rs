@@ -7,10 +7,39 @@
 
 use super::{Mailer, outbox};
 use crate::clock::SharedClock;
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sqlx::PgPool;
 use std::time::Duration;
+
+/// The e-mail of a queued message: plain text, or `multipart/mixed` (the text, then each
+/// attachment) when it has attachments. Errors: a bad recipient, content type or attachment.
+pub fn compose(from: &Mailbox, mail: &outbox::Queued) -> Result<lettre::Message, String> {
+    let to: Mailbox = mail
+        .recipient
+        .parse()
+        .map_err(|e: lettre::address::AddressError| e.to_string())?;
+    let builder = lettre::Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(&mail.subject);
+    if mail.attachments.is_empty() {
+        return builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone())
+            .map_err(|e| e.to_string());
+    }
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(mail.body.clone()));
+    for file in mail.attachments.iter() {
+        let content_type = ContentType::parse(&file.content_type).map_err(|e| e.to_string())?;
+        let content = file
+            .content()
+            .ok_or_else(|| format!("attachment {} is not base64", file.filename))?;
+        parts =
+            parts.singlepart(Attachment::new(file.filename.clone()).body(content, content_type));
+    }
+    builder.multipart(parts).map_err(|e| e.to_string())
+}
 
 /// SMTP delivery settings.
 pub struct Delivery {
@@ -40,17 +69,7 @@ impl Delivery {
     }
 
     async fn send(&self, mail: &outbox::Queued) -> Result<(), String> {
-        let to: Mailbox = mail
-            .recipient
-            .parse()
-            .map_err(|e: lettre::address::AddressError| e.to_string())?;
-        let message = lettre::Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(&mail.subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.body.clone())
-            .map_err(|e| e.to_string())?;
+        let message = compose(&self.from, mail)?;
         self.transport
             .send(message)
             .await
@@ -99,5 +118,52 @@ impl Delivery {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::types::Json;
+
+    #[test]
+    fn a_message_with_an_attachment_is_multipart_mixed_with_the_file() {
+        let queued = |attachments| outbox::Queued {
+            id: 1,
+            recipient: "pokladnik@sokol.cz".into(),
+            subject: "Souhlas vyprší".into(),
+            body: "Dobrý den".into(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            sent_at: None,
+            attempts: 0,
+            last_error: None,
+            attachments: Json(attachments),
+        };
+        let from: Mailbox = "Kasa <kasa@kasa.example>".parse().expect("from");
+        let plain = compose(&from, &queued(Vec::new())).expect("plain");
+        let plain = String::from_utf8(plain.formatted()).expect("utf-8");
+        assert!(plain.contains("Content-Type: text/plain"), "{plain}");
+        assert!(!plain.contains("multipart"), "{plain}");
+
+        let ics = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n";
+        let file =
+            outbox::Attachment::new("kasa.ics", "text/calendar; charset=utf-8", ics.as_bytes());
+        let mixed = compose(&from, &queued(vec![file])).expect("mixed");
+        let mixed = String::from_utf8(mixed.formatted()).expect("utf-8");
+        for wanted in [
+            "Content-Type: multipart/mixed",
+            "Content-Type: text/plain",
+            "Content-Type: text/calendar; charset=utf-8",
+            "Content-Disposition: attachment; filename=\"kasa.ics\"",
+            "BEGIN:VCALENDAR",
+        ] {
+            assert!(mixed.contains(wanted), "{wanted} in {mixed}");
+        }
+
+        let broken = outbox::Attachment {
+            content_base64: "***".into(),
+            ..outbox::Attachment::new("x.ics", "text/calendar", b"x")
+        };
+        assert!(compose(&from, &queued(vec![broken])).is_err());
     }
 }

@@ -2,6 +2,9 @@
 
 use super::Message;
 use crate::auth::Email;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
 
@@ -14,13 +17,53 @@ pub async fn enqueue(
     dedup_key: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
+    enqueue_with(conn, message, &[], to, dedup_key, now).await
+}
+
+/// A file sent with an e-mail (the message becomes `multipart/mixed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub filename: String,
+    /// E.g. `text/calendar; charset=utf-8`.
+    pub content_type: String,
+    /// The file's bytes, base64 (standard alphabet) as stored in `app.outbox.attachments`.
+    pub content_base64: String,
+}
+
+impl Attachment {
+    pub fn new(filename: &str, content_type: &str, content: &[u8]) -> Attachment {
+        Attachment {
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            content_base64: base64::engine::general_purpose::STANDARD.encode(content),
+        }
+    }
+
+    /// The file's bytes (`None` if the stored base64 is damaged).
+    pub fn content(&self) -> Option<Vec<u8>> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.content_base64)
+            .ok()
+    }
+}
+
+/// [`enqueue`] with files attached.
+pub async fn enqueue_with(
+    conn: &mut PgConnection,
+    message: &Message,
+    attachments: &[Attachment],
+    to: &Email,
+    dedup_key: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO app.outbox (recipient, subject, body_text, dedup_key, created_at, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (dedup_key) DO NOTHING",
+        "INSERT INTO app.outbox (recipient, subject, body_text, attachments, dedup_key, created_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (dedup_key) DO NOTHING",
     )
     .bind(to.as_str())
     .bind(&message.subject)
     .bind(&message.body)
+    .bind(Json(attachments))
     .bind(dedup_key)
     .bind(now)
     .execute(conn)
@@ -40,13 +83,14 @@ pub struct Queued {
     pub sent_at: Option<OffsetDateTime>,
     pub attempts: i32,
     pub last_error: Option<String>,
+    pub attachments: Json<Vec<Attachment>>,
 }
 
 /// The newest messages, for the local mailbox page.
 pub async fn latest(pool: &PgPool, limit: i64) -> Result<Vec<Queued>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, recipient, subject, body_text, created_at, sent_at, attempts, last_error \
-         FROM app.outbox ORDER BY id DESC LIMIT $1",
+        "SELECT id, recipient, subject, body_text, created_at, sent_at, attempts, last_error, \
+                attachments FROM app.outbox ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(pool)
@@ -65,7 +109,7 @@ pub async fn claim_due(
          WHERE id IN ( \
            SELECT id FROM app.outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
            ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, recipient, subject, body_text, created_at, sent_at, attempts, last_error",
+         RETURNING id, recipient, subject, body_text, created_at, sent_at, attempts, last_error, attachments",
     )
     .bind(limit)
     .bind(now)

@@ -96,30 +96,11 @@ pub fn account_key(
         (None, Some(b)) => (account, b.trim()),
         (None, None) => return (!account.is_empty()).then(|| account.to_owned()),
     };
-    // `prefix-number`, or KB's 16 digits (prefix padded to 6, number padded to 10).
-    let (prefix, number) = match number.split_once('-') {
-        Some(parts) => parts,
-        None if number.len() == 16 => number.split_at(6),
-        None => ("", number),
-    };
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if bank.len() != 4
-        || prefix.len() > 6
-        || number.is_empty()
-        || number.len() > 10
-        || !all_digits(prefix)
-        || !all_digits(number)
-        || !all_digits(bank)
-    {
-        return Some(format!("{number}/{bank}"));
-    }
-    let bban = format!("{bank}{prefix:0>6}{number:0>10}");
-    // ISO 7064 mod 97-10 over BBAN + "CZ00" (C=12, Z=35).
-    let digits = format!("{bban}123500");
-    let remainder = digits
-        .bytes()
-        .fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
-    Some(format!("CZ{:02}{bban}", 98 - remainder))
+    let (prefix, number) = crate::iban::split_prefix(number);
+    Some(
+        crate::iban::czech_unchecked(prefix, number, bank)
+            .unwrap_or_else(|| format!("{number}/{bank}")),
+    )
 }
 
 /// Whom a payment belongs to.

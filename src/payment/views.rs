@@ -542,21 +542,13 @@ pub async fn member_ledger(
             decided_at: r.decided_at,
         })
         .collect();
-    let (credit,): (Option<i64>,) = sqlx::query_as(
-        "SELECT sum(t.amount_minor - COALESCE((SELECT sum(a.amount_minor) FROM allocations a \
-                                                WHERE a.transaction_id = t.id), 0))::int8 \
-           FROM payment_decisions d JOIN transactions t ON t.id = d.transaction_id \
-          WHERE d.target_member = $1 AND d.outcome IN ('matched', 'partly_paid', 'overpaid')",
-    )
-    .bind(member)
-    .fetch_one(&mut **tx)
-    .await?;
+    let credit = credit(tx, Target::Member(member)).await?;
     let owed_minor = charges
         .iter()
         .filter(|c| c.due_on <= today)
         .map(|c| (c.amount_minor - c.paid_minor).max(0))
         .sum();
-    let credit_minor = credit.unwrap_or(0).max(0);
+    let credit_minor = credit;
     Ok(MemberLedger {
         charges,
         payments,
@@ -565,4 +557,24 @@ pub async fn member_ledger(
         owed_minor,
         balance_minor: credit_minor - owed_minor,
     })
+}
+
+/// The credit of a member or household: what its identified payments (matched, partly paid,
+/// overpaid) brought beyond their allocations, in minor units, never negative. A household's
+/// credit is its own (payments to the household), not its members'.
+pub async fn credit(tx: &mut TenantTx, target: Target) -> Result<i64, sqlx::Error> {
+    let (column, id) = match target {
+        Target::Member(id) => ("target_member", id),
+        Target::Household(id) => ("target_household", id),
+    };
+    let (credit,): (Option<i64>,) = sqlx::query_as(&format!(
+        "SELECT sum(t.amount_minor - COALESCE((SELECT sum(a.amount_minor) FROM allocations a \
+                                                WHERE a.transaction_id = t.id), 0))::int8 \
+           FROM payment_decisions d JOIN transactions t ON t.id = d.transaction_id \
+          WHERE d.{column} = $1 AND d.outcome IN ('matched', 'partly_paid', 'overpaid')"
+    ))
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(credit.unwrap_or(0).max(0))
 }

@@ -47,6 +47,16 @@ impl From<crate::team::Error> for AppError {
     }
 }
 
+/// A member's link for a member who is not in the club is 404.
+impl From<crate::pay_link::Error> for AppError {
+    fn from(e: crate::pay_link::Error) -> Self {
+        match e {
+            crate::pay_link::Error::NotFound => AppError::NotFound,
+            crate::pay_link::Error::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         AppError::Internal(e.into())

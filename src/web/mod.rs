@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, bank, club, fees, health, mailbox, members, operator, payments, public, team,
+        account, bank, club, fees, health, mailbox, members, operator, pay, payments, public, team,
     };
 
     let public = Router::new()
@@ -41,6 +41,8 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
             get(public::reset_form).post(public::reset),
         )
         .route("/lang/{code}", get(public::switch_lang))
+        // A member's own page: no login, the token is the key (issue 9).
+        .route("/pay/{token}", get(pay::member_page))
         .route(
             "/invitation",
             get(team::invitation_page).post(team::accept_invitation),
@@ -134,6 +136,13 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         )
         .route("/t/{club}/payments/{id}/restore", post(payments::restore))
         .route("/t/{club}/payments/{id}/undo", post(payments::undo))
+        // Getting paid (issue 9): the member's own link, the consent on the calendar.
+        .route("/t/{club}/members/{id}/pay-link", post(pay::issue_link))
+        .route(
+            "/t/{club}/members/{id}/pay-link/revoke",
+            post(pay::revoke_link),
+        )
+        .route("/t/{club}/bank/consent.ics", get(bank::consent_ics))
         .route(
             "/operator",
             get(operator::operator_page).post(operator::unlock),

@@ -80,6 +80,16 @@ pub fn member(key: TenantKey, id: crate::member::MemberId) -> String {
     format!("/t/{key}/members/{id}")
 }
 
+/// A member's own page (no login; the token is the only key).
+pub fn pay(token: &str) -> String {
+    format!("/pay/{token}")
+}
+
+/// The consent's expiry as a calendar file.
+pub fn consent_ics(key: TenantKey) -> String {
+    format!("/t/{key}/bank/consent.ics")
+}
+
 pub fn member_import(key: TenantKey, id: crate::member::import::ImportId) -> String {
     format!("/t/{key}/members/import/{id}")
 }

@@ -135,7 +135,7 @@ fn with_request_ids(router: Router) -> Router {
                 request_id = %id,
                 client_request_id = %client,
                 method = %request.method(),
-                path = %request.uri().path(),
+                path = %loggable_path(request.uri().path()),
             )
         },
     );
@@ -144,6 +144,16 @@ fn with_request_ids(router: Router) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::map_request(strip_client_request_id))
+}
+
+/// The path as logs may keep it: a member's page (`/pay/{token}`) is logged without its token,
+/// which is the page's only key.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/pay/") {
+        "/pay/[token]"
+    } else {
+        path
+    }
 }
 
 async fn strip_client_request_id(
@@ -170,4 +180,18 @@ pub fn request_id<B>(request: &axum::http::Request<B>) -> String {
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or("-")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn a_members_page_token_never_reaches_the_logs() {
+        assert_eq!(
+            loggable_path("/pay/WOEjjHdqg_bwQi1C2BFhWx9MIsYDMQUXs_KHsjlOunM"),
+            "/pay/[token]"
+        );
+        assert_eq!(loggable_path("/t/abc/members"), "/t/abc/members");
+    }
 }

@@ -738,3 +738,71 @@ async fn a_newcomer_imports_the_demo_members_connects_the_sandbox_sees_a_payment
     .await;
     let _ = b.client.clone().close().await;
 }
+
+#[tokio::test]
+async fn a_treasurer_issues_a_members_link_and_the_member_sees_the_amount_and_the_qr_code_in_a_fresh_browser()
+ {
+    let app = TestApp::spawn_with_sandbox(|c| c.seed.transactions_per_account = 0).await;
+    let (client, dashboard) =
+        crate::consent::confirmed_club(&app, "pokladna@sokol.cz", ICO_A).await;
+    let tenant = crate::fees::tenant_of(&app, &dashboard).await;
+    let jana =
+        crate::fees::add_member(&app, &tenant, "Jana Nováková", "2026001", "2010-01-01").await;
+    crate::fees::monthly_schedule(&client, &dashboard, &crate::fees::month_start(&app, 0)).await;
+    crate::pay_page::connected(&app, &client, &dashboard).await;
+
+    let treasurer = browser().await;
+    let c = &treasurer.client;
+    let mut link = String::new();
+    journey("pay_link_issue", &treasurer, async {
+        c.goto(&app.url(&format!("{dashboard}/members/{jana}")))
+            .await?;
+        fill(c, "#email", "pokladna@sokol.cz").await?;
+        fill(c, "#password", PASSWORD).await?;
+        click(c, "form button[type=submit]").await?;
+        expect_text(c, "Stránka člena s platbou").await?;
+        click(c, "#pay-link-issue").await?;
+        expect_text(c, "Nový odkaz").await?;
+        link = c
+            .find(Locator::Css("#pay-link-url"))
+            .await?
+            .prop("value")
+            .await?
+            .ok_or("no link")?;
+        Ok(())
+    })
+    .await;
+    let _ = treasurer.client.clone().close().await;
+
+    // Another browser with its own profile: no session, no cookies.
+    let member = browser().await;
+    let c = &member.client;
+    journey("pay_link_open", &member, async {
+        c.goto(&link).await?;
+        expect_text(c, "K úhradě").await?;
+        let amount = c.find(Locator::Css("#pay-amount")).await?.text().await?;
+        if amount != "500,00\u{a0}Kč" && amount != "500,00 Kč" {
+            return Err(format!("amount shown: {amount:?}").into());
+        }
+        let qr = c.find(Locator::Css("#pay-qr svg")).await?;
+        let (_, _, width, _) = qr.rectangle().await?;
+        if width < 100.0 {
+            return Err(format!("the QR code is {width} px wide").into());
+        }
+        let spayd = c
+            .find(Locator::Css("#pay-qr"))
+            .await?
+            .attr("data-spayd")
+            .await?
+            .ok_or("no payment string")?;
+        if !spayd.contains("*AM:500.00*") || !spayd.contains("*X-VS:2026001") {
+            return Err(format!("payment string {spayd}").into());
+        }
+        if c.find(Locator::Css("form[action='/logout']")).await.is_ok() {
+            return Err("the member's browser is signed in".into());
+        }
+        Ok(())
+    })
+    .await;
+    let _ = member.client.clone().close().await;
+}

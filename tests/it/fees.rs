@@ -278,7 +278,7 @@ async fn the_overview_shows_fifty_members_a_page_and_any_member_change_at_once()
 }
 
 /// Sends a payment from the sandbox's control page and syncs it.
-async fn pay(
+pub(crate) async fn pay(
     app: &TestApp,
     worker: &kasa::sync::Worker<kasa::consent::Consent>,
     body: serde_json::Value,

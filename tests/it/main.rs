@@ -14,6 +14,8 @@ mod kb_openapi;
 mod kb_postman;
 mod mail;
 mod members;
+mod pay_page;
+mod qr_payment;
 mod reminders;
 mod security;
 mod signup;

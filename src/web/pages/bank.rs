@@ -327,3 +327,47 @@ pub async fn event_notification(
         }
     }
 }
+
+/// `GET /t/{club}/bank/consent.ics`: the consent's expiry as a calendar event (the renewed
+/// date after a renewal; 404 without a connection or an expiry date).
+pub async fn consent_ics(
+    State(state): State<AppState>,
+    access: ClubAccess<crate::team::ViewClub>,
+) -> Result<Response, AppError> {
+    let connection = state.consent.connection(&access.tenant).await?;
+    let (Some(view), Some(expires_at)) = (
+        connection.as_ref(),
+        connection.as_ref().and_then(|c| c.expires_at),
+    ) else {
+        return Err(AppError::NotFound);
+    };
+    let mut link = state.public_url.clone();
+    link.set_path(&paths::club(access.tenant.key()));
+    let link = link.to_string();
+    let calendar = crate::consent::calendar::ics(
+        &crate::consent::calendar::Expiry {
+            connection: view.id,
+            club: &access.club_name,
+            granted_at: view.granted_at,
+            expires_at,
+            link: &link,
+        },
+        access.ctx.lang(),
+        state.now(),
+    );
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        crate::consent::calendar::FILE_NAME
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                crate::consent::calendar::CONTENT_TYPE.to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        calendar,
+    )
+        .into_response())
+}

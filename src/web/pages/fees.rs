@@ -484,7 +484,7 @@ impl OverviewPage {
 }
 
 /// `1. 1. 2026 – 31. 12. 2026`, or `11/2026` for a month.
-fn period_label(lang: crate::i18n::Lang, (start, end): (Date, Date)) -> String {
+pub(super) fn period_label(lang: crate::i18n::Lang, (start, end): (Date, Date)) -> String {
     if start.month() == end.month() && start.year() == end.year() {
         format!("{}/{}", u8::from(start.month()), start.year())
     } else {

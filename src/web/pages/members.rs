@@ -314,6 +314,26 @@ pub async fn update(
     save(&state, &access, Some(id), form).await
 }
 
+/// The member's-link part of a member's page (`templates/members/pay_link.html`).
+pub struct LinkSection {
+    pub lang: crate::i18n::Lang,
+    /// Where "issue" posts (and, with `/revoke`, "revoke").
+    pub action: String,
+    pub issued_at: Option<time::OffsetDateTime>,
+    /// The link just issued: shown once, never stored.
+    pub new_link: Option<String>,
+}
+
+impl LinkSection {
+    pub fn t(&self, key: &str) -> std::borrow::Cow<'static, str> {
+        self.lang.t(key)
+    }
+
+    pub fn datetime(&self, at: &time::OffsetDateTime) -> String {
+        crate::i18n::format_datetime(*at, self.lang)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "members/detail.html")]
 struct DetailPage {
@@ -324,6 +344,8 @@ struct DetailPage {
     can_manage: bool,
     /// Charges, payments, allocations and balance (`templates/payments/member_section.html`).
     fees: super::fees::FeeSection,
+    /// The member's own page (`templates/members/pay_link.html`).
+    pay_link: LinkSection,
 }
 
 impl DetailPage {
@@ -339,17 +361,35 @@ pub async fn detail(
     Path((_club, id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let id = member_id(&id)?;
+    detail_page(&state, &access, id, None).await
+}
+
+/// The member's page; `new_link` is the member's own link just issued (shown once).
+pub(super) async fn detail_page(
+    state: &AppState,
+    access: &ClubAccess<impl crate::team::Capability>,
+    id: MemberId,
+    new_link: Option<String>,
+) -> Result<Response, AppError> {
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let detail = member::detail(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let today = crate::i18n::to_prague(state.now()).date();
     let fees = super::fees::FeeSection::load(&mut tx, access.ctx.lang(), id.0, today).await?;
+    let issued_at = crate::pay_link::issued_at(&mut tx, id).await?;
     tx.commit().await?;
+    let base = paths::members(access.tenant.key());
     render(&DetailPage {
-        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
+        c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
         club_name: access.club_name.clone(),
-        base: paths::members(access.tenant.key()),
+        pay_link: LinkSection {
+            lang: access.ctx.lang(),
+            action: format!("{base}/{id}/pay-link"),
+            issued_at,
+            new_link,
+        },
+        base,
         detail,
         can_manage: access.role >= Role::Treasurer,
         fees,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod mailbox;
 pub mod members;
 pub mod operator;
+pub mod pay;
 pub mod payments;
 pub mod public;
 pub mod team;

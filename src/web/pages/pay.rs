@@ -1,0 +1,115 @@
+//! The member's own page (`/pay/{token}`, no login) and the treasurer's buttons that issue and
+//! revoke its link on the member's page (`pay_link`).
+
+use super::{Chrome, render_status};
+use crate::pay_link::{self, MemberPage, Opened};
+use crate::team::ManageMoney;
+use crate::web::access::ClubAccess;
+use crate::web::context::{ClientIp, Ctx};
+use crate::web::error::AppError;
+use crate::web::{AppState, paths};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use uuid::Uuid;
+
+fn member_id(raw: &str) -> Result<crate::member::MemberId, AppError> {
+    Uuid::parse_str(raw)
+        .map(crate::member::MemberId)
+        .map_err(|_| AppError::NotFound)
+}
+
+/// `POST /t/{club}/members/{id}/pay-link`: issues the member's link (an earlier one stops
+/// working) and shows the member's page with it, once.
+pub async fn issue_link(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Path((_club, id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = member_id(&id)?;
+    let mut tx = crate::db::tenant::TenantTx::begin(&state.pool, &access.tenant).await?;
+    let actor = crate::audit::Actor::person(&access.user);
+    let token = pay_link::issue(&mut tx, &actor, id, state.now()).await?;
+    tx.commit().await?;
+    let mut link = state.public_url.clone();
+    link.set_path(&paths::pay(token.as_str()));
+    link.set_query(None);
+    super::members::detail_page(&state, &access, id, Some(link.to_string())).await
+}
+
+/// `POST /t/{club}/members/{id}/pay-link/revoke`: the member's link opens nothing any more.
+pub async fn revoke_link(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Path((_club, id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = member_id(&id)?;
+    let mut tx = crate::db::tenant::TenantTx::begin(&state.pool, &access.tenant).await?;
+    let actor = crate::audit::Actor::person(&access.user);
+    pay_link::revoke(&mut tx, &actor, id, state.now()).await?;
+    tx.commit().await?;
+    access.ctx.flash("pay.link.revoked").await;
+    Ok(Redirect::to(&paths::member(access.tenant.key(), id)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "pay/member.html")]
+struct PayPage {
+    c: Chrome,
+    page: MemberPage,
+}
+
+impl PayPage {
+    fn money(&self, minor: &i64) -> String {
+        crate::i18n::format_money(*minor, "CZK", self.c.lang)
+    }
+
+    fn day(&self, d: &time::Date) -> String {
+        crate::i18n::format_day(*d, self.c.lang)
+    }
+
+    fn period(&self, start: &time::Date, end: &time::Date) -> String {
+        super::fees::period_label(self.c.lang, (*start, *end))
+    }
+
+    /// "Payments received up to 24. 11. 2026 14:05 are included."
+    fn freshness(&self) -> String {
+        match &self.page.fresh_as_of {
+            Some(at) => self.c.lang.t_with(
+                "pay.page.fresh",
+                &[("at", &crate::i18n::format_datetime(*at, self.c.lang))],
+            ),
+            None => self.c.t("pay.page.not_synced").into_owned(),
+        }
+    }
+}
+
+/// `X-Robots-Tag: noindex`: no search engine keeps a member's page.
+const ROBOTS: (&str, &str) = ("x-robots-tag", "noindex");
+
+/// `GET /pay/{token}`: the member's own page. Wrong, revoked and other clubs' links are 404
+/// like any unknown page; too many openings from one address are 429.
+pub async fn member_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ClientIp(client): ClientIp,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let opened = pay_link::open(&state.pool, client.as_deref(), &token, state.now()).await?;
+    let c = Chrome::build(&ctx, &state, None).await?;
+    let response = match opened {
+        Opened::Page(page) => render_status(StatusCode::OK, &PayPage { c, page: *page })?,
+        Opened::NotFound => return Err(AppError::NotFound),
+        Opened::Limited => render_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &super::public::MessagePage {
+                title: c.t("pay.limited.title").into_owned(),
+                text: c.t("pay.limited.text").into_owned(),
+                link: None,
+                c,
+            },
+        )?,
+    };
+    Ok(([ROBOTS], response).into_response())
+}
