@@ -385,6 +385,71 @@ async fn compute(
     }))
 }
 
+/// The period computed at `stamp`, from `cache` or computed now (and kept).
+async fn computed(
+    tx: &mut TenantTx,
+    cache: &Cache,
+    stamp: i64,
+    schedule: Uuid,
+    period: Option<Date>,
+    today: Date,
+) -> Result<Option<Arc<Computed>>, sqlx::Error> {
+    let key = CacheKey {
+        tenant: tx.tenant_id(),
+        schedule,
+        period,
+        today,
+    };
+    if let Some(computed) = cache.get(&key, stamp) {
+        return Ok(Some(computed));
+    }
+    let Some(computed) = compute(tx, schedule, period, today).await? else {
+        return Ok(None);
+    };
+    let computed = Arc::new(computed);
+    cache.put(key, stamp, computed.clone());
+    Ok(Some(computed))
+}
+
+/// Every charged member of a schedule's period, sorted by name, each with the ids of their
+/// groups: the whole computation that [`overview`] filters and pages (same cache, same
+/// statuses), for the board report.
+#[derive(Debug, Clone)]
+pub struct PeriodRows {
+    pub schedule: Schedule,
+    /// The period (first and last day).
+    pub period: (Date, Date),
+    /// Every charged period of the schedule, newest first.
+    pub periods: Vec<(Date, Date)>,
+    /// Each member's row (status set) with the member's group ids.
+    pub rows: Vec<(Row, Vec<Uuid>)>,
+}
+
+/// The rows of `schedule`'s period starting `period` (default as in [`overview`]); `None` when
+/// the schedule does not exist.
+pub async fn period_rows(
+    tx: &mut TenantTx,
+    cache: &Cache,
+    stamp: i64,
+    schedule: Uuid,
+    period: Option<Date>,
+    today: Date,
+) -> Result<Option<PeriodRows>, sqlx::Error> {
+    let Some(computed) = computed(tx, cache, stamp, schedule, period, today).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PeriodRows {
+        schedule: computed.schedule.clone(),
+        period: computed.period,
+        periods: computed.periods.clone(),
+        rows: computed
+            .members
+            .iter()
+            .map(|m| (m.row.clone(), m.groups.clone()))
+            .collect(),
+    }))
+}
+
 /// The overview of `schedule`'s period starting `period` (default: the period containing
 /// `today`, else the newest charged one), filtered, sorted and cut to the filter's page. `None`
 /// when the schedule does not exist. `stamp` is the club's payment stamp read in `tx`
@@ -398,22 +463,8 @@ pub async fn overview(
     filter: &Filter,
     today: Date,
 ) -> Result<Option<Overview>, sqlx::Error> {
-    let key = CacheKey {
-        tenant: tx.tenant_id(),
-        schedule,
-        period,
-        today,
-    };
-    let computed = match cache.get(&key, stamp) {
-        Some(computed) => computed,
-        None => {
-            let Some(computed) = compute(tx, schedule, period, today).await? else {
-                return Ok(None);
-            };
-            let computed = Arc::new(computed);
-            cache.put(key, stamp, computed.clone());
-            computed
-        }
+    let Some(computed) = computed(tx, cache, stamp, schedule, period, today).await? else {
+        return Ok(None);
     };
     let search = filter.search.trim().to_lowercase();
     let search_vs = crate::payment::matching::vs_key(&search).unwrap_or_default();
