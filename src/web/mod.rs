@@ -23,7 +23,8 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, bank, club, fees, health, mailbox, members, operator, payments, public, team,
+        account, bank, club, exports, fees, health, mailbox, members, operator, payments, public,
+        team,
     };
 
     let public = Router::new()
@@ -134,6 +135,11 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         )
         .route("/t/{club}/payments/{id}/restore", post(payments::restore))
         .route("/t/{club}/payments/{id}/undo", post(payments::undo))
+        // Exports and the board report (read-only: viewers too).
+        .route("/t/{club}/exports", get(exports::exports))
+        .route("/t/{club}/exports/download", get(exports::download))
+        .route("/t/{club}/fees/report", get(exports::report_page))
+        .route("/t/{club}/fees/report.xlsx", get(exports::report_xlsx))
         .route(
             "/operator",
             get(operator::operator_page).post(operator::unlock),
