@@ -632,3 +632,70 @@ async fn a_treasurer_opens_the_board_report_and_downloads_an_export_in_the_brows
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_abandoned_download_ends_its_transaction_and_leaves_no_tenant_on_the_pool() {
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let base = app
+        .sign_up(&owner, "Oddíl Žluťoučký kůň", ICO_A, "pokladni@kun.cz")
+        .await;
+    let tenant = tenant_of(&app, &base).await;
+    account_with(&app, &tenant, "pokladni@kun.cz", &[]).await;
+    // Far more than the chunks that may wait for the client (bulk rows: this test is about
+    // the stream, not the sync).
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("tx");
+    sqlx::query(
+        "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
+            booking_date, counterparty_name, message, last_updated, first_seen_at) \
+         SELECT a.id, 'bulk:' || n, 'booked', n, 'CZK', DATE '2026-01-01' + (n % 300), \
+                'Plátce Žluťoučký ' || n, 'Příspěvek za člena číslo ' || n, now(), now() \
+           FROM bank_accounts a, generate_series(1, 30000) n",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("rows");
+    tx.commit().await.expect("commit");
+
+    let mut response = owner
+        .get(&format!(
+            "{base}/exports/download?dataset=transactions&format=csv&from=1.1.2026&to=31.12.2026"
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    let first = response
+        .chunk()
+        .await
+        .expect("chunk")
+        .expect("a first chunk");
+    assert!(first.starts_with(b"\xEF\xBB\xBF"));
+    let open_transactions = "SELECT count(*) FROM pg_stat_activity \
+          WHERE datname = current_database() AND pid <> pg_backend_pid() \
+            AND xact_start IS NOT NULL";
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        app.count(open_transactions).await,
+        1,
+        "the unread download holds its transaction (backpressure reaches the producer)"
+    );
+    drop(response);
+
+    // The export's transaction ends (its producer stops at its next send) ...
+    let mut open = i64::MAX;
+    for _ in 0..100 {
+        open = app.count(open_transactions).await;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 0, "no transaction left open");
+    // ... and every pooled connection is back on the empty schema.
+    for _ in 0..5 {
+        let (path,): (String,) = sqlx::query_as("SELECT current_setting('search_path')")
+            .fetch_one(&app.pool)
+            .await
+            .expect("path");
+        assert_eq!(path, "kasa_empty");
+    }
+}
