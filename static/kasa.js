@@ -10,12 +10,19 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 
   // Prevent double submission of forms (e.g. a slow sign-up).
-  document.querySelectorAll("form").forEach((form) => {
+  // Download forms stay usable: the page does not change after a download.
+  document.querySelectorAll("form:not([data-download])").forEach((form) => {
     form.addEventListener("submit", () => {
       form.querySelectorAll("button[type=submit]").forEach((b) => {
         setTimeout(() => { b.disabled = true; }, 0);
       });
     });
+  });
+
+  // Print buttons (hidden without this file).
+  document.querySelectorAll("[data-print]").forEach((button) => {
+    button.hidden = false;
+    button.addEventListener("click", () => window.print());
   });
 
   // Live sections (an account's balance and transactions). The page polls a few-byte change

@@ -399,6 +399,84 @@ async fn compute(
     }))
 }
 
+/// The period computed at `stamp`, from `cache` or computed now (and kept).
+async fn computed(
+    tx: &mut TenantTx,
+    cache: &Cache,
+    stamp: i64,
+    schedule: Uuid,
+    period: Option<Date>,
+    today: Date,
+) -> Result<Option<Arc<Computed>>, sqlx::Error> {
+    let key = CacheKey {
+        tenant: tx.tenant_id(),
+        schedule,
+        period,
+        today,
+    };
+    if let Some(computed) = cache.get(&key, stamp) {
+        return Ok(Some(computed));
+    }
+    let flight = cache.flight(&key);
+    let _turn = match &flight {
+        Some(flight) => Some(flight.lock().await),
+        None => None,
+    };
+    // Whoever computed while this request waited has left the result.
+    if let Some(computed) = cache.get(&key, stamp) {
+        return Ok(Some(computed));
+    }
+    let computed = match compute(tx, schedule, period, today).await {
+        Ok(Some(computed)) => Arc::new(computed),
+        other => {
+            cache.land(&key);
+            return other.map(|_| None);
+        }
+    };
+    cache.put(key.clone(), stamp, computed.clone());
+    cache.land(&key);
+    Ok(Some(computed))
+}
+
+/// Every charged member of a schedule's period, sorted by name, each with the ids of their
+/// groups: the whole computation that [`overview`] filters and pages (same cache, same
+/// statuses), for the board report.
+#[derive(Debug, Clone)]
+pub struct PeriodRows {
+    pub schedule: Schedule,
+    /// The period (first and last day).
+    pub period: (Date, Date),
+    /// Every charged period of the schedule, newest first.
+    pub periods: Vec<(Date, Date)>,
+    /// Each member's row (status set) with the member's group ids.
+    pub rows: Vec<(Row, Vec<Uuid>)>,
+}
+
+/// The rows of `schedule`'s period starting `period` (default as in [`overview`]); `None` when
+/// the schedule does not exist.
+pub async fn period_rows(
+    tx: &mut TenantTx,
+    cache: &Cache,
+    stamp: i64,
+    schedule: Uuid,
+    period: Option<Date>,
+    today: Date,
+) -> Result<Option<PeriodRows>, sqlx::Error> {
+    let Some(computed) = computed(tx, cache, stamp, schedule, period, today).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PeriodRows {
+        schedule: computed.schedule.clone(),
+        period: computed.period,
+        periods: computed.periods.clone(),
+        rows: computed
+            .members
+            .iter()
+            .map(|m| (m.row.clone(), m.groups.clone()))
+            .collect(),
+    }))
+}
+
 /// The overview of `schedule`'s period starting `period` (default: the period containing
 /// `today`, else the newest charged one), filtered, sorted and cut to the filter's page. `None`
 /// when the schedule does not exist. `stamp` is the club's payment stamp read in `tx`
@@ -412,38 +490,8 @@ pub async fn overview(
     filter: &Filter,
     today: Date,
 ) -> Result<Option<Overview>, sqlx::Error> {
-    let key = CacheKey {
-        tenant: tx.tenant_id(),
-        schedule,
-        period,
-        today,
-    };
-    let computed = match cache.get(&key, stamp) {
-        Some(computed) => computed,
-        None => {
-            let flight = cache.flight(&key);
-            let _turn = match &flight {
-                Some(flight) => Some(flight.lock().await),
-                None => None,
-            };
-            // Whoever computed while this request waited has left the result.
-            match cache.get(&key, stamp) {
-                Some(computed) => computed,
-                None => {
-                    let computed = compute(tx, schedule, period, today).await;
-                    let computed = match computed {
-                        Ok(Some(computed)) => Arc::new(computed),
-                        other => {
-                            cache.land(&key);
-                            return other.map(|_| None);
-                        }
-                    };
-                    cache.put(key.clone(), stamp, computed.clone());
-                    cache.land(&key);
-                    computed
-                }
-            }
-        }
+    let Some(computed) = computed(tx, cache, stamp, schedule, period, today).await? else {
+        return Ok(None);
     };
     Ok(Some(cut(&computed, filter)))
 }

@@ -192,3 +192,35 @@ pub async fn runs(
     .fetch_all(&mut **tx)
     .await
 }
+
+/// Money in and out of the club's accounts in one calendar month (booked movements, minor
+/// units; reversals count as the movements they are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct MonthFlow {
+    /// The month's first day.
+    pub month: Date,
+    /// Σ of the positive movements.
+    pub income_minor: i64,
+    /// Σ of the negative movements, as a positive number.
+    pub expenses_minor: i64,
+}
+
+/// The booked movements of every account by booking month, for the months that have any
+/// between `from` and `to` (Prague booking dates, inclusive), oldest first.
+pub async fn monthly_flows(
+    tx: &mut TenantTx,
+    from: Date,
+    to: Date,
+) -> Result<Vec<MonthFlow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT date_trunc('month', booking_date)::date AS month, \
+                COALESCE(sum(amount_minor) FILTER (WHERE amount_minor > 0), 0)::int8 AS income_minor, \
+                COALESCE(-sum(amount_minor) FILTER (WHERE amount_minor < 0), 0)::int8 AS expenses_minor \
+           FROM transactions WHERE status = 'booked' AND booking_date BETWEEN $1 AND $2 \
+          GROUP BY 1 ORDER BY 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut **tx)
+    .await
+}

@@ -23,7 +23,8 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, bank, club, fees, health, mailbox, members, operator, pay, payments, public, team,
+        account, bank, club, exports, fees, health, mailbox, members, operator, pay, payments,
+        public, team,
     };
 
     let public = Router::new()
@@ -143,6 +144,11 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
             post(pay::revoke_link),
         )
         .route("/t/{club}/bank/consent.ics", get(bank::consent_ics))
+        // Exports and the board report (read-only: viewers too).
+        .route("/t/{club}/exports", get(exports::exports))
+        .route("/t/{club}/exports/download", get(exports::download))
+        .route("/t/{club}/fees/report", get(exports::report_page))
+        .route("/t/{club}/fees/report.xlsx", get(exports::report_xlsx))
         .route(
             "/operator",
             get(operator::operator_page).post(operator::unlock),

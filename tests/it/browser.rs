@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
 }
 
@@ -38,7 +38,7 @@ fn find_binary(env: &str, candidates: &[&str]) -> PathBuf {
         })
 }
 
-async fn browser() -> Browser {
+pub(crate) async fn browser() -> Browser {
     let chromedriver = find_binary(
         "CHROMEDRIVER",
         &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
@@ -93,10 +93,10 @@ async fn browser() -> Browser {
     panic!("could not start a browser session: {last_error:?}");
 }
 
-type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Runs a journey; on failure saves a screenshot and the page source, then fails the test.
-async fn journey<F>(name: &str, browser: &Browser, steps: F)
+pub(crate) async fn journey<F>(name: &str, browser: &Browser, steps: F)
 where
     F: std::future::Future<Output = Outcome>,
 {
@@ -113,7 +113,7 @@ where
     }
 }
 
-async fn fill(c: &Client, css: &str, text: &str) -> Outcome {
+pub(crate) async fn fill(c: &Client, css: &str, text: &str) -> Outcome {
     let field = c.find(Locator::Css(css)).await?;
     field.clear().await?;
     field.send_keys(text).await?;
@@ -124,7 +124,7 @@ async fn page_text(c: &Client) -> Result<String, fantoccini::error::CmdError> {
     c.source().await
 }
 
-async fn expect_text(c: &Client, text: &str) -> Outcome {
+pub(crate) async fn expect_text(c: &Client, text: &str) -> Outcome {
     for _ in 0..50 {
         if page_text(c).await?.contains(text) {
             return Ok(());
@@ -138,7 +138,7 @@ async fn expect_text(c: &Client, text: &str) -> Outcome {
     .into())
 }
 
-async fn click(c: &Client, css: &str) -> Outcome {
+pub(crate) async fn click(c: &Client, css: &str) -> Outcome {
     c.find(Locator::Css(css)).await?.click().await?;
     Ok(())
 }
@@ -168,7 +168,7 @@ async fn confirm_email(c: &Client, email: &str) -> Outcome {
 }
 
 /// On the login form: signs in with [`PASSWORD`].
-async fn log_in(c: &Client, email: &str) -> Outcome {
+pub(crate) async fn log_in(c: &Client, email: &str) -> Outcome {
     fill(c, "#email", email).await?;
     fill(c, "#password", PASSWORD).await?;
     click(c, "form button[type=submit]").await

@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod consent;
 mod csrf_and_headers;
+mod exports;
 mod fee_sync;
 mod fees;
 mod isolation;

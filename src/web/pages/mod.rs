@@ -4,6 +4,7 @@ pub mod account;
 pub mod bank;
 pub mod club;
 pub mod error;
+pub mod exports;
 pub mod fees;
 pub mod health;
 pub mod mailbox;
