@@ -611,7 +611,13 @@ pub async fn page(
     let stamp = crate::payment::current_stamp(pool, tenant).await?;
     let kept = cache.facts(tenant.id(), stamp).and_then(|facts| {
         let chosen = chosen_schedule(&facts, request)?;
-        let computed = cache.get(&key_of(tenant.id(), chosen, request, today), stamp)?;
+        let key = CacheKey {
+            tenant: tenant.id(),
+            schedule: chosen,
+            period: request.period,
+            today,
+        };
+        let computed = cache.get(&key, stamp)?;
         Some((facts, computed))
     });
     if let Some((facts, computed)) = kept {
@@ -664,15 +670,6 @@ fn chosen_schedule(facts: &Facts, request: &PageRequest) -> Option<Uuid> {
         .schedule
         .filter(|id| facts.schedules.iter().any(|s| s.id == *id))
         .or_else(|| facts.schedules.first().map(|s| s.id))
-}
-
-fn key_of(tenant: Uuid, schedule: Uuid, request: &PageRequest, today: Date) -> CacheKey {
-    CacheKey {
-        tenant,
-        schedule,
-        period: request.period,
-        today,
-    }
 }
 
 /// "Expected this month vs received so far", for the month of `today` (a Prague date), in

@@ -57,8 +57,7 @@ pub(crate) async fn browser() -> Browser {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    let profile =
-        std::env::temp_dir().join(format!("kasa-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let profile = crate::helpers::scratch_dir("chromium");
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".to_owned(),
@@ -124,8 +123,10 @@ async fn page_text(c: &Client) -> Result<String, fantoccini::error::CmdError> {
     c.source().await
 }
 
+/// Waits up to 15 s for `text` on the page (live updates come from a background sync, which a
+/// loaded CI machine may take seconds to run; a page that shows it sooner returns at once).
 pub(crate) async fn expect_text(c: &Client, text: &str) -> Outcome {
-    for _ in 0..50 {
+    for _ in 0..150 {
         if page_text(c).await?.contains(text) {
             return Ok(());
         }
@@ -475,7 +476,9 @@ async fn a_treasurer_imports_a_member_list_from_czech_excel_in_the_browser() {
                 Dvořák;Petr;2026001;petr@example.cz;29.02.2008;\"dorost; A\"\r\n\
                 Šťastná;Žofie;;zofie@example.cz;2011-05-07;žáci\r\n";
     let (bytes, _, _) = encoding_rs::WINDOWS_1250.encode(list);
-    let file = std::env::temp_dir().join(format!("clenove-{}.csv", uuid::Uuid::new_v4().simple()));
+    let dir = crate::helpers::scratch_dir("upload");
+    std::fs::create_dir_all(&dir).expect("upload directory");
+    let file = dir.join("clenove.csv");
     std::fs::write(&file, &bytes).expect("write the list");
     let b = browser().await;
     let c = &b.client;

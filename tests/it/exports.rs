@@ -642,15 +642,16 @@ async fn an_abandoned_download_ends_its_transaction_and_leaves_no_tenant_on_the_
         .await;
     let tenant = tenant_of(&app, &base).await;
     account_with(&app, &tenant, "pokladni@kun.cz", &[]).await;
-    // Far more than the chunks that may wait for the client (bulk rows: this test is about
-    // the stream, not the sync).
+    // Far more than the chunks that may wait for the client and than loopback's socket
+    // buffers hold (several MB; 30 000 rows fitted in them on a fast run): about 20 MB of CSV
+    // (bulk rows: this test is about the stream, not the sync).
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("tx");
     sqlx::query(
         "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
             booking_date, counterparty_name, message, last_updated, first_seen_at) \
          SELECT a.id, 'bulk:' || n, 'booked', n, 'CZK', DATE '2026-01-01' + (n % 300), \
                 'Plátce Žluťoučký ' || n, 'Příspěvek za člena číslo ' || n, now(), now() \
-           FROM bank_accounts a, generate_series(1, 30000) n",
+           FROM bank_accounts a, generate_series(1, 200000) n",
     )
     .execute(&mut *tx)
     .await

@@ -532,6 +532,19 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
     ] {
         assert_eq!(stranger.get(&path).await.status(), 404, "{path}");
     }
+    // Saving club A's schedule through the stranger's own club is not found too, with a valid
+    // form and with one full of mistakes (which used to re-render as 422).
+    let path = format!("{club_b}/fees/schedules/{schedule}");
+    for form in [
+        vec![("name", "Příspěvek"), ("amount", "500"), ("period", "year")],
+        vec![("name", ""), ("amount", "nic"), ("period", "?")],
+    ] {
+        assert_eq!(
+            stranger.post_form(&path, &form).await.status(),
+            404,
+            "{path}"
+        );
+    }
     // A payment id the stranger's own club does not have: every action on it is not found,
     // undo included (it used to answer "cannot undo").
     for action in ["assign", "confirm", "irrelevant", "undo"] {

@@ -145,10 +145,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut SandboxConfig),
         tweak_kasa: impl FnOnce(&mut Config),
     ) -> TestApp {
-        let dir = std::env::temp_dir().join(format!(
-            "kasa-test-sandbox-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let dir = scratch_dir("sandbox");
         let mut config = SandboxConfig::new(dir);
         config.events.min_interval = std::time::Duration::from_millis(200);
         tweak(&mut config);
@@ -544,4 +541,35 @@ pub async fn sandbox_ledger(
     .json()
     .await
     .expect("ledger rows")
+}
+
+/// A fresh path for one test's files (a sandbox's state, a browser profile): under one directory
+/// per test process, which a watchdog deletes when the process ends, however it ends (as the
+/// test PostgreSQL cluster's watchdog does).
+pub fn scratch_dir(kind: &str) -> std::path::PathBuf {
+    static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let root = ROOT.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("kasa-test-scratch-{}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("scratch directory");
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; rm -rf '{root}'",
+            pid = std::process::id(),
+            root = root.display()
+        );
+        use std::os::unix::process::CommandExt;
+        #[expect(
+            clippy::zombie_processes,
+            reason = "the watchdog outlives this process by design"
+        )]
+        let _watchdog = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("scratch watchdog");
+        root
+    });
+    root.join(format!("{kind}-{}", uuid::Uuid::new_v4().simple()))
 }

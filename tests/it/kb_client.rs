@@ -13,8 +13,7 @@ pub const BACK_URI: &str = "http://127.0.0.1:9/kb/registered";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9/kb/authorized";
 
 pub async fn sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> SandboxHandle {
-    let dir =
-        std::env::temp_dir().join(format!("kasa-it-sandbox-{}", uuid::Uuid::new_v4().simple()));
+    let dir = crate::helpers::scratch_dir("sandbox");
     let mut config = SandboxConfig::new(dir);
     config.events.min_interval = Duration::from_millis(100);
     config.events.tick = Duration::from_millis(50);

@@ -70,8 +70,7 @@ async fn killed_and_racing_worker_processes_never_lose_or_duplicate_a_transactio
         ),
         _ => panic!("PEM identity"),
     };
-    let data_dir =
-        std::env::temp_dir().join(format!("kasa-worker-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = crate::helpers::scratch_dir("worker");
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", app.database_url()),
         ("KASA_VAULT_KEYS", VAULT.to_owned()),

@@ -239,6 +239,12 @@ async fn form_page(
     status: StatusCode,
 ) -> Result<Response, AppError> {
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    // The form of a schedule this club does not have is not found, whatever was submitted.
+    if let Some(id) = id
+        && fee::schedule(&mut tx, id).await?.is_none()
+    {
+        return Err(AppError::NotFound);
+    }
     let groups = fee::groups(&mut tx).await?;
     tx.commit().await?;
     render_status(
