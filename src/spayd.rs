@@ -1,5 +1,5 @@
 //! Czech QR payments ("QR Platba", SPAYD 1.0): the payment string and its QR code as SVG
-//! (`../shared/docs/member-fees.md` §4, field cases 10 and 11).
+//! (the member-fees notes, §4, and field cases 10 and 11).
 //!
 //! The string is `SPD*1.0*ACC:<IBAN>*AM:<amount>*CC:CZK*X-VS:<vs>*MSG:<text>`:
 //! - `AM` is the amount with a dot and two decimals, no grouping, at most 10 characters
