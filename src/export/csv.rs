@@ -23,11 +23,23 @@ pub fn money(minor: i64) -> String {
 /// The text of a cell.
 pub fn cell_text(cell: &Cell) -> String {
     match cell {
-        Cell::Text(text) => text.clone(),
+        Cell::Text(text) => inert(text),
         Cell::Money(minor) => money(*minor),
         Cell::Date(day) => day.to_string(),
         Cell::Number(n) => n.to_string(),
         Cell::Empty => String::new(),
+    }
+}
+
+/// `text` as a cell Excel shows and never runs: text that starts like a formula (`=`, `+`, `-`,
+/// `@`, a tab or a carriage return) gets a leading apostrophe, as OWASP's "CSV injection" advice
+/// says. Names and messages come from payers (a payment's message is whatever its sender typed),
+/// so `=HYPERLINK(…)` must not become a live formula on the treasurer's computer. The XLSX
+/// export writes text cells as strings and needs no such mark.
+pub fn inert(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
     }
 }
 
@@ -94,6 +106,25 @@ impl RowSink for Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_that_starts_like_a_formula_is_shown_not_run() {
+        for (text, expected) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+420 777 123 456", "'+420 777 123 456"),
+            ("-1+1", "'-1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("Jana Nová", "Jana Nová"),
+            ("2026001", "2026001"),
+            ("", ""),
+        ] {
+            assert_eq!(inert(text), expected, "{text:?}");
+            assert_eq!(cell_text(&Cell::Text(text.to_owned())), expected);
+        }
+        // Money and dates are not text: a negative amount stays a number.
+        assert_eq!(cell_text(&Cell::Money(-50)), "-0,50");
+    }
 
     #[test]
     fn money_has_a_decimal_comma_and_no_grouping() {
