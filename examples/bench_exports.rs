@@ -102,12 +102,16 @@ async fn main() -> anyhow::Result<()> {
         let mut peak = before;
         let started = Instant::now();
         let mut bytes = 0usize;
-        let mut stream = Box::pin(kasa::export::stream(
+        let slots = kasa::export::Slots::for_pool(4);
+        let stream = kasa::export::stream(
             pool.clone(),
             tenant.clone(),
             request,
             kasa::i18n::Lang::Cs,
-        ));
+            &slots,
+        )
+        .map_err(|_| anyhow::anyhow!("no export slot"))?;
+        let mut stream = Box::pin(stream);
         while let Some(chunk) = stream.next().await {
             bytes += chunk?.len();
             peak = peak.max(rss_kib());

@@ -216,6 +216,7 @@ impl Kasa {
             kb: deps.kb.clone(),
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
             fee_overviews: Arc::default(),
+            exports: crate::export::Slots::for_pool(config.db_max_connections),
         };
         let sessions = security::session_layer(workers.sessions.clone(), &workers.public_url);
         let router = web::router(state.clone(), sessions);

@@ -243,7 +243,33 @@ pub enum Error {
     /// The client went away: nothing to report.
     #[error("download abandoned")]
     Abandoned,
+    /// The client took no data for [`STALL`]: the export gave up, releasing its transaction.
+    #[error("download stalled")]
+    Stalled,
 }
+
+/// How long a download may take no data before its export gives up: each export holds a pooled
+/// connection and its transaction while it waits for the client.
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The exports that may run at once: a quarter of the database pool, at least one. Each running
+/// export holds one pooled connection for as long as its client reads, so stalled or slow
+/// downloads (anyone in a club may export, viewers too) can never take the connections that
+/// pages and the sync need.
+#[derive(Debug, Clone)]
+pub struct Slots(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Slots {
+    /// Slots for a pool of `max_connections`.
+    pub fn for_pool(max_connections: u32) -> Slots {
+        let slots = (max_connections / 4).max(1) as usize;
+        Slots(std::sync::Arc::new(tokio::sync::Semaphore::new(slots)))
+    }
+}
+
+/// Every export slot is taken: the client should try again in a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
 
 /// A chunk of the file, or the error that cut it short.
 pub type Chunk = Result<Vec<u8>, std::io::Error>;
@@ -265,28 +291,51 @@ pub fn stream(
     tenant: Tenant,
     request: Request,
     lang: Lang,
-) -> impl Stream<Item = Chunk> + Send + 'static {
+    slots: &Slots,
+) -> Result<impl Stream<Item = Chunk> + Send + 'static, Busy> {
+    let slot = slots.0.clone().try_acquire_owned().map_err(|_| Busy)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Chunk>(IN_FLIGHT);
     tokio::spawn(async move {
+        let _slot = slot;
         let out = sender.clone();
-        if let Err(e) = produce(pool, tenant, request, lang, out).await
-            && !matches!(e, Error::Abandoned)
-        {
-            tracing::warn!(error = %e, dataset = request.dataset.as_str(), "export failed");
-            let _ = sender.send(Err(std::io::Error::other(e.to_string()))).await;
+        match produce(pool, tenant, request, lang, out).await {
+            Ok(()) | Err(Error::Abandoned) => {}
+            Err(Error::Stalled) => {
+                tracing::info!(
+                    dataset = request.dataset.as_str(),
+                    "export stalled: given up"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, dataset = request.dataset.as_str(), "export failed");
+                let _ = sender.send(Err(std::io::Error::other(e.to_string()))).await;
+            }
         }
     });
-    futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    })
+    Ok(futures::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
+    ))
 }
 
-/// Sends a chunk to the body; a dropped body means the client went away.
+/// Sends `item` on `out` within [`STALL`]; a dropped receiver means the client went away.
+pub(crate) async fn send_within<T>(
+    out: &tokio::sync::mpsc::Sender<T>,
+    item: T,
+) -> Result<(), Error> {
+    match tokio::time::timeout(STALL, out.send(item)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Error::Abandoned),
+        Err(_) => Err(Error::Stalled),
+    }
+}
+
+/// Sends a chunk to the body (see [`send_within`]).
 pub(crate) async fn send(
     out: &tokio::sync::mpsc::Sender<Chunk>,
     bytes: Vec<u8>,
 ) -> Result<(), Error> {
-    out.send(Ok(bytes)).await.map_err(|_| Error::Abandoned)
+    send_within(out, Ok(bytes)).await
 }
 
 async fn produce(

@@ -42,14 +42,17 @@ impl Sink {
     }
 
     async fn send(&mut self, piece: Piece) -> Result<(), Error> {
-        if self.rows.send(piece).await.is_err() {
+        match super::send_within(&self.rows, piece).await {
+            Ok(()) => Ok(()),
+            // The writer waits for a client that takes nothing: give up (its thread ends when
+            // the connection closes).
+            Err(Error::Stalled) => Err(Error::Stalled),
             // The writer stopped early: its own result says why.
-            return Err(writer_result(&mut self.writer)
+            Err(_) => Err(writer_result(&mut self.writer)
                 .await
                 .err()
-                .unwrap_or(Error::Abandoned));
+                .unwrap_or(Error::Abandoned)),
         }
-        Ok(())
     }
 }
 

@@ -34,6 +34,8 @@ pub struct AppState {
     pub kb_sandbox_url: Option<String>,
     /// Fee overview periods computed at the club's current payment stamp.
     pub fee_overviews: Arc<crate::payment::overview::Cache>,
+    /// The exports that may run at once (`export::Slots`).
+    pub exports: crate::export::Slots,
 }
 
 impl AppState {

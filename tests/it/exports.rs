@@ -700,3 +700,67 @@ async fn an_abandoned_download_ends_its_transaction_and_leaves_no_tenant_on_the_
         assert_eq!(path, "kasa_empty");
     }
 }
+
+#[tokio::test]
+async fn exports_never_take_more_than_their_share_of_the_pool_and_a_busy_one_says_so() {
+    // The test pool has 8 connections: 2 export slots.
+    let app = TestApp::spawn().await;
+    let owner = app.client();
+    let base = app
+        .sign_up(&owner, "Oddíl Žluťoučký kůň", ICO_A, "pokladni@kun.cz")
+        .await;
+    let tenant = tenant_of(&app, &base).await;
+    account_with(&app, &tenant, "pokladni@kun.cz", &[]).await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("tx");
+    sqlx::query(
+        "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
+            booking_date, counterparty_name, message, last_updated, first_seen_at) \
+         SELECT a.id, 'bulk:' || n, 'booked', n, 'CZK', DATE '2026-01-01' + (n % 300), \
+                'Plátce Žluťoučký ' || n, 'Příspěvek za člena číslo ' || n, now(), now() \
+           FROM bank_accounts a, generate_series(1, 200000) n",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("rows");
+    tx.commit().await.expect("commit");
+    let download = format!(
+        "{base}/exports/download?dataset=transactions&format=csv&from=1.1.2026&to=31.12.2026"
+    );
+
+    // Two downloads nobody reads hold both slots ...
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut response = owner.get(&download).await;
+        assert_eq!(response.status(), 200);
+        response
+            .chunk()
+            .await
+            .expect("chunk")
+            .expect("a first chunk");
+        held.push(response);
+    }
+    // ... so a third is refused with a clear message, not queued behind them ...
+    let (status, page) = owner.get_text(&download).await;
+    assert_eq!(status, 503);
+    assert!(
+        page.contains("Právě probíhá příliš mnoho exportů"),
+        "{page}"
+    );
+    // ... and the rest of Kasa keeps working: another club signs up and opens its pages.
+    let other = app.client();
+    let dashboard = app.sign_up(&other, "Klub B", ICO_B, "b@b.cz").await;
+    assert_eq!(other.get(&dashboard).await.status(), 200);
+
+    // When the held downloads go away, exporting works again.
+    drop(held);
+    let mut status = 0;
+    for _ in 0..100 {
+        let response = owner.get(&download).await;
+        status = response.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "a slot is free again");
+}

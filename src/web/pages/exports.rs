@@ -114,7 +114,13 @@ pub async fn download(
         }
     };
     let lang = access.ctx.lang();
-    let body = export::stream(state.pool.clone(), access.tenant.clone(), request, lang);
+    let tenant = access.tenant.clone();
+    let Ok(body) = export::stream(state.pool.clone(), tenant, request, lang, &state.exports) else {
+        let mut errors = FieldErrors::new(lang);
+        errors.add("dataset", "export.error.busy");
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        return exports_page(&state, &access, form, errors, status).await;
+    };
     Ok(attachment(
         request.format.content_type(),
         &request.file_name(lang),
