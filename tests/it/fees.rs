@@ -753,3 +753,40 @@ async fn an_edit_may_keep_a_start_older_than_the_bounds_but_not_move_a_start_out
     assert_eq!(status, 422, "moved out of the bounds");
     assert!(page.contains("nejdříve 1. 1. loňského roku"), "{page}");
 }
+
+#[tokio::test]
+async fn a_member_added_through_the_form_owes_the_current_period_at_once() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    monthly_schedule(&client, &dashboard, &month_start(&app, 0)).await;
+    let form = [
+        ("name", "Karel Nováček"),
+        ("variable_symbol", "2026555"),
+        ("emails", ""),
+        ("phone", ""),
+        ("birth_date", ""),
+        ("joined_on", ""),
+        ("groups", ""),
+        ("note", ""),
+        ("household_id", ""),
+    ];
+    let response = client
+        .post_form(&format!("{dashboard}/members"), &form)
+        .await;
+    assert_eq!(response.status(), 303, "member saved");
+    // No sync and no "re-run matching" in between: the charge exists and the overview shows it.
+    let (_, overview) = client.get_text(&format!("{dashboard}/fees")).await;
+    assert!(overview.contains("Karel Nováček"), "{overview}");
+    let tenant = tenant_of(&app, &dashboard).await;
+    assert_eq!(
+        tenant_count(
+            &app,
+            &tenant,
+            "SELECT count(*) FROM charges c JOIN members m ON m.id = c.member_id \
+              WHERE m.variable_symbol = '2026555'"
+        )
+        .await,
+        1
+    );
+}

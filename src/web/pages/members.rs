@@ -271,6 +271,7 @@ async fn save(
     };
     match result {
         Ok(saved) => {
+            charge_as_changed(&mut tx, state).await?;
             tx.commit().await?;
             access.ctx.flash("members.saved").await;
             Ok(Redirect::to(&paths::member(access.tenant.key(), saved)).into_response())
@@ -396,6 +397,17 @@ pub(super) async fn detail_page(
     })
 }
 
+/// A member change shows on the fee pages at once: the charges it calls for (the current
+/// period's of a new, restored or re-grouped member) are created before the change commits
+/// (`fee::generate_charges`, idempotent). Matching payments to them follows with the next sync
+/// or "re-run matching".
+async fn charge_as_changed(tx: &mut TenantTx, state: &AppState) -> Result<(), sqlx::Error> {
+    let now = state.now();
+    crate::fee::generate_charges(tx, crate::i18n::prague_date(now), now)
+        .await
+        .map(|_| ())
+}
+
 async fn set_archived(
     state: &AppState,
     access: &ClubAccess<ManageMoney>,
@@ -411,6 +423,7 @@ async fn set_archived(
     };
     match result {
         Ok(()) => {
+            charge_as_changed(&mut tx, state).await?;
             tx.commit().await?;
             access
                 .ctx
@@ -794,6 +807,7 @@ pub async fn confirm(
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     match import::confirm(&mut tx, &actor(&access), id, state.now()).await {
         Ok(_summary) => {
+            charge_as_changed(&mut tx, &state).await?;
             tx.commit().await?;
             access.ctx.flash("members.import.done").await;
             Ok(Redirect::to(&paths::members(access.tenant.key())).into_response())
