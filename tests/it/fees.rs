@@ -790,3 +790,20 @@ async fn a_member_added_through_the_form_owes_the_current_period_at_once() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_query_string_the_page_cannot_read_gets_a_page_in_czech_not_a_raw_error() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    for path in [
+        format!("{dashboard}/fees?sort=name&sort=vs"),
+        format!("{dashboard}/fees?page=1&page=2"),
+        format!("{dashboard}/exports/download?dataset=members&dataset=charges&format=csv"),
+    ] {
+        let (status, page) = client.get_text(&path).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(page.contains("Adrese nerozumíme"), "{path}: {page}");
+        assert!(!page.contains("duplicate field"), "{path}: {page}");
+    }
+}

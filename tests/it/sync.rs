@@ -1131,8 +1131,9 @@ async fn the_worker_loop_syncs_wakes_on_a_notification_and_stops_on_shutdown() {
     let wake = Arc::new(tokio::sync::Notify::new());
     let running = tokio::spawn(env.worker("loop").run(stopped, wake.clone()));
     let club = &env.club;
+    // Up to 30 s: a whole-suite run on two loaded cores can take seconds for one small sync.
     let runs_reach = |n: usize| async move {
-        for _ in 0..200 {
+        for _ in 0..600 {
             if club.runs(club.account_id).await.len() >= n {
                 return true;
             }

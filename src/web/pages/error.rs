@@ -25,19 +25,23 @@ struct ErrorPage {
 pub async fn render_errors(State(_state): State<AppState>, req: Request, next: Next) -> Response {
     let viewer = req.extensions().get::<Viewer>().cloned();
     let response = next.run(req).await;
-    let Some(error) = AppError::carried_by(&response) else {
-        return response;
-    };
     let Some(viewer) = viewer else {
         return response;
     };
-    let (status, key) = match error.as_ref() {
-        AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-        AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-        AppError::Internal(cause) => {
-            tracing::error!(request_id = %viewer.request_id, error = ?cause, "request failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        }
+    let (status, key) = match AppError::carried_by(&response) {
+        Some(error) => match error.as_ref() {
+            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::Internal(cause) => {
+                tracing::error!(request_id = %viewer.request_id, error = ?cause, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        },
+        // An extractor refused the request (a query string or form it cannot read, such as a
+        // field given twice): axum answers in plain English; people get the page in their
+        // language instead.
+        None if is_plain_rejection(&response) => (StatusCode::BAD_REQUEST, "bad_request"),
+        None => return response,
     };
     let lang = viewer.lang;
     let page = ErrorPage {
@@ -48,4 +52,14 @@ pub async fn render_errors(State(_state): State<AppState>, req: Request, next: N
         link: Some(("/".to_owned(), lang.t("error.back_home").into_owned())),
     };
     render_status(status, &page).unwrap_or(response)
+}
+
+/// A 400 in plain text: how axum's extractors refuse what they cannot read.
+fn is_plain_rejection(response: &Response) -> bool {
+    response.status() == StatusCode::BAD_REQUEST
+        && response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"))
 }
