@@ -633,8 +633,11 @@ async fn a_treasurer_opens_the_board_report_and_downloads_an_export_in_the_brows
     .await;
 }
 
-#[tokio::test]
-async fn an_abandoned_download_ends_its_transaction_and_leaves_no_tenant_on_the_pool() {
+/// A signed-up club (its treasurer's client and dashboard path) whose account holds 200 000
+/// booked transactions: far more than the chunks that may wait for a client and than
+/// loopback's socket buffers hold (several MB; 30 000 rows fitted in them on a fast run), about
+/// 20 MB of CSV. Bulk rows: these tests are about the stream, not the sync.
+async fn club_with_a_big_account() -> (TestApp, Client, String) {
     let app = TestApp::spawn().await;
     let owner = app.client();
     let base = app
@@ -642,9 +645,6 @@ async fn an_abandoned_download_ends_its_transaction_and_leaves_no_tenant_on_the_
         .await;
     let tenant = tenant_of(&app, &base).await;
     account_with(&app, &tenant, "pokladni@kun.cz", &[]).await;
-    // Far more than the chunks that may wait for the client and than loopback's socket
-    // buffers hold (several MB; 30 000 rows fitted in them on a fast run): about 20 MB of CSV
-    // (bulk rows: this test is about the stream, not the sync).
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("tx");
     sqlx::query(
         "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
@@ -657,6 +657,12 @@ async fn an_abandoned_download_ends_its_transaction_and_leaves_no_tenant_on_the_
     .await
     .expect("rows");
     tx.commit().await.expect("commit");
+    (app, owner, base)
+}
+
+#[tokio::test]
+async fn an_abandoned_download_ends_its_transaction_and_leaves_no_tenant_on_the_pool() {
+    let (app, owner, base) = club_with_a_big_account().await;
 
     let mut response = owner
         .get(&format!(
@@ -704,25 +710,7 @@ async fn an_abandoned_download_ends_its_transaction_and_leaves_no_tenant_on_the_
 #[tokio::test]
 async fn exports_never_take_more_than_their_share_of_the_pool_and_a_busy_one_says_so() {
     // The test pool has 8 connections: 2 export slots.
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let base = app
-        .sign_up(&owner, "Oddíl Žluťoučký kůň", ICO_A, "pokladni@kun.cz")
-        .await;
-    let tenant = tenant_of(&app, &base).await;
-    account_with(&app, &tenant, "pokladni@kun.cz", &[]).await;
-    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("tx");
-    sqlx::query(
-        "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
-            booking_date, counterparty_name, message, last_updated, first_seen_at) \
-         SELECT a.id, 'bulk:' || n, 'booked', n, 'CZK', DATE '2026-01-01' + (n % 300), \
-                'Plátce Žluťoučký ' || n, 'Příspěvek za člena číslo ' || n, now(), now() \
-           FROM bank_accounts a, generate_series(1, 200000) n",
-    )
-    .execute(&mut *tx)
-    .await
-    .expect("rows");
-    tx.commit().await.expect("commit");
+    let (app, owner, base) = club_with_a_big_account().await;
     let download = format!(
         "{base}/exports/download?dataset=transactions&format=csv&from=1.1.2026&to=31.12.2026"
     );
