@@ -16,7 +16,11 @@ pub(crate) struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends ChromeDriver and the Chromium it started: the driver leads its own process group
+    /// (Chromium's processes join it), and killing only the driver left Chromium running.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -51,7 +55,9 @@ pub(crate) async fn browser() -> Browser {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
+    use std::os::unix::process::CommandExt;
     let driver = Command::new(chromedriver)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

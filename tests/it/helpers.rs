@@ -545,16 +545,21 @@ pub async fn sandbox_ledger(
 
 /// A fresh path for one test's files (a sandbox's state, a browser profile): under one directory
 /// per test process, which a watchdog deletes when the process ends, however it ends (as the
-/// test PostgreSQL cluster's watchdog does).
+/// test PostgreSQL cluster's watchdog does), after ending any process still using it (a
+/// browser whose test panicked).
 pub fn scratch_dir(kind: &str) -> std::path::PathBuf {
     static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let root = ROOT.get_or_init(|| {
         let root = std::env::temp_dir().join(format!("kasa-test-scratch-{}", std::process::id()));
         std::fs::create_dir_all(&root).expect("scratch directory");
+        // The script never spells out the whole path, so `pkill -f` cannot match the
+        // watchdog itself.
         let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; rm -rf '{root}'",
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             d='{parent}/kasa-test-scratch'; d=\"$d-{pid}\"; \
+             pkill -KILL -f \"$d/\"; sleep 1; rm -rf \"$d\"",
             pid = std::process::id(),
-            root = root.display()
+            parent = root.parent().expect("temp directory").display()
         );
         use std::os::unix::process::CommandExt;
         #[expect(
