@@ -78,7 +78,7 @@ impl Club {
         kasa::sync::jobs::make_due(&self.app.pool, self.account, self.app.now())
             .await
             .expect("due");
-        self.worker.run_until_idle(20).await.expect("sync");
+        sync_due(&self.app, &self.worker).await;
     }
 
     async fn count(&self, sql: &str) -> i64 {
