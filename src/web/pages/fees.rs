@@ -459,8 +459,14 @@ impl OverviewPage {
         value == selected
     }
 
+    /// The pager's places (see [`super::page_window`]).
+    fn page_window(&self, o: &Overview) -> Vec<super::PagerItem> {
+        super::page_window(o.page, o.pages)
+    }
+
     /// This overview's address (same schedule, period, filters and sorting) on `page`.
-    fn page_href(&self, o: &Overview, page: &usize) -> String {
+    fn page_href(&self, o: &Overview, page: impl std::borrow::Borrow<usize>) -> String {
+        let page = page.borrow();
         let mut href = url::form_urlencoded::Serializer::new(String::new());
         href.append_pair("schedule", &o.schedule.id.to_string())
             .append_pair("period", &o.period.0.to_string())
