@@ -197,7 +197,7 @@ CREATE TRIGGER charges_keep_referenced AFTER DELETE ON charges
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
     EXECUTE FUNCTION payments_keep_referenced();
 
--- The ids these references use never change.
+-- The ids these references use never change (transactions.id is GENERATED ALWAYS already).
 CREATE FUNCTION ids_are_immutable() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
@@ -206,8 +206,6 @@ BEGIN
         USING ERRCODE = 'foreign_key_violation';
 END
 $$;
-CREATE TRIGGER transactions_id_immutable BEFORE UPDATE ON transactions FOR EACH ROW
-    WHEN (NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION ids_are_immutable();
 CREATE TRIGGER members_id_immutable BEFORE UPDATE ON members FOR EACH ROW
     WHEN (NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION ids_are_immutable();
 CREATE TRIGGER households_id_immutable BEFORE UPDATE ON households FOR EACH ROW

@@ -834,7 +834,7 @@ async fn decisions_and_allocations_refer_only_to_rows_that_exist_and_deleting_a_
         // Without its charges and allocations, a member is still the decision's target.
         "DELETE FROM allocations; DELETE FROM charges; DELETE FROM members",
         "UPDATE members SET id = gen_random_uuid()",
-        "UPDATE transactions SET id = -id",
+        "UPDATE charges SET id = gen_random_uuid()",
     ];
     for sql in refused {
         assert_eq!(

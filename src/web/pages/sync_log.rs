@@ -71,7 +71,7 @@ mod tests {
         let first = describe(&run(Trigger::First, RunOutcome::Synced, 2061, 0), Lang::Cs);
         assert_eq!(
             first.sentence,
-            "První stažení historie: hotovo · 2\u{a0}061 nových pohybů."
+            "První stažení historie: hotovo · 2061 nových pohybů."
         );
         assert_eq!(first.detail, "");
         let two = describe(
