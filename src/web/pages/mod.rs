@@ -13,6 +13,7 @@ pub mod operator;
 pub mod pay;
 pub mod payments;
 pub mod public;
+pub mod reminders;
 pub mod team;
 
 use super::AppState;
