@@ -50,11 +50,7 @@ impl Mode {
 }
 
 /// The teammate's choice in this club.
-pub async fn mode(
-    pool: &sqlx::PgPool,
-    tenant: &Tenant,
-    user: UserId,
-) -> Result<Mode, sqlx::Error> {
+pub async fn mode(pool: &sqlx::PgPool, tenant: &Tenant, user: UserId) -> Result<Mode, sqlx::Error> {
     let mode: Option<String> = sqlx::query_scalar(
         "SELECT mode FROM app.payment_notice_subscriptions WHERE tenant_id = $1 AND user_id = $2",
     )
@@ -209,7 +205,8 @@ pub async fn after_matching(
     for payment in received.iter().filter(|r| new.contains(&r.payment_id)) {
         for subscriber in &each {
             let lang = subscriber.lang();
-            let message = mail::templates::payment_received(lang, &club, &line(lang, payment), &link);
+            let message =
+                mail::templates::payment_received(lang, &club, &line(lang, payment), &link);
             mail::outbox::enqueue(
                 &mut **tx,
                 &message,

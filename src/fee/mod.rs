@@ -472,7 +472,15 @@ impl ScheduleDraft {
         if reminder_steps.is_none() {
             errors.push(("reminder_steps", "fees.error.reminder_steps"));
         }
-        match (amount, period, due_day, grace, applies_to, starts_on, reminder_steps) {
+        match (
+            amount,
+            period,
+            due_day,
+            grace,
+            applies_to,
+            starts_on,
+            reminder_steps,
+        ) {
             (
                 Some(amount_minor),
                 Some(period),
@@ -1138,7 +1146,10 @@ mod tests {
     #[test]
     fn reminder_steps_are_days_from_the_due_date_sorted_and_once() {
         assert_eq!(parse_reminder_steps("14, -7, 0"), Some(vec![-7, 0, 14]));
-        assert_eq!(parse_reminder_steps("\u{2212}7; +14 14"), Some(vec![-7, 14]));
+        assert_eq!(
+            parse_reminder_steps("\u{2212}7; +14 14"),
+            Some(vec![-7, 14])
+        );
         assert_eq!(parse_reminder_steps("  "), Some(vec![]));
         for bad in ["týden", "-61", "366", "1.5", "1 2 3 4 5 6 7 8 9 10 11"] {
             assert_eq!(parse_reminder_steps(bad), None, "{bad}");

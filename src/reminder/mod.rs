@@ -113,10 +113,11 @@ pub async fn save_settings(
 
 /// Whether the member gets reminders (not switched off on the member's page).
 pub async fn member_reminded(tx: &mut TenantTx, member: Uuid) -> Result<bool, sqlx::Error> {
-    let off: Option<i32> = sqlx::query_scalar("SELECT 1 FROM reminder_opt_outs WHERE member_id = $1")
-        .bind(member)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let off: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM reminder_opt_outs WHERE member_id = $1")
+            .bind(member)
+            .fetch_optional(&mut **tx)
+            .await?;
     Ok(off.is_none())
 }
 
@@ -474,7 +475,12 @@ pub async fn preview(tx: &mut TenantTx, now: OffsetDateTime) -> Result<Preview, 
         let Some(facts) = payer_facts(tx, payer).await? else {
             continue;
         };
-        let horizon = steps.iter().map(|s| s.due_on).max().unwrap_or(today).max(today);
+        let horizon = steps
+            .iter()
+            .map(|s| s.due_on)
+            .max()
+            .unwrap_or(today)
+            .max(today);
         let open = open_charges(tx, &facts.members, horizon).await?;
         let mut to_pay = 0;
         let mut credit_minor = 0;
@@ -496,8 +502,8 @@ pub async fn preview(tx: &mut TenantTx, now: OffsetDateTime) -> Result<Preview, 
         if to_pay <= 0 {
             continue;
         }
-        let released = fresh_as_of
-            .is_some_and(|fresh| steps.iter().all(|s| fresh >= s.needs_sync_after));
+        let released =
+            fresh_as_of.is_some_and(|fresh| steps.iter().all(|s| fresh >= s.needs_sync_after));
         let item = Item {
             payer,
             name: facts.name,
@@ -547,18 +553,20 @@ async fn open_charges(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(member, member_name, schedule_name, start, end, due_on, open_minor)| {
-            (
-                member,
-                OpenCharge {
-                    member_name,
-                    schedule_name,
-                    period: (start, end),
-                    due_on,
-                    open_minor,
-                },
-            )
-        })
+        .map(
+            |(member, member_name, schedule_name, start, end, due_on, open_minor)| {
+                (
+                    member,
+                    OpenCharge {
+                        member_name,
+                        schedule_name,
+                        period: (start, end),
+                        due_on,
+                        open_minor,
+                    },
+                )
+            },
+        )
         .collect())
 }
 
@@ -668,7 +676,13 @@ pub async fn send(
             continue;
         }
         let Some(email) = &item.email else { continue };
-        let token = crate::pay_link::issue(&mut tx, actor, crate::member::MemberId(item.link_member), now).await?;
+        let token = crate::pay_link::issue(
+            &mut tx,
+            actor,
+            crate::member::MemberId(item.link_member),
+            now,
+        )
+        .await?;
         let (message, attachments) = reminder_mail(
             &club,
             item,
@@ -927,16 +941,28 @@ mod tests {
     fn charges_are_named_by_schedule_and_period() {
         let lang = Lang::Cs;
         assert_eq!(
-            charge_label(lang, "Příspěvek", (date!(2026 - 01 - 01), date!(2026 - 12 - 31))),
+            charge_label(
+                lang,
+                "Příspěvek",
+                (date!(2026 - 01 - 01), date!(2026 - 12 - 31))
+            ),
             "Příspěvek 2026"
         );
         assert_eq!(
-            charge_label(lang, "Příspěvek", (date!(2026 - 11 - 01), date!(2026 - 11 - 30))),
+            charge_label(
+                lang,
+                "Příspěvek",
+                (date!(2026 - 11 - 01), date!(2026 - 11 - 30))
+            ),
             "Příspěvek 11/2026"
         );
         assert!(
-            charge_label(lang, "Příspěvek", (date!(2026 - 01 - 01), date!(2026 - 06 - 30)))
-                .contains(" – ")
+            charge_label(
+                lang,
+                "Příspěvek",
+                (date!(2026 - 01 - 01), date!(2026 - 06 - 30))
+            )
+            .contains(" – ")
         );
     }
 }

@@ -147,7 +147,10 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         // Reminders to members and "payment received" e-mails (issue 9, items 3 and 4).
         .route("/t/{club}/reminders", get(reminders::preview))
         .route("/t/{club}/reminders/send", post(reminders::send))
-        .route("/t/{club}/reminders/settings", post(reminders::save_settings))
+        .route(
+            "/t/{club}/reminders/settings",
+            post(reminders::save_settings),
+        )
         .route("/t/{club}/reminders/notices", post(reminders::save_notices))
         .route(
             "/t/{club}/members/{id}/reminders",

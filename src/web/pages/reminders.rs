@@ -317,8 +317,14 @@ pub async fn save_notices(
         )
         .await;
     };
-    payment_notice::set_mode(&state.pool, &access.tenant, access.user.id, mode, state.now())
-        .await?;
+    payment_notice::set_mode(
+        &state.pool,
+        &access.tenant,
+        access.user.id,
+        mode,
+        state.now(),
+    )
+    .await?;
     access.ctx.flash("reminders.flash.notices_saved").await;
     Ok(Redirect::to(&format!("{}/reminders", base(&access))).into_response())
 }
