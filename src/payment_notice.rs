@@ -169,7 +169,7 @@ pub async fn after_matching(
     now: OffsetDateTime,
 ) -> Result<usize, sqlx::Error> {
     let tenant = tx.tenant_id();
-    let subscribed = subscribers(&mut **tx, tenant).await?;
+    let subscribed = subscribers(tx, tenant).await?;
     let thank_you = crate::reminder::settings(tx).await?.thank_you;
     if subscribed.is_empty() && !thank_you {
         return Ok(0);
@@ -208,7 +208,7 @@ pub async fn after_matching(
             let message =
                 mail::templates::payment_received(lang, &club, &line(lang, payment), &link);
             mail::outbox::enqueue(
-                &mut **tx,
+                tx,
                 &message,
                 &Email::from_stored(subscriber.email.clone()),
                 None,
@@ -302,7 +302,7 @@ async fn digests_of(
         return Ok(0);
     }
     let tenant = tx.tenant_id();
-    let daily: Vec<Subscriber> = subscribers(&mut **tx, tenant)
+    let daily: Vec<Subscriber> = subscribers(tx, tenant)
         .await?
         .into_iter()
         .filter(|s| Mode::parse(&s.mode) == Some(Mode::Daily))
@@ -335,7 +335,7 @@ async fn digests_of(
             &link,
         );
         mail::outbox::enqueue(
-            &mut **tx,
+            tx,
             &message,
             &Email::from_stored(subscriber.email),
             None,

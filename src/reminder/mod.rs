@@ -528,7 +528,7 @@ pub async fn preview(tx: &mut TenantTx, now: OffsetDateTime) -> Result<Preview, 
         &mut preview.unreachable,
         &mut preview.waiting,
     ] {
-        list.sort_by(|a, b| i18n::fold(&a.name).cmp(&i18n::fold(&b.name)));
+        list.sort_by_key(|a| i18n::fold(&a.name));
     }
     Ok(preview)
 }
@@ -893,7 +893,7 @@ pub async fn thank(
                 .map(|d| i18n::format_day(d, lang))
                 .unwrap_or_default(),
         );
-        mail::outbox::enqueue(&mut **tx, &message, &email, None, now).await?;
+        mail::outbox::enqueue(tx, &message, &email, None, now).await?;
         queued += 1;
     }
     Ok(queued)

@@ -185,7 +185,7 @@ pub async fn preview(
         (Some(n), None) => {
             let mut text = lang.t_count("reminders.flash.sent", n as i64);
             if let Some(x) = query.excluded.filter(|x| *x > 0) {
-                text.push_str(" ");
+                text.push(' ');
                 text.push_str(&lang.t_count("reminders.flash.excluded", x as i64));
             }
             Some(text)
