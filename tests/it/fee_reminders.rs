@@ -540,3 +540,68 @@ async fn reminder_routes_are_closed_to_other_clubs_and_changes_to_viewers() {
     tx.commit().await.expect("commit");
     assert_eq!(off, 0, "nothing changed");
 }
+
+#[tokio::test]
+async fn a_treasurer_previews_unticks_a_member_and_sends_the_batch_in_the_browser() {
+    use crate::browser::{browser, click, expect_text, fill, journey};
+    let (app, _bank) = app().await;
+    let (client, dashboard) = crate::consent::confirmed_club(&app, "t@sokol.cz", ICO_A).await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    member(
+        &app,
+        &tenant,
+        "Jana Nováková",
+        "2026001",
+        Some("jana@example.cz"),
+    )
+    .await;
+    let petr = member(
+        &app,
+        &tenant,
+        "Petr Svoboda",
+        "2026002",
+        Some("petr@example.cz"),
+    )
+    .await;
+    // A one-off fee due on the 1st of last month: its last step (14 days after) is due.
+    let response = client
+        .post_form(
+            &format!("{dashboard}/fees/schedules/new"),
+            &[
+                ("name", "Příspěvek"),
+                ("amount", "1500"),
+                ("period", "one_off"),
+                ("due_day", "1"),
+                ("applies_to", "everyone"),
+                ("starts_on", &month_start(&app, 1)),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    connected(&app, &client, &dashboard).await;
+
+    let treasurer = browser().await;
+    let c = &treasurer.client;
+    journey("reminder_batch", &treasurer, async {
+        c.goto(&app.url(&format!("{dashboard}/reminders"))).await?;
+        fill(c, "#email", "t@sokol.cz").await?;
+        fill(c, "#password", PASSWORD).await?;
+        click(c, "form button[type=submit]").await?;
+        expect_text(c, "Kdo by teď dostal připomínku").await?;
+        expect_text(c, "Petr Svoboda").await?;
+        expect_text(c, "14 dní po splatnosti").await?;
+        click(
+            c,
+            &format!("tr[data-payer='m:{petr}'] input[type=checkbox]"),
+        )
+        .await?;
+        click(c, "#reminders-send").await?;
+        expect_text(c, "Odeslána 1 připomínka.").await?;
+        expect_text(c, "Vynechán 1 plátce.").await?;
+        expect_text(c, "Teď není komu připomínat.").await
+    })
+    .await;
+    let _ = treasurer.client.clone().close().await;
+    assert_eq!(app.mails_to("jana@example.cz").await.len(), 1);
+    assert!(app.mails_to("petr@example.cz").await.is_empty());
+}
