@@ -45,24 +45,30 @@ async fn member(app: &TestApp, tenant: &Tenant, name: &str, vs: &str, email: Opt
     id
 }
 
-/// A one-off fee of 1 500 Kč due today, with the default reminder steps (-7, 0, 14).
-async fn fee_due_today(app: &TestApp, client: &Client, dashboard: &str) {
-    let today = kasa::i18n::prague_date(app.now());
+/// A one-off fee of `amount` Kč due on `due_day` of the month starting `starts_on`, with the
+/// default reminder steps (-7, 0, 14).
+async fn one_off_fee(client: &Client, dashboard: &str, amount: &str, due_day: u8, starts_on: &str) {
     let response = client
         .post_form(
             &format!("{dashboard}/fees/schedules/new"),
             &[
                 ("name", "Příspěvek"),
-                ("amount", "1500"),
+                ("amount", amount),
                 ("period", "one_off"),
-                ("due_day", &today.day().to_string()),
+                ("due_day", &due_day.to_string()),
                 ("grace_days", "0"),
                 ("applies_to", "everyone"),
-                ("starts_on", &month_start(app, 0)),
+                ("starts_on", starts_on),
             ],
         )
         .await;
     assert_eq!(response.status(), 303, "schedule saved");
+}
+
+/// A one-off fee of 1 500 Kč due today.
+async fn fee_due_today(app: &TestApp, client: &Client, dashboard: &str) {
+    let today = kasa::i18n::prague_date(app.now());
+    one_off_fee(client, dashboard, "1500", today.day(), &month_start(app, 0)).await;
 }
 
 /// Every `name="…" value="…"` of the page.
@@ -564,20 +570,7 @@ async fn a_treasurer_previews_unticks_a_member_and_sends_the_batch_in_the_browse
     )
     .await;
     // A one-off fee due on the 1st of last month: its last step (14 days after) is due.
-    let response = client
-        .post_form(
-            &format!("{dashboard}/fees/schedules/new"),
-            &[
-                ("name", "Příspěvek"),
-                ("amount", "1500"),
-                ("period", "one_off"),
-                ("due_day", "1"),
-                ("applies_to", "everyone"),
-                ("starts_on", &month_start(&app, 1)),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
+    one_off_fee(&client, &dashboard, "1500", 1, &month_start(&app, 1)).await;
     connected(&app, &client, &dashboard).await;
 
     let treasurer = browser().await;
@@ -604,4 +597,114 @@ async fn a_treasurer_previews_unticks_a_member_and_sends_the_batch_in_the_browse
     let _ = treasurer.client.clone().close().await;
     assert_eq!(app.mails_to("jana@example.cz").await.len(), 1);
     assert!(app.mails_to("petr@example.cz").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_household_with_its_own_vs_gets_one_reminder_for_the_total_at_the_guardians_address() {
+    let (app, _bank) = app().await;
+    let (treasurer, dashboard) = crate::consent::confirmed_club(&app, "t@sokol.cz", ICO_A).await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    let anna = member(&app, &tenant, "Anna Dvořáková", "2026001", None).await;
+    let ben = member(
+        &app,
+        &tenant,
+        "Ben Dvořák",
+        "2026002",
+        Some("ben@example.cz"),
+    )
+    .await;
+    let eva = member(
+        &app,
+        &tenant,
+        "Eva Dvořáková",
+        "2026003",
+        Some("eva@example.cz"),
+    )
+    .await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let household = kasa::member::create_household(
+        &mut tx,
+        &kasa::audit::Actor::SYSTEM,
+        &kasa::member::NewHousehold {
+            name: "Dvořákovi".into(),
+            variable_symbol: kasa::member::VariableSymbol::parse("0777").expect("vs"),
+            ..Default::default()
+        },
+        app.now(),
+    )
+    .await
+    .expect("household");
+    // Anna and Ben are the children; Eva, their mother and a member herself, pays for them.
+    sqlx::query("UPDATE members SET household_id = $1 WHERE id = ANY($2)")
+        .bind(household)
+        .bind(vec![anna, ben])
+        .execute(&mut *tx)
+        .await
+        .expect("siblings");
+    sqlx::query("UPDATE households SET guardian_member_id = $1")
+        .bind(eva)
+        .execute(&mut *tx)
+        .await
+        .expect("guardian");
+    tx.commit().await.expect("commit");
+    // 500 Kč due on the 1st of last month from each: 1 000 Kč for the children.
+    one_off_fee(&treasurer, &dashboard, "500", 1, &month_start(&app, 1)).await;
+    connected(&app, &treasurer, &dashboard).await;
+
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let preview = kasa::reminder::preview(&mut tx, app.now())
+        .await
+        .expect("preview");
+    tx.commit().await.expect("commit");
+    let payers: Vec<kasa::reminder::Payer> = preview.ready.iter().map(|i| i.payer).collect();
+    let family = preview
+        .ready
+        .iter()
+        .find(|i| i.payer == kasa::reminder::Payer::Household(household.0))
+        .expect("the household is one payer");
+    assert_eq!(family.to_pay_minor, 100_000, "both children's fees");
+    assert_eq!(family.variable_symbol, "0777");
+    assert_eq!(
+        family.email.as_ref().map(|e| e.as_str()),
+        Some("eva@example.cz"),
+        "the guardian's address"
+    );
+    let sent = kasa::reminder::send(
+        &app.state.clone().expect("state").mailer,
+        &tenant,
+        &kasa::audit::Actor::SYSTEM,
+        &kasa::reminder::Choice {
+            seen: payers,
+            ..Default::default()
+        },
+        app.now(),
+    )
+    .await
+    .expect("send");
+    assert_eq!(
+        sent,
+        kasa::reminder::Sent::Batch {
+            mails: 2,
+            excluded: 0
+        },
+        "the household and Eva's own fees"
+    );
+    assert!(app.mails_to("ben@example.cz").await.is_empty());
+    let eva_mails = app.mails_to("eva@example.cz").await;
+    let family_mail = eva_mails
+        .iter()
+        .find(|(_, body)| body.contains("Variabilní symbol: 0777"))
+        .expect("the household's reminder");
+    assert!(
+        family_mail.1.contains("(Anna Dvořáková)") && family_mail.1.contains("(Ben Dvořák)"),
+        "{}",
+        family_mail.1
+    );
+    assert!(
+        family_mail
+            .1
+            .contains("Celkem k úhradě: 1\u{a0}000,00\u{a0}Kč"),
+        "{}",
+        family_mail.1
+    );
 }
