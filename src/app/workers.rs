@@ -188,7 +188,10 @@ pub fn sync_worker(deps: &WorkerDeps, settings: SyncSettings) -> Worker<Consent>
         tokens: Arc::new(deps.consent.clone()),
         clock: deps.clock.clone(),
         settings,
-        after_apply: Arc::new(crate::payment::AfterSync),
+        // Matching, then the "payment received" notices and thank-you mails it calls for.
+        after_apply: Arc::new(crate::payment_notice::AfterSync {
+            links: deps.mailer.links().clone(),
+        }),
     });
     Worker::new(sync, worker_name())
 }
@@ -208,8 +211,8 @@ async fn housekeeping(deps: WorkerDeps, retention: Retention, mut stop: watch::R
     }
 }
 
-/// Consent reminders, the operator's expiry warnings and expired consent journeys, hourly (and
-/// once at start).
+/// Consent reminders, the operator's expiry warnings, the daily "payment received" digests and
+/// expired consent journeys, hourly (and once at start).
 async fn hourly(deps: WorkerDeps, mut stop: watch::Receiver<bool>) {
     loop {
         let now = deps.clock.now();
@@ -243,6 +246,11 @@ async fn hourly(deps: WorkerDeps, mut stop: watch::Receiver<bool>) {
             Err(error) => {
                 tracing::warn!(%error, "operator warnings failed; retrying later")
             }
+        }
+        match crate::payment_notice::queue_digests(&deps.pool, deps.mailer.links(), now).await {
+            Ok(0) => {}
+            Ok(_) => deps.mailer.wake(),
+            Err(error) => tracing::warn!(%error, "payment digests failed; retrying later"),
         }
         if let Err(error) = crate::consent::store::purge_expired_flows(&deps.pool, now).await {
             tracing::warn!(%error, "could not purge expired consent journeys");

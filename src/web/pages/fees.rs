@@ -57,6 +57,8 @@ fn draft_of(body: &[u8]) -> ScheduleDraft {
             "group" => d.groups.push(v),
             "individuals" => d.individuals = v,
             "adjustments" => d.adjustments = v,
+            "reminders" => d.reminders = Some(v),
+            "reminder_steps" => d.reminder_steps = Some(v),
             "form_token" => d.form_token = v,
             _ => {}
         }
@@ -216,6 +218,18 @@ impl ScheduleFormPage {
                 )
             })
             .collect()
+    }
+
+    fn reminders_on(&self) -> bool {
+        self.form.reminders.as_deref() != Some("off")
+    }
+
+    /// The steps as typed, or the defaults for a form that never had them.
+    fn reminder_steps(&self) -> String {
+        self.form
+            .reminder_steps
+            .clone()
+            .unwrap_or_else(|| fee::format_reminder_steps(&fee::DEFAULT_REMINDER_STEPS))
     }
 
     fn group_checked(&self, id: &Uuid) -> bool {

@@ -14,6 +14,7 @@ pub mod operator;
 pub mod pay;
 pub mod payments;
 pub mod public;
+pub mod reminders;
 pub mod sync_log;
 pub mod team;
 
