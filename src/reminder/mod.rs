@@ -3,7 +3,7 @@
 //! the thank-you to a member who paid after a reminder.
 //!
 //! Owns the tenant tables `reminder_settings`, `reminder_opt_outs`, `reminder_batches`,
-//! `reminders_sent` and `reminder_thanks` (migrations/tenant/0009_reminders.sql); reads (never
+//! `reminders_sent` and `reminder_thanks` (migrations/tenant/0010_reminders.sql); reads (never
 //! writes) the schedules' reminder columns, charges, members and households.
 //!
 //! The rules:
