@@ -66,6 +66,12 @@ document.addEventListener("DOMContentLoaded", () => {
           const replacement = page.querySelector(`[data-live="${section.dataset.live}"]`);
           if (replacement) section.replaceChildren(...replacement.childNodes);
         });
+        // Tell screen readers the page changed (a payment arrived, a charge was paid).
+        const status = document.getElementById("live-status");
+        if (status) {
+          status.textContent = "";
+          setTimeout(() => { status.textContent = status.dataset.text; }, 100);
+        }
         const next = page.getElementById("live");
         stamp = next ? next.dataset.stamp : fresh;
       } catch (_) {

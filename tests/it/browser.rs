@@ -735,6 +735,26 @@ async fn a_newcomer_imports_the_demo_members_connects_the_sandbox_sees_a_payment
         if same_page != serde_json::Value::Bool(true) {
             return Err("the overview was reloaded".into());
         }
+        // Screen readers hear that the page changed (a polite live region).
+        let mut announced = String::new();
+        for _ in 0..20 {
+            announced = c
+                .execute(
+                    "return document.getElementById('live-status').textContent;",
+                    vec![],
+                )
+                .await?
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !announced.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !announced.contains("aktualizovaly") {
+            return Err(format!("the update was not announced: {announced:?}").into());
+        }
 
         // A payment without a VS lands in the queue; assign it to the second member, undo.
         c.switch_to_window(sandbox_tab).await?;

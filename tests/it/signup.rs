@@ -100,7 +100,10 @@ async fn an_invalid_ico_re_renders_the_form_with_a_field_error_and_creates_nothi
         page.contains("value=\"Spolek\""),
         "the other fields keep their values"
     );
-    assert!(!page.contains(PASSWORD), "the password is never echoed");
+    assert!(
+        page.contains(&format!("value=\"{PASSWORD}\"")),
+        "a password that passed its checks is kept: an error elsewhere does not wipe it"
+    );
     assert_nothing_created(&app).await;
 }
 
@@ -126,6 +129,10 @@ async fn a_weak_password_re_renders_the_form_with_a_field_error_and_creates_noth
             .await;
         assert_eq!(status, 422, "{password}");
         assert!(page.contains(message), "{password}: {message}");
+        assert!(
+            !page.contains(&format!("value=\"{password}\"")),
+            "a refused password is not offered again"
+        );
     }
     assert_nothing_created(&app).await;
 }

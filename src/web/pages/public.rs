@@ -123,7 +123,11 @@ async fn signup_again(
     mut form: SignupForm,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
-    form.password.clear();
+    // A password that passed its own checks is kept, so an error elsewhere does not make the
+    // person type it again (the page is `no-store`); a refused one is cleared.
+    if errors.msg("password").is_some() {
+        form.password.clear();
+    }
     render_status(
         StatusCode::UNPROCESSABLE_ENTITY,
         &SignupPage {
