@@ -13,7 +13,7 @@ pub mod forms;
 pub mod pages;
 pub mod paths;
 pub mod security;
-mod state;
+pub mod state;
 
 pub use state::AppState;
 
@@ -29,6 +29,8 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
 
     let public = Router::new()
         .route("/", get(public::home))
+        .route("/help", get(public::help))
+        .route("/privacy", get(public::privacy))
         .route("/signup", get(public::signup_form).post(public::signup))
         .route("/login", get(public::login_form).post(public::login))
         .route("/logout", post(public::logout))

@@ -10,6 +10,7 @@ mod exports;
 mod fee_reminders;
 mod fee_sync;
 mod fees;
+mod help;
 mod isolation;
 mod kb_client;
 mod kb_openapi;

@@ -52,6 +52,10 @@ pub struct Chrome {
     pub mailbox: bool,
     /// The built-in KB sandbox's control page, when Kasa runs against it.
     pub kb_sandbox: Option<String>,
+    /// The operator's contact, if configured.
+    pub contact: Option<String>,
+    /// The privacy notice: the operator's, or Kasa's own `/privacy`.
+    pub privacy_href: String,
 }
 
 impl Chrome {
@@ -66,6 +70,8 @@ impl Chrome {
             path: viewer.path.clone(),
             mailbox: false,
             kb_sandbox: None,
+            contact: None,
+            privacy_href: "/privacy".to_owned(),
         }
     }
 
@@ -82,6 +88,10 @@ impl Chrome {
             .as_ref()
             .map(|u| format!("{u}/control"));
         chrome.flash = ctx.take_flash().await;
+        chrome.contact = state.footer.contact.clone();
+        if let Some(url) = &state.footer.privacy_url {
+            chrome.privacy_href = url.to_string();
+        }
         if ctx.user().is_some() {
             chrome.clubs = ctx
                 .viewer

@@ -39,6 +39,33 @@ pub async fn home(State(state): State<AppState>, ctx: Ctx) -> Result<Response, A
     })
 }
 
+#[derive(Template)]
+#[template(path = "help.html")]
+struct HelpPage {
+    c: Chrome,
+}
+
+/// `/help`: what the consent is, why the bank asks for the password again, what the two
+/// balances mean, what the sandbox is.
+pub async fn help(State(state): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    render(&HelpPage {
+        c: Chrome::build(&ctx, &state, None).await?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "privacy.html")]
+struct PrivacyPage {
+    c: Chrome,
+}
+
+/// `/privacy`: Kasa's own privacy notice (an operator may link theirs instead).
+pub async fn privacy(State(state): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    render(&PrivacyPage {
+        c: Chrome::build(&ctx, &state, None).await?,
+    })
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct SignupForm {
