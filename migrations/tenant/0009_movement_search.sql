@@ -1,0 +1,48 @@
+-- An account's movements: paging, filters and search (issue 10).
+--
+-- `day` is the date a movement is listed under: its booking date, else its value date (pending
+-- rows), else the far future (a not-booked row without dates stays on top of the newest-first
+-- list). Pages are keyset pages over (account_id, day, id); never OFFSET.
+-- `search_text` is what the search box finds: the counter-party's name, the messages, the note
+-- and the counter-account, lower case without Czech accents (upper-case accented letters are
+-- folded too, so the result does not depend on the database's locale; `sync::movements` folds
+-- the query with the same pair). `symbols` are the VS, KS and SS without leading zeros (compared as numbers are).
+-- `kb_json` keeps the movement as KB sent it (as Kasa read it), for the movement's detail page;
+-- rows stored before this migration have none until KB lists them again.
+ALTER TABLE transactions
+    ADD COLUMN day date GENERATED ALWAYS AS
+        (coalesce(booking_date, value_date, DATE '9999-12-31')) STORED,
+    ADD COLUMN search_text text GENERATED ALWAYS AS
+        (translate(lower(coalesce(counterparty_name, '') || ' ' || coalesce(message, '') || ' '
+                         || coalesce(note, '') || ' ' || coalesce(counterparty_account, '') || ' '
+                         || coalesce(counterparty_iban, '')),
+                   'ÁÄČĎÉĚËÍĹĽŇÓÖÔŘŔŠŤÚŮÜÝŽáäčďéěëíĺľňóöôřŕšťúůüýž',
+                   'aacdeeeillnooorrstuuuyzaacdeeeillnooorrstuuuyz')) STORED,
+    ADD COLUMN symbols text[] GENERATED ALWAYS AS
+        (array_remove(ARRAY[nullif(ltrim(variable_symbol, '0'), ''),
+                            nullif(ltrim(constant_symbol, '0'), ''),
+                            nullif(ltrim(specific_symbol, '0'), '')], NULL)) STORED,
+    ADD COLUMN kb_json jsonb;
+
+-- Newest first, both ways (older/newer pages), by date ...
+CREATE INDEX transactions_account_day_idx ON transactions (account_id, day, id);
+-- ... or by amount (sorting; the amount filter compares the absolute value). The new index
+-- serves what 0006's (account_id, amount_minor) served, so that one goes.
+DROP INDEX IF EXISTS transactions_account_amount_idx;
+CREATE INDEX transactions_account_amount_id_idx ON transactions (account_id, amount_minor, id);
+CREATE INDEX transactions_account_abs_amount_idx ON transactions (account_id, abs(amount_minor));
+CREATE INDEX transactions_symbols_idx ON transactions USING gin (symbols);
+
+-- Trigram index for the search box, when pg_trgm is installed (app migration 0007).
+DO $$
+DECLARE
+    ext_schema text;
+BEGIN
+    SELECT n.nspname INTO ext_schema
+      FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace
+     WHERE c.opcname = 'gin_trgm_ops' LIMIT 1;
+    IF ext_schema IS NOT NULL THEN
+        EXECUTE format('CREATE INDEX transactions_search_idx ON transactions USING gin (search_text %I.gin_trgm_ops)', ext_schema);
+    END IF;
+END
+$$;
