@@ -596,3 +596,54 @@ async fn statements_are_listed_from_kb_and_their_pdfs_download() {
     assert_eq!(stranger.get(&path).await.status(), 404);
     assert_eq!(stranger.get(&format!("{path}/{link}")).await.status(), 404);
 }
+
+#[tokio::test]
+async fn on_a_phone_the_first_movement_is_on_the_first_screen_with_labelled_rows() {
+    use crate::browser::{browser, expect_text, journey, log_in};
+    let club = club_with_movements().await;
+    let b = browser().await;
+    let c = &b.client;
+    journey("phone-account", &b, async {
+        c.set_window_size(390, 844).await?;
+        c.goto(&club.app.url("/login")).await?;
+        log_in(c, "pokladni@kun.cz").await?;
+        expect_text(c, "Oddíl Žluťoučký kůň").await?;
+        c.goto(&club.app.url(&club.page)).await?;
+        expect_text(c, "Jana Nováková").await?;
+        let geometry = c
+            .execute(
+                "const row = document.querySelector('#transactions tbody tr');\
+                 const r = row.getBoundingClientRect();\
+                 return [r.top, r.bottom, window.innerHeight, window.innerWidth,\
+                         document.documentElement.scrollWidth, row.innerText];",
+                vec![],
+            )
+            .await?;
+        let shot = c.screenshot().await?;
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("phone-account.png"), shot)?;
+        let number = |i: usize| geometry[i].as_f64().unwrap_or(f64::MAX);
+        let (bottom, height, width, scroll_width) = (number(1), number(2), number(3), number(4));
+        if width > 400.0 {
+            return Err(format!("not a phone-sized window: {geometry:?}").into());
+        }
+        if bottom > height {
+            return Err(
+                format!("the first movement ends below the first screen: {geometry:?}").into(),
+            );
+        }
+        if scroll_width > width + 1.0 {
+            return Err(format!("the page scrolls sideways: {geometry:?}").into());
+        }
+        // Its values are labelled: the account and the symbols say what they are.
+        let text = geometry[5].as_str().unwrap_or_default().to_owned();
+        for label in ["Účet", "VS", "19-2000145399/0800"] {
+            if !text.contains(label) {
+                return Err(format!("the first row lacks {label:?}: {text}").into());
+            }
+        }
+        Ok(())
+    })
+    .await;
+}
