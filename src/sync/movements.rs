@@ -315,16 +315,10 @@ pub struct Movement {
 }
 
 impl Movement {
-    /// Translation key of the badge for a status other than booked.
+    /// Translation key of the badge for a status other than booked
+    /// (`views::status_key`).
     pub fn status_key(&self) -> Option<&'static str> {
-        match self.status.as_str() {
-            "booked" => None,
-            "pending" => Some("bank.pending"),
-            "scheduled" => Some("sync.status.scheduled"),
-            "cancelled" => Some("sync.status.cancelled"),
-            "rejected" => Some("sync.status.rejected"),
-            _ => Some("sync.status.unknown"),
-        }
+        super::views::status_key(&self.status)
     }
 
     /// KB's status literal, shown next to the badge when Kasa does not know the status.
@@ -473,11 +467,14 @@ fn cursor_of(m: &Movement, sort: Sort) -> Cursor {
 }
 
 /// One page of `account_id`'s movements under `filter` (at most [`PAGE`] rows) with the count
-/// of everything the filter selects and the positions of the neighbouring pages.
+/// of everything the filter selects and the positions of the neighbouring pages. `all`: the
+/// account's count of movements when the caller already has it (the account summary counts
+/// them), used instead of counting again when the filter narrows nothing.
 pub async fn page(
     tx: &mut TenantTx,
     account_id: Uuid,
     filter: &Filter,
+    all: Option<i64>,
 ) -> Result<Page, sqlx::Error> {
     let sort = filter.sort;
     let key = if sort.by_amount() {
@@ -527,7 +524,10 @@ pub async fn page(
         Position::After(_) => (first, last.filter(|_| more)),
         Position::Before(_) => (first.filter(|_| more), last),
     };
-    let total = count(tx, account_id, filter).await?;
+    let total = match all {
+        Some(all) if !filter.narrows() => all,
+        _ => count(tx, account_id, filter).await?,
+    };
     Ok(Page {
         movements,
         total,

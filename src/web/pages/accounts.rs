@@ -244,7 +244,7 @@ pub async fn account_page(
     let mut errors = FieldErrors::new(access.ctx.lang());
     let (page, narrows, sort, first) = match &parsed {
         Ok(filter) => (
-            Some(movements::page(&mut tx, id, filter).await?),
+            Some(movements::page(&mut tx, id, filter, Some(account.transactions)).await?),
             filter.narrows(),
             filter.sort,
             filter.position == Position::First,
