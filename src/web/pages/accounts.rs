@@ -157,7 +157,7 @@ impl AccountPage {
 
     fn available_help(&self, at: &time::OffsetDateTime) -> String {
         self.c.lang.t_with(
-            "balances.available_help",
+            "standing.available_help",
             &[("at", &crate::i18n::format_datetime(*at, self.c.lang))],
         )
     }
