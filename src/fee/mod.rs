@@ -329,7 +329,7 @@ impl ScheduleDraft {
             due_day: s.due_day.to_string(),
             grace_days: s.grace_days.to_string(),
             applies_to: s.applies_to.clone(),
-            starts_on: crate::i18n::format_day(s.starts_on, crate::i18n::Lang::Cs),
+            starts_on: crate::i18n::input_day(s.starts_on),
             groups: detail.groups.iter().map(Uuid::to_string).collect(),
             individuals: detail.individuals.join(", "),
             adjustments: detail

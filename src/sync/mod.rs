@@ -9,6 +9,9 @@
 //! Access tokens come from an [`AccessTokens`] provider (the consent module), so this module
 //! never sees refresh tokens or client secrets.
 
+pub mod movements;
+pub mod standing;
+pub mod statements;
 pub mod views;
 
 use crate::bank::{Error as BankError, Secret};

@@ -23,8 +23,8 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, bank, club, exports, fees, health, mailbox, members, operator, pay, payments,
-        public, reminders, team,
+        account, accounts, bank, club, exports, fees, health, mailbox, members, operator, pay,
+        payments, public, reminders, team,
     };
 
     let public = Router::new()
@@ -115,7 +115,19 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         .route("/t/{club}/bank/connect", post(bank::connect))
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
-        .route("/t/{club}/accounts/{account}", get(club::account_page))
+        .route("/t/{club}/accounts/{account}", get(accounts::account_page))
+        .route(
+            "/t/{club}/accounts/{account}/movements/{movement}",
+            get(accounts::movement),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/statements",
+            get(accounts::statements_page),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/statements/{statement}",
+            get(accounts::statement_pdf),
+        )
         .route("/t/{club}/fees", get(fees::overview_page))
         .route("/t/{club}/fees/schedules", get(fees::schedules))
         .route(
@@ -172,7 +184,7 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     let polled = Router::new()
         .route(
             "/t/{club}/accounts/{account}/stamp",
-            get(club::account_stamp),
+            get(accounts::account_stamp),
         )
         .route("/t/{club}/fees/stamp", get(fees::stamp));
 

@@ -17,6 +17,7 @@ mod kb_openapi;
 mod kb_postman;
 mod mail;
 mod members;
+mod movements;
 mod pay_page;
 mod qr_payment;
 mod reminders;

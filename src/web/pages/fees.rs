@@ -115,7 +115,7 @@ async fn schedules_page(
     let payments_from = typed.unwrap_or_else(|| {
         tracking
             .chosen
-            .map(|d| crate::i18n::format_day(d, crate::i18n::Lang::Cs))
+            .map(crate::i18n::input_day)
             .unwrap_or_default()
     });
     render_status(
@@ -285,7 +285,7 @@ pub async fn new_schedule_form(
         due_day: "15".into(),
         grace_days: "14".into(),
         applies_to: "everyone".into(),
-        starts_on: crate::i18n::format_day(first, crate::i18n::Lang::Cs),
+        starts_on: crate::i18n::input_day(first),
         form_token: FormToken::new().as_str().to_owned(),
         ..ScheduleDraft::default()
     };

@@ -1,6 +1,7 @@
 //! Page handlers, one module per area, and the chrome every page shares.
 
 pub mod account;
+pub mod accounts;
 mod audit_text;
 pub mod bank;
 pub mod club;
@@ -137,6 +138,23 @@ impl Chrome {
 
     pub fn money(&self, minor: &i64, currency: &str) -> String {
         i18n::format_money(*minor, currency, self.lang)
+    }
+
+    /// A calendar day as every page shows it (`i18n::format_day`: `29. 11. 2026`, never
+    /// wrapped).
+    pub fn day(&self, day: &time::Date) -> String {
+        i18n::format_day(*day, self.lang)
+    }
+
+    /// `key.<plural>` for `n` with the count filled in (`Lang::t_count`).
+    pub fn count(&self, key: &str, n: &i64) -> String {
+        self.lang.t_count(key, *n)
+    }
+
+    /// A stored account text (an IBAN, `prefix-number/bank`, KB's 16 digits with the bank) as
+    /// people read it (`account_number::readable`).
+    pub fn account(&self, text: &str) -> crate::account_number::Readable {
+        crate::account_number::readable(text)
     }
 }
 
