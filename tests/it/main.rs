@@ -17,6 +17,7 @@ mod kb_postman;
 mod mail;
 mod members;
 mod pay_page;
+mod payment_queue;
 mod qr_payment;
 mod reminders;
 mod security;

@@ -52,6 +52,9 @@ pub struct Chrome {
     pub mailbox: bool,
     /// The built-in KB sandbox's control page, when Kasa runs against it.
     pub kb_sandbox: Option<String>,
+    /// A member's own page (no login): the layout shows only this club name (empty: none) and
+    /// the language switch — no sign-in, no clubs, no developer footer.
+    pub member: Option<String>,
 }
 
 impl Chrome {
@@ -66,6 +69,16 @@ impl Chrome {
             path: viewer.path.clone(),
             mailbox: false,
             kb_sandbox: None,
+            member: None,
+        }
+    }
+
+    /// The minimal chrome of a member's own page: the club's name (empty on a page that has no
+    /// club, such as a link that no longer works) and the language switch.
+    pub fn for_member(viewer: &Viewer, club_name: &str) -> Chrome {
+        Chrome {
+            member: Some(club_name.to_owned()),
+            ..Chrome::bare(viewer)
         }
     }
 
