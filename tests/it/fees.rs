@@ -304,7 +304,7 @@ pub(crate) async fn pay(
     kasa::sync::jobs::make_due(&app.pool, account, app.now())
         .await
         .expect("due");
-    sync_due(app, &worker).await;
+    sync_due(app, worker).await;
 }
 
 #[tokio::test]
