@@ -888,6 +888,13 @@ fn the_stylesheet_defines_filter_forms_once_and_styles_textareas_and_facts() {
         !detail.contains("class=\"num\" id=\"member-vs\""),
         "the VS lines up with the other values"
     );
+    // A 200-character name without spaces wraps in every table cell instead of widening it;
+    // the demo button has its own row clear of the search card; invalid selects are red too.
+    assert!(css.contains(
+        "td, th, dd, h1, h2, .queue-item p, .flash, .field-error { overflow-wrap: anywhere; }"
+    ));
+    assert!(css.contains(".demo-load { display: flex;") && css.contains("margin: 0 0 1.25rem; }"));
+    assert!(css.contains("select[aria-invalid=\"true\"]"));
 }
 
 /// The hidden one-time token of a form page.
