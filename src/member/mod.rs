@@ -200,6 +200,11 @@ impl NewMember {
             "groups",
             fields::groups(&form.groups).map(|v| out.groups = v),
         );
+        if let (Some(born), Some(joined)) = (out.birth_date, out.joined_on)
+            && joined < born
+        {
+            problems.push(("joined_on", Problem::JoinedBeforeBirth));
+        }
         let household = form.household_id.trim();
         if !household.is_empty() {
             match Uuid::parse_str(household) {

@@ -142,6 +142,10 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         .route("/t/{club}/fees/members/{id}", get(fees::member_fees))
         .route("/t/{club}/payments", get(payments::payments_page))
         .route("/t/{club}/payments/rerun", post(payments::rerun))
+        .route(
+            "/t/{club}/payments/irrelevant",
+            post(payments::irrelevant_selected),
+        )
         .route("/t/{club}/payments/{id}/assign", post(payments::assign))
         .route("/t/{club}/payments/{id}/confirm", post(payments::confirm))
         .route("/t/{club}/payments/{id}/unmatch", post(payments::unmatch))
@@ -157,6 +161,7 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
             "/t/{club}/members/{id}/pay-link/revoke",
             post(pay::revoke_link),
         )
+        .route("/t/{club}/members/{id}/pay-link/send", post(pay::send_link))
         .route("/t/{club}/bank/consent.ics", get(bank::consent_ics))
         // Reminders to members and "payment received" e-mails (issue 9, items 3 and 4).
         .route("/t/{club}/reminders", get(reminders::preview))

@@ -589,6 +589,21 @@ async fn assign_in_queue(c: &Client, message: &str, name: &str) -> Outcome {
     }
 }
 
+/// The page is no wider than the window (a phone's 390 px): nothing scrolls sideways.
+async fn no_horizontal_overflow(c: &Client) -> Outcome {
+    let widths = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await?;
+    let pair: Vec<i64> = serde_json::from_value(widths)?;
+    match pair[..] {
+        [scroll, inner] if scroll <= inner => Ok(()),
+        _ => Err(format!("the page is wider than the window: {pair:?}").into()),
+    }
+}
+
 /// Assigns the queue item showing `message` to `name`: the suggestion naming them if there is
 /// one (one click), else the other-member control by their visible name.
 async fn assign_in_queue_once(c: &Client, message: &str, name: &str) -> Outcome {
@@ -820,6 +835,21 @@ async fn a_treasurer_issues_a_members_link_and_the_member_sees_the_amount_and_th
             .prop("value")
             .await?
             .ok_or("no link")?;
+        // The copy button appears with its script (CSP: no inline script).
+        if !c
+            .find(Locator::Css("#pay-link-copy"))
+            .await?
+            .is_displayed()
+            .await?
+        {
+            return Err("no copy button".into());
+        }
+        // The board report on a phone: no row wider than the screen.
+        c.set_window_size(390, 844).await?;
+        c.goto(&app.url(&format!("{dashboard}/fees/report")))
+            .await?;
+        expect_text(c, "Celkem").await?;
+        no_horizontal_overflow(c).await?;
         Ok(())
     })
     .await;
@@ -851,6 +881,21 @@ async fn a_treasurer_issues_a_members_link_and_the_member_sees_the_amount_and_th
         }
         if c.find(Locator::Css("form[action='/logout']")).await.is_ok() {
             return Err("the member's browser is signed in".into());
+        }
+        // On a phone every value carries its column's name and nothing overflows.
+        c.set_window_size(390, 844).await?;
+        c.refresh().await?;
+        expect_text(c, "K úhradě").await?;
+        no_horizontal_overflow(c).await?;
+        let label = c
+            .execute(
+                "const td = document.querySelector('.pay-person td[data-label]'); \
+                 return td ? getComputedStyle(td, '::before').content : '';",
+                vec![],
+            )
+            .await?;
+        if !label.as_str().unwrap_or("").contains("Za co") {
+            return Err(format!("a value without its label on a phone: {label}").into());
         }
         Ok(())
     })

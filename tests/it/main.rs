@@ -19,6 +19,7 @@ mod mail;
 mod members;
 mod movements;
 mod pay_page;
+mod payment_queue;
 mod qr_payment;
 mod reminders;
 mod security;

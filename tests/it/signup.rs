@@ -243,3 +243,25 @@ async fn a_browser_asking_for_english_gets_english() {
         .expect("body");
     assert!(page.contains("Forgot your password?"));
 }
+
+#[tokio::test]
+async fn a_second_club_with_the_same_ico_is_created_with_a_hint_to_ask_for_an_invitation() {
+    let app = TestApp::spawn().await;
+    let first = app.client();
+    let dashboard = app.sign_up(&first, "TJ Sokol", ICO_A, "a@sokol.cz").await;
+    let (_, page) = first.get_text(&dashboard).await;
+    assert!(!page.contains("stejným IČO"), "{page}");
+
+    let second = app.client();
+    let dashboard = app
+        .sign_up(&second, "TJ Sokol oddíl", ICO_A, "b@sokol.cz")
+        .await;
+    let (status, page) = second.get_text(&dashboard).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("spolek se stejným IČO už v Kase je")
+            && page.contains("požádejte jeho správce o pozvánku"),
+        "{page}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM app.tenants").await, 2);
+}

@@ -57,6 +57,9 @@ pub struct Chrome {
     pub contact: Option<String>,
     /// The privacy notice: the operator's, or Kasa's own `/privacy`.
     pub privacy_href: String,
+    /// A member's own page (no login): the layout shows only this club name (empty: none) and
+    /// the language switch — no sign-in, no clubs, no developer footer.
+    pub member: Option<String>,
 }
 
 impl Chrome {
@@ -73,6 +76,16 @@ impl Chrome {
             kb_sandbox: None,
             contact: None,
             privacy_href: "/privacy".to_owned(),
+            member: None,
+        }
+    }
+
+    /// The minimal chrome of a member's own page: the club's name (empty on a page that has no
+    /// club, such as a link that no longer works) and the language switch.
+    pub fn for_member(viewer: &Viewer, club_name: &str) -> Chrome {
+        Chrome {
+            member: Some(club_name.to_owned()),
+            ..Chrome::bare(viewer)
         }
     }
 

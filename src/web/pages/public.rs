@@ -129,7 +129,12 @@ pub async fn signup(
     match club::sign_up(&state.mailer, input, state.now()).await {
         Ok(done) => {
             context::sign_in(&ctx.session, &done.user, state.now()).await?;
-            ctx.flash("flash.signed_up").await;
+            ctx.flash(if done.ico_shared {
+                "flash.signed_up_ico_shared"
+            } else {
+                "flash.signed_up"
+            })
+            .await;
             Ok(Redirect::to(&paths::club(done.tenant.key())).into_response())
         }
         Err(club::Error::EmailTaken) => {
