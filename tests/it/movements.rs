@@ -405,6 +405,10 @@ async fn both_balances_say_what_they_are_and_booked_today_adds_up() {
         "{page}"
     );
     assert!(page.contains(&format!("Zaúčtováno od {day}")));
+    assert!(
+        page.contains("href=\"/help#balances\""),
+        "the help explains the two balances"
+    );
     assert!(page.contains("−35,00\u{a0}Kč") && page.contains("1 pohyb"));
     assert!(
         page.contains("9\u{a0}965,00\u{a0}Kč"),
