@@ -45,8 +45,10 @@ macro_rules! uuid_newtype {
 
 pub mod app;
 pub mod audit;
+pub mod balance_watch;
 pub mod auth;
 pub mod bank;
+pub mod chart;
 pub mod clock;
 pub mod club;
 pub mod config;

@@ -97,6 +97,7 @@ impl Workers {
                 vault,
                 clock,
                 public_url: public_url.clone(),
+                ledger_hook: ledger_hook(Links::new(public_url.clone())),
             },
             kb: kb_client,
             kb_identity: kb.identity.clone(),
@@ -179,6 +180,15 @@ pub fn worker_name() -> String {
     )
 }
 
+/// What runs after every ledger change (a sync's apply, a deleted history), in its
+/// transaction: payment matching, then the balance watch.
+pub fn ledger_hook(links: Links) -> Arc<dyn crate::sync::AfterLedgerApply> {
+    Arc::new(crate::sync::Both(
+        crate::payment::AfterSync,
+        crate::balance_watch::AfterSync { links },
+    ))
+}
+
 /// The sync worker over these dependencies: tokens from the consent module, matching after
 /// every applied sync.
 pub fn sync_worker(deps: &WorkerDeps, settings: SyncSettings) -> Worker<Consent> {
@@ -188,7 +198,7 @@ pub fn sync_worker(deps: &WorkerDeps, settings: SyncSettings) -> Worker<Consent>
         tokens: Arc::new(deps.consent.clone()),
         clock: deps.clock.clone(),
         settings,
-        after_apply: Arc::new(crate::payment::AfterSync),
+        after_apply: deps.consent.ledger_hook.clone(),
     });
     Worker::new(sync, worker_name())
 }

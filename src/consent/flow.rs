@@ -485,8 +485,9 @@ impl Consent {
     }
 
     /// Disconnects: unsubscribes at KB (best effort, with an access token while the connection
-    /// is active), forgets every secret, stops the sync; the synced history stays unless
-    /// `delete_history`.
+    /// is active), forgets every secret, stops the sync; the synced history stays (a later
+    /// connect resumes the same accounts) unless `delete_history`, which deletes every account
+    /// of the club with all that refers to it, in the same transaction.
     #[tracing::instrument(skip_all, fields(club = %tenant.key(), user_id = %user.id, delete_history = delete_history))]
     pub async fn disconnect(
         &self,
@@ -512,18 +513,24 @@ impl Consent {
                 }
             }
         }
-        let accounts = store::accounts_of(&self.pool, row.id).await?;
+        let accounts = if delete_history {
+            store::club_accounts(&self.pool, tenant.id()).await?
+        } else {
+            Vec::new()
+        };
         let now = self.clock.now();
         let mut tx = TenantTx::begin(&self.pool, tenant).await?;
         store::delete_subscriptions(&mut tx, row.id).await?;
         store::disconnect(&mut tx, row.id, now).await?;
-        if delete_history {
-            for (id, _) in &accounts {
-                sqlx::query("DELETE FROM bank_accounts WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        // "Delete the history too": every account of the club, whichever connection exposed
+        // it, with everything that refers to it; matching then runs again over what is left.
+        for id in &accounts {
+            self.ledger_hook.before_account_deleted(&mut tx, *id).await?;
+            crate::sync::ledger::delete_account(&mut tx, *id).await?;
+            store::delete_account(&mut tx, *id).await?;
+        }
+        if let Some(id) = accounts.first() {
+            self.ledger_hook.after_apply(&mut tx, *id, now).await?;
         }
         audit::record(
             &mut tx,

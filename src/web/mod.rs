@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, bank, club, exports, fees, health, mailbox, members, operator, pay, payments,
+        account, account_tools, bank, club, exports, fees, health, mailbox, members, operator, pay, payments,
         public, team,
     };
 
@@ -114,6 +114,18 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
         .route("/t/{club}/accounts/{account}", get(club::account_page))
+        .route(
+            "/t/{club}/accounts/{account}/charts",
+            get(account_tools::charts),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/watch",
+            get(account_tools::watch_form).post(account_tools::save_watch),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/watch/remove",
+            post(account_tools::remove_watch),
+        )
         .route("/t/{club}/fees", get(fees::overview_page))
         .route("/t/{club}/fees/schedules", get(fees::schedules))
         .route(
@@ -160,7 +172,8 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
             "/t/{club}/accounts/{account}/stamp",
             get(club::account_stamp),
         )
-        .route("/t/{club}/fees/stamp", get(fees::stamp));
+        .route("/t/{club}/fees/stamp", get(fees::stamp))
+        .route("/t/{club}/bank/stamp", get(club::dashboard_stamp));
 
     // Back from KB's pages (guarded by the one-time `state` bound to the session).
     let kb_callbacks = Router::new()
