@@ -1,10 +1,12 @@
 //! An account's history for its charts: the balance at the end of each month and the money in
 //! and out by month, over the last [`MONTHS`] months. Read-only; takes a [`TenantTx`].
 //!
-//! The balances are derived from the latest accounting (booked) balance KB reported and the
-//! booked movements around it: the balance at the end of day D is that balance minus the
-//! movements booked after D up to its day, plus those booked after its day up to D. (KB's
-//! balance history only starts with the first sync; the movements go back two years.)
+//! The balances are derived from the latest accounting balance KB reported and the booked
+//! movements around it. `PREVIOUSLY_CLOSED_BOOK` valid on Prague day V is the balance after
+//! everything booked before V, i.e. at the end of day A = V − 1 (as the reconciliation reads
+//! it); the balance at the end of day D is that balance minus the movements booked after D up
+//! to A, plus those booked after A up to D. (KB's balance history only starts with the first
+//! sync; the movements go back two years.)
 
 use super::views::MonthFlow;
 use crate::db::tenant::TenantTx;
@@ -148,7 +150,7 @@ pub async fn charts(tx: &mut TenantTx, account: Uuid, today: Date) -> Result<Cha
         .collect();
     let anchor: Option<(OffsetDateTime, i64)> = sqlx::query_as(
         "SELECT valid_at, amount_minor FROM balances \
-          WHERE account_id = $1 AND balance_type <> 'CLOSING_AVAILABLE' \
+          WHERE account_id = $1 AND balance_type = 'PREVIOUSLY_CLOSED_BOOK' \
           ORDER BY valid_at DESC, fetched_at DESC LIMIT 1",
     )
     .bind(account)
@@ -156,7 +158,7 @@ pub async fn charts(tx: &mut TenantTx, account: Uuid, today: Date) -> Result<Cha
     .await?;
     let balances = match anchor {
         Some((valid_at, amount)) => month_end_balances(
-            crate::i18n::prague_date(valid_at),
+            crate::i18n::prague_date(valid_at) - Duration::days(1),
             amount,
             &daily,
             &months,
