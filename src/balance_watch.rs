@@ -127,8 +127,7 @@ impl Draft {
     }
 }
 
-const COLUMNS: &str =
-    "account_id, threshold_minor, balance, below, crossed_at, crossed_minor";
+const COLUMNS: &str = "account_id, threshold_minor, balance, below, crossed_at, crossed_minor";
 
 /// Every watch of the club.
 pub async fn of_club(tx: &mut TenantTx) -> Result<Vec<Watch>, sqlx::Error> {
@@ -246,6 +245,20 @@ pub enum Evaluation {
     Crossed,
 }
 
+/// A watch with the latest balance of its kind and the account it watches.
+#[derive(sqlx::FromRow)]
+struct Evaluated {
+    threshold_minor: i64,
+    watched: Watched,
+    below: bool,
+    crossings: i32,
+    /// Minor units; `None` before KB reported a balance of this kind.
+    balance: Option<i64>,
+    currency: String,
+    iban: String,
+    name: Option<String>,
+}
+
 /// Compares the account's latest watched balance with its threshold, under a lock on the
 /// watch's row; on a crossing queues one mail per owner and treasurer (their own language) in
 /// `tx`, with a `dedup_key` naming the account and the crossing's number.
@@ -255,20 +268,28 @@ pub async fn evaluate(
     account: Uuid,
     now: OffsetDateTime,
 ) -> Result<Evaluation, sqlx::Error> {
-    let row: Option<(i64, Watched, bool, i32, Option<i64>, String, String, Option<String>)> =
-        sqlx::query_as(
-            "SELECT w.threshold_minor, w.balance, w.below, w.crossings, \
+    let row: Option<Evaluated> = sqlx::query_as(
+        "SELECT w.threshold_minor, w.balance AS watched, w.below, w.crossings, \
                 (SELECT b.amount_minor FROM balances b WHERE b.account_id = w.account_id \
                     AND (b.balance_type = 'CLOSING_AVAILABLE') = (w.balance = 'available') \
-                  ORDER BY b.valid_at DESC, b.fetched_at DESC LIMIT 1), \
+                  ORDER BY b.valid_at DESC, b.fetched_at DESC LIMIT 1) AS balance, \
                 a.currency, a.iban, a.name \
                FROM balance_watches w JOIN bank_accounts a ON a.id = w.account_id \
               WHERE w.account_id = $1 FOR UPDATE OF w",
-        )
-        .bind(account)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some((threshold, watched, below, crossings, Some(balance), currency, iban, name)) = row
+    )
+    .bind(account)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(Evaluated {
+        threshold_minor: threshold,
+        watched,
+        below,
+        crossings,
+        balance: Some(balance),
+        currency,
+        iban,
+        name,
+    }) = row
     else {
         return Ok(Evaluation::Nothing);
     };
@@ -299,11 +320,7 @@ pub async fn evaluate(
     let club = mail::templates::inert(&club);
     let account_name = name.unwrap_or_else(|| iban.clone());
     let account_name = mail::templates::inert(&account_name);
-    let link = format!(
-        "{}t/{}/accounts/{account}",
-        links.home(),
-        tx.key()
-    );
+    let link = format!("{}t/{}/accounts/{account}", links.home(), tx.key());
     for (email, locale) in recipients {
         let lang = Lang::from_code(&locale).unwrap_or_default();
         let balance_text = i18n::format_money(balance, &currency, lang);
@@ -322,14 +339,7 @@ pub async fn evaluate(
             body: lang.t_with("mail.balance_low.body", &args),
         };
         let dedup = format!("balance-watch:{account}:{crossing}:{email}");
-        mail::outbox::enqueue(
-            tx,
-            &message,
-            &Email::from_stored(email),
-            Some(&dedup),
-            now,
-        )
-        .await?;
+        mail::outbox::enqueue(tx, &message, &Email::from_stored(email), Some(&dedup), now).await?;
     }
     Ok(Evaluation::Crossed)
 }
@@ -393,7 +403,10 @@ mod tests {
             draft("1 200,50 Kč", "booked").check(),
             Ok((120_050, Watched::Booked))
         );
-        assert_eq!(draft("-300", "booked").check(), Ok((-30_000, Watched::Booked)));
+        assert_eq!(
+            draft("-300", "booked").check(),
+            Ok((-30_000, Watched::Booked))
+        );
     }
 
     #[test]

@@ -185,7 +185,10 @@ mod tests {
         );
         assert_eq!(svg.matches("<circle class=\"point\"").count(), 3);
         assert!(svg.contains("&lt;účtu&gt;"));
-        assert!(!svg.contains("style="), "no inline style under the strict CSP");
+        assert!(
+            !svg.contains("style="),
+            "no inline style under the strict CSP"
+        );
     }
 
     #[test]

@@ -45,8 +45,8 @@ macro_rules! uuid_newtype {
 
 pub mod app;
 pub mod audit;
-pub mod balance_watch;
 pub mod auth;
+pub mod balance_watch;
 pub mod bank;
 pub mod chart;
 pub mod clock;

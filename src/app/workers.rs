@@ -189,8 +189,8 @@ pub fn ledger_hook(links: Links) -> Arc<dyn crate::sync::AfterLedgerApply> {
     ))
 }
 
-/// The sync worker over these dependencies: tokens from the consent module, matching after
-/// every applied sync.
+/// The sync worker over these dependencies: tokens from the consent module, the ledger hooks
+/// ([`ledger_hook`]: matching, balance watch) after every applied sync.
 pub fn sync_worker(deps: &WorkerDeps, settings: SyncSettings) -> Worker<Consent> {
     let sync = Arc::new(SyncDeps {
         pool: deps.pool.clone(),

@@ -68,7 +68,10 @@ impl Consent {
 
     /// The ids of the club's accounts that a live connection exposes now (the others are
     /// disconnected: their history stays readable, nothing syncs them).
-    pub async fn connected_accounts(&self, tenant: &Tenant) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    pub async fn connected_accounts(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
         store::connected_accounts(&self.pool, tenant.id()).await
     }
 

@@ -182,7 +182,11 @@ mod tests {
         let today = date!(2026 - 11 - 30);
         assert_eq!(
             months_until(Some(date!(2026 - 09 - 15)), today),
-            vec![date!(2026 - 09 - 01), date!(2026 - 10 - 01), date!(2026 - 11 - 01)]
+            vec![
+                date!(2026 - 09 - 01),
+                date!(2026 - 10 - 01),
+                date!(2026 - 11 - 01)
+            ]
         );
         let all = months_until(Some(date!(2020 - 01 - 01)), today);
         assert_eq!(all.len(), MONTHS as usize);
@@ -198,7 +202,11 @@ mod tests {
             (date!(2026 - 10 - 20), -300),
             (date!(2026 - 11 - 03), 50),
         ];
-        let months = [date!(2026 - 09 - 01), date!(2026 - 10 - 01), date!(2026 - 11 - 01)];
+        let months = [
+            date!(2026 - 09 - 01),
+            date!(2026 - 10 - 01),
+            date!(2026 - 11 - 01),
+        ];
         let ends = month_end_balances(
             date!(2026 - 10 - 10),
             1000,

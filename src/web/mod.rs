@@ -23,8 +23,8 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, account_tools, bank, club, exports, fees, health, mailbox, members, operator, pay, payments,
-        public, team,
+        account, account_tools, bank, club, exports, fees, health, mailbox, members, operator, pay,
+        payments, public, team,
     };
 
     let public = Router::new()
@@ -113,6 +113,7 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         .route("/t/{club}/bank/connect", post(bank::connect))
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
+        .route("/t/{club}/bank/history/delete", post(bank::delete_history))
         .route("/t/{club}/accounts/{account}", get(club::account_page))
         .route(
             "/t/{club}/accounts/{account}/charts",

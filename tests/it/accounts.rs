@@ -11,29 +11,59 @@ use uuid::Uuid;
 /// Every table that refers to a bank account, in the club's schema: (table, SQL counting the
 /// rows of `$account`).
 const TENANT_TABLES: &[(&str, &str)] = &[
-    ("bank_accounts", "SELECT count(*) FROM bank_accounts WHERE id = $1"),
-    ("transactions", "SELECT count(*) FROM transactions WHERE account_id = $1"),
-    ("balances", "SELECT count(*) FROM balances WHERE account_id = $1"),
-    ("sync_runs", "SELECT count(*) FROM sync_runs WHERE account_id = $1"),
+    (
+        "bank_accounts",
+        "SELECT count(*) FROM bank_accounts WHERE id = $1",
+    ),
+    (
+        "transactions",
+        "SELECT count(*) FROM transactions WHERE account_id = $1",
+    ),
+    (
+        "balances",
+        "SELECT count(*) FROM balances WHERE account_id = $1",
+    ),
+    (
+        "sync_runs",
+        "SELECT count(*) FROM sync_runs WHERE account_id = $1",
+    ),
     (
         "unreadable_transactions",
         "SELECT count(*) FROM unreadable_transactions WHERE account_id = $1",
     ),
-    ("payment_scan", "SELECT count(*) FROM payment_scan WHERE account_id = $1"),
+    (
+        "payment_scan",
+        "SELECT count(*) FROM payment_scan WHERE account_id = $1",
+    ),
     (
         "balance_watches",
         "SELECT count(*) FROM balance_watches WHERE account_id = $1",
     ),
     // Rows whose transaction is gone cannot be told apart by account: count them all.
-    ("payment_decisions", "SELECT count(*) FROM payment_decisions WHERE $1::uuid IS NOT NULL"),
-    ("allocations", "SELECT count(*) FROM allocations WHERE $1::uuid IS NOT NULL"),
-    ("payment_actions", "SELECT count(*) FROM payment_actions WHERE $1::uuid IS NOT NULL"),
+    (
+        "payment_decisions",
+        "SELECT count(*) FROM payment_decisions WHERE $1::uuid IS NOT NULL",
+    ),
+    (
+        "allocations",
+        "SELECT count(*) FROM allocations WHERE $1::uuid IS NOT NULL",
+    ),
+    (
+        "payment_actions",
+        "SELECT count(*) FROM payment_actions WHERE $1::uuid IS NOT NULL",
+    ),
 ];
 
 /// The same in the control plane.
 const APP_TABLES: &[(&str, &str)] = &[
-    ("app.bank_accounts", "SELECT count(*) FROM app.bank_accounts WHERE id = $1"),
-    ("app.sync_jobs", "SELECT count(*) FROM app.sync_jobs WHERE account_id = $1"),
+    (
+        "app.bank_accounts",
+        "SELECT count(*) FROM app.bank_accounts WHERE id = $1",
+    ),
+    (
+        "app.sync_jobs",
+        "SELECT count(*) FROM app.sync_jobs WHERE account_id = $1",
+    ),
     (
         "app.event_subscriptions",
         "SELECT count(*) FROM app.event_subscriptions WHERE account_id = $1",
@@ -107,10 +137,18 @@ async fn reconnecting_resumes_the_same_account_with_its_history_and_matches() {
     assert!(page.contains("Historie odpojených účtů"), "{page}");
     assert!(page.contains("odpojený"));
     assert!(page.contains(&format!("/accounts/{}", club.account)));
-    assert!(!page.contains("Aktuální k"), "not \"fresh as of\" while disconnected");
+    assert!(
+        !page.contains("Aktuální k"),
+        "not \"fresh as of\" while disconnected"
+    );
 
     connect(&club.app, &club.client, &club.dashboard).await;
-    assert_eq!(club.app.count("SELECT count(*) FROM app.bank_accounts").await, 1);
+    assert_eq!(
+        club.app
+            .count("SELECT count(*) FROM app.bank_accounts")
+            .await,
+        1
+    );
     assert_eq!(club.count("SELECT count(*) FROM bank_accounts").await, 1);
     let (id, enabled): (Uuid, bool) = sqlx::query_as(
         "SELECT a.id, j.enabled FROM app.bank_accounts a JOIN app.sync_jobs j ON j.account_id = a.id",
@@ -118,7 +156,11 @@ async fn reconnecting_resumes_the_same_account_with_its_history_and_matches() {
     .fetch_one(&club.app.pool)
     .await
     .expect("account");
-    assert_eq!((id, enabled), (club.account, true), "the same account, syncing again");
+    assert_eq!(
+        (id, enabled),
+        (club.account, true),
+        "the same account, syncing again"
+    );
     let (live,): (String,) = sqlx::query_as(
         "SELECT c.status FROM app.bank_accounts a JOIN app.bank_connections c ON c.id = a.connection_id",
     )
@@ -131,9 +173,16 @@ async fn reconnecting_resumes_the_same_account_with_its_history_and_matches() {
     club.sync().await;
     let after = rows_of(&club, club.account).await;
     let count = |rows: &[(&str, i64)], table: &str| {
-        rows.iter().find(|(t, _)| *t == table).map_or(-1, |(_, n)| *n)
+        rows.iter()
+            .find(|(t, _)| *t == table)
+            .map_or(-1, |(_, n)| *n)
     };
-    for table in ["transactions", "payment_decisions", "allocations", "bank_accounts"] {
+    for table in [
+        "transactions",
+        "payment_decisions",
+        "allocations",
+        "bank_accounts",
+    ] {
         assert_eq!(count(&after, table), count(&before, table), "{table}");
     }
     assert_eq!(club.paid(member, &last_month).await, 50_000);
@@ -143,7 +192,8 @@ async fn reconnecting_resumes_the_same_account_with_its_history_and_matches() {
     );
     let (_, page) = club.client.get_text(&club.dashboard).await;
     assert_eq!(
-        page.matches(&format!("/accounts/{}\"", club.account)).count(),
+        page.matches(&format!("/accounts/{}\"", club.account))
+            .count(),
         1,
         "the dashboard lists the account once"
     );
@@ -169,7 +219,8 @@ async fn deleting_the_history_deletes_everything_of_the_account_and_reopens_its_
         rows_of(&club, club.account)
             .await
             .iter()
-            .all(|(table, n)| *n > 0 || matches!(*table, "unreadable_transactions" | "payment_actions")),
+            .all(|(table, n)| *n > 0
+                || matches!(*table, "unreadable_transactions" | "payment_actions")),
         "the fixture fills the tables"
     );
 
@@ -178,15 +229,91 @@ async fn deleting_the_history_deletes_everything_of_the_account_and_reopens_its_
         assert_eq!(n, 0, "{table} still refers to the deleted account");
     }
     assert_eq!(club.count("SELECT count(*) FROM bank_accounts").await, 0);
-    assert_eq!(club.app.count("SELECT count(*) FROM app.bank_accounts").await, 0);
-    assert_eq!(club.paid(member, &last_month).await, 0, "the charge is open again");
+    assert_eq!(
+        club.app
+            .count("SELECT count(*) FROM app.bank_accounts")
+            .await,
+        0
+    );
+    assert_eq!(
+        club.paid(member, &last_month).await,
+        0,
+        "the charge is open again"
+    );
     club.assert_bookkeeping().await;
 
     // Connecting again starts a new account from scratch (no old copy comes back).
     connect(&club.app, &club.client, &club.dashboard).await;
-    assert_eq!(club.app.count("SELECT count(*) FROM app.bank_accounts").await, 1);
+    assert_eq!(
+        club.app
+            .count("SELECT count(*) FROM app.bank_accounts")
+            .await,
+        1
+    );
     let (_, page) = club.client.get_text(&club.dashboard).await;
     assert!(!page.contains(&club.account.to_string()));
+}
+
+#[tokio::test]
+async fn the_history_kept_at_disconnect_can_be_deleted_later_by_a_treasurer_only() {
+    let (club, member, last_month) = club_with_a_matched_payment().await;
+    disconnect(&club, false).await;
+    let delete = format!("{}/bank/history/delete", club.dashboard);
+    let viewer = club
+        .app
+        .teammate(&club.client, &club.dashboard, "divak@oddil.cz", "viewer")
+        .await;
+    assert_eq!(
+        viewer
+            .post_form(&delete, &[("password", PASSWORD)])
+            .await
+            .status(),
+        403
+    );
+    let (other, _) = confirmed_club(&club.app, "cizi@jiny.cz", ICO_B).await;
+    assert_eq!(
+        other
+            .post_form(&delete, &[("password", PASSWORD)])
+            .await
+            .status(),
+        404
+    );
+    // The wrong password: the dashboard with the field's message, nothing deleted.
+    let (status, _) = club
+        .client
+        .post_text(&delete, &[("password", "špatné heslo")])
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(club.count("SELECT count(*) FROM bank_accounts").await, 1);
+
+    let response = club
+        .client
+        .post_form(&delete, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(response.status(), 303);
+    for (table, n) in rows_of(&club, club.account).await {
+        assert_eq!(n, 0, "{table} still refers to the deleted account");
+    }
+    assert_eq!(
+        club.paid(member, &last_month).await,
+        0,
+        "the charge is open again"
+    );
+    club.assert_bookkeeping().await;
+    let (_, page) = club.client.get_text(&club.dashboard).await;
+    assert!(
+        page.contains("Historie odpojených účtů je smazaná"),
+        "the flash"
+    );
+    assert!(
+        !page.contains(&club.account.to_string()),
+        "the account is gone"
+    );
+    let (_, audit) = club
+        .client
+        .get_text(&format!("{}/audit", club.dashboard))
+        .await;
+    assert!(audit.contains("Smazána historie odpojených účtů"));
 }
 
 #[tokio::test]
@@ -286,20 +413,29 @@ async fn the_migration_merges_a_copy_an_earlier_reconnect_made() {
     .fetch_one(&club.app.pool)
     .await
     .expect("merged");
-    assert_eq!((id, kb.as_str(), enabled, status.as_str()), (old, club.kb_account.as_str(), true, "active"));
+    assert_eq!(
+        (id, kb.as_str(), enabled, status.as_str()),
+        (old, club.kb_account.as_str(), true, "active")
+    );
     assert_eq!(
         club.app.count("SELECT count(*) FROM app.event_subscriptions WHERE account_id = (SELECT id FROM app.bank_accounts)").await,
         club.app.count("SELECT count(*) FROM app.event_subscriptions").await
     );
     // Movements deduplicated by bank_key: the duplicates went, the old-only one stayed.
     let after = club.count("SELECT count(*) FROM transactions").await;
-    assert_eq!(after, (transactions_before - 1) / 2 + 1, "{transactions_before} → {after}");
     assert_eq!(
-        club.count("SELECT count(*) - count(DISTINCT bank_key) FROM transactions").await,
+        after,
+        (transactions_before - 1) / 2 + 1,
+        "{transactions_before} → {after}"
+    );
+    assert_eq!(
+        club.count("SELECT count(*) - count(DISTINCT bank_key) FROM transactions")
+            .await,
         0
     );
     assert_eq!(
-        club.count("SELECT count(*) FROM transactions WHERE bank_key = 'as:only-old'").await,
+        club.count("SELECT count(*) FROM transactions WHERE bank_key = 'as:only-old'")
+            .await,
         1
     );
     // The match moved to the surviving row of the payment.
@@ -314,7 +450,8 @@ async fn the_migration_merges_a_copy_an_earlier_reconnect_made() {
     club.sync().await;
     assert_eq!(club.count("SELECT count(*) FROM bank_accounts").await, 1);
     assert_eq!(
-        club.count("SELECT count(*) - count(DISTINCT bank_key) FROM transactions").await,
+        club.count("SELECT count(*) - count(DISTINCT bank_key) FROM transactions")
+            .await,
         0
     );
     assert_eq!(club.paid(member, &last_month).await, 50_000);
@@ -362,10 +499,15 @@ async fn a_low_balance_is_announced_once_per_crossing() {
     // A bad amount: the form again with the field's message, nothing saved.
     let (status, page) = club
         .client
-        .post_text(&watch, &[("threshold", "pět tisíc"), ("balance", "available")])
+        .post_text(
+            &watch,
+            &[("threshold", "pět tisíc"), ("balance", "available")],
+        )
         .await;
     assert_eq!(status, 422);
-    assert!(page.contains("Tohle není částka") && page.contains("aria-describedby=\"threshold-error\""));
+    assert!(
+        page.contains("Tohle není částka") && page.contains("aria-describedby=\"threshold-error\"")
+    );
     assert_eq!(club.count("SELECT count(*) FROM balance_watches").await, 0);
 
     // The threshold 1 000 Kč under today's balance, typed the Czech way.
@@ -428,7 +570,10 @@ async fn only_the_clubs_owners_and_treasurers_set_a_watch_and_anyone_in_the_club
     let (other, other_dashboard) = confirmed_club(&club.app, "cizi@jiny.cz", ICO_B).await;
     assert_eq!(other.post_form(&watch, &form).await.status(), 404);
     assert_eq!(
-        other.post_form(&format!("{watch}/remove"), &[]).await.status(),
+        other
+            .post_form(&format!("{watch}/remove"), &[])
+            .await
+            .status(),
         404
     );
     assert_eq!(other.get_text(&watch).await.0, 404);
@@ -457,10 +602,18 @@ async fn only_the_clubs_owners_and_treasurers_set_a_watch_and_anyone_in_the_club
 #[tokio::test]
 async fn the_charts_show_every_month_and_the_tables_carry_the_same_numbers() {
     let club = Club::new().await;
-    let months: Vec<String> = (0..3).rev().map(|back| month_start(&club.app, back)).collect();
+    let months: Vec<String> = (0..3)
+        .rev()
+        .map(|back| month_start(&club.app, back))
+        .collect();
     // Two months ago: +1 000 and −250; last month: nothing; this month: +400.
-    club.book(incoming("c-1", 1_000, &format!("{}05", &months[0][..8]), None))
-        .await;
+    club.book(incoming(
+        "c-1",
+        1_000,
+        &format!("{}05", &months[0][..8]),
+        None,
+    ))
+    .await;
     club.book(outgoing("c-2", 250, &format!("{}06", &months[0][..8])))
         .await;
     club.book(incoming("c-3", 400, &club.today().to_string(), None))
@@ -469,14 +622,21 @@ async fn the_charts_show_every_month_and_the_tables_carry_the_same_numbers() {
 
     let (status, page) = club
         .client
-        .get_text(&format!("{}/accounts/{}/charts", club.dashboard, club.account))
+        .get_text(&format!(
+            "{}/accounts/{}/charts",
+            club.dashboard, club.account
+        ))
         .await;
     assert_eq!(status, 200);
     let flows = page
         .split("id=\"flows-chart\"")
         .nth(1)
         .expect("flows section");
-    assert_eq!(flows.matches("class=\"bar income\"").count(), 3, "three months");
+    assert_eq!(
+        flows.matches("class=\"bar income\"").count(),
+        3,
+        "three months"
+    );
     assert_eq!(flows.matches("class=\"bar expenses\"").count(), 3);
     let table = flows.split("id=\"flows-table\"").nth(1).expect("table");
     assert_eq!(table.matches("<tr><th scope=\"row\">").count(), 3);

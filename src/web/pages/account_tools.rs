@@ -42,7 +42,7 @@ fn form_amount(minor: i64) -> String {
     let digits = (abs / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(' ');
         }
         grouped.push(c);
@@ -222,8 +222,14 @@ pub async fn save_watch(
         balance: form.balance.clone(),
     };
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let saved = balance_watch::save(&mut tx, &Actor::person(&access.user), id, &draft, state.now())
-        .await;
+    let saved = balance_watch::save(
+        &mut tx,
+        &Actor::person(&access.user),
+        id,
+        &draft,
+        state.now(),
+    )
+    .await;
     match saved {
         Ok(Saved::Saved(_)) => {
             tx.commit().await?;

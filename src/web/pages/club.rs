@@ -46,6 +46,13 @@ impl DashboardPage {
         self.connected.contains(account)
     }
 
+    /// Whether some account's history is kept without a live connection.
+    fn has_disconnected(&self) -> bool {
+        self.accounts
+            .iter()
+            .any(|a| !self.connected.contains(&a.id))
+    }
+
     fn watch_of(&self, account: &Uuid) -> Option<&crate::balance_watch::Watch> {
         self.watches.iter().find(|w| w.account_id == *account)
     }
@@ -93,7 +100,10 @@ async fn dashboard_page<C: Capability>(
             accounts,
             connected,
             watches,
-            stamp_url: format!("{}/bank/stamp", crate::web::paths::club(access.tenant.key())),
+            stamp_url: format!(
+                "{}/bank/stamp",
+                crate::web::paths::club(access.tenant.key())
+            ),
             stamp,
             fees,
             errors,
