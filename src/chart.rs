@@ -11,13 +11,15 @@ const HEIGHT: f64 = 240.0;
 const LEFT: f64 = 8.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 12.0;
-const BOTTOM: f64 = 28.0;
+const BOTTOM: f64 = 36.0;
 
-/// One point of a line chart: the label under it and its value (minor units).
+/// One point of a line chart: the label under it, its value (minor units) and that value as
+/// people read it (written next to the highest and the lowest point).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Point {
     pub label: String,
     pub value: i64,
+    pub value_label: String,
 }
 
 /// One group of a bar chart: the label under it, income and expenses (minor units, both ≥ 0).
@@ -70,17 +72,30 @@ fn open(out: &mut String, title: &str, class: &str) {
     );
 }
 
+/// How a text at item `i` of `n` is anchored: the first starts at its item and the last ends
+/// there, so neither is cut off at the chart's edge.
+fn anchor(i: usize, n: usize) -> &'static str {
+    if i == 0 && n > 1 {
+        "start"
+    } else if i + 1 == n && n > 1 {
+        "end"
+    } else {
+        "middle"
+    }
+}
+
 /// Labels under the x axis: every one when few, otherwise about six evenly spread (a phone's
 /// width holds no more).
 fn labels(out: &mut String, names: &[&str], x_of: impl Fn(usize) -> f64) {
     let step = names.len().div_ceil(6).max(1);
     for (i, name) in names.iter().enumerate() {
-        if i % step == 0 || i + 1 == names.len() && names.len() <= 6 {
+        if i % step == 0 {
             let _ = write!(
                 out,
-                "<text class=\"label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                "<text class=\"label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{}\">{}</text>",
                 x_of(i),
-                HEIGHT - 8.0,
+                HEIGHT - 10.0,
+                anchor(i, names.len()),
                 escape(name)
             );
         }
@@ -121,10 +136,28 @@ pub fn line(title: &str, points: &[Point]) -> String {
     for (i, p) in points.iter().enumerate() {
         let _ = write!(
             out,
-            "<circle class=\"point\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\"/>",
+            "<circle class=\"point\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\"/>",
             x_of(i),
             scale.y(p.value)
         );
+    }
+    // The highest point's value above it, the lowest one's below it.
+    let highest = points.iter().enumerate().max_by_key(|(_, p)| p.value);
+    let lowest = points.iter().enumerate().min_by_key(|(_, p)| p.value);
+    for (found, dy) in [(highest, -10.0), (lowest, 24.0)] {
+        if let Some((i, p)) = found {
+            let _ = write!(
+                out,
+                "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{}\">{}</text>",
+                x_of(i),
+                (scale.y(p.value) + dy).clamp(18.0, HEIGHT - BOTTOM),
+                anchor(i, points.len()),
+                escape(&p.value_label)
+            );
+        }
+        if points.len() < 2 {
+            break;
+        }
     }
     let names: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
     labels(&mut out, &names, x_of);
@@ -174,6 +207,7 @@ mod tests {
         Point {
             label: label.into(),
             value,
+            value_label: format!("{value} Kč"),
         }
     }
 
@@ -185,6 +219,10 @@ mod tests {
         );
         assert_eq!(svg.matches("<circle class=\"point\"").count(), 3);
         assert!(svg.contains("&lt;účtu&gt;"));
+        assert!(
+            svg.contains(">300 Kč<") && svg.contains(">-50 Kč<"),
+            "{svg}"
+        );
         assert!(
             !svg.contains("style="),
             "no inline style under the strict CSP"

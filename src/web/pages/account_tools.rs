@@ -102,6 +102,7 @@ pub async fn charts(
             .map(|b| Point {
                 label: month_label(b.month),
                 value: b.balance_minor,
+                value_label: crate::i18n::format_money(b.balance_minor, &account.currency, lang),
             })
             .collect::<Vec<_>>(),
     );
