@@ -648,11 +648,37 @@ async fn the_charts_show_every_month_and_the_tables_carry_the_same_numbers() {
         .nth(1)
         .and_then(|s| s.split("id=\"flows-chart\"").next())
         .expect("balance section");
-    let points = balance.matches("<circle class=\"point\"").count();
-    let rows = balance.matches("<tr><th scope=\"row\">").count();
-    assert!(points >= 3, "{balance}");
-    assert_eq!(points, rows, "one table row per point");
+    assert_eq!(balance.matches("<circle class=\"point\"").count(), 3);
+    let table = balance.split("id=\"balance-table\"").nth(1).expect("table");
+    let rows: Vec<&str> = table.split("<tr><th scope=\"row\">").skip(1).collect();
+    assert_eq!(rows.len(), 3, "one table row per point");
+    // The month ends: the opening balance +1 000 −250 twice, then +400 today (KB's available
+    // balance counts every movement, today's too).
+    let now = available(&club).await;
+    let money = |minor: i64| kasa::i18n::format_money(minor, "CZK", kasa::i18n::Lang::Cs);
+    for (row, expected) in rows.iter().zip([now - 40_000, now - 40_000, now]) {
+        assert!(
+            row.contains(&money(expected)),
+            "{} in {row}",
+            money(expected)
+        );
+    }
+    // The highest balance is written on the line, as the table has it.
+    assert!(balance.contains("class=\"value\""));
+    assert!(balance.contains(&money(now)));
     assert!(!page.contains("style="), "no inline style");
+
+    // The same page in English.
+    club.client.get("/lang/en?next=/").await;
+    let (_, page) = club
+        .client
+        .get_text(&format!(
+            "{}/accounts/{}/charts",
+            club.dashboard, club.account
+        ))
+        .await;
+    assert!(page.contains("Income and expenses by month"));
+    assert!(page.contains("CZK\u{a0}1,000.00"));
 }
 
 #[tokio::test]
