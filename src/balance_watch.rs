@@ -11,10 +11,11 @@
 
 use crate::audit::{self, Actor};
 use crate::auth::Email;
-use crate::db::tenant::TenantTx;
+use crate::db::tenant::{Tenant, TenantTx};
 use crate::i18n::{self, Lang};
 use crate::mail::{self, Links};
 use serde_json::json;
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -146,29 +147,38 @@ pub async fn of_account(tx: &mut TenantTx, account: Uuid) -> Result<Option<Watch
     .await
 }
 
-/// Sets (or changes) the account's watch from the form, audited, in `tx` (the caller commits).
-/// A changed threshold or balance is evaluated afresh at the next sync: the watch starts armed
-/// (not below), so a balance already below the new threshold is announced once.
+/// Whether the club has the account (ids of other clubs' accounts are simply not there).
+async fn exists(tx: &mut TenantTx, account: Uuid) -> Result<bool, sqlx::Error> {
+    let found: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM bank_accounts WHERE id = $1")
+        .bind(account)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Sets (or changes) the account's watch from the form, audited, in one transaction of the
+/// club; a refused draft writes nothing. A changed threshold or balance is evaluated afresh at
+/// the next sync: the watch starts armed (not below), so a balance already below the new
+/// threshold is announced once.
 ///
 /// Errors: [`Error::NotFound`] when the club has no such account.
 pub async fn save(
-    tx: &mut TenantTx,
+    pool: &PgPool,
+    tenant: &Tenant,
     actor: &Actor,
     account: Uuid,
     draft: &Draft,
     now: OffsetDateTime,
 ) -> Result<Saved, Error> {
-    let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM bank_accounts WHERE id = $1")
-        .bind(account)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if exists.is_none() {
+    let mut owned = TenantTx::begin(pool, tenant).await?;
+    if !exists(&mut owned, account).await? {
         return Err(Error::NotFound);
     }
     let (threshold, balance) = match draft.check() {
         Ok(valid) => valid,
         Err(problems) => return Ok(Saved::Refused(problems)),
     };
+    let tx = &mut owned;
     let watch: Watch = sqlx::query_as(&format!(
         "INSERT INTO balance_watches (account_id, threshold_minor, balance, set_by, updated_at) \
          VALUES ($1, $2, $3, $4, $5) \
@@ -194,25 +204,26 @@ pub async fn save(
         now,
     )
     .await?;
+    owned.commit().await?;
     Ok(Saved::Saved(watch))
 }
 
-/// Removes the account's watch (audited). Returns whether there was one.
+/// Removes the account's watch (audited), in one transaction of the club. Returns whether there
+/// was one.
 ///
 /// Errors: [`Error::NotFound`] when the club has no such account.
 pub async fn remove(
-    tx: &mut TenantTx,
+    pool: &PgPool,
+    tenant: &Tenant,
     actor: &Actor,
     account: Uuid,
     now: OffsetDateTime,
 ) -> Result<bool, Error> {
-    let exists: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM bank_accounts WHERE id = $1")
-        .bind(account)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if exists.is_none() {
+    let mut owned = TenantTx::begin(pool, tenant).await?;
+    if !exists(&mut owned, account).await? {
         return Err(Error::NotFound);
     }
+    let tx = &mut owned;
     let gone = sqlx::query("DELETE FROM balance_watches WHERE account_id = $1")
         .bind(account)
         .execute(&mut **tx)
@@ -229,6 +240,7 @@ pub async fn remove(
         )
         .await?;
     }
+    owned.commit().await?;
     Ok(gone)
 }
 

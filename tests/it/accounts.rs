@@ -544,6 +544,18 @@ async fn a_low_balance_is_announced_once_per_crossing() {
     club.book(outgoing("out-4", 3_000, &today)).await;
     club.sync().await;
     assert_eq!(watch_mails(&club).await.len(), 2);
+
+    // Removing the watch: audited, nothing watched any more.
+    let response = club.client.post_form(&format!("{watch}/remove"), &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(club.count("SELECT count(*) FROM balance_watches").await, 0);
+    let (_, audit) = club
+        .client
+        .get_text(&format!("{}/audit", club.dashboard))
+        .await;
+    assert!(
+        audit.contains("Nastaveno hlídání zůstatku") && audit.contains("Zrušeno hlídání zůstatku")
+    );
 }
 
 #[tokio::test]

@@ -222,9 +222,9 @@ pub async fn save_watch(
         threshold: form.threshold.clone(),
         balance: form.balance.clone(),
     };
-    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let saved = balance_watch::save(
-        &mut tx,
+        &state.pool,
+        &access.tenant,
         &Actor::person(&access.user),
         id,
         &draft,
@@ -233,12 +233,10 @@ pub async fn save_watch(
     .await;
     match saved {
         Ok(Saved::Saved(_)) => {
-            tx.commit().await?;
             access.ctx.flash("watch.flash.saved").await;
             Ok(Redirect::to(&crate::web::paths::club(access.tenant.key())).into_response())
         }
         Ok(Saved::Refused(problems)) => {
-            drop(tx);
             let mut errors = FieldErrors::new(access.ctx.lang());
             for (field, key) in problems {
                 errors.add(field, key);
@@ -264,10 +262,16 @@ pub async fn remove_watch(
     Path((_club, account)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let id = account_id(&account)?;
-    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    match balance_watch::remove(&mut tx, &Actor::person(&access.user), id, state.now()).await {
+    let removed = balance_watch::remove(
+        &state.pool,
+        &access.tenant,
+        &Actor::person(&access.user),
+        id,
+        state.now(),
+    )
+    .await;
+    match removed {
         Ok(_) => {
-            tx.commit().await?;
             access.ctx.flash("watch.flash.removed").await;
             Ok(Redirect::to(&crate::web::paths::club(access.tenant.key())).into_response())
         }
