@@ -66,6 +66,8 @@ pub mod mail;
 pub mod member;
 pub mod pay_link;
 pub mod payment;
+pub mod payment_notice;
+pub mod reminder;
 pub mod report;
 pub mod secret;
 pub mod server;

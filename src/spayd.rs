@@ -191,6 +191,46 @@ pub fn svg(text: &str) -> Result<String, Error> {
     })
 }
 
+/// Pixels per QR module in [`png`]'s image (45 modules of a typical payment code → 360 px).
+pub const PNG_MODULE_PX: usize = 8;
+
+/// `text` as a QR code (error correction M, quiet zone of 4 modules) in a greyscale PNG, for
+/// e-mails: most mail clients show a PNG but not an SVG. [`PNG_MODULE_PX`] pixels per module.
+/// Errors: [`Error::TooLong`].
+pub fn png(text: &str) -> Result<Vec<u8>, Error> {
+    const QUIET: usize = 4;
+    let code = QrCode::with_error_correction_level(text, EcLevel::M).map_err(|_| Error::TooLong)?;
+    let modules = code.width();
+    let colors = code.to_colors();
+    let side = (modules + 2 * QUIET) * PNG_MODULE_PX;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in colors.iter().enumerate() {
+        if *color != qrcode::Color::Dark {
+            continue;
+        }
+        let (x0, y0) = (
+            (i % modules + QUIET) * PNG_MODULE_PX,
+            (i / modules + QUIET) * PNG_MODULE_PX,
+        );
+        for y in y0..y0 + PNG_MODULE_PX {
+            pixels[y * side + x0..y * side + x0 + PNG_MODULE_PX].fill(0);
+        }
+    }
+    let side = u32::try_from(side).map_err(|_| Error::TooLong)?;
+    let mut out = Vec::new();
+    let mut encoder = ::png::Encoder::new(&mut out, side, side);
+    encoder.set_color(::png::ColorType::Grayscale);
+    encoder.set_depth(::png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut writer| {
+            writer.write_image_data(&pixels)?;
+            writer.finish()
+        })
+        .map_err(|_| Error::TooLong)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +356,25 @@ mod tests {
             "{image}"
         );
         assert_eq!(svg(&"9".repeat(8000)), Err(Error::TooLong));
+    }
+
+    #[test]
+    fn the_png_decodes_back_to_the_payment_string() {
+        let text = spayd(150_000, Some("0024"), "Jana Nováková").expect("spayd");
+        let image = png(&text).expect("png");
+        let mut reader = ::png::Decoder::new(std::io::Cursor::new(image))
+            .read_info()
+            .expect("a PNG");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut pixels).expect("frame");
+        assert_eq!(info.color_type, ::png::ColorType::Grayscale);
+        let (w, h) = (info.width as usize, info.height as usize);
+        let mut prepared =
+            rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+        let grids = prepared.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().expect("decodes");
+        assert_eq!(content, text);
+        assert_eq!(png(&"9".repeat(8000)), Err(Error::TooLong));
     }
 }

@@ -1,7 +1,7 @@
 -- One bank account is one account in Kasa for its whole life (issue 10, item 6): its identity is
 -- the IBAN and currency within the club, not the connection that exposes it. A reconnect points
 -- the existing row at the new connection (`consent::store::insert_account`); the club's schema
--- keeps the identity unique (tenant migration 0010).
+-- keeps the identity unique (tenant migration 0011).
 
 CREATE INDEX bank_accounts_identity_idx
     ON app.bank_accounts (tenant_id, upper(replace(iban, ' ', '')), currency);
@@ -12,7 +12,8 @@ CREATE INDEX bank_accounts_identity_idx
 -- move to it, deduplicated by `bank_key` (the older row stays with its decisions; a decision
 -- only the newer row had moves over with its allocations and actions); balances, sync runs and
 -- unreadable items move; the sync job and KB subscriptions move; paid sums are recomputed and
--- matching scans the merged accounts again. Returns how many copies were merged away.
+-- matching scans the merged accounts again; "payment received" notes follow their decisions.
+-- Returns how many copies were merged away.
 CREATE FUNCTION app.merge_duplicate_bank_accounts(tenant uuid) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -43,6 +44,14 @@ BEGIN
           FROM (SELECT g.id AS gone_tx, k.id AS keep_tx FROM transactions g JOIN transactions k ON k.account_id = dup.keep AND k.bank_key = g.bank_key WHERE g.account_id = dup.gone) p
          WHERE d.transaction_id = p.gone_tx
            AND NOT EXISTS (SELECT 1 FROM payment_decisions e WHERE e.transaction_id = p.keep_tx);
+        -- "Payment received" was noted for a payment (tenant 0010): the note follows its decision.
+        IF to_regclass('received_payments') IS NOT NULL THEN
+            UPDATE received_payments r SET transaction_id = p.keep_tx
+              FROM (SELECT g.id AS gone_tx, k.id AS keep_tx FROM transactions g JOIN transactions k ON k.account_id = dup.keep AND k.bank_key = g.bank_key WHERE g.account_id = dup.gone) p
+             WHERE r.transaction_id = p.gone_tx
+               AND NOT EXISTS (SELECT 1 FROM received_payments e WHERE e.transaction_id = p.keep_tx);
+            DELETE FROM received_payments r USING (SELECT g.id AS gone_tx, k.id AS keep_tx FROM transactions g JOIN transactions k ON k.account_id = dup.keep AND k.bank_key = g.bank_key WHERE g.account_id = dup.gone) p WHERE r.transaction_id = p.gone_tx;
+        END IF;
         DELETE FROM transactions t USING (SELECT g.id AS gone_tx, k.id AS keep_tx FROM transactions g JOIN transactions k ON k.account_id = dup.keep AND k.bank_key = g.bank_key WHERE g.account_id = dup.gone) p WHERE t.id = p.gone_tx;
         UPDATE transactions SET account_id = dup.keep WHERE account_id = dup.gone;
 

@@ -181,10 +181,13 @@ pub fn worker_name() -> String {
 }
 
 /// What runs after every ledger change (a sync's apply, a deleted history), in its
-/// transaction: payment matching, then the balance watch.
+/// transaction: payment matching with its "payment received" notices, then the balance watch.
 pub fn ledger_hook(links: Links) -> Arc<dyn crate::sync::AfterLedgerApply> {
     Arc::new(crate::sync::Both(
-        crate::payment::AfterSync,
+        // Matching, then the "payment received" notices and thank-you mails it calls for.
+        crate::payment_notice::AfterSync {
+            links: links.clone(),
+        },
         crate::balance_watch::AfterSync { links },
     ))
 }
@@ -218,8 +221,8 @@ async fn housekeeping(deps: WorkerDeps, retention: Retention, mut stop: watch::R
     }
 }
 
-/// Consent reminders, the operator's expiry warnings and expired consent journeys, hourly (and
-/// once at start).
+/// Consent reminders, the operator's expiry warnings, the daily "payment received" digests and
+/// expired consent journeys, hourly (and once at start).
 async fn hourly(deps: WorkerDeps, mut stop: watch::Receiver<bool>) {
     loop {
         let now = deps.clock.now();
@@ -253,6 +256,11 @@ async fn hourly(deps: WorkerDeps, mut stop: watch::Receiver<bool>) {
             Err(error) => {
                 tracing::warn!(%error, "operator warnings failed; retrying later")
             }
+        }
+        match crate::payment_notice::queue_digests(&deps.pool, deps.mailer.links(), now).await {
+            Ok(0) => {}
+            Ok(_) => deps.mailer.wake(),
+            Err(error) => tracing::warn!(%error, "payment digests failed; retrying later"),
         }
         if let Err(error) = crate::consent::store::purge_expired_flows(&deps.pool, now).await {
             tracing::warn!(%error, "could not purge expired consent journeys");

@@ -174,6 +174,46 @@ pub struct Schedule {
     /// First day of the first period charged (Prague date).
     pub starts_on: Date,
     pub archived_at: Option<OffsetDateTime>,
+    /// Whether members are reminded of this schedule's charges (`reminder`).
+    #[sqlx(default)]
+    pub reminders_on: bool,
+    /// Reminder steps in days from a charge's due date (negative: before), ascending.
+    #[sqlx(default)]
+    pub reminder_steps: Vec<i32>,
+}
+
+/// The reminder steps of a new schedule: a week before the due date, on it, two weeks after.
+pub const DEFAULT_REMINDER_STEPS: [i32; 3] = [-7, 0, 14];
+/// The earliest and latest reminder step, in days from the due date.
+pub const REMINDER_STEP_RANGE: std::ops::RangeInclusive<i32> = -60..=365;
+
+/// Reminder steps as typed: days from the due date separated by commas, semicolons or spaces
+/// (`-7, 0, 14`; `+14` and a typographic minus `−7` too). Sorted, each once, at most 10, each
+/// within [`REMINDER_STEP_RANGE`]; empty text is no steps. `None` for anything else.
+pub fn parse_reminder_steps(text: &str) -> Option<Vec<i32>> {
+    let mut steps = BTreeSet::new();
+    for token in text
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+    {
+        let token = token.replace('\u{2212}', "-");
+        let token = token.strip_prefix('+').unwrap_or(&token);
+        let step: i32 = token.parse().ok()?;
+        if !REMINDER_STEP_RANGE.contains(&step) {
+            return None;
+        }
+        steps.insert(step);
+    }
+    (steps.len() <= 10).then(|| steps.into_iter().collect())
+}
+
+/// Steps as the form shows them: `-7, 0, 14`.
+pub fn format_reminder_steps(steps: &[i32]) -> String {
+    steps
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Schedule {
@@ -205,6 +245,9 @@ pub struct ScheduleInput {
     /// Variable symbols of the individuals (applies_to = individuals).
     pub individuals: Vec<String>,
     pub adjustments: Vec<Adjustment>,
+    /// Whether members are reminded of the charges, and when (days from the due date).
+    pub reminders_on: bool,
+    pub reminder_steps: Vec<i32>,
     /// The new-schedule form's one-time token: a second submit finds the first schedule.
     pub form_token: Option<FormToken>,
 }
@@ -249,6 +292,10 @@ pub struct ScheduleDraft {
     pub individuals: String,
     /// One per line: `VS amount` (a discount in Kč) or `VS exempt` / `VS osvobozen`.
     pub adjustments: String,
+    /// `on` or `off`; `None` (not in the form) keeps reminders on.
+    pub reminders: Option<String>,
+    /// [`parse_reminder_steps`]' text; `None` (not in the form) is [`DEFAULT_REMINDER_STEPS`].
+    pub reminder_steps: Option<String>,
     /// The new-schedule form's one-time token ([`FormToken`]).
     pub form_token: String,
 }
@@ -302,6 +349,8 @@ impl ScheduleDraft {
                 })
                 .collect::<Vec<_>>()
                 .join("\n"),
+            reminders: Some(if s.reminders_on { "on" } else { "off" }.to_owned()),
+            reminder_steps: Some(format_reminder_steps(&s.reminder_steps)),
             form_token: String::new(),
         }
     }
@@ -408,7 +457,30 @@ impl ScheduleDraft {
                 }
             }
         }
-        match (amount, period, due_day, grace, applies_to, starts_on) {
+        let reminders_on = match self.reminders.as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(_) => {
+                errors.push(("reminders", "fees.error.reminders"));
+                true
+            }
+        };
+        let reminder_steps = match &self.reminder_steps {
+            None => Some(DEFAULT_REMINDER_STEPS.to_vec()),
+            Some(text) => parse_reminder_steps(text),
+        };
+        if reminder_steps.is_none() {
+            errors.push(("reminder_steps", "fees.error.reminder_steps"));
+        }
+        match (
+            amount,
+            period,
+            due_day,
+            grace,
+            applies_to,
+            starts_on,
+            reminder_steps,
+        ) {
             (
                 Some(amount_minor),
                 Some(period),
@@ -416,6 +488,7 @@ impl ScheduleDraft {
                 Some(grace_days),
                 Some(applies_to),
                 Some(starts_on),
+                Some(reminder_steps),
             ) if errors.is_empty() => Ok(ScheduleInput {
                 name,
                 amount_minor,
@@ -427,6 +500,8 @@ impl ScheduleDraft {
                 groups,
                 individuals,
                 adjustments,
+                reminders_on,
+                reminder_steps,
                 form_token: FormToken::parse(&self.form_token),
             }),
             _ => Err(errors),
@@ -449,7 +524,7 @@ pub fn starts_on_range(today: Date) -> std::ops::RangeInclusive<Date> {
 pub async fn schedules(tx: &mut TenantTx) -> Result<Vec<Schedule>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, name, amount_minor, period, due_day, grace_days, applies_to, starts_on, \
-                archived_at FROM fee_schedules ORDER BY archived_at IS NOT NULL, name, id",
+                archived_at, reminders_on, reminder_steps FROM fee_schedules ORDER BY archived_at IS NOT NULL, name, id",
     )
     .fetch_all(&mut **tx)
     .await
@@ -467,7 +542,7 @@ pub struct ScheduleDetail {
 pub async fn schedule(tx: &mut TenantTx, id: Uuid) -> Result<Option<ScheduleDetail>, sqlx::Error> {
     let schedule: Option<Schedule> = sqlx::query_as(
         "SELECT id, name, amount_minor, period, due_day, grace_days, applies_to, starts_on, \
-                archived_at FROM fee_schedules WHERE id = $1",
+                archived_at, reminders_on, reminder_steps FROM fee_schedules WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -602,14 +677,16 @@ pub async fn save_schedule(
                 sqlx::query_as(
                     "INSERT INTO fee_schedules (id, name, amount_minor, period, due_day, \
                             grace_days, applies_to, starts_on, created_at, updated_at, \
-                            form_token) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
+                            reminders_on, reminder_steps, form_token) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12) \
                      ON CONFLICT (form_token) DO NOTHING RETURNING id",
                 ),
                 Uuid::now_v7(),
                 input,
                 now,
             )
+            .bind(input.reminders_on)
+            .bind(&input.reminder_steps)
             .bind(token)
             .fetch_optional(&mut **tx)
             .await?;
@@ -630,13 +707,15 @@ pub async fn save_schedule(
                 sqlx::query_as(
                     "UPDATE fee_schedules SET name = $2, amount_minor = $3, period = $4, \
                             due_day = $5, grace_days = $6, applies_to = $7, starts_on = $8, \
-                            updated_at = $9 \
+                            updated_at = $9, reminders_on = $10, reminder_steps = $11 \
                       WHERE id = $1 RETURNING id",
                 ),
                 id,
                 input,
                 now,
             )
+            .bind(input.reminders_on)
+            .bind(&input.reminder_steps)
             .fetch_optional(&mut **tx)
             .await?;
             updated.ok_or(Error::UnknownSchedule)?.0
@@ -694,7 +773,8 @@ pub async fn save_schedule(
         actor,
         "fee.schedule_saved",
         json!({ "schedule": id, "name": input.name, "amount_minor": input.amount_minor,
-                "period": input.period.as_str() }),
+                "period": input.period.as_str(), "reminders_on": input.reminders_on,
+                "reminder_steps": input.reminder_steps }),
         now,
     )
     .await?;
@@ -750,7 +830,7 @@ async fn generate_all(
 ) -> Result<u64, sqlx::Error> {
     let schedules: Vec<Schedule> = sqlx::query_as(
         "SELECT id, name, amount_minor, period, due_day, grace_days, applies_to, starts_on, \
-                archived_at FROM fee_schedules WHERE archived_at IS NULL",
+                archived_at, reminders_on, reminder_steps FROM fee_schedules WHERE archived_at IS NULL",
     )
     .fetch_all(&mut **tx)
     .await?;
@@ -1061,5 +1141,46 @@ mod tests {
         for (text, minor) in cases {
             assert_eq!(parse_amount(text), minor, "{text:?}");
         }
+    }
+
+    #[test]
+    fn reminder_steps_are_days_from_the_due_date_sorted_and_once() {
+        assert_eq!(parse_reminder_steps("14, -7, 0"), Some(vec![-7, 0, 14]));
+        assert_eq!(
+            parse_reminder_steps("\u{2212}7; +14 14"),
+            Some(vec![-7, 14])
+        );
+        assert_eq!(parse_reminder_steps("  "), Some(vec![]));
+        for bad in ["týden", "-61", "366", "1.5", "1 2 3 4 5 6 7 8 9 10 11"] {
+            assert_eq!(parse_reminder_steps(bad), None, "{bad}");
+        }
+        let draft = ScheduleDraft {
+            name: "Příspěvek".into(),
+            amount: "500".into(),
+            period: "year".into(),
+            due_day: "15".into(),
+            applies_to: "everyone".into(),
+            starts_on: "1. 1. 2026".into(),
+            ..ScheduleDraft::default()
+        };
+        let input = draft.clone().parse().expect("valid");
+        assert!(input.reminders_on, "on unless switched off");
+        assert_eq!(input.reminder_steps, DEFAULT_REMINDER_STEPS);
+        let off = ScheduleDraft {
+            reminders: Some("off".into()),
+            reminder_steps: Some("3".into()),
+            ..draft.clone()
+        };
+        let input = off.parse().expect("valid");
+        assert!(!input.reminders_on);
+        assert_eq!(input.reminder_steps, [3]);
+        let wrong = ScheduleDraft {
+            reminder_steps: Some("za týden".into()),
+            ..draft
+        };
+        assert_eq!(
+            wrong.parse().err().unwrap_or_default(),
+            [("reminder_steps", "fees.error.reminder_steps")]
+        );
     }
 }

@@ -13,7 +13,11 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 /// The e-mail of a queued message: plain text, or `multipart/mixed` (the text, then each
-/// attachment) when it has attachments. Errors: a bad recipient, content type or attachment.
+/// attachment) when it has attachments. With inline images (attachments with a `content_id`)
+/// the text part becomes `multipart/related`: `multipart/alternative` (the text and the same
+/// text as HTML with the images after it, `<img src="cid:…">`) plus the images, so clients that
+/// show HTML display the images in the message and the others list them as files. Errors: a
+/// bad recipient, content type or attachment.
 pub fn compose(from: &Mailbox, mail: &outbox::Queued) -> Result<lettre::Message, String> {
     let to: Mailbox = mail
         .recipient
@@ -29,16 +33,81 @@ pub fn compose(from: &Mailbox, mail: &outbox::Queued) -> Result<lettre::Message,
             .body(mail.body.clone())
             .map_err(|e| e.to_string());
     }
-    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(mail.body.clone()));
-    for file in mail.attachments.iter() {
+    let part = |file: &outbox::Attachment| -> Result<SinglePart, String> {
         let content_type = ContentType::parse(&file.content_type).map_err(|e| e.to_string())?;
         let content = file
             .content()
             .ok_or_else(|| format!("attachment {} is not base64", file.filename))?;
-        parts =
-            parts.singlepart(Attachment::new(file.filename.clone()).body(content, content_type));
+        let attachment = match &file.content_id {
+            Some(id) => Attachment::new_inline_with_name(id.clone(), file.filename.clone()),
+            None => Attachment::new(file.filename.clone()),
+        };
+        Ok(attachment.body(content, content_type))
+    };
+    let (inline, attached): (Vec<_>, Vec<_>) = mail
+        .attachments
+        .iter()
+        .partition(|file| file.content_id.is_some());
+    let mut parts = if inline.is_empty() {
+        MultiPart::mixed().singlepart(SinglePart::plain(mail.body.clone()))
+    } else {
+        let ids: Vec<(&str, &str)> = inline
+            .iter()
+            .filter_map(|f| Some((f.content_id.as_deref()?, f.filename.as_str())))
+            .collect();
+        let mut related = MultiPart::related().multipart(MultiPart::alternative_plain_html(
+            mail.body.clone(),
+            html_of(&mail.body, &ids),
+        ));
+        for file in &inline {
+            related = related.singlepart(part(file)?);
+        }
+        MultiPart::mixed().multipart(related)
+    };
+    for file in attached {
+        parts = parts.singlepart(part(file)?);
     }
     builder.multipart(parts).map_err(|e| e.to_string())
+}
+
+/// The plain text as HTML: escaped, lines and spaces kept, web addresses as links, then the
+/// inline images (`(content id, file name)`).
+fn html_of(text: &str, images: &[(&str, &str)]) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut body = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            body.push('\n');
+        }
+        for (j, word) in line.split(' ').enumerate() {
+            if j > 0 {
+                body.push(' ');
+            }
+            let word = escape(word);
+            if word.starts_with("https://") || word.starts_with("http://") {
+                body.push_str(&format!("<a href=\"{word}\">{word}</a>"));
+            } else {
+                body.push_str(&word);
+            }
+        }
+    }
+    let mut html = format!(
+        "<!DOCTYPE html><html><body><div style=\"white-space:pre-wrap;font-family:sans-serif\">{body}</div>"
+    );
+    for (id, name) in images {
+        html.push_str(&format!(
+            "<p><img src=\"cid:{}\" alt=\"{}\" width=\"240\" height=\"240\"></p>",
+            escape(id),
+            escape(name)
+        ));
+    }
+    html.push_str("</body></html>");
+    html
 }
 
 /// SMTP delivery settings.
@@ -165,5 +234,36 @@ mod tests {
             ..outbox::Attachment::new("x.ics", "text/calendar", b"x")
         };
         assert!(compose(&from, &queued(vec![broken])).is_err());
+
+        let png = outbox::Attachment::inline("qr.png", "image/png", b"\x89PNG", "qr@kasa");
+        let related = compose(&from, &queued(vec![png])).expect("related");
+        let related = String::from_utf8(related.formatted()).expect("utf-8");
+        for wanted in [
+            "Content-Type: multipart/mixed",
+            "Content-Type: multipart/related",
+            "Content-Type: multipart/alternative",
+            "Content-Type: text/html",
+            "Content-Type: image/png",
+            "Content-ID: <qr@kasa>",
+            "Content-Disposition: inline",
+        ] {
+            assert!(related.contains(wanted), "{wanted} in {related}");
+        }
+    }
+
+    #[test]
+    fn the_html_version_is_the_escaped_text_with_links_and_the_images() {
+        let html = html_of(
+            "Dobrý den <b>\nodkaz: https://kasa.example/pay/abc?x=1&y=2",
+            &[("qr@kasa", "qr.png")],
+        );
+        assert!(html.contains("Dobrý den &lt;b&gt;\nodkaz: "), "{html}");
+        assert!(
+            html.contains(
+                "<a href=\"https://kasa.example/pay/abc?x=1&amp;y=2\">https://kasa.example/pay/abc?x=1&amp;y=2</a>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<img src=\"cid:qr@kasa\""), "{html}");
     }
 }

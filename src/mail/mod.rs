@@ -98,4 +98,20 @@ impl Links {
     pub fn home(&self) -> String {
         self.base.to_string()
     }
+
+    /// A member's own page, `/pay/<token>` (`pay_link`).
+    pub fn pay_page(&self, token: &str) -> String {
+        let mut url = self.base.clone();
+        url.set_path(&format!("/pay/{token}"));
+        url.set_query(None);
+        url.to_string()
+    }
+
+    /// A page of Kasa by its path (e.g. a club's payments page).
+    pub fn page(&self, path: &str) -> String {
+        let mut url = self.base.clone();
+        url.set_path(path);
+        url.set_query(None);
+        url.to_string()
+    }
 }

@@ -28,6 +28,10 @@ pub struct Attachment {
     pub content_type: String,
     /// The file's bytes, base64 (standard alphabet) as stored in `app.outbox.attachments`.
     pub content_base64: String,
+    /// Set for an image shown in the message itself (`Content-ID`, `Content-Disposition:
+    /// inline`): the e-mail then also gets an HTML version that shows it (`delivery::compose`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
 }
 
 impl Attachment {
@@ -36,6 +40,16 @@ impl Attachment {
             filename: filename.to_owned(),
             content_type: content_type.to_owned(),
             content_base64: base64::engine::general_purpose::STANDARD.encode(content),
+            content_id: None,
+        }
+    }
+
+    /// An image shown in the message (after the text), named `content_id` (letters, digits,
+    /// `.`, `-`, `@`); mail clients that show no HTML list it as an attached file.
+    pub fn inline(filename: &str, content_type: &str, content: &[u8], content_id: &str) -> Self {
+        Attachment {
+            content_id: Some(content_id.to_owned()),
+            ..Attachment::new(filename, content_type, content)
         }
     }
 

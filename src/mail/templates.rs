@@ -53,6 +53,152 @@ pub fn invitation(lang: Lang, invitation: &Invitation<'_>) -> Message {
     }
 }
 
+/// A reminder of member fees to a member or a household's guardian. Every value is already
+/// formatted in `lang`; the club's, members' and schedules' names are made [`inert`] here.
+#[derive(Debug, Clone, Copy)]
+pub struct FeeReminder<'a> {
+    pub club: &'a str,
+    /// The member's or household's name.
+    pub payer: &'a str,
+    /// Something is due or overdue (else the due date is still ahead).
+    pub overdue: bool,
+    /// One line per open charge counted: `(what, amount, due date)`.
+    pub lines: &'a [(String, String, String)],
+    /// Credit already deducted from the total, if any.
+    pub credit: Option<&'a str>,
+    pub total: &'a str,
+    /// The club's account (IBAN, grouped) and the variable symbol to pay with.
+    pub account: &'a str,
+    pub variable_symbol: &'a str,
+    /// The member's own page.
+    pub link: &'a str,
+    /// Payments received up to this instant are counted (`24. 11. 2026 14:05`).
+    pub counted_until: &'a str,
+}
+
+/// The reminder e-mail (the QR code goes with it as an inline image).
+pub fn fee_reminder(lang: Lang, r: &FeeReminder<'_>) -> Message {
+    let club = inert(r.club);
+    let payer = inert(r.payer);
+    let lines: Vec<String> = r
+        .lines
+        .iter()
+        .map(|(what, amount, due)| {
+            lang.t_with(
+                "mail.reminder.line",
+                &[("what", &inert(what)), ("amount", amount), ("due", due)],
+            )
+        })
+        .collect();
+    let credit = r
+        .credit
+        .map(|c| lang.t_with("mail.reminder.credit", &[("amount", c)]))
+        .unwrap_or_default();
+    let intro = if r.overdue {
+        "mail.reminder.intro_overdue"
+    } else {
+        "mail.reminder.intro_upcoming"
+    };
+    let args = [
+        ("club", club.as_str()),
+        ("payer", payer.as_str()),
+        ("total", r.total),
+        ("account", r.account),
+        ("vs", r.variable_symbol),
+        ("link", r.link),
+        ("until", r.counted_until),
+    ];
+    let body = [
+        lang.t_with(intro, &args),
+        lines.join("\n"),
+        credit,
+        lang.t_with("mail.reminder.body", &args),
+    ]
+    .into_iter()
+    .filter(|part| !part.is_empty())
+    .collect::<Vec<_>>()
+    .join("\n\n");
+    let subject = if r.overdue {
+        "mail.reminder.subject_overdue"
+    } else {
+        "mail.reminder.subject_upcoming"
+    };
+    Message {
+        subject: lang.t_with(subject, &args),
+        body,
+    }
+}
+
+/// The thank-you to a member who paid after a reminder: `amount` and `date` formatted.
+pub fn fee_thank_you(lang: Lang, club: &str, amount: &str, date: &str) -> Message {
+    let club = inert(club);
+    let args = [("club", club.as_str()), ("amount", amount), ("date", date)];
+    Message {
+        subject: lang.t_with("mail.thank_you.subject", &args),
+        body: lang.t_with("mail.thank_you.body", &args),
+    }
+}
+
+/// One payment in a "payment received" e-mail: "Jan Novák zaplatil(a) 1 500 Kč za …".
+/// `paid_for`: what it paid, formatted (`None`: it all went to credit).
+pub fn payment_line(
+    lang: Lang,
+    name: &str,
+    amount: &str,
+    paid_for: Option<&str>,
+    date: &str,
+) -> String {
+    let paid_for = match paid_for {
+        Some(what) => lang.t_with("mail.received.for", &[("what", &inert(what))]),
+        None => lang.t("mail.received.as_credit").into_owned(),
+    };
+    lang.t_with(
+        "mail.received.line",
+        &[
+            ("name", &inert(name)),
+            ("amount", amount),
+            ("for", &paid_for),
+            ("date", date),
+        ],
+    )
+}
+
+/// "Payment received": one matched payment ([`payment_line`]) for a teammate who subscribed.
+pub fn payment_received(lang: Lang, club: &str, line: &str, link: &str) -> Message {
+    let club = inert(club);
+    let args = [("club", club.as_str()), ("line", line), ("link", link)];
+    Message {
+        subject: lang.t_with("mail.received.subject", &args),
+        body: lang.t_with("mail.received.body", &args),
+    }
+}
+
+/// The daily digest of the payments matched on `day` (formatted), with their total.
+pub fn payment_digest(
+    lang: Lang,
+    club: &str,
+    day: &str,
+    lines: &[String],
+    total: &str,
+    link: &str,
+) -> Message {
+    let club = inert(club);
+    let count = lang.t_count("mail.digest.payments", lines.len() as i64);
+    let list = lines.join("\n");
+    let args = [
+        ("club", club.as_str()),
+        ("day", day),
+        ("count", count.as_str()),
+        ("lines", list.as_str()),
+        ("total", total),
+        ("link", link),
+    ];
+    Message {
+        subject: lang.t_with("mail.digest.subject", &args),
+        body: lang.t_with("mail.digest.body", &args),
+    }
+}
+
 /// Text someone typed (a club's name), made safe to put into a plain-text e-mail: mail clients
 /// turn anything that looks like a web or mail address into a link, so dots, colons and at
 /// signs become look-alike characters (`․` U+2024, `꞉` U+A789, `＠` U+FF20) that no client

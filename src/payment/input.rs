@@ -33,6 +33,12 @@ use crate::db::tenant::TenantTx;
 const PAYMENT: &str =
     "t.status = 'booked' AND t.currency = 'CZK' AND (t.amount_minor > 0 OR t.reversal)";
 
+/// SQL: what `PaymentRow` reads of a transaction `t`.
+const PAYMENT_COLUMNS: &str = "t.id, t.account_id, t.status = 'booked' AS booked, \
+     t.amount_minor, t.reversal, COALESCE(t.booking_date, t.value_date) AS date, \
+     t.variable_symbol, t.message, t.counterparty_name, t.counterparty_iban, \
+     t.counterparty_account, t.counterparty_bank_code";
+
 /// SQL: a stored decision that makes its account remembered (as `matching::remembers`).
 const REMEMBERS: &str = "(d.by_person OR d.rule IN ('vs', 'vs_in_message')) \
      AND d.outcome IN ('matched', 'partly_paid', 'overpaid') \
@@ -56,11 +62,21 @@ pub(crate) async fn load(
     directory: State,
 ) -> Result<State, sqlx::Error> {
     let mut state = directory;
-    let mut ids: BTreeSet<i64> = scope.extra.iter().copied().collect();
-    if let Some(from) = scope.from {
-        ids.extend(new_payments(tx, from).await?);
-    }
-    let mut payments = payments(tx, &ids.iter().copied().collect::<Vec<_>>()).await?;
+    // New payments have no decision and so no allocation (allocations exist only beside a
+    // decision): they are read whole in one query and never probed for either.
+    let mut payments = match scope.from {
+        Some(from) => new_payments(tx, from).await?,
+        None => Vec::new(),
+    };
+    let fresh: BTreeSet<i64> = payments.iter().map(|p| p.id).collect();
+    let extra: BTreeSet<i64> = scope
+        .extra
+        .iter()
+        .copied()
+        .filter(|id| !fresh.contains(id))
+        .collect();
+    payments.extend(payments_of(tx, &extra).await?);
+    let ids: BTreeSet<i64> = fresh.iter().chain(extra.iter()).copied().collect();
     // The queue the engine made, and the originals of new reversals.
     let mut more: BTreeSet<i64> = BTreeSet::new();
     let mut originals = Vec::new();
@@ -99,11 +115,17 @@ pub(crate) async fn load(
         return Ok(state);
     }
     let payment_ids: Vec<i64> = payments.iter().map(|p| p.id).collect();
+    // The payments that may have a decision and allocations: all but the new ones.
+    let known: Vec<i64> = payment_ids
+        .iter()
+        .copied()
+        .filter(|id| !fresh.contains(id))
+        .collect();
     let decisions: Vec<DecisionRow> = sqlx::query_as(
         "SELECT transaction_id, outcome, target_member, target_household, rule, evidence, \
                 by_person FROM payment_decisions WHERE transaction_id = ANY($1)",
     )
-    .bind(&payment_ids)
+    .bind(&known)
     .fetch_all(&mut **tx)
     .await?;
     let keys: Vec<String> = payments
@@ -133,7 +155,7 @@ pub(crate) async fn load(
         }
         members.into_iter().collect()
     };
-    let mut allocations = allocations_where(tx, "transaction_id = ANY($1)", &payment_ids).await?;
+    let mut allocations = allocations_where(tx, "transaction_id = ANY($1)", &known).await?;
     let mut charges: HashMap<Uuid, crate::fee::ChargeBalance> =
         crate::fee::open_charges_of(tx, &members)
             .await?
@@ -263,22 +285,27 @@ async fn scan_positions(tx: &mut TenantTx) -> Result<(HashMap<Uuid, i64>, i64), 
     ))
 }
 
-/// Undecided payments from `from` beyond each account's scan position.
-async fn new_payments(tx: &mut TenantTx, from: Date) -> Result<Vec<i64>, sqlx::Error> {
+/// Undecided payments from `from` beyond each account's scan position, whole (as
+/// [`payments`] reads them), by date and id.
+async fn new_payments(
+    tx: &mut TenantTx,
+    from: Date,
+) -> Result<Vec<matching::Payment>, sqlx::Error> {
     let (_, floor) = scan_positions(tx).await?;
-    let rows: Vec<(i64,)> = sqlx::query_as(&format!(
-        "SELECT t.id FROM transactions t \
+    let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM transactions t \
           WHERE t.id > $1 \
             AND t.id > COALESCE((SELECT s.scanned_through FROM payment_scan s \
                                   WHERE s.account_id = t.account_id), 0) \
             AND {PAYMENT} AND COALESCE(t.booking_date, t.value_date) >= $2 \
-            AND NOT EXISTS (SELECT 1 FROM payment_decisions d WHERE d.transaction_id = t.id)"
+            AND NOT EXISTS (SELECT 1 FROM payment_decisions d WHERE d.transaction_id = t.id) \
+          ORDER BY date, t.id"
     ))
     .bind(floor)
     .bind(from)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(ids(rows))
+    Ok(rows.into_iter().map(PaymentRow::into_payment).collect())
 }
 
 /// Moves each account's scan position past what this run considered, but never past an
@@ -506,10 +533,7 @@ pub(crate) async fn payments(
         return Ok(Vec::new());
     }
     let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
-        "SELECT t.id, t.account_id, t.status = 'booked' AS booked, t.amount_minor, t.reversal, \
-                COALESCE(t.booking_date, t.value_date) AS date, t.variable_symbol, t.message, \
-                t.counterparty_name, t.counterparty_iban, t.counterparty_account, \
-                t.counterparty_bank_code \
+        "SELECT {PAYMENT_COLUMNS} \
            FROM transactions t WHERE t.id = ANY($1) AND {PAYMENT} ORDER BY date, t.id"
     ))
     .bind(ids)

@@ -206,61 +206,20 @@ pub(crate) async fn apply_plan(
             .iter()
             .map(|p| (p.id, p.counterparty.as_deref().unwrap_or("")))
             .collect();
-        let targets: Vec<(Option<Uuid>, Option<Uuid>)> =
-            decisions.iter().map(|d| split_target(d.target)).collect();
-        sqlx::query(
-            "INSERT INTO payment_decisions (transaction_id, outcome, target_member, \
-                    target_household, rule, evidence, by_person, account_key, left_minor, \
-                    decided_at) \
-             SELECT u.t, u.o, u.m, u.h, u.r, u.e, u.p, u.k, u.l, $10 \
-               FROM UNNEST($1::int8[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], \
-                           $6::jsonb[], $7::bool[], $8::text[], $9::int8[]) \
-                    AS u(t, o, m, h, r, e, p, k, l) \
-             ON CONFLICT (transaction_id) DO UPDATE SET outcome = excluded.outcome, \
-                    target_member = excluded.target_member, \
-                    target_household = excluded.target_household, rule = excluded.rule, \
-                    evidence = excluded.evidence, by_person = excluded.by_person, \
-                    decided_by = NULL, decided_by_email = NULL, \
-                    decided_at = excluded.decided_at, account_key = excluded.account_key, \
-                    left_minor = excluded.left_minor",
-        )
-        .bind(decisions.iter().map(|d| d.payment_id).collect::<Vec<_>>())
-        .bind(
-            decisions
-                .iter()
-                .map(|d| d.outcome.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(targets.iter().map(|t| t.0).collect::<Vec<_>>())
-        .bind(targets.iter().map(|t| t.1).collect::<Vec<_>>())
-        .bind(
-            decisions
-                .iter()
-                .map(|d| d.rule.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            decisions
-                .iter()
-                .map(|d| serde_json::to_value(&d.evidence).unwrap_or_default())
-                .collect::<Vec<_>>(),
-        )
-        .bind(decisions.iter().map(|d| d.by_person).collect::<Vec<_>>())
-        .bind(
-            decisions
-                .iter()
-                .map(|d| accounts.get(&d.payment_id).copied().unwrap_or(""))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            decisions
-                .iter()
-                .map(|d| left.get(&d.payment_id).copied().unwrap_or(0))
-                .collect::<Vec<_>>(),
-        )
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        // Payments the state holds no decision for have no row (new payments; a rebuild
+        // deleted the others before loading): a plain insert, which costs half an upsert.
+        let decided: BTreeSet<i64> = state.decisions.iter().map(|d| d.payment_id).collect();
+        let (again, first): (Vec<&Decision>, Vec<&Decision>) = decisions
+            .iter()
+            .copied()
+            .partition(|d| decided.contains(&d.payment_id));
+        let rows = DecisionRows {
+            accounts: &accounts,
+            left: &left,
+            now,
+        };
+        rows.write(tx, &first, false).await?;
+        rows.write(tx, &again, true).await?;
     }
     if !plan.allocations.is_empty() {
         let a = &plan.allocations;
@@ -304,6 +263,89 @@ pub(crate) async fn apply_plan(
     }
     crate::fee::set_paid(tx, &paid).await?;
     bump_stamp(tx).await
+}
+
+/// How [`apply_plan`] writes decisions: each with its payment's counter-account key and
+/// remainder (minor units), decided at `now`.
+struct DecisionRows<'a> {
+    accounts: &'a HashMap<i64, &'a str>,
+    left: &'a HashMap<i64, i64>,
+    now: OffsetDateTime,
+}
+
+impl DecisionRows<'_> {
+    /// Inserts `decisions` in one statement; with `upsert`, a payment's existing decision is
+    /// replaced (and its person cleared), else the rows must be new.
+    async fn write(
+        &self,
+        tx: &mut TenantTx,
+        decisions: &[&Decision],
+        upsert: bool,
+    ) -> Result<(), sqlx::Error> {
+        if decisions.is_empty() {
+            return Ok(());
+        }
+        let targets: Vec<(Option<Uuid>, Option<Uuid>)> =
+            decisions.iter().map(|d| split_target(d.target)).collect();
+        let conflict = if upsert {
+            " ON CONFLICT (transaction_id) DO UPDATE SET outcome = excluded.outcome, \
+                    target_member = excluded.target_member, \
+                    target_household = excluded.target_household, rule = excluded.rule, \
+                    evidence = excluded.evidence, by_person = excluded.by_person, \
+                    decided_by = NULL, decided_by_email = NULL, \
+                    decided_at = excluded.decided_at, account_key = excluded.account_key, \
+                    left_minor = excluded.left_minor"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "INSERT INTO payment_decisions (transaction_id, outcome, target_member, \
+                    target_household, rule, evidence, by_person, account_key, left_minor, \
+                    decided_at) \
+             SELECT u.t, u.o, u.m, u.h, u.r, u.e, u.p, u.k, u.l, $10 \
+               FROM UNNEST($1::int8[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], \
+                           $6::jsonb[], $7::bool[], $8::text[], $9::int8[]) \
+                    AS u(t, o, m, h, r, e, p, k, l){conflict}"
+        ))
+        .bind(decisions.iter().map(|d| d.payment_id).collect::<Vec<_>>())
+        .bind(
+            decisions
+                .iter()
+                .map(|d| d.outcome.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(targets.iter().map(|t| t.0).collect::<Vec<_>>())
+        .bind(targets.iter().map(|t| t.1).collect::<Vec<_>>())
+        .bind(
+            decisions
+                .iter()
+                .map(|d| d.rule.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            decisions
+                .iter()
+                .map(|d| serde_json::to_value(&d.evidence).unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
+        .bind(decisions.iter().map(|d| d.by_person).collect::<Vec<_>>())
+        .bind(
+            decisions
+                .iter()
+                .map(|d| self.accounts.get(&d.payment_id).copied().unwrap_or(""))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            decisions
+                .iter()
+                .map(|d| self.left.get(&d.payment_id).copied().unwrap_or(0))
+                .collect::<Vec<_>>(),
+        )
+        .bind(self.now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
 
 /// What a plan leaves (the numbers [`refresh`] reads back from the tables, without reading

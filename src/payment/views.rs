@@ -578,3 +578,90 @@ pub async fn credit(tx: &mut TenantTx, target: Target) -> Result<i64, sqlx::Erro
     .await?;
     Ok(credit.unwrap_or(0).max(0))
 }
+
+/// An identified incoming payment as the "payment received" notices and thank-you mails
+/// describe it: amount (minor units), booking (else value) date, who (member or household,
+/// with the name) and what it paid (schedule name, period first and last day per allocation,
+/// oldest first; empty when it all went to credit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub payment_id: i64,
+    pub amount_minor: i64,
+    pub date: Option<Date>,
+    pub target: Target,
+    pub name: String,
+    pub paid_for: Vec<(String, Date, Date)>,
+}
+
+/// The payments matching decided at exactly `at` (a run's instant, which every decision it
+/// writes carries) without a person, to a member or household: what one sync just matched.
+pub async fn matched_at(tx: &mut TenantTx, at: OffsetDateTime) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT transaction_id FROM payment_decisions \
+          WHERE decided_at = $1 AND NOT by_person \
+            AND outcome IN ('matched', 'partly_paid', 'overpaid') \
+            AND (target_member IS NOT NULL OR target_household IS NOT NULL) \
+          ORDER BY transaction_id",
+    )
+    .bind(at)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// [`Received`] for these identified payments (others are left out), by payment id.
+pub async fn received(tx: &mut TenantTx, payments: &[i64]) -> Result<Vec<Received>, sqlx::Error> {
+    if payments.is_empty() {
+        return Ok(Vec::new());
+    }
+    type Row = (
+        i64,
+        i64,
+        Option<Date>,
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<String>,
+        Vec<String>,
+        Vec<Date>,
+        Vec<Date>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT d.transaction_id, t.amount_minor, COALESCE(t.booking_date, t.value_date), \
+                d.target_member, d.target_household, COALESCE(m.name, h.name), \
+                ARRAY(SELECT s.name FROM allocations a JOIN charges c ON c.id = a.charge_id \
+                        JOIN fee_schedules s ON s.id = c.schedule_id \
+                       WHERE a.transaction_id = d.transaction_id ORDER BY c.period_start, a.id), \
+                ARRAY(SELECT c.period_start FROM allocations a JOIN charges c ON c.id = a.charge_id \
+                       WHERE a.transaction_id = d.transaction_id ORDER BY c.period_start, a.id), \
+                ARRAY(SELECT c.period_end FROM allocations a JOIN charges c ON c.id = a.charge_id \
+                       WHERE a.transaction_id = d.transaction_id ORDER BY c.period_start, a.id) \
+           FROM payment_decisions d JOIN transactions t ON t.id = d.transaction_id \
+           LEFT JOIN members m ON m.id = d.target_member \
+           LEFT JOIN households h ON h.id = d.target_household \
+          WHERE d.transaction_id = ANY($1) \
+            AND d.outcome IN ('matched', 'partly_paid', 'overpaid') \
+          ORDER BY d.transaction_id",
+    )
+    .bind(payments)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |(payment_id, amount_minor, date, member, household, name, names, starts, ends)| {
+                Some(Received {
+                    payment_id,
+                    amount_minor,
+                    date,
+                    target: super::target_of(member, household)?,
+                    name: name.unwrap_or_default(),
+                    paid_for: names
+                        .into_iter()
+                        .zip(starts)
+                        .zip(ends)
+                        .map(|((n, s), e)| (n, s, e))
+                        .collect(),
+                })
+            },
+        )
+        .collect())
+}

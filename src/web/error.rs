@@ -57,6 +57,16 @@ impl From<crate::pay_link::Error> for AppError {
     }
 }
 
+/// Switching reminders of a member who is not in the club is 404.
+impl From<crate::reminder::Error> for AppError {
+    fn from(e: crate::reminder::Error) -> Self {
+        match e {
+            crate::reminder::Error::NotFound => AppError::NotFound,
+            crate::reminder::Error::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         AppError::Internal(e.into())

@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
         account, account_tools, bank, club, exports, fees, health, mailbox, members, operator, pay,
-        payments, public, team,
+        payments, public, reminders, team,
     };
 
     let public = Router::new()
@@ -157,6 +157,18 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
             post(pay::revoke_link),
         )
         .route("/t/{club}/bank/consent.ics", get(bank::consent_ics))
+        // Reminders to members and "payment received" e-mails (issue 9, items 3 and 4).
+        .route("/t/{club}/reminders", get(reminders::preview))
+        .route("/t/{club}/reminders/send", post(reminders::send))
+        .route(
+            "/t/{club}/reminders/settings",
+            post(reminders::save_settings),
+        )
+        .route("/t/{club}/reminders/notices", post(reminders::save_notices))
+        .route(
+            "/t/{club}/members/{id}/reminders",
+            post(reminders::switch_member),
+        )
         // Exports and the board report (read-only: viewers too).
         .route("/t/{club}/exports", get(exports::exports))
         .route("/t/{club}/exports/download", get(exports::download))

@@ -52,6 +52,10 @@ const TENANT_TABLES: &[(&str, &str)] = &[
         "payment_actions",
         "SELECT count(*) FROM payment_actions WHERE $1::uuid IS NOT NULL",
     ),
+    (
+        "received_payments",
+        "SELECT count(*) FROM received_payments WHERE $1::uuid IS NOT NULL",
+    ),
 ];
 
 /// The same in the control plane.
@@ -111,6 +115,15 @@ async fn disconnect(club: &Club, delete_history: bool) {
 /// A club whose member paid last month's fee with a VS, synced and matched.
 async fn club_with_a_matched_payment() -> (Club, Uuid, String) {
     let club = Club::new().await;
+    // The treasurer wants a "payment received" e-mail for each (so that is noted, too).
+    let response = club
+        .client
+        .post_form(
+            &format!("{}/reminders/notices", club.dashboard),
+            &[("mode", "each")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
     let member = club.member("Jana Nová", "2026001").await;
     let last_month = month_start(&club.app, 1);
     monthly_schedule(&club.client, &club.dashboard, &last_month).await;
@@ -384,21 +397,21 @@ async fn the_migration_merges_a_copy_an_earlier_reconnect_made() {
     tx.commit().await.expect("commit");
     let transactions_before = club.count("SELECT count(*) FROM transactions").await;
 
-    // The club's schema as it was before migration 0010: the migrations run again from there
-    // (the balance watch's table of 0011 is made again too).
+    // The club's schema as it was before migration 0011: the migrations run again from there
+    // (the balance watch's table of 0012 is made again too).
     let mut tx = TenantTx::begin(&club.app.pool, &club.tenant)
         .await
         .expect("begin");
     sqlx::query("DROP TABLE balance_watches")
         .execute(&mut *tx)
         .await
-        .expect("drop 0011");
+        .expect("drop 0012");
     tx.commit().await.expect("commit");
-    sqlx::query("UPDATE app.tenants SET schema_version = 9 WHERE id = $1")
+    sqlx::query("UPDATE app.tenants SET schema_version = 10 WHERE id = $1")
         .bind(tenant)
         .execute(&club.app.pool)
         .await
-        .expect("version 9");
+        .expect("version 10");
     let report = kasa::db::migrate::migrate_tenants(&club.app.pool)
         .await
         .expect("migrate");
@@ -713,7 +726,7 @@ async fn the_dashboards_first_sync_line_reaches_complete_without_a_reload_in_the
         c.goto(&app.url(&dashboard)).await?;
         expect_text(c, "Stahuje se historie").await?;
         c.execute("window.kasaNotReloaded = true;", vec![]).await?;
-        worker.run_until_idle(20).await?;
+        sync_due(&app, &worker).await;
         expect_text(c, "Aktuální k").await?;
         let source = c.source().await?;
         if source.contains("Stahuje se historie") {

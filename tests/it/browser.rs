@@ -132,7 +132,13 @@ async fn page_text(c: &Client) -> Result<String, fantoccini::error::CmdError> {
 /// Waits up to 15 s for `text` on the page (live updates come from a background sync, which a
 /// loaded CI machine may take seconds to run; a page that shows it sooner returns at once).
 pub(crate) async fn expect_text(c: &Client, text: &str) -> Outcome {
-    for _ in 0..150 {
+    expect_text_within(c, text, 15).await
+}
+
+/// [`expect_text`] for what comes through the bank (a sandbox payment: notification, sync,
+/// matching, then the open page's live update), which on a loaded machine takes longer.
+pub(crate) async fn expect_text_within(c: &Client, text: &str, seconds: u64) -> Outcome {
+    for _ in 0..seconds * 10 {
         if page_text(c).await?.contains(text) {
             return Ok(());
         }
@@ -694,7 +700,7 @@ async fn a_newcomer_imports_the_demo_members_connects_the_sandbox_sees_a_payment
         // The open overview shows them paid by itself, without a reload.
         c.switch_to_window(overview_tab.clone()).await?;
         let mut paid = false;
-        for _ in 0..50 {
+        for _ in 0..600 {
             let rows = overview_rows(c).await?;
             if rows
                 .iter()
@@ -731,7 +737,7 @@ async fn a_newcomer_imports_the_demo_members_connects_the_sandbox_sees_a_payment
         c.switch_to_window(overview_tab).await?;
         click(c, ".club-nav a[href$='/payments']").await?;
         expect_text(c, "Nepřiřazené platby").await?;
-        expect_text(c, message).await?;
+        expect_text_within(c, message, 60).await?;
         expect_text(c, "neidentifikovaná").await?;
         assign_in_queue(c, message, &second.name).await?;
         expect_text(c, "Platba je přiřazena.").await?;

@@ -558,7 +558,7 @@ async fn duplicate_and_late_notifications_cause_no_duplicates() {
     connect(&app, &client, &dashboard).await;
     let state = app.state.clone().expect("state");
     let worker = kasa::app::sync_worker(&state, kasa::sync::worker::SyncSettings::default());
-    worker.run_until_idle(20).await.expect("first sync");
+    sync_due(&app, &worker).await;
     let (subscription,): (String,) =
         sqlx::query_as("SELECT subscription_id FROM app.event_subscriptions")
             .fetch_one(&app.pool)
@@ -604,17 +604,14 @@ async fn duplicate_and_late_notifications_cause_no_duplicates() {
             .await
             .expect("due");
     }
-    worker
-        .run_until_idle(20)
-        .await
-        .expect("sync after notifications");
+    sync_due(&app, &worker).await;
     // A late notification after everything was synced: one more (empty) sync, no change.
     sqlx::query("UPDATE app.sync_jobs SET due_at = $1")
         .bind(app.now())
         .execute(&app.pool)
         .await
         .expect("due");
-    worker.run_until_idle(20).await.expect("late sync");
+    sync_due(&app, &worker).await;
 
     let expected = sandbox_ledger(&sandbox, Some(&kb_account)).await.len() as i64;
     let mut tx = tenant_tx(&app).await;

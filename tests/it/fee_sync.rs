@@ -78,7 +78,7 @@ impl Club {
         kasa::sync::jobs::make_due(&self.app.pool, self.account, self.app.now())
             .await
             .expect("due");
-        self.worker.run_until_idle(20).await.expect("sync");
+        sync_due(&self.app, &self.worker).await;
     }
 
     pub(crate) async fn count(&self, sql: &str) -> i64 {
@@ -781,4 +781,94 @@ async fn assigning_from_the_shared_list_needs_a_choice_and_refuses_an_archived_m
     assert_eq!(response.status(), 303);
     assert_eq!(club.paid(jana, &month_start(&club.app, 0)).await, 50_000);
     club.assert_bookkeeping().await;
+}
+
+/// The SQLSTATE of `sql` (one or more statements) run in the club's schema and rolled back,
+/// `None` when it succeeds.
+async fn sqlstate(club: &Club, sql: &str) -> Option<String> {
+    let mut tx = TenantTx::begin(&club.app.pool, &club.tenant)
+        .await
+        .expect("begin");
+    let result = sqlx::raw_sql(sql).execute(&mut *tx).await;
+    tx.rollback().await.expect("rollback");
+    result.err().and_then(|e| {
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned())
+    })
+}
+
+#[tokio::test]
+async fn decisions_and_allocations_refer_only_to_rows_that_exist_and_deleting_a_payment_takes_them_along()
+ {
+    let club = Club::new().await;
+    club.member("Jana Nová", "2026001").await;
+    monthly_schedule(&club.client, &club.dashboard, &month_start(&club.app, 0)).await;
+    club.book(incoming(
+        "paid",
+        500,
+        &club.today().to_string(),
+        Some("2026001"),
+    ))
+    .await;
+    club.sync().await;
+    assert_eq!(club.count("SELECT count(*) FROM allocations").await, 1);
+    let missing = "23503";
+
+    // Inserts and changes that point nowhere are refused, one statement or one row at a time.
+    let refused = [
+        "INSERT INTO payment_decisions (transaction_id, outcome, rule, decided_at) \
+         VALUES (-1, 'unidentified', 'none', now())",
+        // The upsert matching writes with, decided again for no one's member.
+        "INSERT INTO payment_decisions (transaction_id, outcome, rule, decided_at) \
+         SELECT id, 'matched', 'vs', now() FROM transactions WHERE bank_key = 'as:paid' \
+         ON CONFLICT (transaction_id) DO UPDATE SET target_member = gen_random_uuid()",
+        "UPDATE payment_decisions SET target_member = gen_random_uuid()",
+        "UPDATE payment_decisions SET target_household = gen_random_uuid(), target_member = NULL",
+        "INSERT INTO allocations (transaction_id, charge_id, member_id, amount_minor, rule, created_at) \
+         SELECT transaction_id, gen_random_uuid(), member_id, 1, 'vs', now() FROM allocations",
+        "INSERT INTO allocations (transaction_id, charge_id, member_id, amount_minor, rule, created_at) \
+         SELECT -1, charge_id, member_id, 1, 'vs', now() FROM allocations",
+        "UPDATE allocations SET member_id = gen_random_uuid()",
+        "DELETE FROM charges",
+        // Without its charges and allocations, a member is still the decision's target.
+        "DELETE FROM allocations; DELETE FROM charges; DELETE FROM members",
+        "UPDATE members SET id = gen_random_uuid()",
+        "UPDATE charges SET id = gen_random_uuid()",
+    ];
+    for sql in refused {
+        assert_eq!(
+            sqlstate(&club, sql).await.as_deref(),
+            Some(missing),
+            "refused: {sql}"
+        );
+    }
+    // The decision with a conflict makes no change: a statement that inserts nothing passes.
+    assert_eq!(
+        sqlstate(
+            &club,
+            "INSERT INTO payment_decisions (transaction_id, outcome, rule, decided_at) \
+             SELECT id, 'unidentified', 'none', now() FROM transactions \
+              WHERE bank_key = 'as:paid' ON CONFLICT (transaction_id) DO NOTHING"
+        )
+        .await,
+        None
+    );
+
+    // Deleting the payment deletes its decision and allocation with it.
+    let mut tx = TenantTx::begin(&club.app.pool, &club.tenant)
+        .await
+        .expect("begin");
+    sqlx::query("DELETE FROM transactions WHERE bank_key = 'as:paid'")
+        .execute(&mut *tx)
+        .await
+        .expect("delete the payment");
+    let left: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM payment_decisions), (SELECT count(*) FROM allocations)",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("count");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(left, (0, 0));
 }

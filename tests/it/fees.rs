@@ -304,7 +304,7 @@ pub(crate) async fn pay(
     kasa::sync::jobs::make_due(&app.pool, account, app.now())
         .await
         .expect("due");
-    worker.run_until_idle(20).await.expect("sync");
+    sync_due(app, worker).await;
 }
 
 #[tokio::test]
@@ -318,7 +318,7 @@ async fn a_synced_payment_is_matched_in_the_sync_and_a_person_can_assign_and_und
     connect(&app, &client, &dashboard).await;
     let state = app.state.clone().expect("state");
     let worker = kasa::app::sync_worker(&state, kasa::sync::worker::SyncSettings::default());
-    worker.run_until_idle(20).await.expect("first sync");
+    sync_due(&app, &worker).await;
     let stamp_before = client
         .get(&format!("{dashboard}/fees/stamp"))
         .await
@@ -433,7 +433,7 @@ async fn a_synced_payment_is_matched_in_the_sync_and_a_person_can_assign_and_und
         .execute(&app.pool)
         .await
         .expect("due");
-    worker.run_until_idle(20).await.expect("sync");
+    sync_due(&app, &worker).await;
     assert_eq!(
         tenant_count(&app, &tenant, "SELECT count(*) FROM allocations").await,
         before

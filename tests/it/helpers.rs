@@ -342,6 +342,29 @@ impl TestApp {
     }
 }
 
+/// Steps `worker` until no bank account's sync is due at the app's clock, and returns how many
+/// syncs ran. One idle round does not prove the due syncs ran: a round skips a job that a KB
+/// notification arriving at that moment holds locked (the claim's `SKIP LOCKED`, as it should
+/// in production, where the notification also wakes the worker). Panics when a job stays due
+/// for seconds.
+pub async fn sync_due(app: &TestApp, worker: &kasa::sync::Worker<kasa::consent::Consent>) -> usize {
+    let mut ran = 0;
+    for _ in 0..250 {
+        ran += worker.run_until_idle(20).await.expect("sync round");
+        let (due,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM app.sync_jobs WHERE enabled AND due_at <= $1")
+                .bind(app.now())
+                .fetch_one(&app.pool)
+                .await
+                .expect("due jobs");
+        if due == 0 {
+            return ran;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("a bank account's sync stayed due for five seconds");
+}
+
 /// The real time (the KB sandbox's system clock sees it too). Tests read the wall clock only
 /// through this (`clippy.toml` disallows reading it directly).
 pub fn real_now() -> time::OffsetDateTime {

@@ -8,6 +8,7 @@ mod browser;
 mod consent;
 mod csrf_and_headers;
 mod exports;
+mod fee_reminders;
 mod fee_sync;
 mod fees;
 mod isolation;

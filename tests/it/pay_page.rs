@@ -46,7 +46,7 @@ pub(crate) async fn connected(
     connect(app, treasurer, dashboard).await;
     let state = app.state.clone().expect("state");
     let worker = kasa::app::sync_worker(&state, kasa::sync::worker::SyncSettings::default());
-    worker.run_until_idle(20).await.expect("first sync");
+    sync_due(app, &worker).await;
     worker
 }
 

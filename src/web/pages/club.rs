@@ -172,6 +172,13 @@ struct AccountPage {
     runs: Vec<RunRow>,
 }
 
+impl AccountPage {
+    /// A sync run in words ([`super::sync_log`]).
+    fn run_text(&self, run: &RunRow) -> super::sync_log::RunText {
+        super::sync_log::describe(run, self.c.lang)
+    }
+}
+
 /// `GET /t/{club}/accounts/{account}`: balances, freshness, transactions.
 pub async fn account_page(
     State(state): State<AppState>,
@@ -234,20 +241,19 @@ impl AuditPage {
         self.c.t(&format!("audit.action.{action}")).into_owned()
     }
 
+    /// The entry's details in words (see [`super::audit_text`]).
     fn details(&self, entry: &Entry) -> String {
-        entry
-            .details
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| match v.as_str() {
-                        Some(s) => format!("{k}: {s}"),
-                        None => format!("{k}: {v}"),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
+        super::audit_text::describe(&entry.action, &entry.details, self.c.lang)
+    }
+
+    /// Whether the entry stored any details.
+    fn has_raw(&self, entry: &Entry) -> bool {
+        entry.details.as_object().is_some_and(|o| !o.is_empty())
+    }
+
+    /// The details as stored (JSON), for the folded "technical details".
+    fn raw(&self, entry: &Entry) -> String {
+        entry.details.to_string()
     }
 }
 

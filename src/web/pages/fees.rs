@@ -57,6 +57,8 @@ fn draft_of(body: &[u8]) -> ScheduleDraft {
             "group" => d.groups.push(v),
             "individuals" => d.individuals = v,
             "adjustments" => d.adjustments = v,
+            "reminders" => d.reminders = Some(v),
+            "reminder_steps" => d.reminder_steps = Some(v),
             "form_token" => d.form_token = v,
             _ => {}
         }
@@ -216,6 +218,18 @@ impl ScheduleFormPage {
                 )
             })
             .collect()
+    }
+
+    fn reminders_on(&self) -> bool {
+        self.form.reminders.as_deref() != Some("off")
+    }
+
+    /// The steps as typed, or the defaults for a form that never had them.
+    fn reminder_steps(&self) -> String {
+        self.form
+            .reminder_steps
+            .clone()
+            .unwrap_or_else(|| fee::format_reminder_steps(&fee::DEFAULT_REMINDER_STEPS))
     }
 
     fn group_checked(&self, id: &Uuid) -> bool {
@@ -459,8 +473,14 @@ impl OverviewPage {
         value == selected
     }
 
+    /// The pager's places (see [`super::page_window`]).
+    fn page_window(&self, o: &Overview) -> Vec<super::PagerItem> {
+        super::page_window(o.page, o.pages)
+    }
+
     /// This overview's address (same schedule, period, filters and sorting) on `page`.
-    fn page_href(&self, o: &Overview, page: &usize) -> String {
+    fn page_href(&self, o: &Overview, page: impl std::borrow::Borrow<usize>) -> String {
+        let page = page.borrow();
         let mut href = url::form_urlencoded::Serializer::new(String::new());
         href.append_pair("schedule", &o.schedule.id.to_string())
             .append_pair("period", &o.period.0.to_string())

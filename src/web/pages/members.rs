@@ -347,6 +347,8 @@ struct DetailPage {
     fees: super::fees::FeeSection,
     /// The member's own page (`templates/members/pay_link.html`).
     pay_link: LinkSection,
+    /// Whether the member gets fee reminders (`templates/members/reminders.html`).
+    reminded: bool,
 }
 
 impl DetailPage {
@@ -379,6 +381,7 @@ pub(super) async fn detail_page(
     let today = crate::i18n::to_prague(state.now()).date();
     let fees = super::fees::FeeSection::load(&mut tx, access.ctx.lang(), id.0, today).await?;
     let issued_at = crate::pay_link::issued_at(&mut tx, id).await?;
+    let reminded = crate::reminder::member_reminded(&mut tx, id.0).await?;
     tx.commit().await?;
     let base = paths::members(access.tenant.key());
     render(&DetailPage {
@@ -394,6 +397,7 @@ pub(super) async fn detail_page(
         detail,
         can_manage: access.role >= Role::Treasurer,
         fees,
+        reminded,
     })
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_tools;
+mod audit_text;
 pub mod bank;
 pub mod club;
 pub mod error;
@@ -14,6 +15,8 @@ pub mod operator;
 pub mod pay;
 pub mod payments;
 pub mod public;
+pub mod reminders;
+pub mod sync_log;
 pub mod team;
 
 use super::AppState;
@@ -136,4 +139,65 @@ pub fn render<T: Template>(page: &T) -> Result<Response, AppError> {
 /// Renders a page with the given status (422 for forms with field errors).
 pub fn render_status<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
     Ok((status, Html(page.render()?)).into_response())
+}
+
+/// One place in a pager: a page number (the current one or a link) or a gap of skipped numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PagerItem {
+    /// The 1-based page number (0 for a gap).
+    pub page: usize,
+    pub current: bool,
+    pub gap: bool,
+}
+
+/// What a pager shows for page `current` of `pages` (1-based): the first, the last and two
+/// either side of `current`, in order, with gaps between (at most 9 places however many pages).
+pub(crate) fn page_window(current: usize, pages: usize) -> Vec<PagerItem> {
+    let mut out = Vec::new();
+    let mut last = 0;
+    for page in 1..=pages {
+        if page == 1 || page == pages || page.abs_diff(current) <= 2 {
+            if page > last + 1 {
+                out.push(PagerItem {
+                    page: 0,
+                    current: false,
+                    gap: true,
+                });
+            }
+            out.push(PagerItem {
+                page,
+                current: page == current,
+                gap: false,
+            });
+            last = page;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod pager_tests {
+    use super::page_window;
+
+    /// The pager as text: `[n]` current, `n` a link, `…` a gap.
+    fn shown(current: usize, pages: usize) -> String {
+        page_window(current, pages)
+            .iter()
+            .map(|i| match (i.gap, i.current) {
+                (true, _) => "…".to_owned(),
+                (false, true) => format!("[{}]", i.page),
+                (false, false) => i.page.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn a_pager_links_the_ends_and_the_neighbourhood_with_gaps_between() {
+        assert_eq!(shown(1, 1), "[1]");
+        assert_eq!(shown(1, 40), "[1] 2 3 … 40");
+        assert_eq!(shown(20, 40), "1 … 18 19 [20] 21 22 … 40");
+        assert_eq!(shown(40, 40), "1 … 38 39 [40]");
+        assert_eq!(shown(4, 5), "1 2 3 [4] 5");
+    }
 }
