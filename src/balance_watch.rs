@@ -200,7 +200,7 @@ pub async fn save(
         tx,
         actor,
         "bank.watch_set",
-        json!({ "account": account, "threshold_minor": threshold, "balance": balance.code() }),
+        json!({ "account": account, "amount_minor": threshold, "balance": balance.code() }),
         now,
     )
     .await?;

@@ -571,6 +571,10 @@ async fn a_low_balance_is_announced_once_per_crossing() {
     assert!(
         audit.contains("Nastaveno hlídání zůstatku") && audit.contains("Zrušeno hlídání zůstatku")
     );
+    assert!(
+        audit.contains("hranice ") && audit.contains("disponibilní zůstatek"),
+        "the details in words"
+    );
 }
 
 #[tokio::test]
