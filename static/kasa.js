@@ -25,9 +25,19 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => window.print());
   });
 
-  // Live sections (an account's balance and transactions). The page polls a few-byte change
+  // Live sections (an account's balance and transactions, the fee pages). The page polls a few-byte change
   // stamp twice a second while visible and reloads its live sections only when the stamp moved,
   // so a payment appears within a second of reaching Kasa. Without JS, a reload does it.
+  // A live section the person is using: it holds the focus, or a field they changed.
+  const inUse = (section) => {
+    const active = document.activeElement;
+    if (active && active !== document.body && section.contains(active)) return true;
+    return Array.from(section.querySelectorAll("input, textarea, select")).some((field) => {
+      if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") return Array.from(field.options).some((o) => o.selected !== o.defaultSelected);
+      return field.value !== field.defaultValue;
+    });
+  };
   const live = document.getElementById("live");
   const sections = document.querySelectorAll("[data-live]");
   if (live && sections.length > 0) {
@@ -46,6 +56,9 @@ document.addEventListener("DOMContentLoaded", () => {
         if (!now.ok) return;
         const fresh = await now.text();
         if (fresh === stamp) return;
+        // Someone is typing or choosing in a live section: keep their input; the stamp stays
+        // behind, so the sections are brought up to date once they are done.
+        if (Array.from(sections).some(inUse)) return;
         const response = await fetch(window.location.href, { credentials: "same-origin", cache: "no-store" });
         if (!response.ok) return;
         const page = new DOMParser().parseFromString(await response.text(), "text/html");

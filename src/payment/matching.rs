@@ -12,7 +12,8 @@
 //!
 //! Only booked incoming payments (`amount > 0`, not a reversal) settle charges. A payment's
 //! amount goes to its target's open charges, oldest due first (a household's across all its
-//! members); what is left is the target's **credit**, and every later run lays it onto charges
+//! members), except that the one charge open for exactly the amount paid, if there is exactly
+//! one, goes first; what is left is the target's **credit**, and every later run lays it onto charges
 //! that appear (the next period's). A booked reversal (negative, `reversal = true`) of a payment
 //! removes that payment's allocations.
 //!
@@ -646,8 +647,10 @@ impl<'a> Ledger<'a> {
             .sum()
     }
 
-    /// Lays `amount` onto the members' open charges, oldest due first. Returns the allocations
-    /// and whether the last charge touched stays partly paid.
+    /// Lays `amount` onto the members' open charges, oldest due first — except that when
+    /// exactly one open charge is open for exactly `amount`, that one goes first (a month's
+    /// 150 Kč paid while a yearly 1 500 Kč is also open settles the month, not a tenth of the
+    /// year). Returns the allocations and whether the last charge touched stays partly paid.
     fn allocate(
         &mut self,
         payment_id: i64,
@@ -658,7 +661,14 @@ impl<'a> Ledger<'a> {
     ) -> (Vec<Allocation>, bool) {
         let mut out = Vec::new();
         let mut partly = false;
-        for c in self.charges_of(members) {
+        let mut charges = self.charges_of(members);
+        let open_for = |c: &&Charge| self.open.get(&c.id).copied().unwrap_or(0);
+        let mut exact = charges.iter().filter(|c| open_for(c) == amount);
+        if let (Some(first), None) = (exact.next(), exact.next()) {
+            let first = first.id;
+            charges.sort_by_key(|c| c.id != first);
+        }
+        for c in charges {
             if amount <= 0 {
                 break;
             }

@@ -573,9 +573,24 @@ async fn overview_rows(c: &Client) -> Result<Vec<OverviewRow>, fantoccini::error
         .collect())
 }
 
+/// Assigns the queue item showing `message` to `name` (see [`assign_in_queue_once`]), again
+/// when a live update replaced the queue between finding an item and using it.
+async fn assign_in_queue(c: &Client, message: &str, name: &str) -> Outcome {
+    let mut tries = 0;
+    loop {
+        match assign_in_queue_once(c, message, name).await {
+            Err(e) if tries < 5 && e.to_string().contains("stale element") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Assigns the queue item showing `message` to `name`: the suggestion naming them if there is
 /// one (one click), else the other-member control by their visible name.
-async fn assign_in_queue(c: &Client, message: &str, name: &str) -> Outcome {
+async fn assign_in_queue_once(c: &Client, message: &str, name: &str) -> Outcome {
     for item in c.find_all(Locator::Css(".queue-item")).await? {
         if !item.text().await?.contains(message) {
             continue;

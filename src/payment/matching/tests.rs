@@ -899,3 +899,37 @@ mod property {
         }
     }
 }
+
+#[test]
+fn a_payment_of_exactly_one_charges_open_amount_settles_that_charge_first() {
+    // Jana owes a yearly 1 500 Kč (due in January) and November's 150 Kč; she pays 150 Kč.
+    let mut state = club();
+    state.charges = vec![
+        charge(1, 1, 150_000, date!(2026 - 01 - 15)),
+        charge(2, 1, 15_000, date!(2026 - 11 - 15)),
+    ];
+    state.payments = vec![pay(1, 15_000, Some("2026001"), None)];
+    let state = settle(state);
+    assert_eq!((paid(&state, 1), paid(&state, 2)), (0, 15_000));
+    assert_eq!(decision(&state, 1).outcome, Outcome::Matched);
+
+    // Two charges open for the amount (two months of 500 Kč): the oldest first, as before.
+    let mut state = club();
+    state.charges = vec![
+        charge(1, 1, 50_000, date!(2026 - 01 - 15)),
+        charge(2, 1, 50_000, date!(2026 - 02 - 15)),
+    ];
+    state.payments = vec![pay(1, 50_000, Some("2026001"), None)];
+    let state = settle(state);
+    assert_eq!((paid(&state, 1), paid(&state, 2)), (50_000, 0));
+
+    // More than one charge's worth: oldest first, then the rest.
+    let mut state = club();
+    state.charges = vec![
+        charge(1, 1, 150_000, date!(2026 - 01 - 15)),
+        charge(2, 1, 15_000, date!(2026 - 11 - 15)),
+    ];
+    state.payments = vec![pay(1, 160_000, Some("2026001"), None)];
+    let state = settle(state);
+    assert_eq!((paid(&state, 1), paid(&state, 2)), (150_000, 10_000));
+}
