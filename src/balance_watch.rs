@@ -3,7 +3,7 @@
 //! below it, owners and treasurers get one e-mail for that crossing; the watch re-arms when the
 //! balance is back at or above the threshold.
 //!
-//! Owns the tenant table `balance_watches` (migrations/tenant/0012_balance_watch.sql). It is
+//! Owns the tenant table `balance_watches` (migrations/tenant/0015_balance_watch.sql). It is
 //! evaluated after every sync inside the sync's tenant transaction ([`AfterSync`], a
 //! `sync::AfterLedgerApply` hook wired in `app`): the crossing state in the watch's row and the
 //! queued mail commit together (the row is locked, the mail's `dedup_key` names the crossing), so

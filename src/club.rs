@@ -143,6 +143,9 @@ impl From<crate::auth::Error> for Error {
 pub struct SignedUp {
     pub user: User,
     pub tenant: Tenant,
+    /// Another club with the same IČO was already in Kasa (allowed — rarely two clubs share
+    /// one — but the person is told they may want an invitation to it instead).
+    pub ico_shared: bool,
 }
 
 /// Creates the person and the club atomically, queues the confirmation e-mail and wakes the
@@ -160,6 +163,11 @@ pub async fn sign_up(
         limits::reserve(&mut tx, limits::Action::SignUpFromClient, client, now).await??;
     }
     let user = users::create(&mut tx, &input.email, &hash, input.lang, None, now).await?;
+    let ico_shared: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM app.tenants WHERE ico = $1)")
+            .bind(input.ico.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
     let tenant = tenant::provision(&mut tx, input.club.as_str(), input.ico.as_str()).await?;
     crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     let token = tokens::issue(&mut tx, tokens::Purpose::ConfirmEmail, user.id, now).await?;
@@ -187,7 +195,11 @@ pub async fn sign_up(
     )
     .await?;
     ttx.commit().await?;
-    Ok(SignedUp { user, tenant })
+    Ok(SignedUp {
+        user,
+        tenant,
+        ico_shared,
+    })
 }
 
 /// A signed-in person creates another club and becomes its owner. Needs a confirmed address;

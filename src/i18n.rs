@@ -192,27 +192,41 @@ pub fn prague_day_end(day: time::Date) -> OffsetDateTime {
     }
 }
 
-/// `27. 11. 2026` (cs) or `27 Nov 2026` (en), the Prague date of an instant.
+/// `27. 11. 2026` (cs) or `27 Nov 2026` (en), the Prague date of an instant (non-breaking
+/// spaces, see [`format_day`]).
 pub fn format_date(at: OffsetDateTime, lang: Lang) -> String {
     format_day(to_prague(at).date(), lang)
 }
 
-/// A calendar date (a Prague date such as a birth date): `1. 2. 2010` (cs) or `1 Feb 2010` (en).
+/// A calendar date as shown: `1. 2. 2010` (cs) or `1 Feb 2010` (en), with non-breaking spaces
+/// so a date never wraps over two lines. The one path of every date shown to people (pages,
+/// mails, exports' text); a date put into a form field for people to edit is [`input_day`].
 pub fn format_day(day: time::Date, lang: Lang) -> String {
     match lang {
-        Lang::Cs => format!("{}. {}. {}", day.day(), u8::from(day.month()), day.year()),
+        Lang::Cs => format!(
+            "{}.\u{a0}{}.\u{a0}{}",
+            day.day(),
+            u8::from(day.month()),
+            day.year()
+        ),
         Lang::En => {
             let month = &day.month().to_string()[..3];
-            format!("{} {} {}", day.day(), month, day.year())
+            format!("{}\u{a0}{month}\u{a0}{}", day.day(), day.year())
         }
     }
 }
 
-/// `27. 11. 2026 14:05` (cs) or `27 Nov 2026 14:05` (en), Prague time.
+/// A date as a form field's value, `1. 2. 2010` with ordinary spaces (what people type; the
+/// date parsers read it back).
+pub fn input_day(day: time::Date) -> String {
+    format!("{}. {}. {}", day.day(), u8::from(day.month()), day.year())
+}
+
+/// `27. 11. 2026 14:05` (cs) or `27 Nov 2026 14:05` (en), Prague time, non-breaking spaces.
 pub fn format_datetime(at: OffsetDateTime, lang: Lang) -> String {
     let local = to_prague(at);
     format!(
-        "{} {:02}:{:02}",
+        "{}\u{a0}{:02}:{:02}",
         format_date(at, lang),
         local.hour(),
         local.minute()
@@ -333,15 +347,19 @@ mod tests {
         // 23:30 UTC in winter is already the next day in Prague.
         assert_eq!(
             format_date(datetime!(2026-11-27 23:30 UTC), Lang::Cs),
-            "28. 11. 2026"
+            "28.\u{a0}11.\u{a0}2026"
         );
         assert_eq!(
             format_datetime(datetime!(2026-07-01 10:00 UTC), Lang::Cs),
-            "1. 7. 2026 12:00"
+            "1.\u{a0}7.\u{a0}2026\u{a0}12:00"
         );
         assert_eq!(
             format_date(datetime!(2026-11-27 10:00 UTC), Lang::En),
-            "27 Nov 2026"
+            "27\u{a0}Nov\u{a0}2026"
+        );
+        assert_eq!(
+            input_day(time::macros::date!(2026 - 11 - 29)),
+            "29. 11. 2026"
         );
     }
 

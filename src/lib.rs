@@ -43,6 +43,7 @@ macro_rules! uuid_newtype {
     };
 }
 
+pub mod account_number;
 pub mod app;
 pub mod audit;
 pub mod auth;

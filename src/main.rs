@@ -58,6 +58,12 @@ struct Cli {
         global = true
     )]
     operator_emails: Vec<String>,
+    /// How people reach the operator, shown in every page's footer (an e-mail or a short text).
+    #[arg(long, env = "KASA_CONTACT", global = true)]
+    contact: Option<String>,
+    /// The operator's privacy notice (default: Kasa's own page, /privacy).
+    #[arg(long, env = "KASA_PRIVACY_URL", global = true)]
+    privacy_url: Option<url::Url>,
     /// Trust X-Forwarded-For (only behind a proxy that overwrites it).
     #[arg(long, env = "KASA_TRUST_PROXY", global = true)]
     trust_proxy: bool,
@@ -137,6 +143,14 @@ impl Cli {
             .map(Secret::new);
         config.mail_from = self.mail_from.clone();
         config.trust_proxy = self.trust_proxy;
+        config.footer = kasa::web::state::Footer {
+            contact: self
+                .contact
+                .clone()
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty()),
+            privacy_url: self.privacy_url.clone(),
+        };
         config.operator_emails = self
             .operator_emails
             .iter()

@@ -143,6 +143,69 @@ pub async fn revoke(
     Ok(revoked)
 }
 
+/// What [`send`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued to this many addresses.
+    To(usize),
+    /// The link sent back is not the member's current one (reissued or revoked since).
+    Stale,
+    /// The member has no e-mail address to send the link to.
+    NoEmail,
+}
+
+/// E-mails the member's link, just issued and shown to the treasurer (`token`, as in the
+/// link), to every address of the member, through the outbox in `tx`; audited as
+/// `member.pay_link_sent` with the number of recipients (see [`Sent`]).
+/// Errors: [`Error::NotFound`].
+pub async fn send(
+    tx: &mut TenantTx,
+    actor: &Actor,
+    member: MemberId,
+    token: &str,
+    links: &crate::mail::Links,
+    lang: crate::i18n::Lang,
+    now: OffsetDateTime,
+) -> Result<Sent, Error> {
+    let found = member::get(tx, member).await?.ok_or(Error::NotFound)?;
+    let current: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT token_hash FROM app.pay_links WHERE tenant_id = $1 AND member_id = $2",
+    )
+    .bind(tx.tenant_id())
+    .bind(member)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if current.as_deref() != Some(hash(token).as_slice()) {
+        return Ok(Sent::Stale);
+    }
+    let recipients: Vec<crate::auth::Email> = found
+        .emails
+        .iter()
+        .filter_map(|e| crate::auth::Email::parse(e))
+        .collect();
+    if recipients.is_empty() {
+        return Ok(Sent::NoEmail);
+    }
+    let club: String = sqlx::query_scalar("SELECT name FROM app.tenants WHERE id = $1")
+        .bind(tx.tenant_id())
+        .fetch_one(&mut **tx)
+        .await?;
+    let message =
+        crate::mail::templates::pay_link(lang, &club, &found.name, &links.pay_page(token));
+    for to in &recipients {
+        crate::mail::outbox::enqueue(tx, &message, to, None, now).await?;
+    }
+    audit::record(
+        tx,
+        actor,
+        "member.pay_link_sent",
+        json!({ "member": member, "recipients": recipients.len() }),
+        now,
+    )
+    .await?;
+    Ok(Sent::To(recipients.len()))
+}
+
 /// The club (active only) and member a token opens, with the club's name.
 async fn resolve(
     pool: &PgPool,

@@ -9,6 +9,11 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
+  // A form that came back with errors: the first field with one gets the focus, so a keyboard
+  // or screen-reader user lands where the fix is needed.
+  const invalid = document.querySelector("[aria-invalid=\"true\"]");
+  if (invalid) invalid.focus();
+
   // Prevent double submission of forms (e.g. a slow sign-up).
   // Download forms stay usable: the page does not change after a download.
   document.querySelectorAll("form:not([data-download])").forEach((form) => {
@@ -66,6 +71,12 @@ document.addEventListener("DOMContentLoaded", () => {
           const replacement = page.querySelector(`[data-live="${section.dataset.live}"]`);
           if (replacement) section.replaceChildren(...replacement.childNodes);
         });
+        // Tell screen readers the page changed (a payment arrived, a charge was paid).
+        const status = document.getElementById("live-status");
+        if (status) {
+          status.textContent = "";
+          setTimeout(() => { status.textContent = status.dataset.text; }, 100);
+        }
         const next = page.getElementById("live");
         stamp = next ? next.dataset.stamp : fresh;
       } catch (_) {

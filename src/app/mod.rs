@@ -217,6 +217,7 @@ impl Kasa {
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
             fee_overviews: Arc::default(),
             exports: crate::export::Slots::for_pool(config.db_max_connections),
+            footer: Arc::new(config.footer.clone()),
         };
         let sessions = security::session_layer(workers.sessions.clone(), &workers.public_url);
         let router = web::router(state.clone(), sessions);

@@ -65,6 +65,8 @@ pub struct Config {
     pub operator_emails: Vec<crate::auth::Email>,
     /// Run the background sync worker in this process.
     pub run_sync_worker: bool,
+    /// What the footer of every page offers people: the operator's contact and privacy notice.
+    pub footer: crate::web::state::Footer,
     /// Tuning of the sync worker.
     pub sync: crate::sync::worker::SyncSettings,
     /// Time-outs and the connection cap of the web server (`crate::server`).
@@ -91,6 +93,7 @@ impl Config {
             kb: KbSetting::BuiltInSandbox,
             vault: VaultSetting::File(PathBuf::from("data/keys/vault.key")),
             operator_emails: Vec::new(),
+            footer: crate::web::state::Footer::default(),
             run_sync_worker: true,
             sync: crate::sync::worker::SyncSettings::default(),
             server: crate::server::ServerLimits::default(),

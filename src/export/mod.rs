@@ -138,8 +138,8 @@ impl Draft {
         Draft {
             dataset: Dataset::Transactions.as_str().to_owned(),
             format: Format::Csv.as_str().to_owned(),
-            from: crate::i18n::format_day(first, Lang::Cs),
-            to: crate::i18n::format_day(today, Lang::Cs),
+            from: crate::i18n::input_day(first),
+            to: crate::i18n::input_day(today),
         }
     }
 

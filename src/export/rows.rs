@@ -72,16 +72,20 @@ pub fn titles(dataset: Dataset, lang: Lang) -> Vec<String> {
         .collect()
 }
 
-/// `123-4567890/0800`, or the IBAN when the bank gave no Czech account number.
+/// The counter-account as Czech banks print it (`19-2000145399/0800`, leading zeros dropped:
+/// `account_number::counter_account`, so an export and the account page agree; bank imports
+/// read this form too), or the IBAN without spaces when the bank gave no account number.
 pub fn counter_account(
     account: Option<String>,
     bank: Option<String>,
     iban: Option<String>,
 ) -> Option<String> {
-    match (account, bank) {
-        (Some(a), Some(b)) if !b.is_empty() => Some(format!("{a}/{b}")),
-        (Some(a), _) => Some(a),
-        (None, _) => iban,
+    match account {
+        Some(account) => {
+            crate::account_number::counter_account(Some(&account), bank.as_deref(), None)
+                .map(|r| r.number)
+        }
+        None => iban.map(|i| i.split_whitespace().collect()),
     }
 }
 

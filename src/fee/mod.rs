@@ -319,6 +319,34 @@ pub fn parse_date(text: &str) -> Option<Date> {
 }
 
 impl ScheduleDraft {
+    /// The discount lines (`VS amount` or `VS osvobozen`, blank lines skipped), or the number
+    /// of the first line that is neither (1-based, as the person sees the text box).
+    pub fn adjustment_lines(&self) -> Result<Vec<Adjustment>, usize> {
+        let mut adjustments = Vec::new();
+        for (index, line) in self.adjustments.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (vs, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            let rest = rest.trim();
+            let exempt = matches!(
+                rest.to_lowercase().as_str(),
+                "exempt" | "osvobozen" | "osvobozena" | "osvobozeno"
+            );
+            let discount = if exempt { Some(0) } else { parse_amount(rest) };
+            match (crate::member::vs_key(vs), discount) {
+                (Some(_), Some(discount_minor)) => adjustments.push(Adjustment {
+                    vs: vs.to_owned(),
+                    discount_minor,
+                    exempt,
+                }),
+                _ => return Err(index + 1),
+            }
+        }
+        Ok(adjustments)
+    }
+
     /// The form of an existing schedule.
     pub fn of(detail: &ScheduleDetail) -> ScheduleDraft {
         let s = &detail.schedule;
@@ -329,7 +357,7 @@ impl ScheduleDraft {
             due_day: s.due_day.to_string(),
             grace_days: s.grace_days.to_string(),
             applies_to: s.applies_to.clone(),
-            starts_on: crate::i18n::format_day(s.starts_on, crate::i18n::Lang::Cs),
+            starts_on: crate::i18n::input_day(s.starts_on),
             groups: detail.groups.iter().map(Uuid::to_string).collect(),
             individuals: detail.individuals.join(", "),
             adjustments: detail
@@ -431,32 +459,13 @@ impl ScheduleDraft {
         if applies_to == Some(AppliesTo::Individuals) && individuals.is_empty() {
             errors.push(("individuals", "fees.error.individuals"));
         }
-        let mut adjustments = Vec::new();
-        for line in self
-            .adjustments
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-        {
-            let (vs, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            let rest = rest.trim();
-            let exempt = matches!(
-                rest.to_lowercase().as_str(),
-                "exempt" | "osvobozen" | "osvobozena" | "osvobozeno"
-            );
-            let discount = if exempt { Some(0) } else { parse_amount(rest) };
-            match (crate::member::vs_key(vs), discount) {
-                (Some(_), Some(discount_minor)) => adjustments.push(Adjustment {
-                    vs: vs.to_owned(),
-                    discount_minor,
-                    exempt,
-                }),
-                _ => {
-                    errors.push(("adjustments", "fees.error.adjustments"));
-                    break;
-                }
+        let adjustments = match self.adjustment_lines() {
+            Ok(list) => list,
+            Err(_) => {
+                errors.push(("adjustments", "fees.error.adjustments"));
+                Vec::new()
             }
-        }
+        };
         let reminders_on = match self.reminders.as_deref().map(str::trim) {
             None | Some("on") => true,
             Some("off") => false,

@@ -129,6 +129,21 @@ pub fn fee_reminder(lang: Lang, r: &FeeReminder<'_>) -> Message {
     }
 }
 
+/// The member's own link, sent by the treasurer from the member's page.
+pub fn pay_link(lang: Lang, club: &str, member: &str, link: &str) -> Message {
+    let club = inert(club);
+    let member = inert(member);
+    let args = [
+        ("club", club.as_str()),
+        ("member", member.as_str()),
+        ("link", link),
+    ];
+    Message {
+        subject: lang.t_with("mail.pay_link.subject", &args),
+        body: lang.t_with("mail.pay_link.body", &args),
+    }
+}
+
 /// The thank-you to a member who paid after a reminder: `amount` and `date` formatted.
 pub fn fee_thank_you(lang: Lang, club: &str, amount: &str, date: &str) -> Message {
     let club = inert(club);
@@ -200,18 +215,37 @@ pub fn payment_digest(
 }
 
 /// Text someone typed (a club's name), made safe to put into a plain-text e-mail: mail clients
-/// turn anything that looks like a web or mail address into a link, so dots, colons and at
-/// signs become look-alike characters (`․` U+2024, `꞉` U+A789, `＠` U+FF20) that no client
-/// links, and control characters become spaces. Placeholders (`%{…}`) in it are never expanded
-/// ([`crate::i18n::fill`] substitutes in one pass).
+/// turn anything that looks like a web or mail address into a link, so only what could be read
+/// as one is broken: a dot between a letter or digit and a letter (`evil.cz`, `www.x`), a colon
+/// before a slash (`https://`) and an at sign inside a word become look-alike characters (`․`
+/// U+2024, `꞉` U+A789, `＠` U+FF20) that no client links. Everything else keeps its real
+/// characters (`Sokol Praha, z. s.`, `Klub: mládež`), and control characters become spaces.
+/// Placeholders (`%{…}`) in it are never expanded ([`crate::i18n::fill`] substitutes in one
+/// pass).
 pub fn inert(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '.' => '\u{2024}',
-            ':' => '\u{a789}',
-            '@' => '\u{ff20}',
-            c if c.is_control() => ' ',
-            c => c,
+    let chars: Vec<char> = text.chars().collect();
+    let at = |i: usize| chars.get(i).copied();
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let before = i.checked_sub(1).and_then(at);
+            let after = at(i + 1);
+            match c {
+                '.' if before.is_some_and(char::is_alphanumeric)
+                    && after.is_some_and(char::is_alphabetic) =>
+                {
+                    '\u{2024}'
+                }
+                ':' if after == Some('/') => '\u{a789}',
+                '@' if before.is_some_and(|b| !b.is_whitespace())
+                    && after.is_some_and(|a| !a.is_whitespace()) =>
+                {
+                    '\u{ff20}'
+                }
+                c if c.is_control() => ' ',
+                c => c,
+            }
         })
         .collect()
 }
@@ -248,5 +282,39 @@ mod tests {
             message.body
         );
         assert!(message.body.contains("jana@klub.cz") && message.body.contains("petr@klub.cz"));
+    }
+
+    #[test]
+    fn a_club_name_that_is_no_address_keeps_its_real_characters() {
+        assert_eq!(
+            inert("TJ Sokol Praha, z. s.: mládež 1.5"),
+            "TJ Sokol Praha, z. s.: mládež 1.5"
+        );
+        assert_eq!(inert("Klub sokol.cz"), "Klub sokol\u{2024}cz");
+        assert_eq!(inert("info@klub"), "info\u{ff20}klub");
+        assert_eq!(inert("http://x"), "http\u{a789}//x");
+        assert_eq!(inert("Klub\nB"), "Klub B");
+    }
+
+    #[test]
+    fn an_invitation_is_a_sentence_naming_the_inviter_and_the_club() {
+        let message = invitation(
+            Lang::Cs,
+            &Invitation {
+                club: "Spolek Sokol, z. s.",
+                inviter: "pokladnik@sokol.cz",
+                invitee: "petr@sokol.cz",
+                role_key: "role.treasurer",
+                link: "https://kasa.example/invitation?token=abc",
+            },
+        );
+        assert!(
+            message
+                .body
+                .contains("pokladnik@sokol.cz vás zve do spolku „Spolek Sokol, z. s.“"),
+            "{}",
+            message.body
+        );
+        assert!(!message.body.contains("zve vás ("), "{}", message.body);
     }
 }

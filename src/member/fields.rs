@@ -12,7 +12,12 @@ pub const MAX_TEXT: usize = 2_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     Required,
-    TooLong,
+    /// Longer than `max` characters.
+    TooLong {
+        max: usize,
+    },
+    /// More than five e-mail addresses.
+    TooManyEmails,
     BadVs,
     VsTooLong,
     BadEmail,
@@ -20,6 +25,10 @@ pub enum Problem {
     /// A number Excel turned into scientific notation (`4,20777E+11`): the digits are lost.
     ExcelMangled,
     BadDate,
+    /// Written as a date, but no such day exists (`31. 2. 2010`).
+    NoSuchDate,
+    /// The member joined before they were born.
+    JoinedBeforeBirth,
     BadAmount,
     /// A control character (NUL, escape, …) that no person types into a text field.
     Unprintable,
@@ -29,15 +38,35 @@ impl Problem {
     pub fn key(self) -> &'static str {
         match self {
             Problem::Required => "members.err.required",
-            Problem::TooLong => "members.err.too_long",
+            Problem::TooLong { .. } => "members.err.too_long",
+            Problem::TooManyEmails => "members.err.too_many_emails",
             Problem::BadVs => "members.err.bad_vs",
             Problem::VsTooLong => "members.err.vs_too_long",
             Problem::BadEmail => "members.err.bad_email",
             Problem::BadPhone => "members.err.bad_phone",
             Problem::ExcelMangled => "members.err.excel_mangled",
             Problem::BadDate => "members.err.bad_date",
+            Problem::NoSuchDate => "members.err.no_such_date",
+            Problem::JoinedBeforeBirth => "members.err.joined_before_birth",
             Problem::BadAmount => "members.err.bad_amount",
             Problem::Unprintable => "members.err.unprintable",
+        }
+    }
+
+    /// The limit a [`Problem::TooLong`] names, in characters.
+    pub fn max(self) -> Option<usize> {
+        match self {
+            Problem::TooLong { max } => Some(max),
+            _ => None,
+        }
+    }
+
+    /// The message in `lang`: "Text je příliš dlouhý (nejvýše 200 znaků)." with the Czech
+    /// plural of the limit.
+    pub fn message(self, lang: crate::i18n::Lang) -> String {
+        match self.max() {
+            Some(max) => lang.t_count(self.key(), i64::try_from(max).unwrap_or(i64::MAX)),
+            None => lang.t(self.key()).into_owned(),
         }
     }
 }
@@ -49,7 +78,7 @@ pub fn name(input: &str) -> Result<String, Problem> {
         return Err(Problem::Required);
     }
     if name.chars().count() > 200 {
-        return Err(Problem::TooLong);
+        return Err(Problem::TooLong { max: 200 });
     }
     if name.chars().any(char::is_control) {
         return Err(Problem::Required);
@@ -79,7 +108,7 @@ pub fn emails(input: &str) -> Result<Vec<String>, Problem> {
         }
     }
     if out.len() > 5 {
-        return Err(Problem::TooLong);
+        return Err(Problem::TooManyEmails);
     }
     Ok(out)
 }
@@ -102,16 +131,44 @@ pub fn phone(input: &str) -> Result<Option<String>, Problem> {
     Ok(Some(text.split_whitespace().collect::<Vec<_>>().join(" ")))
 }
 
-/// An optional date: Czech `1.2.2010`, `01.02.2010`, `1. 2. 2010`, or ISO `2010-02-01`.
+/// An optional date: Czech `1.2.2010`, `01.02.2010`, `1. 2. 2010`, or ISO `2010-02-01`. A
+/// date written right but not in the calendar (`31. 2. 2010`) is [`Problem::NoSuchDate`].
 pub fn date(input: &str) -> Result<Option<Date>, Problem> {
     let text = input.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    parse_date(text).map(Some).ok_or(Problem::BadDate)
+    match parse_date(text) {
+        Ok(date) => Ok(Some(date)),
+        Err(DateError::Form) => Err(Problem::BadDate),
+        Err(DateError::Calendar) => Err(Problem::NoSuchDate),
+    }
 }
 
-fn parse_date(text: &str) -> Option<Date> {
+/// Why [`parse_date`] failed: not written as a date, or no such day.
+enum DateError {
+    Form,
+    Calendar,
+}
+
+fn parse_date(text: &str) -> Result<Date, DateError> {
+    let (y, m, d) = date_parts(text).ok_or(DateError::Form)?;
+    let month = u8::try_from(m)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or(DateError::Calendar)?;
+    let year = i32::try_from(y).map_err(|_| DateError::Form)?;
+    let day = u8::try_from(d).map_err(|_| DateError::Calendar)?;
+    let date = Date::from_calendar_date(year, month, day).map_err(|_| DateError::Calendar)?;
+    if (1900..=2100).contains(&date.year()) {
+        Ok(date)
+    } else {
+        Err(DateError::Form)
+    }
+}
+
+/// Year, month and day numbers of a date written the Czech or ISO way, unchecked.
+fn date_parts(text: &str) -> Option<(u32, u32, u32)> {
     let number = |s: &str| -> Option<u32> {
         let s = s.trim();
         (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()))
@@ -134,10 +191,7 @@ fn parse_date(text: &str) -> Option<Date> {
         }
         (number(y_text)?, m, d)
     };
-    let month = Month::try_from(u8::try_from(m).ok()?).ok()?;
-    let date =
-        Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
-    (1900..=2100).contains(&date.year()).then_some(date)
+    Some((y, m, d))
 }
 
 /// Whether `text` holds a control character other than the line breaks and tabs of a note.
@@ -164,7 +218,7 @@ pub fn search(input: &str) -> String {
 pub fn text(input: &str) -> Result<Option<String>, Problem> {
     let text = input.trim();
     if text.chars().count() > MAX_TEXT {
-        return Err(Problem::TooLong);
+        return Err(Problem::TooLong { max: MAX_TEXT });
     }
     if has_unprintable(text) {
         return Err(Problem::Unprintable);
@@ -181,7 +235,7 @@ pub fn groups(input: &str) -> Result<Vec<String>, Problem> {
         .filter(|p| !p.is_empty())
     {
         if part.chars().count() > 100 {
-            return Err(Problem::TooLong);
+            return Err(Problem::TooLong { max: 100 });
         }
         if part.chars().any(char::is_control) {
             return Err(Problem::Unprintable);
@@ -271,17 +325,39 @@ mod tests {
         ] {
             assert_eq!(date(text), Ok(Some(expected)), "{text}");
         }
-        for bad in [
+        // Written right, but no such day: said so, not "write it like 1. 2. 2010".
+        for impossible in [
             "29.02.2009",
+            "31.2.2010",
             "32.1.2010",
             "1.13.2010",
-            "1.2.10",
-            "2010/02/01",
-            "zítra",
+            "2010-04-31",
         ] {
+            assert_eq!(date(impossible), Err(Problem::NoSuchDate), "{impossible}");
+        }
+        for bad in ["1.2.10", "2010/02/01", "zítra", "1.2.1800"] {
             assert_eq!(date(bad), Err(Problem::BadDate), "{bad}");
         }
         assert_eq!(date("  "), Ok(None));
+    }
+
+    #[test]
+    fn a_text_too_long_names_its_limit_with_the_czech_plural() {
+        let long = "x".repeat(201);
+        let problem = name(&long).expect_err("too long");
+        assert_eq!(problem, Problem::TooLong { max: 200 });
+        assert_eq!(
+            problem.message(crate::i18n::Lang::Cs),
+            "Text je příliš dlouhý, nejvýše 200 znaků."
+        );
+        assert_eq!(
+            Problem::TooLong { max: 2 }.message(crate::i18n::Lang::Cs),
+            "Text je příliš dlouhý, nejvýše 2 znaky."
+        );
+        assert_eq!(
+            text(&"y".repeat(MAX_TEXT + 1)),
+            Err(Problem::TooLong { max: MAX_TEXT })
+        );
     }
 
     #[test]

@@ -131,11 +131,13 @@ pub fn detect_delimiter(text: &str) -> u8 {
     if count(',') > count(';') { b',' } else { b';' }
 }
 
-/// A table read from CSV: the header and the data rows with their line numbers.
+/// A table read from CSV: the header and the data rows with their row numbers.
 #[derive(Debug, Clone)]
 pub struct Table {
     pub headers: Vec<String>,
-    /// (line number in the file, cells); fully empty rows are skipped.
+    /// (the spreadsheet's row number: the header is row 1, the first data row 2; a cell with
+    /// line breaks does not shift the rows after it; cells); fully empty rows are skipped but
+    /// counted.
     pub rows: Vec<(u64, Vec<String>)>,
 }
 
@@ -148,11 +150,11 @@ pub fn read_table(text: &str, delimiter: u8) -> Result<Table, FileError> {
         .from_reader(text.as_bytes());
     let mut headers: Option<Vec<String>> = None;
     let mut rows = Vec::new();
-    for record in reader.records() {
+    for (index, record) in reader.records().enumerate() {
         let record = record.map_err(|e| FileError::Malformed {
             line: e.position().map_or(0, csv::Position::line),
         })?;
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = index as u64 + 1;
         let cells: Vec<String> = record.iter().map(|c| c.trim().to_owned()).collect();
         if cells.iter().all(String::is_empty) {
             continue;
@@ -328,18 +330,31 @@ pub enum RowAction {
     Invalid,
 }
 
-/// A row problem: the field and the translation key; `other_line` names the conflicting row.
+/// A row problem: the field and the translation key; `other_line` names the conflicting row
+/// (`%{line}` of the message), `max` the limit of a text too long (`%{count}`, plural forms).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowProblem {
     pub field: &'static str,
     pub key: &'static str,
     pub other_line: Option<u64>,
+    pub max: Option<usize>,
+}
+
+impl RowProblem {
+    /// The message in `lang`, a full sentence.
+    pub fn message(&self, lang: crate::i18n::Lang) -> String {
+        match (self.max, self.other_line) {
+            (Some(max), _) => lang.t_count(self.key, i64::try_from(max).unwrap_or(i64::MAX)),
+            (None, Some(line)) => lang.t_with(self.key, &[("line", &line.to_string())]),
+            (None, None) => lang.t(self.key).into_owned(),
+        }
+    }
 }
 
 /// One row of the preview.
 #[derive(Debug, Clone)]
 pub struct PreviewRow {
-    /// Line in the file (1-based, the header is line 1).
+    /// The spreadsheet's row number (the header is row 1, the first data row 2).
     pub line: u64,
     pub name: String,
     /// The VS as in the file (may be empty: assigned on import by the club's scheme).
@@ -614,11 +629,15 @@ async fn build_preview(tx: &mut TenantTx, pending: PendingRow) -> Result<Preview
                 field,
                 key,
                 other_line,
+                max: None,
             };
         let member = match NewMember::parse(&form) {
             Ok(m) => Some(m),
             Err(list) => {
-                problems.extend(list.into_iter().map(|(f, p)| problem(f, p.key(), None)));
+                problems.extend(list.into_iter().map(|(f, p)| RowProblem {
+                    max: p.max(),
+                    ..problem(f, p.key(), None)
+                }));
                 None
             }
         };
@@ -947,6 +966,27 @@ mod tests {
         assert_eq!(
             guess_mapping(&english),
             [Field::FirstName, Field::LastName, Field::BirthDate]
+        );
+    }
+
+    #[test]
+    fn rows_are_numbered_as_the_spreadsheet_shows_them_from_2_under_the_header() {
+        let table = read_table(
+            "Jméno;VS\r\nJana;1\r\n\"Petr\r\nNovák\";2\r\n;\r\nEva;3\r\n",
+            b';',
+        )
+        .expect("table");
+        let rows: Vec<u64> = table.rows.iter().map(|(row, _)| *row).collect();
+        assert_eq!(rows, [2, 3, 5], "a cell with a line break is one row");
+        let problem = RowProblem {
+            field: "variable_symbol",
+            key: "members.import.err.duplicate_vs",
+            other_line: Some(2),
+            max: None,
+        };
+        assert_eq!(
+            problem.message(crate::i18n::Lang::Cs),
+            "Stejný VS je v souboru vícekrát (viz řádek 2)."
         );
     }
 

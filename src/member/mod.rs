@@ -200,6 +200,11 @@ impl NewMember {
             "groups",
             fields::groups(&form.groups).map(|v| out.groups = v),
         );
+        if let (Some(born), Some(joined)) = (out.birth_date, out.joined_on)
+            && joined < born
+        {
+            problems.push(("joined_on", Problem::JoinedBeforeBirth));
+        }
         let household = form.household_id.trim();
         if !household.is_empty() {
             match Uuid::parse_str(household) {
@@ -244,10 +249,7 @@ impl Member {
     /// The member's fields as a pre-filled form: dates Czech (`7. 10. 2015`, as the rest of
     /// the app shows them and [`fields::date`] reads them back), lists comma-separated.
     pub fn to_form(&self) -> MemberForm {
-        let day = |d: Option<Date>| {
-            d.map(|d| crate::i18n::format_day(d, crate::i18n::Lang::Cs))
-                .unwrap_or_default()
-        };
+        let day = |d: Option<Date>| d.map(crate::i18n::input_day).unwrap_or_default();
         MemberForm {
             name: self.name.clone(),
             variable_symbol: self.variable_symbol.clone(),

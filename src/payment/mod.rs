@@ -12,6 +12,7 @@
 //! nothing else changed that payment. Runs of one club are serialised (an advisory lock), so
 //! two syncs never pay one charge twice.
 
+pub mod bulk;
 mod input;
 pub mod matching;
 pub mod overview;

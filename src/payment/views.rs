@@ -60,49 +60,91 @@ fn target_of_payer(id: PayerId) -> Target {
 /// The member or household typed into the shared list: a `Name (VS)` label as the list offers
 /// it, a VS (numerically), or a name exactly one of them has (case and diacritics aside).
 /// Errors: [`Error::NoChoice`] (nothing typed), [`Error::UnknownTarget`],
-/// [`Error::AmbiguousChoice`], [`Error::ArchivedTarget`].
+/// [`Error::AmbiguousChoice`] (several fit, or only a part of a name was typed — a surname:
+/// [`candidates`] lists whom it fits), [`Error::ArchivedTarget`].
 pub fn resolve_choice(payers: &[Payer], text: &str) -> Result<Target, Error> {
-    let text = text.trim();
-    if text.is_empty() {
+    if text.trim().is_empty() {
         return Err(Error::NoChoice);
     }
-    let named = |p: &Payer| Named {
-        target: target_of_payer(p.id),
-        name: p.name.clone(),
-        variable_symbol: p.variable_symbol.clone(),
-    };
-    let vs_of = |p: &Payer| p.variable_symbol.as_deref().and_then(matching::vs_key);
-    let wanted = crate::i18n::fold(text);
-    let wanted = wanted.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (fits, exact) = fitting(
+        payers,
+        |p| p.name.as_str(),
+        |p| p.variable_symbol.as_deref(),
+        text,
+    );
+    match fits[..] {
+        [] => Err(Error::UnknownTarget),
+        [p] if exact && p.archived => Err(Error::ArchivedTarget),
+        [p] if exact => Ok(target_of_payer(p.id)),
+        _ => Err(Error::AmbiguousChoice),
+    }
+}
+
+/// Whom a typed text that [`resolve_choice`] found ambiguous may mean, among `choices` (the
+/// page's list of active members and households): everyone whose label, VS or name fits, or
+/// whose name contains every typed word ("Novák" → "Jan Novák", "Eva Nováková" not).
+pub fn candidates(choices: &[Named], text: &str) -> Vec<Named> {
+    fitting(
+        choices,
+        |n| n.name.as_str(),
+        |n| n.variable_symbol.as_deref(),
+        text,
+    )
+    .0
+    .into_iter()
+    .cloned()
+    .collect()
+}
+
+/// Those of `items` that `text` names, and whether they fit exactly (a whole label, VS or name)
+/// or only by words of their names.
+fn fitting<'a, T>(
+    items: &'a [T],
+    name: impl Fn(&T) -> &str,
+    vs: impl Fn(&T) -> Option<&str>,
+    text: &str,
+) -> (Vec<&'a T>, bool) {
+    let text = text.trim();
     let normal = |s: &str| {
         crate::i18n::fold(s)
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let by_label: Vec<&Payer> = payers
-        .iter()
-        .filter(|p| normal(&named(p).label()) == wanted)
-        .collect();
-    let fits: Vec<&Payer> = if !by_label.is_empty() {
-        by_label
-    } else if let Some(key) = matching::vs_key(text) {
-        payers
-            .iter()
-            .filter(|p| vs_of(p).as_deref() == Some(key.as_str()))
-            .collect()
-    } else {
-        payers
-            .iter()
-            .filter(|p| normal(&p.name) == wanted)
-            .collect()
+    let wanted = normal(text);
+    let label = |item: &T| match vs(item) {
+        Some(v) => format!("{} ({v})", name(item)),
+        None => name(item).to_owned(),
     };
-    match fits[..] {
-        [] => Err(Error::UnknownTarget),
-        [p] if p.archived => Err(Error::ArchivedTarget),
-        [p] => Ok(target_of_payer(p.id)),
-        _ => Err(Error::AmbiguousChoice),
+    let exact: Vec<&T> = {
+        let by_label: Vec<&T> = items
+            .iter()
+            .filter(|i| normal(&label(i)) == wanted)
+            .collect();
+        if !by_label.is_empty() {
+            by_label
+        } else if let Some(key) = matching::vs_key(text) {
+            items
+                .iter()
+                .filter(|i| vs(i).and_then(matching::vs_key).as_deref() == Some(key.as_str()))
+                .collect()
+        } else {
+            items.iter().filter(|i| normal(name(i)) == wanted).collect()
+        }
+    };
+    if !exact.is_empty() || wanted.is_empty() {
+        return (exact, true);
     }
+    let words: Vec<&str> = wanted.split(' ').collect();
+    let partial = items
+        .iter()
+        .filter(|i| {
+            let own = normal(name(i));
+            let own: Vec<&str> = own.split(' ').collect();
+            words.iter().all(|w| own.contains(w))
+        })
+        .collect();
+    (partial, false)
 }
 
 /// `member:<uuid>` / `household:<uuid>`.
@@ -664,4 +706,67 @@ pub async fn received(tx: &mut TenantTx, payments: &[i64]) -> Result<Vec<Receive
             },
         )
         .collect())
+}
+
+#[cfg(test)]
+mod choice_tests {
+    use super::*;
+    use crate::member::{HouseholdId, MemberId};
+
+    fn payer(name: &str, vs: &str) -> Payer {
+        Payer {
+            id: PayerId::Member(MemberId(Uuid::now_v7())),
+            name: name.to_owned(),
+            variable_symbol: Some(vs.to_owned()),
+            archived: false,
+        }
+    }
+
+    #[test]
+    fn a_surname_several_members_share_is_ambiguous_and_lists_them_all() {
+        let payers = vec![
+            payer("Jan Novák", "1"),
+            payer("Petr Novák", "2"),
+            payer("Eva Nováková", "3"),
+        ];
+        assert!(matches!(
+            resolve_choice(&payers, "novák"),
+            Err(Error::AmbiguousChoice)
+        ));
+        let choices: Vec<Named> = payers
+            .iter()
+            .map(|p| Named {
+                target: target_of_payer(p.id),
+                name: p.name.clone(),
+                variable_symbol: p.variable_symbol.clone(),
+            })
+            .collect();
+        let names: Vec<String> = candidates(&choices, " Novák ")
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        assert_eq!(names, ["Jan Novák", "Petr Novák"]);
+    }
+
+    #[test]
+    fn a_whole_name_or_label_still_resolves_and_a_stranger_is_unknown() {
+        let household = Payer {
+            id: PayerId::Household(HouseholdId(Uuid::now_v7())),
+            name: "Rodina Svobodova".to_owned(),
+            variable_symbol: None,
+            archived: false,
+        };
+        let payers = vec![payer("Jan Novák", "1"), household];
+        assert!(resolve_choice(&payers, "jan novak").is_ok());
+        assert!(resolve_choice(&payers, "Jan Novák (1)").is_ok());
+        assert!(matches!(
+            resolve_choice(&payers, "Karel"),
+            Err(Error::UnknownTarget)
+        ));
+        // Only part of a name: never assigned by a guess, offered to confirm instead.
+        assert!(matches!(
+            resolve_choice(&payers, "Svobodova"),
+            Err(Error::AmbiguousChoice)
+        ));
+    }
 }

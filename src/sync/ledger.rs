@@ -365,6 +365,8 @@ struct Columns {
     kb_status: Vec<Option<String>>,
     /// Flags joined by `,` (flags never contain one), split again in SQL.
     flags: Vec<String>,
+    /// The movement as KB sent it (as Kasa read it), JSON text: the movement's detail page.
+    kb_json: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -426,6 +428,7 @@ impl Columns {
             c.kb_status
                 .push(t.status.as_ref().map(|s| s.as_str().to_owned()));
             c.flags.push(t.read_flags().join(","));
+            c.kb_json.push(serde_json::to_string(t).ok());
         }
         c
     }
@@ -443,21 +446,23 @@ fn upsert_sql() -> String {
 INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, instructed_minor, \
     instructed_currency, booking_date, value_date, counterparty_name, counterparty_account, \
     counterparty_bank_code, counterparty_iban, variable_symbol, constant_symbol, specific_symbol, \
-    message, note, transaction_type, reversal, last_updated, first_seen_at, kb_status, flags) \
+    message, note, transaction_type, reversal, last_updated, first_seen_at, kb_status, flags, \
+    kb_json) \
 SELECT $1, u.bank_key, u.status, u.amount_minor, u.currency, u.instructed_minor, \
     u.instructed_currency, u.booking_date, u.value_date, u.counterparty_name, \
     u.counterparty_account, u.counterparty_bank_code, u.counterparty_iban, u.variable_symbol, \
     u.constant_symbol, u.specific_symbol, u.message, u.note, u.transaction_type, u.reversal, \
     u.last_updated, $22, u.kb_status, \
-    CASE WHEN u.flags = '' THEN '{{}}'::text[] ELSE string_to_array(u.flags, ',') END \
+    CASE WHEN u.flags = '' THEN '{{}}'::text[] ELSE string_to_array(u.flags, ',') END, \
+    u.kb_json::jsonb \
 FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::text[], $8::date[], \
     $9::date[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
     $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::timestamptz[], \
-    $23::text[], $24::text[]) \
+    $23::text[], $24::text[], $25::text[]) \
     AS u(bank_key, status, amount_minor, currency, instructed_minor, instructed_currency, \
     booking_date, value_date, counterparty_name, counterparty_account, counterparty_bank_code, \
     counterparty_iban, variable_symbol, constant_symbol, specific_symbol, message, note, \
-    transaction_type, reversal, last_updated, kb_status, flags) \
+    transaction_type, reversal, last_updated, kb_status, flags, kb_json) \
 ON CONFLICT (account_id, bank_key) DO UPDATE SET \
     status = excluded.status, amount_minor = excluded.amount_minor, \
     currency = excluded.currency, instructed_minor = excluded.instructed_minor, \
@@ -469,7 +474,8 @@ ON CONFLICT (account_id, bank_key) DO UPDATE SET \
     constant_symbol = excluded.constant_symbol, specific_symbol = excluded.specific_symbol, \
     message = excluded.message, note = excluded.note, \
     transaction_type = excluded.transaction_type, reversal = excluded.reversal, \
-    last_updated = excluded.last_updated, kb_status = excluded.kb_status, flags = excluded.flags \
+    last_updated = excluded.last_updated, kb_status = excluded.kb_status, flags = excluded.flags, \
+    kb_json = excluded.kb_json \
 WHERE {new_rank} > {old_rank} \
    OR ({new_rank} = {old_rank} \
        AND date_trunc('second', excluded.last_updated) >= date_trunc('second', transactions.last_updated) \
@@ -528,6 +534,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
         .bind(batch.now)
         .bind(&c.kb_status)
         .bind(&c.flags)
+        .bind(&c.kb_json)
         .fetch_all(&mut **tx)
         .await?;
     let inserted = written.iter().filter(|(new,)| *new).count() as u64;

@@ -10,6 +10,9 @@
 //! never sees refresh tokens or client secrets.
 
 pub mod history;
+pub mod movements;
+pub mod standing;
+pub mod statements;
 pub mod views;
 
 use crate::bank::{Error as BankError, Secret};

@@ -26,6 +26,8 @@ pub struct AccountSummary {
     pub available_minor: Option<i64>,
     /// Latest booked (accounting) balance, minor units.
     pub booked_minor: Option<i64>,
+    /// How many movements Kasa keeps of the account (`bank_accounts.movements`, kept by the
+    /// triggers of tenant/0013).
     pub transactions: i64,
 }
 
@@ -46,7 +48,7 @@ pub async fn accounts(tx: &mut TenantTx) -> Result<Vec<AccountSummary>, sqlx::Er
                ORDER BY valid_at DESC, fetched_at DESC LIMIT 1) AS available_minor, \
             (SELECT amount_minor FROM balances b WHERE b.account_id = a.id AND b.balance_type <> 'CLOSING_AVAILABLE' \
                ORDER BY valid_at DESC, fetched_at DESC LIMIT 1) AS booked_minor, \
-            (SELECT count(*) FROM transactions t WHERE t.account_id = a.id) AS transactions \
+            a.movements AS transactions \
          FROM bank_accounts a ORDER BY a.created_at, a.iban",
     )
     .fetch_all(&mut **tx)
@@ -124,18 +126,25 @@ impl TransactionRow {
             .filter(|_| self.status == "unknown")
     }
 
-    /// Translation key of the badge shown instead of a booking date, if any: every status but
-    /// `booked` has its own (a rejected or cancelled row is never shown as pending).
+    /// Translation key of the badge shown instead of a booking date, if any
+    /// ([`status_key`]).
     pub fn status_key(&self) -> Option<&'static str> {
-        match self.status.as_str() {
-            "booked" => None,
-            "pending" => Some("bank.pending"),
-            "scheduled" => Some("sync.status.scheduled"),
-            "cancelled" => Some("sync.status.cancelled"),
-            "rejected" => Some("sync.status.rejected"),
-            "unreadable" => Some("sync.unreadable"),
-            _ => Some("sync.status.unknown"),
-        }
+        status_key(&self.status)
+    }
+}
+
+/// Translation key of the badge a movement of `status` shows instead of its booking date, if
+/// any: every status but `booked` has its own (a rejected or cancelled row is never shown as
+/// pending).
+pub fn status_key(status: &str) -> Option<&'static str> {
+    match status {
+        "booked" => None,
+        "pending" => Some("bank.pending"),
+        "scheduled" => Some("sync.status.scheduled"),
+        "cancelled" => Some("sync.status.cancelled"),
+        "rejected" => Some("sync.status.rejected"),
+        "unreadable" => Some("sync.unreadable"),
+        _ => Some("sync.status.unknown"),
     }
 }
 

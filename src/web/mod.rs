@@ -13,7 +13,7 @@ pub mod forms;
 pub mod pages;
 pub mod paths;
 pub mod security;
-mod state;
+pub mod state;
 
 pub use state::AppState;
 
@@ -23,12 +23,14 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, account_tools, bank, club, exports, fees, health, mailbox, members, operator, pay,
-        payments, public, reminders, team,
+        account, account_tools, accounts, bank, club, exports, fees, health, mailbox, members,
+        operator, pay, payments, public, reminders, team,
     };
 
     let public = Router::new()
         .route("/", get(public::home))
+        .route("/help", get(public::help))
+        .route("/privacy", get(public::privacy))
         .route("/signup", get(public::signup_form).post(public::signup))
         .route("/login", get(public::login_form).post(public::login))
         .route("/logout", post(public::logout))
@@ -114,7 +116,19 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
         .route("/t/{club}/bank/history/delete", post(bank::delete_history))
-        .route("/t/{club}/accounts/{account}", get(club::account_page))
+        .route("/t/{club}/accounts/{account}", get(accounts::account_page))
+        .route(
+            "/t/{club}/accounts/{account}/movements/{movement}",
+            get(accounts::movement),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/statements",
+            get(accounts::statements_page),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/statements/{statement}",
+            get(accounts::statement_pdf),
+        )
         .route(
             "/t/{club}/accounts/{account}/charts",
             get(account_tools::charts),
@@ -141,6 +155,10 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         .route("/t/{club}/fees/members/{id}", get(fees::member_fees))
         .route("/t/{club}/payments", get(payments::payments_page))
         .route("/t/{club}/payments/rerun", post(payments::rerun))
+        .route(
+            "/t/{club}/payments/irrelevant",
+            post(payments::irrelevant_selected),
+        )
         .route("/t/{club}/payments/{id}/assign", post(payments::assign))
         .route("/t/{club}/payments/{id}/confirm", post(payments::confirm))
         .route("/t/{club}/payments/{id}/unmatch", post(payments::unmatch))
@@ -156,6 +174,7 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
             "/t/{club}/members/{id}/pay-link/revoke",
             post(pay::revoke_link),
         )
+        .route("/t/{club}/members/{id}/pay-link/send", post(pay::send_link))
         .route("/t/{club}/bank/consent.ics", get(bank::consent_ics))
         // Reminders to members and "payment received" e-mails (issue 9, items 3 and 4).
         .route("/t/{club}/reminders", get(reminders::preview))
@@ -183,7 +202,7 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     let polled = Router::new()
         .route(
             "/t/{club}/accounts/{account}/stamp",
-            get(club::account_stamp),
+            get(accounts::account_stamp),
         )
         .route("/t/{club}/fees/stamp", get(fees::stamp))
         .route("/t/{club}/bank/stamp", get(club::dashboard_stamp));

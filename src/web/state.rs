@@ -8,6 +8,17 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use url::Url;
 
+/// The operator's contact and privacy notice, shown in every page's footer
+/// (`KASA_CONTACT`, `KASA_PRIVACY_URL`). Without a privacy address the footer links Kasa's own
+/// notice (`/privacy`).
+#[derive(Debug, Clone, Default)]
+pub struct Footer {
+    /// How to reach the operator (an e-mail address or a short text), if given.
+    pub contact: Option<String>,
+    /// The operator's own privacy notice, if given.
+    pub privacy_url: Option<url::Url>,
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +47,8 @@ pub struct AppState {
     pub fee_overviews: Arc<crate::payment::overview::Cache>,
     /// The exports that may run at once (`export::Slots`).
     pub exports: crate::export::Slots,
+    /// The operator's contact and privacy notice in the footer.
+    pub footer: Arc<Footer>,
 }
 
 impl AppState {

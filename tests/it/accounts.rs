@@ -397,21 +397,21 @@ async fn the_migration_merges_a_copy_an_earlier_reconnect_made() {
     tx.commit().await.expect("commit");
     let transactions_before = club.count("SELECT count(*) FROM transactions").await;
 
-    // The club's schema as it was before migration 0011: the migrations run again from there
-    // (the balance watch's table of 0012 is made again too).
+    // The club's schema as it was before migration 0014: the migrations run again from there
+    // (the balance watch's table of 0015 is made again too).
     let mut tx = TenantTx::begin(&club.app.pool, &club.tenant)
         .await
         .expect("begin");
     sqlx::query("DROP TABLE balance_watches")
         .execute(&mut *tx)
         .await
-        .expect("drop 0012");
+        .expect("drop 0015");
     tx.commit().await.expect("commit");
-    sqlx::query("UPDATE app.tenants SET schema_version = 10 WHERE id = $1")
+    sqlx::query("UPDATE app.tenants SET schema_version = 13 WHERE id = $1")
         .bind(tenant)
         .execute(&club.app.pool)
         .await
-        .expect("version 10");
+        .expect("version 13");
     let report = kasa::db::migrate::migrate_tenants(&club.app.pool)
         .await
         .expect("migrate");
@@ -452,6 +452,15 @@ async fn the_migration_merges_a_copy_an_earlier_reconnect_made() {
         club.count("SELECT count(*) FROM transactions WHERE bank_key = 'as:only-old'")
             .await,
         1
+    );
+    assert_eq!(
+        club.count(
+            "SELECT count(*) FROM bank_accounts a \
+              WHERE a.movements <> (SELECT count(*) FROM transactions t WHERE t.account_id = a.id)"
+        )
+        .await,
+        0,
+        "the account's movement count"
     );
     // The match moved to the surviving row of the payment.
     assert_eq!(

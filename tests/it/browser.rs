@@ -533,7 +533,8 @@ async fn a_treasurer_imports_a_member_list_from_czech_excel_in_the_browser() {
             .click()
             .await?;
         expect_text(c, "eva@example.cz").await?;
-        expect_text(c, "1. 2. 2010").await?;
+        // A date never wraps: the page source writes its non-breaking spaces as `&nbsp;`.
+        expect_text(c, "1.&nbsp;2.&nbsp;2010").await?;
         Ok(())
     })
     .await;
@@ -585,6 +586,21 @@ async fn assign_in_queue(c: &Client, message: &str, name: &str) -> Outcome {
             }
             done => return done,
         }
+    }
+}
+
+/// The page is no wider than the window (a phone's 390 px): nothing scrolls sideways.
+async fn no_horizontal_overflow(c: &Client) -> Outcome {
+    let widths = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await?;
+    let pair: Vec<i64> = serde_json::from_value(widths)?;
+    match pair[..] {
+        [scroll, inner] if scroll <= inner => Ok(()),
+        _ => Err(format!("the page is wider than the window: {pair:?}").into()),
     }
 }
 
@@ -735,6 +751,26 @@ async fn a_newcomer_imports_the_demo_members_connects_the_sandbox_sees_a_payment
         if same_page != serde_json::Value::Bool(true) {
             return Err("the overview was reloaded".into());
         }
+        // Screen readers hear that the page changed (a polite live region).
+        let mut announced = String::new();
+        for _ in 0..20 {
+            announced = c
+                .execute(
+                    "return document.getElementById('live-status').textContent;",
+                    vec![],
+                )
+                .await?
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !announced.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !announced.contains("aktualizovaly") {
+            return Err(format!("the update was not announced: {announced:?}").into());
+        }
 
         // A payment without a VS lands in the queue; assign it to the second member, undo.
         c.switch_to_window(sandbox_tab).await?;
@@ -799,6 +835,21 @@ async fn a_treasurer_issues_a_members_link_and_the_member_sees_the_amount_and_th
             .prop("value")
             .await?
             .ok_or("no link")?;
+        // The copy button appears with its script (CSP: no inline script).
+        if !c
+            .find(Locator::Css("#pay-link-copy"))
+            .await?
+            .is_displayed()
+            .await?
+        {
+            return Err("no copy button".into());
+        }
+        // The board report on a phone: no row wider than the screen.
+        c.set_window_size(390, 844).await?;
+        c.goto(&app.url(&format!("{dashboard}/fees/report")))
+            .await?;
+        expect_text(c, "Celkem").await?;
+        no_horizontal_overflow(c).await?;
         Ok(())
     })
     .await;
@@ -830,6 +881,21 @@ async fn a_treasurer_issues_a_members_link_and_the_member_sees_the_amount_and_th
         }
         if c.find(Locator::Css("form[action='/logout']")).await.is_ok() {
             return Err("the member's browser is signed in".into());
+        }
+        // On a phone every value carries its column's name and nothing overflows.
+        c.set_window_size(390, 844).await?;
+        c.refresh().await?;
+        expect_text(c, "K úhradě").await?;
+        no_horizontal_overflow(c).await?;
+        let label = c
+            .execute(
+                "const td = document.querySelector('.pay-person td[data-label]'); \
+                 return td ? getComputedStyle(td, '::before').content : '';",
+                vec![],
+            )
+            .await?;
+        if !label.as_str().unwrap_or("").contains("Za co") {
+            return Err(format!("a value without its label on a phone: {label}").into());
         }
         Ok(())
     })

@@ -68,13 +68,19 @@ async fn a_treasurer_connects_the_kb_account_and_secrets_are_stored_encrypted() 
         )
         .await;
     assert_eq!(status, 422);
-    assert!(page.contains("Současné heslo nesouhlasí"));
+    assert!(
+        page.contains("Heslo k vašemu účtu v Kase nesouhlasí"),
+        "{page}"
+    );
     assert_eq!(app.count("SELECT count(*) FROM app.consent_flows").await, 0);
 
     connect(&app, &client, &dashboard).await;
     let (_, page) = client.get_text(&dashboard).await;
     assert!(page.contains("Účet je připojený"), "flash");
-    assert!(page.contains("připojeno"), "state badge");
+    assert!(
+        page.contains("připojen<"),
+        "state badge agrees with \"účet\": {page}"
+    );
     assert!(page.contains("Souhlas s přístupem k účtu platí do"));
 
     // Secrets only as vault ciphertexts; accounts, jobs and a subscription recorded.

@@ -52,7 +52,12 @@ fn kb_booked(
 }
 
 /// A connected account with `transactions` written by the sync's own `ledger::apply`.
-async fn account_with(app: &TestApp, tenant: &Tenant, owner: &str, transactions: &[Transaction]) {
+pub(crate) async fn account_with(
+    app: &TestApp,
+    tenant: &Tenant,
+    owner: &str,
+    transactions: &[Transaction],
+) {
     let (user,): (Uuid,) = sqlx::query_as("SELECT id FROM app.users WHERE email = $1")
         .bind(owner)
         .fetch_one(&app.pool)

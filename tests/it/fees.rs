@@ -807,3 +807,84 @@ async fn a_query_string_the_page_cannot_read_gets_a_page_in_czech_not_a_raw_erro
         assert!(!page.contains("duplicate field"), "{path}: {page}");
     }
 }
+
+#[tokio::test]
+async fn every_invalid_schedule_field_is_marked_and_a_bad_discount_line_is_named() {
+    let app = TestApp::spawn().await;
+    let (client, dashboard, _) = signed_up_club(&app).await;
+    let response = client
+        .post_form(
+            &format!("{dashboard}/fees/schedules/new"),
+            &[
+                ("name", ""),
+                ("amount", "nic"),
+                ("period", "month"),
+                ("due_day", "40"),
+                ("grace_days", "dlouho"),
+                ("applies_to", "everyone"),
+                ("starts_on", "1. 1. 2026"),
+                ("adjustments", "2026001 500\n\n2026002 hodně"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("page");
+    for field in ["name", "amount", "due_day", "grace_days", "adjustments"] {
+        assert!(
+            page.contains(&format!("name=\"{field}\""))
+                && page.contains(&format!(
+                    "aria-invalid=\"true\" aria-describedby=\"{field}-error\""
+                )),
+            "{field} is marked invalid and described by its error: {page}"
+        );
+        assert!(
+            page.contains(&format!("id=\"{field}-error\"")),
+            "{field}: {page}"
+        );
+    }
+    assert!(
+        page.contains("Řádek 3: zadejte variabilní symbol"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<p class=\"form-error\" role=\"alert\">Formulář obsahuje chyby"),
+        "the same summary as other forms: {page}"
+    );
+    assert!(
+        page.contains(&format!("href=\"{dashboard}/fees/schedules\" id=\"back\"")),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_members_fee_section_says_what_is_empty_and_heads_its_columns() {
+    let app = TestApp::spawn().await;
+    let (client, dashboard, tenant) = signed_up_club(&app).await;
+    let jana = add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
+    let (_, page) = client
+        .get_text(&format!("{dashboard}/members/{jana}"))
+        .await;
+    for empty in [
+        "Žádné předepsané platby.",
+        "Zatím nic nezaplaceno.",
+        "Zatím žádné platby.",
+        "Vyrovnáno.",
+    ] {
+        assert!(page.contains(empty), "{empty}: {page}");
+    }
+    for table in ["member-charges", "member-allocations", "member-payments"] {
+        assert!(!page.contains(&format!("id=\"{table}\"")), "{table}");
+    }
+
+    monthly_schedule(&client, &dashboard, &month_start(&app, 1)).await;
+    let (_, page) = client
+        .get_text(&format!("{dashboard}/fees/members/{jana}"))
+        .await;
+    assert!(page.contains("<th>Za co</th>"), "{page}");
+    assert!(page.contains("data-label=\"Splatnost\""), "{page}");
+    assert!(page.contains("Dluží <strong>"), "{page}");
+    assert!(
+        !page.contains("Zůstatek"),
+        "the figure is said once: {page}"
+    );
+}

@@ -136,10 +136,21 @@ async fn a_treasurer_adds_edits_finds_archives_and_restores_a_member_and_everyth
     bad[4] = ("birth_date", "31.2.2010");
     let (status, page) = owner.post_text(&format!("{club}/members"), &bad).await;
     assert_eq!(status, 422);
-    assert!(page.contains("Vyplňte prosím."));
+    assert!(page.contains("Vyplňte prosím toto pole."));
     assert!(page.contains("jen číslice"));
-    assert!(page.contains("e-mailová adresa"));
-    assert!(page.contains("Datum pište jako"));
+    assert!(page.contains("e-mailovou adresu"));
+    // A date written right but not in the calendar is said to not exist.
+    assert!(page.contains("Takové datum neexistuje"), "{page}");
+    assert!(!page.contains("Zadejte datum ve tvaru"), "{page}");
+    // Every field with an error is marked and points at its message.
+    for field in ["name", "variable_symbol", "emails", "birth_date"] {
+        assert!(
+            page.contains(&format!(
+                "aria-invalid=\"true\" aria-describedby=\"{field}-error"
+            )) && page.contains(&format!("id=\"{field}-error\"")),
+            "{field}: {page}"
+        );
+    }
     assert_eq!(
         club_count(&app, &club, "SELECT count(*) FROM members").await,
         0
@@ -457,15 +468,26 @@ async fn broken_files_show_per_file_or_per_row_errors_and_import_nothing() {
         ),
         (
             "Jméno;VS\r\nEva;0024\r\nPetr;24\r\n".into(),
-            "Stejný VS je v souboru víckrát",
+            "Stejný VS je v souboru vícekrát (viz řádek 2).",
         ),
         (
             "Jméno;VS;Narozen\r\nEva;1;31.2.2010\r\n".into(),
-            "Datum pište jako",
+            "Takové datum neexistuje",
+        ),
+        (
+            "Jméno;VS;Narozen\r\nEva;1;1.2.10\r\n".into(),
+            "Zadejte datum ve tvaru",
+        ),
+        (
+            "Jméno;VS;Narozen;Vstup\r\nEva;1;1.2.2010;1.1.2009\r\n".into(),
+            "Datum vstupu je dřív než datum narození.",
         ),
         ("Jméno;Telefon\r\nEva;4,20777E+11\r\n".into(), "4,20777E+11"),
-        (huge_cell_row, "příliš dlouhý"),
-        ("Jméno;VS\r\nEva;12345678901\r\n".into(), "nejvýš 10 číslic"),
+        (huge_cell_row, "příliš dlouhý, nejvýše"),
+        (
+            "Jméno;VS\r\nEva;12345678901\r\n".into(),
+            "nejvýše 10 číslic",
+        ),
     ];
     for (csv, message) in cases {
         let response = upload(&owner, &path, "x.csv", csv.as_bytes()).await;
@@ -843,7 +865,8 @@ async fn the_edit_form_shows_czech_dates_a_back_link_and_saves_them_unchanged() 
     eva[5] = ("joined_on", "1. 9. 2021");
     assert_eq!(owner.post_form(&eva_page, &eva).await.status(), 303);
     let (_, page) = owner.get_text(&eva_page).await;
-    assert!(page.contains("7. 10. 2015") && page.contains("1. 9. 2021"));
+    // Shown with non-breaking spaces (a date never wraps), typed with ordinary ones.
+    assert!(page.contains("7.\u{a0}10.\u{a0}2015") && page.contains("1.\u{a0}9.\u{a0}2021"));
 }
 
 #[test]
@@ -866,6 +889,13 @@ fn the_stylesheet_defines_filter_forms_once_and_styles_textareas_and_facts() {
         !detail.contains("class=\"num\" id=\"member-vs\""),
         "the VS lines up with the other values"
     );
+    // A 200-character name without spaces wraps in every table cell instead of widening it;
+    // the demo button has its own row clear of the search card; invalid selects are red too.
+    assert!(css.contains(
+        "td, th, dd, h1, h2, .queue-item p, .flash, .field-error { overflow-wrap: anywhere; }"
+    ));
+    assert!(css.contains(".demo-load { display: flex;") && css.contains("margin: 0 0 1.25rem; }"));
+    assert!(css.contains("select[aria-invalid=\"true\"]"));
 }
 
 /// The hidden one-time token of a form page.

@@ -110,6 +110,28 @@ async fn a_members_page_shows_what_is_still_owed_with_a_qr_code_for_exactly_that
         page.contains("300,00\u{a0}Kč"),
         "the payment received: {page}"
     );
+    // A member's chrome: the club and the language switch, no sign-in, no developer footer;
+    // the member is addressed, and every table value carries its column's name for phones.
+    assert!(
+        page.contains("id=\"member-brand\">TJ Sokol Kasa<"),
+        "{page}"
+    );
+    for absent in [
+        "/signup",
+        "/login",
+        "pro pokladníky spolků",
+        "/dev/mailbox",
+        "Dluží",
+    ] {
+        assert!(!page.contains(absent), "{absent} on a member's page");
+    }
+    assert!(
+        page.contains("href=\"/privacy\""),
+        "the privacy notice stays linked: {page}"
+    );
+    assert!(page.contains("K zaplacení:"), "{page}");
+    assert!(page.contains("data-label=\"Zaplaceno\""), "{page}");
+    assert!(page.contains("<th>Datum</th>"), "{page}");
 
     // In English too.
     member.get("/lang/en?next=/").await;
@@ -140,8 +162,15 @@ async fn a_members_page_shows_what_is_still_owed_with_a_qr_code_for_exactly_that
         "/pay/short".to_owned(),
         format!("{second}x"),
     ] {
-        let (status, body) = stranger.get_text(&wrong).await;
-        assert_eq!(status, 404, "{wrong}");
+        let response = stranger.get(&wrong).await;
+        assert_eq!(response.status(), 404, "{wrong}");
+        assert_eq!(robots(&response), Some("noindex"), "{wrong}");
+        let body = response.text().await.expect("page");
+        assert!(
+            body.contains("Tento odkaz už neplatí. Požádejte pokladníka spolku o nový."),
+            "{body}"
+        );
+        assert!(!body.contains("/signup"), "a member's chrome: {body}");
         for secret in ["Jana", "Nováková", "TJ Sokol", iban.as_str()] {
             assert!(!body.contains(secret), "{secret} revealed by {wrong}");
         }
@@ -235,6 +264,7 @@ async fn pay_link_routes_are_closed_to_other_clubs_and_to_viewers() {
     for path in [
         format!("{club}/members/{member}/pay-link"),
         format!("{club}/members/{member}/pay-link/revoke"),
+        format!("{club}/members/{member}/pay-link/send"),
     ] {
         assert_eq!(stranger.post_form(&path, &[]).await.status(), 404, "{path}");
         assert_eq!(viewer.post_form(&path, &[]).await.status(), 403, "{path}");
@@ -243,6 +273,7 @@ async fn pay_link_routes_are_closed_to_other_clubs_and_to_viewers() {
     for path in [
         format!("{club_b}/members/{member}/pay-link"),
         format!("{club_b}/members/{member}/pay-link/revoke"),
+        format!("{club_b}/members/{member}/pay-link/send"),
     ] {
         assert_eq!(stranger.post_form(&path, &[]).await.status(), 404, "{path}");
     }
@@ -377,5 +408,79 @@ async fn one_address_opening_too_many_member_pages_waits_for_the_hour() {
         guesser.get(&guess(121)).await.status(),
         404,
         "an hour later"
+    );
+}
+
+#[tokio::test]
+async fn a_new_link_can_be_copied_and_sent_to_the_members_e_mail_once_it_is_current() {
+    let app = TestApp::spawn().await;
+    let treasurer = app.client();
+    let club = app.sign_up(&treasurer, "Klub A", ICO_A, "owner@a.cz").await;
+    let tenant = tenant_of(&app, &club).await;
+    let jana = add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
+    let petr = add_member(&app, &tenant, "Petr Bez Mailu", "2026002", "2010-01-01").await;
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    sqlx::query("UPDATE members SET emails = ARRAY['jana@example.cz'] WHERE id = $1")
+        .bind(jana)
+        .execute(&mut *tx)
+        .await
+        .expect("e-mail");
+    tx.commit().await.expect("commit");
+
+    let (_, page) = treasurer
+        .post_text(&format!("{club}/members/{jana}/pay-link"), &[])
+        .await;
+    assert!(page.contains("data-copy=\"pay-link-url\""), "{page}");
+    assert!(
+        page.contains("<script src=\"/static/copy.js\" defer>"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"pay-link-send\""), "{page}");
+    let (status, script) = treasurer.get_text("/static/copy.js").await;
+    assert_eq!(status, 200);
+    assert!(script.contains("data-copy"));
+    let old = issue_link(&app, &treasurer, &club, jana).await;
+    let current = issue_link(&app, &treasurer, &club, jana).await;
+
+    // The link that is no longer current is not sent.
+    let response = treasurer
+        .post_form(
+            &format!("{club}/members/{jana}/pay-link/send"),
+            &[("link", &format!("{}{old}", app.base))],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert!(app.mails_to("jana@example.cz").await.is_empty());
+    let (_, page) = treasurer.get_text(&format!("{club}/members/{jana}")).await;
+    assert!(page.contains("Tento odkaz už neplatí"), "{page}");
+
+    let response = treasurer
+        .post_form(
+            &format!("{club}/members/{jana}/pay-link/send"),
+            &[("link", &format!("{}{current}", app.base))],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let mails = app.mails_to("jana@example.cz").await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].1.contains(&current), "{}", mails[0].1);
+    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
+    let sent: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'member.pay_link_sent'")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("audit");
+    tx.commit().await.expect("commit");
+    assert_eq!(sent, 1);
+
+    // A member without an e-mail is offered no sending.
+    let (_, page) = treasurer
+        .post_text(&format!("{club}/members/{petr}/pay-link"), &[])
+        .await;
+    assert!(!page.contains("id=\"pay-link-send\""), "{page}");
+    // The form is not nested in a paragraph any more.
+    assert!(
+        !page.contains("<p class=\"member-actions\">\n    <form"),
+        "{page}"
     );
 }

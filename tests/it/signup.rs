@@ -100,7 +100,10 @@ async fn an_invalid_ico_re_renders_the_form_with_a_field_error_and_creates_nothi
         page.contains("value=\"Spolek\""),
         "the other fields keep their values"
     );
-    assert!(!page.contains(PASSWORD), "the password is never echoed");
+    assert!(
+        page.contains(&format!("value=\"{PASSWORD}\"")),
+        "a password that passed its checks is kept: an error elsewhere does not wipe it"
+    );
     assert_nothing_created(&app).await;
 }
 
@@ -126,6 +129,10 @@ async fn a_weak_password_re_renders_the_form_with_a_field_error_and_creates_noth
             .await;
         assert_eq!(status, 422, "{password}");
         assert!(page.contains(message), "{password}: {message}");
+        assert!(
+            !page.contains(&format!("value=\"{password}\"")),
+            "a refused password is not offered again"
+        );
     }
     assert_nothing_created(&app).await;
 }
@@ -235,4 +242,26 @@ async fn a_browser_asking_for_english_gets_english() {
         .await
         .expect("body");
     assert!(page.contains("Forgot your password?"));
+}
+
+#[tokio::test]
+async fn a_second_club_with_the_same_ico_is_created_with_a_hint_to_ask_for_an_invitation() {
+    let app = TestApp::spawn().await;
+    let first = app.client();
+    let dashboard = app.sign_up(&first, "TJ Sokol", ICO_A, "a@sokol.cz").await;
+    let (_, page) = first.get_text(&dashboard).await;
+    assert!(!page.contains("stejným IČO"), "{page}");
+
+    let second = app.client();
+    let dashboard = app
+        .sign_up(&second, "TJ Sokol oddíl", ICO_A, "b@sokol.cz")
+        .await;
+    let (status, page) = second.get_text(&dashboard).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("spolek se stejným IČO už v Kase je")
+            && page.contains("požádejte jeho správce o pozvánku"),
+        "{page}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM app.tenants").await, 2);
 }

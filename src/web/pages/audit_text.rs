@@ -172,7 +172,7 @@ mod tests {
                 &json!({ "expires": "2027-11-30" }),
                 Lang::Cs
             ),
-            "souhlas platí do 30. 11. 2027"
+            "souhlas platí do 30.\u{a0}11.\u{a0}2027"
         );
         let edited = describe(
             "member.updated",

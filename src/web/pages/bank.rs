@@ -109,7 +109,7 @@ async fn reauth_refused(
         login::reauthenticate(&state.pool, access.user.id, given, ip, state.now()).await?;
     let text = match checked {
         Checked::Ok(()) => return Ok(None),
-        Checked::Wrong => access.ctx.t("errors.current_password").into_owned(),
+        Checked::Wrong => access.ctx.t("errors.kasa_password").into_owned(),
         Checked::Throttled(wait) => {
             super::public::throttled_text(access.ctx.lang(), "errors.reauth_throttled", wait)
         }

@@ -1,18 +1,18 @@
-//! A club's own pages: the dashboard (bank connection, accounts, next step), an account's
-//! transactions, and the audit log.
+//! A club's own pages: the dashboard (bank connection, accounts, next step) and the audit log
+//! (an account's pages are `accounts`).
 
 use super::{Chrome, render, render_status};
 use crate::audit::{self, Entry};
 use crate::consent::ConnectionView;
 use crate::db::tenant::TenantTx;
-use crate::sync::views::{self, AccountSummary, RunRow, TransactionRow};
+use crate::sync::views::{self, AccountSummary};
 use crate::team::{Capability, Role, ViewClub};
 use crate::web::AppState;
 use crate::web::access::ClubAccess;
 use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
@@ -158,74 +158,6 @@ pub async fn dashboard_with_message<C: Capability>(
     let mut errors = FieldErrors::new(access.ctx.lang());
     errors.add_text("password", text);
     dashboard_page(state, access, StatusCode::UNPROCESSABLE_ENTITY, errors).await
-}
-
-#[derive(Template)]
-#[template(path = "bank_account.html")]
-struct AccountPage {
-    c: Chrome,
-    /// Where the page polls for changes, and the state it shows.
-    stamp_url: String,
-    stamp: String,
-    account: AccountSummary,
-    transactions: Vec<TransactionRow>,
-    runs: Vec<RunRow>,
-}
-
-impl AccountPage {
-    /// A sync run in words ([`super::sync_log`]).
-    fn run_text(&self, run: &RunRow) -> super::sync_log::RunText {
-        super::sync_log::describe(run, self.c.lang)
-    }
-}
-
-/// `GET /t/{club}/accounts/{account}`: balances, freshness, transactions.
-pub async fn account_page(
-    State(state): State<AppState>,
-    access: ClubAccess<ViewClub>,
-    Path((_club, account)): Path<(String, String)>,
-) -> Result<Response, AppError> {
-    let id = Uuid::parse_str(&account).map_err(|_| AppError::NotFound)?;
-    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let account = views::account(&mut tx, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let transactions = views::transactions(&mut tx, id, 500).await?;
-    let runs = views::runs(&mut tx, id, 10).await?;
-    let stamp = views::stamp(&mut tx, id).await?.unwrap_or_default();
-    tx.commit().await?;
-    render(&AccountPage {
-        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
-        stamp_url: format!(
-            "{}/accounts/{id}/stamp",
-            crate::web::paths::club(access.tenant.key())
-        ),
-        stamp,
-        account,
-        transactions,
-        runs,
-    })
-}
-
-/// `GET /t/{club}/accounts/{account}/stamp`: the account page's change stamp
-/// ([`views::stamp`]), polled by the open page.
-pub async fn account_stamp(
-    State(state): State<AppState>,
-    access: ClubAccess<ViewClub>,
-    Path((_club, account)): Path<(String, String)>,
-) -> Result<Response, AppError> {
-    let id = Uuid::parse_str(&account).map_err(|_| AppError::NotFound)?;
-    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let stamp = views::stamp(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        stamp,
-    )
-        .into_response())
 }
 
 #[derive(Template)]

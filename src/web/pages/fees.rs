@@ -85,6 +85,18 @@ impl SchedulesPage {
         self.c.t(&format!("fees.period.{}", s.period)).into_owned()
     }
 
+    /// "15. den, tolerance 14 dní" / "day 15, 14 days' grace".
+    fn due_label(&self, s: &Schedule) -> String {
+        let grace = self
+            .c
+            .lang
+            .t_count("fees.schedules.grace", i64::from(s.grace_days));
+        self.c.lang.t_with(
+            "fees.schedules.due",
+            &[("day", &s.due_day.to_string()), ("grace", &grace)],
+        )
+    }
+
     fn day(&self, d: &Date) -> String {
         crate::i18n::format_day(*d, self.c.lang)
     }
@@ -115,7 +127,7 @@ async fn schedules_page(
     let payments_from = typed.unwrap_or_else(|| {
         tracking
             .chosen
-            .map(|d| crate::i18n::format_day(d, crate::i18n::Lang::Cs))
+            .map(crate::i18n::input_day)
             .unwrap_or_default()
     });
     render_status(
@@ -285,7 +297,7 @@ pub async fn new_schedule_form(
         due_day: "15".into(),
         grace_days: "14".into(),
         applies_to: "everyone".into(),
-        starts_on: crate::i18n::format_day(first, crate::i18n::Lang::Cs),
+        starts_on: crate::i18n::input_day(first),
         form_token: FormToken::new().as_str().to_owned(),
         ..ScheduleDraft::default()
     };
@@ -330,6 +342,15 @@ async fn save(
     let input = match form.parse() {
         Ok(input) => input,
         Err(problems) => {
+            if let Err(line) = form.adjustment_lines() {
+                errors.add_text(
+                    "adjustments",
+                    access.ctx.lang().t_with(
+                        "fees.error.adjustments_line",
+                        &[("line", &line.to_string())],
+                    ),
+                );
+            }
             for (field, key) in problems {
                 errors.add(field, key);
             }
@@ -375,7 +396,16 @@ async fn save(
                 _ if input.adjustments.is_empty() => ("individuals", "fees.error.unknown_vs"),
                 _ => ("adjustments", "fees.error.unknown_vs"),
             };
-            errors.add(field, key);
+            match &problem {
+                fee::Error::UnknownMember(vs) => errors.add_text(
+                    field,
+                    access
+                        .ctx
+                        .lang()
+                        .t_with("fees.error.unknown_vs_named", &[("vs", vs)]),
+                ),
+                _ => errors.add(field, key),
+            }
             form_page(
                 &state,
                 &access,
@@ -620,7 +650,34 @@ impl FeeSection {
         evidence: &crate::payment::matching::Evidence,
         by: &Option<String>,
     ) -> String {
-        super::payments::explain(self.lang, *rule, evidence, None, by.as_deref())
+        let credit = evidence.credit_from.and_then(|id| {
+            self.ledger
+                .payments
+                .iter()
+                .find(|p| p.payment.id == id)
+                .map(|p| (p.payment.date, p.payment.amount_minor))
+        });
+        super::payments::explain(self.lang, *rule, evidence, None, by.as_deref(), credit)
+    }
+
+    /// The balance said once, with the word that fits: "Přeplatek 6 240,00 Kč", "Dluží
+    /// 500,00 Kč", both when the member owes while a credit waits, or "Vyrovnáno".
+    pub fn balance_parts(&self) -> Vec<(String, String)> {
+        let l = &self.ledger;
+        let mut parts = Vec::new();
+        if l.owed_minor > 0 {
+            parts.push((
+                self.t("fees.member.owes").into_owned(),
+                self.money(&l.owed_minor),
+            ));
+        }
+        if l.credit_minor > 0 {
+            parts.push((
+                self.t("fees.member.credit").into_owned(),
+                self.money(&l.credit_minor),
+            ));
+        }
+        parts
     }
 
     pub fn outcome_label(&self, o: &crate::payment::matching::Outcome) -> String {

@@ -228,7 +228,7 @@ pub async fn edit_form(
 fn problems_to_errors(lang: Lang, problems: &member::FieldProblems) -> FieldErrors {
     let mut errors = FieldErrors::new(lang);
     for (field, problem) in problems {
-        errors.add(field, problem.key());
+        errors.add_text(field, problem.message(lang));
     }
     errors
 }
@@ -323,6 +323,8 @@ pub struct LinkSection {
     pub issued_at: Option<time::OffsetDateTime>,
     /// The link just issued: shown once, never stored.
     pub new_link: Option<String>,
+    /// The member has an e-mail address ("Poslat e-mailem" is offered with a new link).
+    pub has_email: bool,
 }
 
 impl LinkSection {
@@ -392,6 +394,7 @@ pub(super) async fn detail_page(
             action: format!("{base}/{id}/pay-link"),
             issued_at,
             new_link,
+            has_email: !detail.member.emails.is_empty(),
         },
         base,
         detail,
@@ -706,6 +709,10 @@ impl PreviewPage {
 
     fn field_label(&self, field: &str) -> String {
         self.c.t(&format!("members.field.{field}")).into_owned()
+    }
+
+    fn problem_text(&self, problem: &crate::member::import::RowProblem) -> String {
+        problem.message(self.c.lang)
     }
 
     fn short(&self, text: &str) -> String {

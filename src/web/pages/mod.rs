@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_tools;
+pub mod accounts;
 mod audit_text;
 pub mod bank;
 pub mod club;
@@ -53,6 +54,13 @@ pub struct Chrome {
     pub mailbox: bool,
     /// The built-in KB sandbox's control page, when Kasa runs against it.
     pub kb_sandbox: Option<String>,
+    /// The operator's contact, if configured.
+    pub contact: Option<String>,
+    /// The privacy notice: the operator's, or Kasa's own `/privacy`.
+    pub privacy_href: String,
+    /// A member's own page (no login): the layout shows only this club name (empty: none) and
+    /// the language switch — no sign-in, no clubs, no developer footer.
+    pub member: Option<String>,
 }
 
 impl Chrome {
@@ -67,6 +75,18 @@ impl Chrome {
             path: viewer.path.clone(),
             mailbox: false,
             kb_sandbox: None,
+            contact: None,
+            privacy_href: "/privacy".to_owned(),
+            member: None,
+        }
+    }
+
+    /// The minimal chrome of a member's own page: the club's name (empty on a page that has no
+    /// club, such as a link that no longer works) and the language switch.
+    pub fn for_member(viewer: &Viewer, club_name: &str) -> Chrome {
+        Chrome {
+            member: Some(club_name.to_owned()),
+            ..Chrome::bare(viewer)
         }
     }
 
@@ -83,6 +103,10 @@ impl Chrome {
             .as_ref()
             .map(|u| format!("{u}/control"));
         chrome.flash = ctx.take_flash().await;
+        chrome.contact = state.footer.contact.clone();
+        if let Some(url) = &state.footer.privacy_url {
+            chrome.privacy_href = url.to_string();
+        }
         if ctx.user().is_some() {
             chrome.clubs = ctx
                 .viewer
@@ -128,6 +152,23 @@ impl Chrome {
 
     pub fn money(&self, minor: &i64, currency: &str) -> String {
         i18n::format_money(*minor, currency, self.lang)
+    }
+
+    /// A calendar day as every page shows it (`i18n::format_day`: `29. 11. 2026`, never
+    /// wrapped).
+    pub fn day(&self, day: &time::Date) -> String {
+        i18n::format_day(*day, self.lang)
+    }
+
+    /// `key.<plural>` for `n` with the count filled in (`Lang::t_count`).
+    pub fn count(&self, key: &str, n: &i64) -> String {
+        self.lang.t_count(key, *n)
+    }
+
+    /// A stored account text (an IBAN, `prefix-number/bank`, KB's 16 digits with the bank) as
+    /// people read it (`account_number::readable`).
+    pub fn account(&self, text: &str) -> crate::account_number::Readable {
+        crate::account_number::readable(text)
     }
 }
 

@@ -108,7 +108,7 @@ pub async fn unlock(
                 .map_err(|e| AppError::Internal(e.into()))?;
             return Ok(Redirect::to("/operator").into_response());
         }
-        Checked::Wrong => s.ctx.t("errors.current_password").into_owned(),
+        Checked::Wrong => s.ctx.t("errors.kasa_password").into_owned(),
         Checked::Throttled(wait) => {
             super::public::throttled_text(s.ctx.lang(), "errors.reauth_throttled", wait)
         }

@@ -53,6 +53,49 @@ pub async fn revoke_link(
     Ok(Redirect::to(&paths::member(access.tenant.key(), id)).into_response())
 }
 
+/// The "send by e-mail" form: the link just shown to the treasurer.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct SendForm {
+    pub link: String,
+}
+
+/// `POST /t/{club}/members/{id}/pay-link/send`: e-mails the link just issued (sent back by the
+/// form) to the member, through the outbox (audited). A link that is no longer the member's
+/// current one, or a member without an e-mail → a flash saying so; another club's member → 404.
+pub async fn send_link(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Path((_club, id)): Path<(String, String)>,
+    axum::Form(form): axum::Form<SendForm>,
+) -> Result<Response, AppError> {
+    let id = member_id(&id)?;
+    let token = form.link.trim().rsplit('/').next().unwrap_or_default();
+    let mut tx = crate::db::tenant::TenantTx::begin(&state.pool, &access.tenant).await?;
+    let actor = crate::audit::Actor::person(&access.user);
+    let sent = pay_link::send(
+        &mut tx,
+        &actor,
+        id,
+        token,
+        state.mailer.links(),
+        access.ctx.lang(),
+        state.now(),
+    )
+    .await?;
+    let flash = match sent {
+        pay_link::Sent::To(_) => {
+            tx.commit().await?;
+            state.mailer.wake();
+            "pay.link.sent"
+        }
+        pay_link::Sent::Stale => "pay.link.stale",
+        pay_link::Sent::NoEmail => "pay.link.no_email",
+    };
+    access.ctx.flash(flash).await;
+    Ok(Redirect::to(&paths::member(access.tenant.key(), id)).into_response())
+}
+
 #[derive(Template)]
 #[template(path = "pay/member.html")]
 struct PayPage {
@@ -85,11 +128,26 @@ impl PayPage {
     }
 }
 
+/// A message in a member's chrome that names no club: `<key>.title` and `<key>.text`.
+fn member_message(ctx: &Ctx, status: StatusCode, key: &str) -> Result<Response, AppError> {
+    let c = Chrome::for_member(&ctx.viewer, "");
+    render_status(
+        status,
+        &super::public::MessagePage {
+            title: c.t(&format!("{key}.title")).into_owned(),
+            text: c.t(&format!("{key}.text")).into_owned(),
+            link: None,
+            c,
+        },
+    )
+}
+
 /// `X-Robots-Tag: noindex`: no search engine keeps a member's page.
 const ROBOTS: (&str, &str) = ("x-robots-tag", "noindex");
 
-/// `GET /pay/{token}`: the member's own page. Wrong, revoked and other clubs' links are 404
-/// like any unknown page; too many openings from one address are 429.
+/// `GET /pay/{token}`: the member's own page in the minimal chrome. Wrong, revoked and other
+/// clubs' links are 404 with a friendly "this link no longer works" page (noindex like every
+/// answer here); too many openings from one address are 429.
 pub async fn member_page(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -97,19 +155,13 @@ pub async fn member_page(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     let opened = pay_link::open(&state.pool, client.as_deref(), &token, state.now()).await?;
-    let c = Chrome::build(&ctx, &state, None).await?;
     let response = match opened {
-        Opened::Page(page) => render_status(StatusCode::OK, &PayPage { c, page: *page })?,
-        Opened::NotFound => return Err(AppError::NotFound),
-        Opened::Limited => render_status(
-            StatusCode::TOO_MANY_REQUESTS,
-            &super::public::MessagePage {
-                title: c.t("pay.limited.title").into_owned(),
-                text: c.t("pay.limited.text").into_owned(),
-                link: None,
-                c,
-            },
-        )?,
+        Opened::Page(page) => {
+            let c = Chrome::for_member(&ctx.viewer, &page.club_name);
+            render_status(StatusCode::OK, &PayPage { c, page: *page })?
+        }
+        Opened::NotFound => member_message(&ctx, StatusCode::NOT_FOUND, "pay.gone")?,
+        Opened::Limited => member_message(&ctx, StatusCode::TOO_MANY_REQUESTS, "pay.limited")?,
     };
     Ok(([ROBOTS], response).into_response())
 }

@@ -20,13 +20,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 /// The explanation of a decision or allocation: "VS 2026001 + částka", "zapamatovaný účet Jany
-/// Nové", "přiřadil(a) eva@…".
+/// Nové", "přiřadil(a) eva@…". `credit`: the date and amount (minor CZK) of the payment whose
+/// overpayment paid this (rule [`Rule::Credit`]), named that way — never by its internal id.
 pub fn explain(
     lang: crate::i18n::Lang,
     rule: Rule,
     evidence: &Evidence,
     who: Option<&Named>,
     by: Option<&str>,
+    credit: Option<(Option<time::Date>, i64)>,
 ) -> String {
     let name = who.map(|w| w.name.as_str()).unwrap_or("");
     let vs = evidence.vs.as_deref().unwrap_or("");
@@ -38,13 +40,21 @@ pub fn explain(
             &[("account", evidence.account.as_deref().unwrap_or(""))],
         ),
         Rule::Person => lang.t("payments.rule.person").into_owned(),
-        Rule::Credit => lang.t_with(
-            "payments.rule.credit",
-            &[(
-                "payment",
-                &evidence.credit_from.unwrap_or_default().to_string(),
-            )],
-        ),
+        Rule::Credit => match credit {
+            Some((date, amount)) => lang.t_with(
+                "payments.rule.credit",
+                &[
+                    (
+                        "date",
+                        &date
+                            .map(|d| crate::i18n::format_day(d, lang))
+                            .unwrap_or_default(),
+                    ),
+                    ("amount", &crate::i18n::format_money(amount, "CZK", lang)),
+                ],
+            ),
+            None => lang.t("payments.rule.credit_earlier").into_owned(),
+        },
         Rule::Reversal => lang.t("payments.rule.reversal").into_owned(),
         Rule::None => lang.t("payments.rule.none").into_owned(),
     };
@@ -71,11 +81,13 @@ struct PaymentsPage {
     can_manage: bool,
 }
 
-/// Why an assignment from the queue was refused (shown at that payment, status 422).
+/// Why an assignment from the queue was refused (shown at that payment, status 422), with
+/// whom the typed text may mean when it fits several (each a one-click button).
 struct AssignProblem {
     payment: i64,
     message: String,
     typed: String,
+    candidates: Vec<Named>,
 }
 
 impl PaymentsPage {
@@ -99,6 +111,7 @@ impl PaymentsPage {
             &d.evidence,
             d.who.as_ref(),
             by.as_deref(),
+            None,
         )
     }
 
@@ -157,6 +170,21 @@ impl PaymentsPage {
     }
 }
 
+/// An ambiguous assignment names whom the typed text fits ("Novák" → every Novák), so the
+/// person picks one with a click instead of being told nobody fits.
+fn with_candidates(
+    mut problem: AssignProblem,
+    choices: &[Named],
+    lang: crate::i18n::Lang,
+) -> AssignProblem {
+    let candidates = views::candidates(choices, &problem.typed);
+    if !candidates.is_empty() {
+        problem.message = lang.t_count("payments.error.candidates", candidates.len() as i64);
+        problem.candidates = candidates;
+    }
+    problem
+}
+
 /// The payments page's query string.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -177,6 +205,7 @@ async fn payments_page_with(
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let view = views::payments_view(&mut tx, page).await?;
     tx.commit().await?;
+    let problem = problem.map(|p| with_candidates(p, &view.choices, access.ctx.lang()));
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -325,8 +354,51 @@ pub async fn assign(
         payment: payment_id,
         message: access.ctx.t(key).into_owned(),
         typed: form.who,
+        candidates: Vec::new(),
     };
     payments_page_with(&state, &access, page, Some(problem)).await
+}
+
+/// The bulk form of the queue: every ticked payment's id under `payment`.
+fn selected(form: &[(String, String)]) -> Result<Vec<i64>, AppError> {
+    form.iter()
+        .filter(|(k, _)| k == "payment")
+        .map(|(_, v)| v.trim().parse().map_err(|_| AppError::NotFound))
+        .collect()
+}
+
+/// `POST /t/{club}/payments/irrelevant`: "Není příspěvek" for every ticked payment of the
+/// queue at once (grants, donations), each audited and undoable on its own; all or nothing.
+/// A payment of another club (or none) → 404 and nothing changes; nothing ticked → a flash.
+pub async fn irrelevant_selected(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let ids = selected(&form)?;
+    let page = form
+        .iter()
+        .find(|(k, _)| k == "page")
+        .map_or(1, |(_, v)| page_number(v));
+    let now = state.now();
+    let today = crate::i18n::to_prague(now).date();
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let flash =
+        match payment::bulk::mark_irrelevant(&mut tx, &actor(&access), &ids, today, now).await {
+            Ok(bulk) => {
+                tx.commit().await?;
+                if bulk.skipped > 0 {
+                    "payments.flash.irrelevant_some"
+                } else {
+                    "payments.flash.irrelevant_many"
+                }
+            }
+            Err(payment::Error::NoChoice) => "payments.flash.none_selected",
+            Err(payment::Error::Db(e)) => return Err(e.into()),
+            Err(_) => return Err(AppError::NotFound),
+        };
+    access.ctx.flash(flash).await;
+    Ok(back(&access, page))
 }
 
 macro_rules! simple_action {
@@ -380,4 +452,33 @@ pub async fn rerun(
     tx.commit().await?;
     access.ctx.flash("payments.flash.rerun").await;
     Ok(back(&access, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    #[test]
+    fn a_credit_names_the_paying_payment_by_date_and_amount_never_by_its_id() {
+        let evidence = Evidence {
+            credit_from: Some(1261),
+            ..Evidence::default()
+        };
+        let date = time::macros::date!(2026 - 02 - 03);
+        let text = explain(
+            Lang::Cs,
+            Rule::Credit,
+            &evidence,
+            None,
+            None,
+            Some((Some(date), 624_000)),
+        );
+        assert_eq!(
+            text,
+            "přeplatek platby z 3.\u{a0}2.\u{a0}2026 (6\u{a0}240,00\u{a0}Kč)"
+        );
+        let unknown = explain(Lang::Cs, Rule::Credit, &evidence, None, None, None);
+        assert!(!unknown.contains("1261"), "{unknown}");
+    }
 }

@@ -39,6 +39,33 @@ pub async fn home(State(state): State<AppState>, ctx: Ctx) -> Result<Response, A
     })
 }
 
+#[derive(Template)]
+#[template(path = "help.html")]
+struct HelpPage {
+    c: Chrome,
+}
+
+/// `/help`: what the consent is, why the bank asks for the password again, what the two
+/// balances mean, what the sandbox is.
+pub async fn help(State(state): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    render(&HelpPage {
+        c: Chrome::build(&ctx, &state, None).await?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "privacy.html")]
+struct PrivacyPage {
+    c: Chrome,
+}
+
+/// `/privacy`: Kasa's own privacy notice (an operator may link theirs instead).
+pub async fn privacy(State(state): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    render(&PrivacyPage {
+        c: Chrome::build(&ctx, &state, None).await?,
+    })
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct SignupForm {
@@ -102,7 +129,12 @@ pub async fn signup(
     match club::sign_up(&state.mailer, input, state.now()).await {
         Ok(done) => {
             context::sign_in(&ctx.session, &done.user, state.now()).await?;
-            ctx.flash("flash.signed_up").await;
+            ctx.flash(if done.ico_shared {
+                "flash.signed_up_ico_shared"
+            } else {
+                "flash.signed_up"
+            })
+            .await;
             Ok(Redirect::to(&paths::club(done.tenant.key())).into_response())
         }
         Err(club::Error::EmailTaken) => {
@@ -123,7 +155,11 @@ async fn signup_again(
     mut form: SignupForm,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
-    form.password.clear();
+    // A password that passed its own checks is kept, so an error elsewhere does not make the
+    // person type it again (the page is `no-store`); a refused one is cleared.
+    if errors.msg("password").is_some() {
+        form.password.clear();
+    }
     render_status(
         StatusCode::UNPROCESSABLE_ENTITY,
         &SignupPage {

@@ -1,7 +1,7 @@
 -- One bank account is one account in Kasa for its whole life (issue 10, item 6): its identity is
 -- the IBAN and currency within the club, not the connection that exposes it. A reconnect points
 -- the existing row at the new connection (`consent::store::insert_account`); the club's schema
--- keeps the identity unique (tenant migration 0011).
+-- keeps the identity unique (tenant migration 0014).
 
 CREATE INDEX bank_accounts_identity_idx
     ON app.bank_accounts (tenant_id, upper(replace(iban, ' ', '')), currency);
@@ -11,7 +11,8 @@ CREATE INDEX bank_accounts_identity_idx
 -- copy (created_at, id) stays, with the newest copy's sync state and connection; transactions
 -- move to it, deduplicated by `bank_key` (the older row stays with its decisions; a decision
 -- only the newer row had moves over with its allocations and actions); balances, sync runs and
--- unreadable items move; the sync job and KB subscriptions move; paid sums are recomputed and
+-- unreadable items move; the sync job and KB subscriptions move; paid sums and movement counts are
+-- recomputed and
 -- matching scans the merged accounts again; "payment received" notes follow their decisions.
 -- Returns how many copies were merged away.
 CREATE FUNCTION app.merge_duplicate_bank_accounts(tenant uuid) RETURNS integer
@@ -95,6 +96,15 @@ BEGIN
         merged := merged + 1;
     END LOOP;
     IF merged > 0 THEN
+        -- Each account's movement count (tenant 0013) is kept on insert and delete only.
+        IF EXISTS (SELECT 1 FROM information_schema.columns
+                    WHERE table_schema = current_schema() AND table_name = 'bank_accounts'
+                      AND column_name = 'movements') THEN
+            UPDATE bank_accounts a SET movements = s.n
+              FROM (SELECT b.id, (SELECT count(*) FROM transactions t WHERE t.account_id = b.id) AS n
+                      FROM bank_accounts b) s
+             WHERE s.id = a.id AND a.movements <> s.n;
+        END IF;
         UPDATE charges c SET paid_minor = s.paid
           FROM (SELECT c2.id, COALESCE(sum(a.amount_minor), 0) AS paid
                   FROM charges c2 LEFT JOIN allocations a ON a.charge_id = c2.id
