@@ -242,6 +242,27 @@ impl crate::sync::AfterLedgerApply for AfterSync {
             after_matching(tx, &self.links, now).await.map(|_| ())
         })
     }
+
+    /// Forgets which of the account's payments were announced (`received_payments` has no
+    /// foreign key), then matching forgets their allocations and the account's scan position.
+    fn before_account_deleted<'a>(
+        &'a self,
+        tx: &'a mut TenantTx,
+        account_id: Uuid,
+    ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "DELETE FROM received_payments r USING transactions t \
+                  WHERE t.id = r.transaction_id AND t.account_id = $1",
+            )
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
+            crate::payment::AfterSync
+                .before_account_deleted(tx, account_id)
+                .await
+        })
+    }
 }
 
 /// Queues the daily digests of `now`'s previous Prague day: for every club with a teammate who

@@ -97,6 +97,7 @@ impl Workers {
                 vault,
                 clock,
                 public_url: public_url.clone(),
+                ledger_hook: ledger_hook(Links::new(public_url.clone())),
             },
             kb: kb_client,
             kb_identity: kb.identity.clone(),
@@ -179,8 +180,20 @@ pub fn worker_name() -> String {
     )
 }
 
-/// The sync worker over these dependencies: tokens from the consent module, matching after
-/// every applied sync.
+/// What runs after every ledger change (a sync's apply, a deleted history), in its
+/// transaction: payment matching with its "payment received" notices, then the balance watch.
+pub fn ledger_hook(links: Links) -> Arc<dyn crate::sync::AfterLedgerApply> {
+    Arc::new(crate::sync::Both(
+        // Matching, then the "payment received" notices and thank-you mails it calls for.
+        crate::payment_notice::AfterSync {
+            links: links.clone(),
+        },
+        crate::balance_watch::AfterSync { links },
+    ))
+}
+
+/// The sync worker over these dependencies: tokens from the consent module, the ledger hooks
+/// ([`ledger_hook`]: matching, balance watch) after every applied sync.
 pub fn sync_worker(deps: &WorkerDeps, settings: SyncSettings) -> Worker<Consent> {
     let sync = Arc::new(SyncDeps {
         pool: deps.pool.clone(),
@@ -188,10 +201,7 @@ pub fn sync_worker(deps: &WorkerDeps, settings: SyncSettings) -> Worker<Consent>
         tokens: Arc::new(deps.consent.clone()),
         clock: deps.clock.clone(),
         settings,
-        // Matching, then the "payment received" notices and thank-you mails it calls for.
-        after_apply: Arc::new(crate::payment_notice::AfterSync {
-            links: deps.mailer.links().clone(),
-        }),
+        after_apply: deps.consent.ledger_hook.clone(),
     });
     Worker::new(sync, worker_name())
 }

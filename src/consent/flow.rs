@@ -485,8 +485,9 @@ impl Consent {
     }
 
     /// Disconnects: unsubscribes at KB (best effort, with an access token while the connection
-    /// is active), forgets every secret, stops the sync; the synced history stays unless
-    /// `delete_history`.
+    /// is active), forgets every secret, stops the sync; the synced history stays (a later
+    /// connect resumes the same accounts) unless `delete_history`, which deletes every account
+    /// of the club with all that refers to it, in the same transaction.
     #[tracing::instrument(skip_all, fields(club = %tenant.key(), user_id = %user.id, delete_history = delete_history))]
     pub async fn disconnect(
         &self,
@@ -512,19 +513,18 @@ impl Consent {
                 }
             }
         }
-        let accounts = store::accounts_of(&self.pool, row.id).await?;
+        let accounts = if delete_history {
+            store::club_accounts(&self.pool, tenant.id()).await?
+        } else {
+            Vec::new()
+        };
         let now = self.clock.now();
         let mut tx = TenantTx::begin(&self.pool, tenant).await?;
         store::delete_subscriptions(&mut tx, row.id).await?;
         store::disconnect(&mut tx, row.id, now).await?;
-        if delete_history {
-            for (id, _) in &accounts {
-                sqlx::query("DELETE FROM bank_accounts WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        // "Delete the history too": every account of the club, whichever connection exposed
+        // it, with everything that refers to it.
+        self.delete_accounts(&mut tx, &accounts, now).await?;
         audit::record(
             &mut tx,
             &actor(user),
@@ -534,6 +534,56 @@ impl Consent {
         )
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the history of every account of the club that no live connection exposes (kept
+    /// when the club disconnected), with everything that refers to it, audited, in one
+    /// transaction. Returns how many accounts went.
+    #[tracing::instrument(skip_all, fields(club = %tenant.key(), user_id = %user.id))]
+    pub async fn delete_disconnected_history(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+    ) -> Result<usize, Error> {
+        let connected = store::connected_accounts(&self.pool, tenant.id()).await?;
+        let accounts: Vec<Uuid> = store::club_accounts(&self.pool, tenant.id())
+            .await?
+            .into_iter()
+            .filter(|id| !connected.contains(id))
+            .collect();
+        let now = self.clock.now();
+        let mut tx = TenantTx::begin(&self.pool, tenant).await?;
+        self.delete_accounts(&mut tx, &accounts, now).await?;
+        audit::record(
+            &mut tx,
+            &actor(user),
+            "bank.history_deleted",
+            json!({ "accounts": accounts.len() }),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(accounts.len())
+    }
+
+    /// Deletes the accounts in both planes with everything that refers to them (the ledger
+    /// hooks forget theirs first), then lets the hooks run once over what is left (matching
+    /// reopens or resettles the charges the deleted payments paid).
+    async fn delete_accounts(
+        &self,
+        tx: &mut TenantTx,
+        accounts: &[Uuid],
+        now: OffsetDateTime,
+    ) -> Result<(), sqlx::Error> {
+        for id in accounts {
+            self.ledger_hook.before_account_deleted(tx, *id).await?;
+            crate::sync::ledger::delete_account(tx, *id).await?;
+            store::delete_account(tx, *id).await?;
+        }
+        if let Some(id) = accounts.first() {
+            self.ledger_hook.after_apply(tx, *id, now).await?;
+        }
         Ok(())
     }
 }

@@ -37,6 +37,9 @@ pub struct Consent {
     pub clock: SharedClock,
     /// Kasa's public address: the KB callbacks and the Event API live under it.
     pub public_url: Url,
+    /// What the sync runs after a ledger change (matching, balance watch), run here when a
+    /// disconnect deletes an account's history (`sync::AfterLedgerApply`, wired in `app`).
+    pub ledger_hook: Arc<dyn crate::sync::AfterLedgerApply>,
 }
 
 impl Consent {
@@ -61,6 +64,15 @@ impl Consent {
     pub async fn connection(&self, tenant: &Tenant) -> Result<Option<ConnectionView>, sqlx::Error> {
         let row = store::live_view(&self.pool, tenant.id()).await?;
         Ok(row.map(|row| ConnectionView::from_row(row, self.clock.now())))
+    }
+
+    /// The ids of the club's accounts that a live connection exposes now (the others are
+    /// disconnected: their history stays readable, nothing syncs them).
+    pub async fn connected_accounts(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+        store::connected_accounts(&self.pool, tenant.id()).await
     }
 
     fn url(&self, path: &str) -> String {

@@ -280,7 +280,12 @@ pub async fn save_statement(
 }
 
 /// Records an account the connection exposes, in the control plane and (through
-/// `sync::ledger::ensure_account`, which owns the table) the club's schema.
+/// `sync::ledger::ensure_account`, which owns the table) the club's schema; returns its id.
+///
+/// An account is one account for its whole life: its identity is the IBAN (spaces and case
+/// ignored) and currency within the club. When the club already has it (an earlier connection
+/// exposed it), that row is pointed at this connection and KB's current `accountId`, and keeps
+/// its id, history, matches and sync job; `id` is used only for an account Kasa has not seen.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_account(
     tx: &mut TenantTx,
@@ -293,21 +298,48 @@ pub async fn insert_account(
     now: OffsetDateTime,
 ) -> Result<Uuid, sqlx::Error> {
     let tenant_id = tx.tenant_id();
-    let (id,): (Uuid,) = sqlx::query_as(
-        "INSERT INTO app.bank_accounts (id, tenant_id, connection_id, kb_account_id, iban, currency, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (connection_id, kb_account_id) DO UPDATE SET iban = excluded.iban \
-         RETURNING id",
+    let known: Option<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM app.bank_accounts \
+          WHERE tenant_id = $1 AND upper(replace(iban, ' ', '')) = upper(replace($2, ' ', '')) \
+            AND currency = $3 \
+          ORDER BY created_at, id LIMIT 1 FOR UPDATE",
     )
-    .bind(id)
     .bind(tenant_id)
-    .bind(connection_id)
-    .bind(kb_account_id)
     .bind(iban)
     .bind(currency)
-    .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
+    let id = match known {
+        Some((known,)) => {
+            sqlx::query(
+                "UPDATE app.bank_accounts SET connection_id = $2, kb_account_id = $3, iban = $4 \
+                 WHERE id = $1",
+            )
+            .bind(known)
+            .bind(connection_id)
+            .bind(kb_account_id)
+            .bind(iban)
+            .execute(&mut **tx)
+            .await?;
+            known
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO app.bank_accounts (id, tenant_id, connection_id, kb_account_id, iban, currency, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(tenant_id)
+            .bind(connection_id)
+            .bind(kb_account_id)
+            .bind(iban)
+            .bind(currency)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            id
+        }
+    };
     let account = AccountInfo {
         id,
         kb_account_id: kb_account_id.to_owned(),
@@ -317,6 +349,38 @@ pub async fn insert_account(
     };
     ensure_account(tx, &account, now).await?;
     Ok(id)
+}
+
+/// Forgets an account in the control plane (its sync job and KB subscriptions go with it);
+/// the club's copy is `sync::ledger::delete_account`'s.
+pub async fn delete_account(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM app.bank_accounts WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The ids of the club's accounts a live (not disconnected) connection exposes now.
+pub async fn connected_accounts(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT a.id FROM app.bank_accounts a \
+           JOIN app.bank_connections c ON c.id = a.connection_id \
+          WHERE a.tenant_id = $1 AND c.status <> 'disconnected'",
+    )
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every account the club has (connected or not): ids, oldest first.
+pub async fn club_accounts(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM app.bank_accounts WHERE tenant_id = $1 ORDER BY created_at, id",
+    )
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await
 }
 
 /// The accounts of a connection: (id, KB account id).

@@ -616,6 +616,30 @@ impl crate::sync::AfterLedgerApply for AfterSync {
             rerun(tx, today, now).await.map(|_| ())
         })
     }
+
+    /// Removes the allocations of the account's payments and refreshes the paid sums of the
+    /// charges they paid (the cascade would leave those sums behind), and forgets the
+    /// account's scan position; the decisions and actions go with the transactions.
+    fn before_account_deleted<'a>(
+        &'a self,
+        tx: &'a mut TenantTx,
+        account_id: Uuid,
+    ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let payments: Vec<i64> =
+                sqlx::query_scalar("SELECT id FROM transactions WHERE account_id = $1")
+                    .bind(account_id)
+                    .fetch_all(&mut **tx)
+                    .await?;
+            let charges = delete_allocations(tx, &payments).await?;
+            refresh(tx, &[], &charges).await?;
+            sqlx::query("DELETE FROM payment_scan WHERE account_id = $1")
+                .bind(account_id)
+                .execute(&mut **tx)
+                .await?;
+            bump_stamp(tx).await
+        })
+    }
 }
 
 /// A person's change to one payment.

@@ -53,8 +53,9 @@ pub struct AccountInfo {
     pub name: Option<String>,
 }
 
-/// Creates the club's row of an account, or refreshes the name of the existing one (its sync
-/// state and history stay). Called by `consent` when a connection exposes the account.
+/// Creates the club's row of an account, or refreshes KB's id and name of the existing one (its
+/// sync state and history stay: a reconnect resumes the account). Called by `consent` when a
+/// connection exposes the account.
 pub async fn ensure_account(
     tx: &mut TenantTx,
     account: &AccountInfo,
@@ -62,7 +63,8 @@ pub async fn ensure_account(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO bank_accounts (id, kb_account_id, iban, currency, name, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+            kb_account_id = excluded.kb_account_id, iban = excluded.iban",
     )
     .bind(account.id)
     .bind(&account.kb_account_id)
@@ -73,6 +75,19 @@ pub async fn ensure_account(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Deletes the club's copy of an account with everything that references it: transactions
+/// (and through their foreign keys the payment decisions, allocations and actions on them),
+/// unreadable items, balances, sync runs, the balance watch. What other modules keep about the
+/// account without a foreign key (matching's scan position) is theirs to forget first
+/// ([`super::AfterLedgerApply::before_account_deleted`]). Returns whether the account existed.
+pub async fn delete_account(tx: &mut TenantTx, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM bank_accounts WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// What the next sync needs to choose its window.

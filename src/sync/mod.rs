@@ -9,6 +9,7 @@
 //! Access tokens come from an [`AccessTokens`] provider (the consent module), so this module
 //! never sees refresh tokens or client secrets.
 
+pub mod history;
 pub mod movements;
 pub mod standing;
 pub mod statements;
@@ -38,9 +39,15 @@ pub trait AccessTokens: Send + Sync + 'static {
 }
 
 /// Runs inside a sync's tenant transaction right after [`ledger::apply`] wrote the ledger, before
-/// the commit: the payment matching (implemented by `payment::AfterSync`, wired in `app`), so a
-/// payment is matched in the same transaction that stores it. An error rolls the sync back (it is
-/// retried like any failed sync). `sync` never imports `payment`.
+/// the commit: the payment matching (`payment::AfterSync`) and the balance watch
+/// (`watch::AfterSync`), composed with [`Both`] and wired in `app`, so a payment is matched and a
+/// low balance announced in the same transaction that stores them. An error rolls the sync back
+/// (it is retried like any failed sync). `sync` never imports those modules.
+///
+/// The same hooks hear of an account whose history is deleted (`consent`'s disconnect):
+/// [`AfterLedgerApply::before_account_deleted`] first, in the deleting transaction, then
+/// [`AfterLedgerApply::after_apply`] once the account's rows are gone (matching runs again, so
+/// charges its payments paid are open again or settled from other credit).
 pub trait AfterLedgerApply: Send + Sync + 'static {
     fn after_apply<'a>(
         &'a self,
@@ -48,6 +55,18 @@ pub trait AfterLedgerApply: Send + Sync + 'static {
         account_id: Uuid,
         now: time::OffsetDateTime,
     ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>>;
+
+    /// The account and its whole history are about to be deleted in `tx`: forget what refers to
+    /// it without a foreign key, or what a cascade would leave inconsistent. Does nothing by
+    /// default.
+    fn before_account_deleted<'a>(
+        &'a self,
+        tx: &'a mut crate::db::tenant::TenantTx,
+        account_id: Uuid,
+    ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>> {
+        let _ = (tx, account_id);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A hook that does nothing (tests of the sync alone).
@@ -62,6 +81,36 @@ impl AfterLedgerApply for NoHook {
         _now: time::OffsetDateTime,
     ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// Two hooks, the first, then the second, in the same transaction (`Both(a, Both(b, c))` for
+/// more).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Both<A, B>(pub A, pub B);
+
+impl<A: AfterLedgerApply, B: AfterLedgerApply> AfterLedgerApply for Both<A, B> {
+    fn after_apply<'a>(
+        &'a self,
+        tx: &'a mut crate::db::tenant::TenantTx,
+        account_id: Uuid,
+        now: time::OffsetDateTime,
+    ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            self.0.after_apply(tx, account_id, now).await?;
+            self.1.after_apply(tx, account_id, now).await
+        })
+    }
+
+    fn before_account_deleted<'a>(
+        &'a self,
+        tx: &'a mut crate::db::tenant::TenantTx,
+        account_id: Uuid,
+    ) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            self.0.before_account_deleted(tx, account_id).await?;
+            self.1.before_account_deleted(tx, account_id).await
+        })
     }
 }
 

@@ -77,6 +77,21 @@ pub async fn stamp(tx: &mut TenantTx, id: Uuid) -> Result<Option<String>, sqlx::
     .await
 }
 
+/// What changes whenever the dashboard's account list would show something new: every
+/// account's [`stamp`] (an account added or deleted changes it too). The open dashboard polls it.
+pub async fn club_stamp(tx: &mut TenantTx) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(string_agg(concat_ws('/', a.id, \
+            (SELECT r.id FROM sync_runs r WHERE r.account_id = a.id \
+              ORDER BY r.started_at DESC, r.id DESC LIMIT 1), \
+            CASE WHEN NOT a.history_complete THEN a.progress_fetched END, \
+            a.fresh_as_of, a.stale_since, a.history_complete), ';' ORDER BY a.created_at, a.id), '') \
+         FROM bank_accounts a",
+    )
+    .fetch_one(&mut **tx)
+    .await
+}
+
 /// A transaction row for the account page.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TransactionRow {

@@ -23,8 +23,8 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, accounts, bank, club, exports, fees, health, mailbox, members, operator, pay,
-        payments, public, reminders, team,
+        account, account_tools, accounts, bank, club, exports, fees, health, mailbox, members,
+        operator, pay, payments, public, reminders, team,
     };
 
     let public = Router::new()
@@ -115,6 +115,7 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         .route("/t/{club}/bank/connect", post(bank::connect))
         .route("/t/{club}/bank/renew", post(bank::renew))
         .route("/t/{club}/bank/disconnect", post(bank::disconnect))
+        .route("/t/{club}/bank/history/delete", post(bank::delete_history))
         .route("/t/{club}/accounts/{account}", get(accounts::account_page))
         .route(
             "/t/{club}/accounts/{account}/movements/{movement}",
@@ -127,6 +128,18 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         .route(
             "/t/{club}/accounts/{account}/statements/{statement}",
             get(accounts::statement_pdf),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/charts",
+            get(account_tools::charts),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/watch",
+            get(account_tools::watch_form).post(account_tools::save_watch),
+        )
+        .route(
+            "/t/{club}/accounts/{account}/watch/remove",
+            post(account_tools::remove_watch),
         )
         .route("/t/{club}/fees", get(fees::overview_page))
         .route("/t/{club}/fees/schedules", get(fees::schedules))
@@ -191,7 +204,8 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
             "/t/{club}/accounts/{account}/stamp",
             get(accounts::account_stamp),
         )
-        .route("/t/{club}/fees/stamp", get(fees::stamp));
+        .route("/t/{club}/fees/stamp", get(fees::stamp))
+        .route("/t/{club}/bank/stamp", get(club::dashboard_stamp));
 
     // Back from KB's pages (guarded by the one-time `state` bound to the session).
     let kb_callbacks = Router::new()

@@ -14,23 +14,23 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// A club with a connected sandbox account (no generated history), not synced yet.
-struct Club {
-    app: TestApp,
-    client: Client,
-    dashboard: String,
-    tenant: Tenant,
-    worker: kasa::sync::Worker<kasa::consent::Consent>,
-    kb_account: String,
-    iban: String,
-    account: Uuid,
+pub(crate) struct Club {
+    pub(crate) app: TestApp,
+    pub(crate) client: Client,
+    pub(crate) dashboard: String,
+    pub(crate) tenant: Tenant,
+    pub(crate) worker: kasa::sync::Worker<kasa::consent::Consent>,
+    pub(crate) kb_account: String,
+    pub(crate) iban: String,
+    pub(crate) account: Uuid,
 }
 
 impl Club {
-    async fn new() -> Club {
+    pub(crate) async fn new() -> Club {
         Club::with_history(0).await
     }
 
-    async fn with_history(transactions: usize) -> Club {
+    pub(crate) async fn with_history(transactions: usize) -> Club {
         let app = TestApp::spawn_with_sandbox(|c| {
             c.seed.transactions_per_account = transactions;
             c.seed.days = 729;
@@ -61,7 +61,7 @@ impl Club {
     }
 
     /// Books a transaction at the sandbox exactly as given (the club's IBAN filled in).
-    async fn book(&self, mut transaction: Value) {
+    pub(crate) async fn book(&self, mut transaction: Value) {
         let sandbox = self.app.sandbox.clone().expect("sandbox");
         transaction["iban"] = json!(self.iban);
         let response = reqwest::Client::new()
@@ -74,23 +74,23 @@ impl Club {
     }
 
     /// Makes the account's sync due and runs the worker until it is idle.
-    async fn sync(&self) {
+    pub(crate) async fn sync(&self) {
         kasa::sync::jobs::make_due(&self.app.pool, self.account, self.app.now())
             .await
             .expect("due");
         sync_due(&self.app, &self.worker).await;
     }
 
-    async fn count(&self, sql: &str) -> i64 {
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
         tenant_count(&self.app, &self.tenant, sql).await
     }
 
-    async fn member(&self, name: &str, vs: &str) -> Uuid {
+    pub(crate) async fn member(&self, name: &str, vs: &str) -> Uuid {
         add_member(&self.app, &self.tenant, name, vs, "2010-01-01").await
     }
 
     /// Σ allocated to the member's charge of the period starting `period_start`.
-    async fn paid(&self, member: Uuid, period_start: &str) -> i64 {
+    pub(crate) async fn paid(&self, member: Uuid, period_start: &str) -> i64 {
         let mut tx = TenantTx::begin(&self.app.pool, &self.tenant)
             .await
             .expect("begin");
@@ -109,7 +109,7 @@ impl Club {
     }
 
     /// The decision (outcome, rule) about the transaction KB calls `servicer`, if any.
-    async fn decision(&self, servicer: &str) -> Option<(String, String)> {
+    pub(crate) async fn decision(&self, servicer: &str) -> Option<(String, String)> {
         let mut tx = TenantTx::begin(&self.app.pool, &self.tenant)
             .await
             .expect("begin");
@@ -147,18 +147,18 @@ impl Club {
         assert_eq!(response.status(), 303);
     }
 
-    async fn assert_bookkeeping(&self) {
+    pub(crate) async fn assert_bookkeeping(&self) {
         assert_bookkeeping(&self.app, &self.tenant).await;
     }
 
-    fn today(&self) -> time::Date {
+    pub(crate) fn today(&self) -> time::Date {
         kasa::i18n::to_prague(self.app.now()).date()
     }
 }
 
 /// A booked transaction as KB lists it: `kc` whole crowns, on `day` (YYYY-MM-DD), incoming
 /// (`CREDIT`) or outgoing (`DEBIT`), from the payer's Czech account `account_no` (16 digits).
-fn kb_transaction(
+pub(crate) fn kb_transaction(
     servicer: &str,
     direction: &str,
     kc: i64,
@@ -187,7 +187,7 @@ fn kb_transaction(
     })
 }
 
-fn incoming(servicer: &str, kc: i64, day: &str, vs: Option<&str>) -> Value {
+pub(crate) fn incoming(servicer: &str, kc: i64, day: &str, vs: Option<&str>) -> Value {
     kb_transaction(servicer, "CREDIT", kc, day, vs, "0000001234567821")
 }
 

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod accounts;
 mod auth;
 mod browser;
 mod consent;

@@ -69,6 +69,7 @@ fn text(key: &str, s: &str, lang: Lang) -> String {
         }
         "scheme" => Some(format!("members.scheme.{s}")),
         "reason" => Some(format!("audit.reason.{s}")),
+        "balance" => Some(format!("watch.kind.{s}")),
         _ => None,
     };
     if let Some(k) = labelled {
@@ -88,7 +89,14 @@ fn text(key: &str, s: &str, lang: Lang) -> String {
 fn is_id(key: &str) -> bool {
     matches!(
         key,
-        "member" | "payment" | "household" | "schedule" | "undone" | "target" | "values"
+        "member"
+            | "payment"
+            | "household"
+            | "schedule"
+            | "undone"
+            | "target"
+            | "values"
+            | "account"
     )
 }
 
@@ -206,6 +214,9 @@ mod tests {
             "bank.connected",
             "bank.renewed",
             "bank.disconnected",
+            "bank.history_deleted",
+            "bank.watch_set",
+            "bank.watch_removed",
             "payment.assign",
             "payment.confirm",
             "payment.unmatch",

@@ -189,22 +189,50 @@ pub async fn disconnect(
     ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
-    let back = paths::club(access.tenant.key());
     if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
         return Ok(refused);
     }
     let delete_history = !form.delete_history.is_empty();
-    match state
+    let done = state
         .consent
         .disconnect(&access.tenant, &access.user, delete_history)
-        .await
-    {
-        Ok(()) => {
-            access.ctx.flash("flash.bank_disconnected").await;
+        .await;
+    back_to_dashboard(&state, &access, done, "flash.bank_disconnected").await
+}
+
+/// Back to the dashboard with the `flash` message after a finished journey, or its problem.
+async fn back_to_dashboard<T>(
+    state: &AppState,
+    access: &ClubAccess<ManageMoney>,
+    done: Result<T, flow::Error>,
+    flash: &str,
+) -> Result<Response, AppError> {
+    let back = paths::club(access.tenant.key());
+    match done {
+        Ok(_) => {
+            access.ctx.flash(flash).await;
             Ok(Redirect::to(&back).into_response())
         }
-        Err(error) => problem(&state, &access.ctx, &error, back).await,
+        Err(error) => problem(state, &access.ctx, &error, back).await,
     }
+}
+
+/// `POST /t/{club}/bank/history/delete`: the password again, then the history of every
+/// disconnected account goes (with its matches; charges it paid are open again).
+pub async fn delete_history(
+    State(state): State<AppState>,
+    access: ClubAccess<ManageMoney>,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
+        return Ok(refused);
+    }
+    let done = state
+        .consent
+        .delete_disconnected_history(&access.tenant, &access.user)
+        .await;
+    back_to_dashboard(&state, &access, done, "flash.bank_history_deleted").await
 }
 
 async fn take_state(session: &Session) -> Result<Option<String>, AppError> {

@@ -13,8 +13,9 @@ use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -28,9 +29,46 @@ struct DashboardPage {
     team_href: String,
     bank: Option<ConnectionView>,
     accounts: Vec<AccountSummary>,
+    /// The accounts a live connection exposes (the others are disconnected, history only).
+    connected: Vec<Uuid>,
+    /// The accounts' balance watches.
+    watches: Vec<crate::balance_watch::Watch>,
+    /// Where the open dashboard polls for changes, and the state it shows.
+    stamp_url: String,
+    stamp: String,
     /// "Expected this month vs received so far" (member fees).
     fees: crate::payment::overview::MonthSummary,
     errors: FieldErrors,
+}
+
+impl DashboardPage {
+    fn is_connected(&self, account: &Uuid) -> bool {
+        self.connected.contains(account)
+    }
+
+    /// Whether some account's history is kept without a live connection.
+    fn has_disconnected(&self) -> bool {
+        self.accounts
+            .iter()
+            .any(|a| !self.connected.contains(&a.id))
+    }
+
+    fn watch_of(&self, account: &Uuid) -> Option<&crate::balance_watch::Watch> {
+        self.watches.iter().find(|w| w.account_id == *account)
+    }
+
+    /// "3 stránky" / "1 page": the first sync's page count with its plural.
+    fn pages(&self, n: &i32) -> String {
+        self.c.lang.t_count("bank.pages_count", i64::from(*n))
+    }
+}
+
+/// The dashboard's change stamp: the accounts' ([`views::club_stamp`]) and the fee figures'
+/// (`payment::stamp`).
+async fn dashboard_stamp_of(tx: &mut TenantTx) -> Result<String, AppError> {
+    let accounts = views::club_stamp(tx).await?;
+    let fees = crate::payment::stamp(tx).await?;
+    Ok(format!("{accounts}|{fees}"))
 }
 
 async fn dashboard_page<C: Capability>(
@@ -40,8 +78,11 @@ async fn dashboard_page<C: Capability>(
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
     let bank = state.consent.connection(&access.tenant).await?;
+    let connected = state.consent.connected_accounts(&access.tenant).await?;
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let accounts = views::accounts(&mut tx).await?;
+    let watches = crate::balance_watch::of_club(&mut tx).await?;
+    let stamp = dashboard_stamp_of(&mut tx).await?;
     let today = crate::i18n::to_prague(state.now()).date();
     let fees = crate::payment::overview::month_summary(&mut tx, today).await?;
     tx.commit().await?;
@@ -57,10 +98,37 @@ async fn dashboard_page<C: Capability>(
             team_href: crate::web::paths::team(access.tenant.key()),
             bank,
             accounts,
+            connected,
+            watches,
+            stamp_url: format!(
+                "{}/bank/stamp",
+                crate::web::paths::club(access.tenant.key())
+            ),
+            stamp,
             fees,
             errors,
         },
     )
+}
+
+/// `GET /t/{club}/bank/stamp`: the dashboard's change stamp, polled by the open dashboard so its
+/// accounts (first-sync progress, freshness, balances, watches) and fee figures update by
+/// themselves.
+pub async fn dashboard_stamp(
+    State(state): State<AppState>,
+    access: ClubAccess<ViewClub>,
+) -> Result<Response, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let stamp = dashboard_stamp_of(&mut tx).await?;
+    tx.commit().await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        stamp,
+    )
+        .into_response())
 }
 
 pub async fn dashboard(

@@ -1,6 +1,7 @@
 //! Page handlers, one module per area, and the chrome every page shares.
 
 pub mod account;
+pub mod account_tools;
 pub mod accounts;
 mod audit_text;
 pub mod bank;
