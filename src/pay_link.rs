@@ -70,7 +70,8 @@ pub async fn issued_at(
     member: MemberId,
 ) -> Result<Option<OffsetDateTime>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT issued_at FROM app.pay_links WHERE tenant_id = $1 AND member_id = $2",
+        "SELECT issued_at FROM app.pay_links \
+          WHERE tenant_id = $1 AND member_id = $2 AND kind = 'treasurer'",
     )
     .bind(tx.tenant_id())
     .bind(member)
@@ -91,7 +92,7 @@ pub async fn issue(
     let replaced: Option<bool> = sqlx::query_scalar(
         "INSERT INTO app.pay_links (token_hash, tenant_id, member_id, issued_at, issued_by) \
          VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (tenant_id, member_id) DO UPDATE \
+         ON CONFLICT (tenant_id, member_id) WHERE kind = 'treasurer' DO UPDATE \
             SET token_hash = EXCLUDED.token_hash, issued_at = EXCLUDED.issued_at, \
                 issued_by = EXCLUDED.issued_by \
          RETURNING (xmax <> 0)",
@@ -114,7 +115,31 @@ pub async fn issue(
     Ok(token)
 }
 
-/// Revokes the member's link (it opens nothing any more); `false` when there was none.
+/// A link of the member's own for one reminder e-mail (`kind = 'reminder'`): it works beside
+/// the treasurer's link and the earlier reminders' links until [`revoke`] ends them all. Not
+/// audited one by one (the reminder batch is). Errors: [`Error::NotFound`].
+pub async fn issue_for_reminder(
+    tx: &mut TenantTx,
+    member: MemberId,
+    now: OffsetDateTime,
+) -> Result<Token, Error> {
+    ensure_member(tx, member).await?;
+    let token = Token::random();
+    sqlx::query(
+        "INSERT INTO app.pay_links (token_hash, tenant_id, member_id, issued_at, kind) \
+         VALUES ($1, $2, $3, $4, 'reminder')",
+    )
+    .bind(hash(token.as_str()))
+    .bind(tx.tenant_id())
+    .bind(member)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(token)
+}
+
+/// Revokes the member's links, the treasurer's and the reminders' (they open nothing any
+/// more); `false` when there was none.
 /// Audited as `member.pay_link_revoked`. Errors: [`Error::NotFound`].
 pub async fn revoke(
     tx: &mut TenantTx,
@@ -152,11 +177,13 @@ pub enum Sent {
     Stale,
     /// The member has no e-mail address to send the link to.
     NoEmail,
+    /// This link was e-mailed already (a second click, a replayed request): nothing queued.
+    Earlier,
 }
 
 /// E-mails the member's link, just issued and shown to the treasurer (`token`, as in the
-/// link), to every address of the member, through the outbox in `tx`; audited as
-/// `member.pay_link_sent` with the number of recipients (see [`Sent`]).
+/// link), to every address of the member, through the outbox in `tx`, once per link; audited
+/// as `member.pay_link_sent` with the number of recipients (see [`Sent`]).
 /// Errors: [`Error::NotFound`].
 pub async fn send(
     tx: &mut TenantTx,
@@ -169,7 +196,8 @@ pub async fn send(
 ) -> Result<Sent, Error> {
     let found = member::get(tx, member).await?.ok_or(Error::NotFound)?;
     let current: Option<Vec<u8>> = sqlx::query_scalar(
-        "SELECT token_hash FROM app.pay_links WHERE tenant_id = $1 AND member_id = $2",
+        "SELECT token_hash FROM app.pay_links \
+          WHERE tenant_id = $1 AND member_id = $2 AND kind = 'treasurer'",
     )
     .bind(tx.tenant_id())
     .bind(member)
@@ -185,6 +213,19 @@ pub async fn send(
         .collect();
     if recipients.is_empty() {
         return Ok(Sent::NoEmail);
+    }
+    // Once per link, whoever sends at the same moment: the row is marked in this transaction.
+    let first = sqlx::query(
+        "UPDATE app.pay_links SET sent_at = $2 WHERE token_hash = $1 AND sent_at IS NULL",
+    )
+    .bind(hash(token))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first {
+        return Ok(Sent::Earlier);
     }
     let club: String = sqlx::query_scalar("SELECT name FROM app.tenants WHERE id = $1")
         .bind(tx.tenant_id())

@@ -676,9 +676,8 @@ pub async fn send(
             continue;
         }
         let Some(email) = &item.email else { continue };
-        let token = crate::pay_link::issue(
+        let token = crate::pay_link::issue_for_reminder(
             &mut tx,
-            actor,
             crate::member::MemberId(item.link_member),
             now,
         )
@@ -703,7 +702,9 @@ pub async fn send(
         actor,
         "reminder.batch_sent",
         json!({ "batch": batch, "mails": mails, "excluded": skipped,
-                "fresh_as_of": preview.fresh_as_of }),
+                "fresh_as_of": preview.fresh_as_of.and_then(|at| {
+                    at.format(&time::format_description::well_known::Rfc3339).ok()
+                }) }),
         now,
     )
     .await?;

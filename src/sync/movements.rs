@@ -115,7 +115,11 @@ impl Cursor {
             Some(Cursor::Amount(key.parse().ok()?, id))
         } else {
             let format = time::macros::format_description!("[year]-[month]-[day]");
-            Some(Cursor::Day(Date::parse(key, &format).ok()?, id))
+            // Years PostgreSQL's `date` holds and people write: a position outside is no position.
+            let day = Date::parse(key, &format)
+                .ok()
+                .filter(|d| (1..=9999).contains(&d.year()))?;
+            Some(Cursor::Day(day, id))
         }
     }
 
@@ -181,7 +185,9 @@ impl FilterForm {
     /// ignored (the first page).
     pub fn parse(&self) -> Result<Filter, Vec<(&'static str, &'static str)>> {
         let mut problems = Vec::new();
-        let text = self.q.trim();
+        // Control characters (NUL among them, which PostgreSQL's text cannot hold) are no text.
+        let text: String = self.q.chars().filter(|c| !c.is_control()).collect();
+        let text = text.trim();
         let text = (!text.is_empty()).then(|| text.chars().take(MAX_TEXT).collect::<String>());
         let symbol = match self.symbol.trim() {
             "" => None,
@@ -755,9 +761,26 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_in_the_search_text_are_dropped_not_sent_to_the_database() {
+        let filter = form(&[("q", "\u{0}novák\u{7}")]).parse().expect("filter");
+        assert_eq!(filter.text.as_deref(), Some("novák"));
+        let filter = form(&[("q", "\u{0}")]).parse().expect("filter");
+        assert_eq!(filter.text, None);
+    }
+
+    #[test]
     fn a_malformed_position_is_the_first_page_and_cursors_round_trip() {
-        let filter = form(&[("after", "nonsense")]).parse().expect("filter");
-        assert_eq!(filter.position, Position::First);
+        for position in [
+            "nonsense",
+            "-9999-01-01.1",
+            "0000-01-01.1",
+            "+10000-01-01.1",
+        ] {
+            let filter = form(&[("after", position)]).parse().expect("filter");
+            assert_eq!(filter.position, Position::First, "{position}");
+            let filter = form(&[("before", position)]).parse().expect("filter");
+            assert_eq!(filter.position, Position::First, "{position}");
+        }
         let cursor = Cursor::Day(date!(2026 - 11 - 29), 1234);
         assert_eq!(cursor.to_param(), "2026-11-29.1234");
         assert_eq!(

@@ -251,6 +251,8 @@ async fn a_reminder_batch_waits_for_a_fresh_sync_and_reminds_each_payer_once() {
         "{page}"
     );
     assert!(page.contains("3 připomínky jsou připravené"), "{page}");
+    // Jana already has a link from the treasurer; the reminders must not end it.
+    let handed_out = crate::pay_page::issue_link(&app, &treasurer, &dashboard, jana).await;
     // The treasurer unticks Karel and sends; a second tab sends at the same moment.
     let karel_key = format!("m:{karel}");
     let mut form: Vec<(&str, String)> = vec![("form_token", form_token(&page))];
@@ -316,6 +318,9 @@ async fn a_reminder_batch_waits_for_a_fresh_sync_and_reminds_each_payer_once() {
     let (status, own) = app.client().get_text(&link).await;
     assert_eq!(status, 200);
     assert!(own.contains("Jana Nováková"));
+    assert_ne!(link, handed_out, "each reminder has a link of its own");
+    let (status, _) = app.client().get_text(&handed_out).await;
+    assert_eq!(status, 200, "the link the treasurer handed out still works");
     // Karel's step is recorded as excluded: he is not offered again for it.
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
     let outcomes: Vec<(Uuid, String)> =
@@ -323,6 +328,16 @@ async fn a_reminder_batch_waits_for_a_fresh_sync_and_reminds_each_payer_once() {
             .fetch_all(&mut *tx)
             .await
             .expect("steps");
+    let issued: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'member.pay_link_issued'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("audit");
+    assert_eq!(
+        issued, 1,
+        "the treasurer's link only: a batch is one entry, not one a member"
+    );
     let batches: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'reminder.batch_sent'")
             .fetch_one(&mut *tx)

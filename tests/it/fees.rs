@@ -809,6 +809,37 @@ async fn a_query_string_the_page_cannot_read_gets_a_page_in_czech_not_a_raw_erro
 }
 
 #[tokio::test]
+async fn a_body_that_is_not_a_form_or_is_too_large_gets_a_page_in_czech_with_its_status() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let response = client
+        .http
+        .post(client.url(&format!("{dashboard}/fees/settings")))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 415);
+    let page = response.text().await.expect("body");
+    assert!(page.contains("Adrese nerozumíme"), "{page}");
+    assert!(!page.contains("Content-Type"), "{page}");
+
+    let huge = "x".repeat(12 * 1024 * 1024);
+    let response = client
+        .http
+        .post(client.url(&format!("{dashboard}/fees/settings")))
+        .form(&[("payments_from", huge.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 413);
+    let page = response.text().await.expect("body");
+    assert!(page.contains("Příliš mnoho dat"), "{page}");
+}
+
+#[tokio::test]
 async fn every_invalid_schedule_field_is_marked_and_a_bad_discount_line_is_named() {
     let app = TestApp::spawn().await;
     let (client, dashboard, _) = signed_up_club(&app).await;

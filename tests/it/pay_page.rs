@@ -473,6 +473,18 @@ async fn a_new_link_can_be_copied_and_sent_to_the_members_e_mail_once_it_is_curr
     tx.commit().await.expect("commit");
     assert_eq!(sent, 1);
 
+    // The same link sent again, three times at once: nothing more is queued.
+    let link = format!("{}{current}", app.base);
+    let path = format!("{club}/members/{jana}/pay-link/send");
+    let form = [("link", link.as_str())];
+    let again = (0..3).map(|_| treasurer.post_form(&path, &form));
+    for response in futures::future::join_all(again).await {
+        assert_eq!(response.status(), 303);
+    }
+    assert_eq!(app.mails_to("jana@example.cz").await.len(), 1, "one e-mail");
+    let (_, page) = treasurer.get_text(&format!("{club}/members/{jana}")).await;
+    assert!(page.contains("už byl členovi poslán"), "{page}");
+
     // A member without an e-mail is offered no sending.
     let (_, page) = treasurer
         .post_text(&format!("{club}/members/{petr}/pay-link"), &[])

@@ -41,7 +41,15 @@ fn words(key: &str, value: &Value, lang: Lang) -> String {
     match value {
         Value::Null => lang.t("audit.value.none").into_owned(),
         Value::Bool(true) => lang.t(&format!("audit.flag.{key}")).into_owned(),
-        Value::Bool(false) => String::new(),
+        Value::Bool(false) => {
+            let key = format!("audit.flag_off.{key}");
+            let text = lang.t(&key);
+            if text == key {
+                String::new()
+            } else {
+                text.into_owned()
+            }
+        }
         Value::Number(n) => match (key, n.as_i64()) {
             ("amount_minor", Some(minor)) => i18n::format_money(minor, "CZK", lang),
             (_, Some(_)) if is_id(key) => String::new(),
@@ -79,8 +87,11 @@ fn text(key: &str, s: &str, lang: Lang) -> String {
         }
     }
     let iso = time::macros::format_description!("[year]-[month]-[day]");
-    match time::Date::parse(s, &iso) {
-        Ok(day) => i18n::format_day(day, lang),
+    if let Ok(day) = time::Date::parse(s, &iso) {
+        return i18n::format_day(day, lang);
+    }
+    match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        Ok(at) => i18n::format_datetime(at, lang),
         Err(_) => s.to_owned(),
     }
 }
@@ -191,6 +202,28 @@ mod tests {
     }
 
     #[test]
+    fn a_reminder_batch_and_a_members_switch_read_as_phrases() {
+        let batch = describe(
+            "reminder.batch_sent",
+            &json!({ "batch": "0191", "mails": 12, "excluded": 1,
+                     "fresh_as_of": "2026-11-24T13:05:00Z" }),
+            Lang::Cs,
+        );
+        assert_eq!(
+            batch,
+            "odesláno: 12, vynecháno: 1, platby započítané do 24.\u{a0}11.\u{a0}2026\u{a0}14:05"
+        );
+        assert_eq!(
+            describe(
+                "reminder.member_switched",
+                &json!({ "member": "x", "on": false }),
+                Lang::Cs
+            ),
+            "připomínky vypnuty"
+        );
+    }
+
+    #[test]
     fn an_action_without_a_phrase_lists_its_details_by_label() {
         assert_eq!(
             describe(
@@ -235,6 +268,10 @@ mod tests {
             "member.vs_scheme_changed",
             "member.pay_link_issued",
             "member.pay_link_revoked",
+            "member.pay_link_sent",
+            "reminder.batch_sent",
+            "reminder.settings_saved",
+            "reminder.member_switched",
         ];
         for action in actions {
             for lang in [Lang::Cs, Lang::En] {

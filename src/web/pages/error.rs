@@ -37,11 +37,17 @@ pub async fn render_errors(State(_state): State<AppState>, req: Request, next: N
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         },
-        // An extractor refused the request (a query string or form it cannot read, such as a
-        // field given twice): axum answers in plain English; people get the page in their
-        // language instead.
-        None if is_plain_rejection(&response) => (StatusCode::BAD_REQUEST, "bad_request"),
-        None => return response,
+        // An extractor or a body limit refused the request (a query string or form it cannot
+        // read, a field given twice, a body that is not a form or too large): axum answers in
+        // plain English; people get the page in their language instead, with the same status.
+        None => match plain_rejection(&response) {
+            Some(StatusCode::PAYLOAD_TOO_LARGE) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Some(StatusCode::UNSUPPORTED_MEDIA_TYPE) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request")
+            }
+            Some(status) if status.is_client_error() => (status, "bad_request"),
+            _ => return response,
+        },
     };
     let lang = viewer.lang;
     let page = ErrorPage {
@@ -54,12 +60,23 @@ pub async fn render_errors(State(_state): State<AppState>, req: Request, next: N
     render_status(status, &page).unwrap_or(response)
 }
 
-/// A 400 in plain text: how axum's extractors refuse what they cannot read.
-fn is_plain_rejection(response: &Response) -> bool {
-    response.status() == StatusCode::BAD_REQUEST
-        && response
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/plain"))
+/// The status of a client error answered in plain text: how
+/// axum's extractors and body limits refuse what they cannot read (400, 413, 415, 422). Kasa's
+/// own pages are HTML, so only those rejections match; 404/405 have pages of their own.
+fn plain_rejection(response: &Response) -> Option<StatusCode> {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    (plain
+        && matches!(
+            status,
+            StatusCode::BAD_REQUEST
+                | StatusCode::PAYLOAD_TOO_LARGE
+                | StatusCode::UNSUPPORTED_MEDIA_TYPE
+                | StatusCode::UNPROCESSABLE_ENTITY
+        ))
+    .then_some(status)
 }

@@ -91,6 +91,7 @@ pub async fn send_link(
         }
         pay_link::Sent::Stale => "pay.link.stale",
         pay_link::Sent::NoEmail => "pay.link.no_email",
+        pay_link::Sent::Earlier => "pay.link.sent_earlier",
     };
     access.ctx.flash(flash).await;
     Ok(Redirect::to(&paths::member(access.tenant.key(), id)).into_response())

@@ -135,8 +135,8 @@ impl RemindersPage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PageQuery {
-    pub sent: Option<usize>,
-    pub excluded: Option<usize>,
+    pub sent: Option<u32>,
+    pub excluded: Option<u32>,
     pub earlier: Option<String>,
 }
 
@@ -183,10 +183,10 @@ pub async fn preview(
     let sent = match (query.sent, query.earlier) {
         (_, Some(_)) => Some(lang.t("reminders.flash.earlier").into_owned()),
         (Some(n), None) => {
-            let mut text = lang.t_count("reminders.flash.sent", n as i64);
+            let mut text = lang.t_count("reminders.flash.sent", i64::from(n));
             if let Some(x) = query.excluded.filter(|x| *x > 0) {
                 text.push(' ');
-                text.push_str(&lang.t_count("reminders.flash.excluded", x as i64));
+                text.push_str(&lang.t_count("reminders.flash.excluded", i64::from(x)));
             }
             Some(text)
         }
