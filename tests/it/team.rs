@@ -295,3 +295,21 @@ async fn an_invitation_accepted_twice_at_once_lets_exactly_one_in() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_co_treasurer_of_a_connected_club_sees_no_empty_next_step_card() {
+    let app = TestApp::spawn_with_sandbox(|c| c.seed.transactions_per_account = 0).await;
+    let (owner, dashboard) = crate::consent::confirmed_club(&app, "o@sokol.cz", ICO_A).await;
+    let (_, page) = owner.get_text(&dashboard).await;
+    assert!(page.contains("Další krok"), "the owner has steps: {page}");
+    crate::consent::connect(&app, &owner, &dashboard).await;
+    let treasurer = app
+        .teammate(&owner, &dashboard, "p@sokol.cz", "treasurer")
+        .await;
+    let (status, page) = treasurer.get_text(&dashboard).await;
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("Další krok"),
+        "nothing left to do for a co-treasurer: {page}"
+    );
+}
