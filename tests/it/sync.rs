@@ -1142,7 +1142,10 @@ async fn the_worker_loop_syncs_wakes_on_a_notification_and_stops_on_shutdown() {
         false
     };
     assert!(runs_reach(1).await, "the loop ran the first sync");
-    // A notification: due now, and the idle loop is woken instead of sleeping 30 s.
+    // A notification: due now, and the idle loop is woken instead of sleeping 30 s. It comes
+    // a moment after the first claim, as in real time: with the clock standing still, one that
+    // lands while the first run is finishing would look no newer than that run's claim.
+    env.clock.advance(time::Duration::seconds(1));
     env.notify().await;
     wake.notify_one();
     assert!(runs_reach(2).await, "woken by the notification");
