@@ -70,9 +70,47 @@ pub async fn enqueue_with(
     dedup_key: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    insert(conn, message, attachments, to, dedup_key, now, now)
+        .await
+        .map(|_| ())
+}
+
+/// Queues a message, keyed by `dedup_key`, that is not sent before `send_after` (`now` or
+/// later): a mail a person's action caused waits out the action's undo window, in which
+/// [`withdraw`] takes it back. Returns whether it was queued (false: the key was queued
+/// before, and is kept as it is).
+pub async fn enqueue_held(
+    conn: &mut PgConnection,
+    message: &Message,
+    to: &Email,
+    dedup_key: &str,
+    now: OffsetDateTime,
+    send_after: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    insert(
+        conn,
+        message,
+        &[],
+        to,
+        Some(dedup_key),
+        now,
+        send_after.max(now),
+    )
+    .await
+}
+
+async fn insert(
+    conn: &mut PgConnection,
+    message: &Message,
+    attachments: &[Attachment],
+    to: &Email,
+    dedup_key: Option<&str>,
+    now: OffsetDateTime,
+    send_after: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    let queued = sqlx::query(
         "INSERT INTO app.outbox (recipient, subject, body_text, attachments, dedup_key, created_at, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (dedup_key) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
     )
     .bind(to.as_str())
     .bind(&message.subject)
@@ -80,9 +118,34 @@ pub async fn enqueue_with(
     .bind(Json(attachments))
     .bind(dedup_key)
     .bind(now)
+    .bind(send_after)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(queued == 1)
+}
+
+/// Deletes the messages not sent yet whose dedup key starts with a `(prefix, keep)` pair's
+/// prefix, except those whose key starts with its `keep`; returns how many. A message being
+/// delivered at this very moment may still go out (the delivery worker claims it outside this
+/// transaction).
+pub async fn withdraw(
+    conn: &mut PgConnection,
+    keys: &[(String, Option<String>)],
+) -> Result<u64, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    Ok(sqlx::query(
+        "DELETE FROM app.outbox o USING UNNEST($1::text[], $2::text[]) AS w(prefix, keep) \
+          WHERE o.sent_at IS NULL AND starts_with(o.dedup_key, w.prefix) \
+            AND (w.keep IS NULL OR NOT starts_with(o.dedup_key, w.keep))",
+    )
+    .bind(keys.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|(_, k)| k.as_deref()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// A queued or sent e-mail.
