@@ -10,6 +10,13 @@
 //! subscribed and no thank-you wanted it reads two tiny tables and nothing else. The daily
 //! digest is assembled by the hourly task ([`queue_digests`]): one per teammate and Prague
 //! day, once (`payment_digests`), for the day before.
+//!
+//! A person's actions on payments ([`act`], [`assign`], [`mark_irrelevant`], which wrap
+//! `payment`'s and are what the payments page calls) announce a payment whose payer they
+//! changed the same way, with the e-mails held in the outbox for [`HOLD`] (the undo window),
+//! and withdraw the unsent notices and thank-yous of a payment no longer matched to the payer
+//! they were about. Every e-mail has an outbox key per payment, payer and recipient: at most
+//! once each, whoever matched the payment.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +28,7 @@ use crate::db::tenant::{Tenant, TenantTx};
 use crate::i18n::{self, Lang};
 use crate::mail::{self, Links};
 use crate::payment::views::{self as payment_views, Received};
+use crate::reminder::Payer;
 
 /// What a teammate wants to hear about matched payments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -160,6 +168,40 @@ fn payments_link(links: &Links, tx: &TenantTx) -> String {
     links.page(&format!("/t/{}/payments", tx.key()))
 }
 
+/// How long a notice or thank-you a person's action on a payment caused waits in the outbox:
+/// the action's undo window. An undo (or a reassignment) within it withdraws the mail.
+pub const HOLD: time::Duration = time::Duration::minutes(5);
+
+/// The outbox key of a notice of `payment` (from its start: every notice of the payment; with
+/// the payer: those about that payer; with the teammate too: one e-mail), so a notice is
+/// queued at most once per payment, payer and teammate.
+fn notice_key(tenant: Uuid, payment: i64, payer: Option<Payer>, user: Option<Uuid>) -> String {
+    let mut key = format!("payment-received:{tenant}:{payment}:");
+    if let Some(payer) = payer {
+        key.push_str(&payer.key());
+        key.push(':');
+        if let Some(user) = user {
+            key.push_str(&user.to_string());
+        }
+    }
+    key
+}
+
+/// Who wants to hear of matched payments: the subscribed teammates, and whether payers who
+/// were reminded get a thank-you. `None`: nobody.
+struct Wants {
+    subscribed: Vec<Subscriber>,
+}
+
+impl Wants {
+    async fn load(tx: &mut TenantTx) -> Result<Option<Wants>, sqlx::Error> {
+        let tenant = tx.tenant_id();
+        let subscribed = subscribers(tx, tenant).await?;
+        let thank_you = crate::reminder::settings(tx).await?.thank_you;
+        Ok((!subscribed.is_empty() || thank_you).then_some(Wants { subscribed }))
+    }
+}
+
 /// After matching in a sync's transaction (at `now`, the run's instant): records the payments
 /// it matched for subscribed teammates, queues a notice per payment for those who want each
 /// one, and the reminders' thank-you mails. Only inserts; returns how many e-mails it queued.
@@ -168,32 +210,52 @@ pub async fn after_matching(
     links: &Links,
     now: OffsetDateTime,
 ) -> Result<usize, sqlx::Error> {
-    let tenant = tx.tenant_id();
-    let subscribed = subscribers(tx, tenant).await?;
-    let thank_you = crate::reminder::settings(tx).await?.thank_you;
-    if subscribed.is_empty() && !thank_you {
+    let Some(wants) = Wants::load(tx).await? else {
         return Ok(0);
-    }
+    };
     let matched = payment_views::matched_at(tx, now).await?;
-    if matched.is_empty() {
+    let received = payment_views::received(tx, &matched).await?;
+    announce(tx, links, &wants, &received, now, now).await
+}
+
+/// Queues what `received` (payments just matched, as they are now) calls for, not sent before
+/// `send_after`: the thank-yous, the payments recorded once per payer (`received_payments`,
+/// what the digests list) and a notice per newly recorded payment for teammates who want
+/// each one. A payment recorded for another payer must have been forgotten first
+/// ([`forget_changed`]). Returns how many e-mails were queued.
+async fn announce(
+    tx: &mut TenantTx,
+    links: &Links,
+    wants: &Wants,
+    received: &[Received],
+    now: OffsetDateTime,
+    send_after: OffsetDateTime,
+) -> Result<usize, sqlx::Error> {
+    if received.is_empty() {
         return Ok(0);
     }
-    let received = payment_views::received(tx, &matched).await?;
-    let mut queued = crate::reminder::thank(tx, &received, now).await?;
-    if subscribed.is_empty() {
+    let mut queued = crate::reminder::thank(tx, received, now, send_after).await?;
+    if wants.subscribed.is_empty() {
         return Ok(queued);
     }
     let new: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO received_payments (transaction_id, matched_at, matched_day) \
-         SELECT u, $2, $3 FROM UNNEST($1::int8[]) AS u \
+        "INSERT INTO received_payments (transaction_id, payer, matched_at, matched_day) \
+         SELECT u.id, u.payer, $3, $4 FROM UNNEST($1::int8[], $2::text[]) AS u(id, payer) \
          ON CONFLICT DO NOTHING RETURNING transaction_id",
     )
-    .bind(&matched)
+    .bind(received.iter().map(|r| r.payment_id).collect::<Vec<_>>())
+    .bind(
+        received
+            .iter()
+            .map(|r| Payer::from(r.target).key())
+            .collect::<Vec<_>>(),
+    )
     .bind(now)
     .bind(i18n::prague_date(now))
     .fetch_all(&mut **tx)
     .await?;
-    let each: Vec<&Subscriber> = subscribed
+    let each: Vec<&Subscriber> = wants
+        .subscribed
         .iter()
         .filter(|s| Mode::parse(&s.mode) == Some(Mode::Each))
         .collect();
@@ -202,23 +264,175 @@ pub async fn after_matching(
     }
     let club = club_name(tx).await?;
     let link = payments_link(links, tx);
+    let tenant = tx.tenant_id();
     for payment in received.iter().filter(|r| new.contains(&r.payment_id)) {
+        let payer = Payer::from(payment.target);
         for subscriber in &each {
             let lang = subscriber.lang();
             let message =
                 mail::templates::payment_received(lang, &club, &line(lang, payment), &link);
-            mail::outbox::enqueue(
-                tx,
-                &message,
-                &Email::from_stored(subscriber.email.clone()),
-                None,
-                now,
-            )
-            .await?;
-            queued += 1;
+            let key = notice_key(
+                tenant,
+                payment.payment_id,
+                Some(payer),
+                Some(subscriber.user_id),
+            );
+            let to = Email::from_stored(subscriber.email.clone());
+            if mail::outbox::enqueue_held(tx, &message, &to, &key, now, send_after).await? {
+                queued += 1;
+            }
         }
     }
     Ok(queued)
+}
+
+/// Forgets the notices and thank-yous of those of `payments` that are no longer matched to
+/// the payer they were about (`now`: their payer, `None` when unmatched): withdraws their
+/// e-mails still in the outbox and their records, so the digest and a later match see them as
+/// never announced. E-mails already sent stay sent (docs/decisions.md).
+async fn forget_changed(
+    tx: &mut TenantTx,
+    payments: &[(i64, Option<Payer>)],
+) -> Result<(), sqlx::Error> {
+    if payments.is_empty() {
+        return Ok(());
+    }
+    let tenant = tx.tenant_id();
+    let mut withdraw: Vec<(String, Option<String>)> = Vec::new();
+    for (payment, payer) in payments {
+        withdraw.push((
+            notice_key(tenant, *payment, None, None),
+            payer.map(|p| notice_key(tenant, *payment, Some(p), None)),
+        ));
+        withdraw.push((
+            crate::reminder::thanks_key(tenant, *payment, None, None),
+            payer.map(|p| crate::reminder::thanks_key(tenant, *payment, Some(p), None)),
+        ));
+    }
+    mail::outbox::withdraw(tx, &withdraw).await?;
+    let ids: Vec<i64> = payments.iter().map(|(id, _)| *id).collect();
+    let payers: Vec<Option<String>> = payments.iter().map(|(_, p)| p.map(|p| p.key())).collect();
+    for table in ["received_payments", "reminder_thanks"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} r USING UNNEST($1::int8[], $2::text[]) AS u(id, payer) \
+              WHERE r.transaction_id = u.id AND r.payer IS DISTINCT FROM u.payer"
+        ))
+        .bind(&ids)
+        .bind(&payers)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The payer each of `payments` is matched to now (`None`: not matched to anyone).
+async fn payers_of(
+    tx: &mut TenantTx,
+    payments: &[i64],
+) -> Result<BTreeMap<i64, Option<Payer>>, sqlx::Error> {
+    let rows: Vec<(i64, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        "SELECT transaction_id, target_member, target_household FROM payment_decisions \
+          WHERE transaction_id = ANY($1) AND outcome IN ('matched', 'partly_paid', 'overpaid')",
+    )
+    .bind(payments)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut payers: BTreeMap<i64, Option<Payer>> = payments.iter().map(|p| (*p, None)).collect();
+    for (id, member, household) in rows {
+        payers.insert(
+            id,
+            crate::payment::target_of(member, household).map(Payer::from),
+        );
+    }
+    Ok(payers)
+}
+
+/// After a person changed `payments` (their payers before the change: `before`), in the
+/// action's transaction: a payment now matched to someone else (or no one) loses its unsent
+/// notices and thank-yous; one now matched to a new payer is announced as a sync's match
+/// would be, held back for [`HOLD`] (the undo window). A payment whose payer did not change
+/// (a confirmation) announces nothing. Returns how many e-mails were queued.
+async fn after_person(
+    tx: &mut TenantTx,
+    links: &Links,
+    before: &BTreeMap<i64, Option<Payer>>,
+    now: OffsetDateTime,
+) -> Result<usize, sqlx::Error> {
+    let ids: Vec<i64> = before.keys().copied().collect();
+    let after = payers_of(tx, &ids).await?;
+    let changed: Vec<(i64, Option<Payer>)> = after
+        .into_iter()
+        .filter(|(id, payer)| before.get(id) != Some(payer))
+        .collect();
+    forget_changed(tx, &changed).await?;
+    let Some(wants) = Wants::load(tx).await? else {
+        return Ok(0);
+    };
+    let matched: Vec<i64> = changed
+        .iter()
+        .filter(|(_, payer)| payer.is_some())
+        .map(|(id, _)| *id)
+        .collect();
+    let received = payment_views::received(tx, &matched).await?;
+    announce(tx, links, &wants, &received, now, now + HOLD).await
+}
+
+/// A person's action on a payment from the payments page ([`crate::payment::act`], or
+/// [`crate::payment::undo`] for `None`), then its notices brought in line
+/// (see [`after_person`]), in `tx`. Errors: those of the action.
+pub async fn act(
+    tx: &mut TenantTx,
+    links: &Links,
+    actor: &crate::audit::Actor,
+    payment: i64,
+    action: Option<crate::payment::Action>,
+    today: Date,
+    now: OffsetDateTime,
+) -> Result<(), crate::payment::Error> {
+    let before = payers_of(tx, &[payment]).await?;
+    match action {
+        Some(action) => crate::payment::act(tx, actor, payment, action, today, now)
+            .await
+            .map(|_| ())?,
+        None => crate::payment::undo(tx, actor, payment, now).await?,
+    }
+    after_person(tx, links, &before, now).await?;
+    Ok(())
+}
+
+/// [`crate::payment::assign`] (one click in the queue, or a member typed), then the payment's
+/// notices brought in line (see [`after_person`]): the new payer is announced, an unsent
+/// notice about an earlier payer is withdrawn. Returns the action's id; errors: those of
+/// `payment::assign`.
+pub async fn assign(
+    tx: &mut TenantTx,
+    links: &Links,
+    actor: &crate::audit::Actor,
+    payment: i64,
+    choice: &crate::payment::Choice,
+    today: Date,
+    now: OffsetDateTime,
+) -> Result<i64, crate::payment::Error> {
+    let before = payers_of(tx, &[payment]).await?;
+    let id = crate::payment::assign(tx, actor, payment, choice, today, now).await?;
+    after_person(tx, links, &before, now).await?;
+    Ok(id)
+}
+
+/// [`crate::payment::bulk::mark_irrelevant`], then the payments' unsent notices withdrawn
+/// (see [`after_person`]). Errors: those of the bulk action.
+pub async fn mark_irrelevant(
+    tx: &mut TenantTx,
+    links: &Links,
+    actor: &crate::audit::Actor,
+    payments: &[i64],
+    today: Date,
+    now: OffsetDateTime,
+) -> Result<crate::payment::bulk::Bulk, crate::payment::Error> {
+    let before = payers_of(tx, payments).await?;
+    let bulk = crate::payment::bulk::mark_irrelevant(tx, actor, payments, today, now).await?;
+    after_person(tx, links, &before, now).await?;
+    Ok(bulk)
 }
 
 /// The sync hook: matching (`payment::AfterSync`), then [`after_matching`], in the sync's

@@ -17,11 +17,14 @@
 //!   the booking lag ([`calendar::synced_after`]); until then the preview lists them as
 //!   waiting and says why. The e-mail says up to when payments are counted.
 //! - One e-mail per payer, as the member's own page works (`pay_link`): a member, or a
-//!   household with its own VS (to its guardian, for the household's total). It lists the open
+//!   household with its own VS (to its guardian, for the household's total), to every address
+//!   of the addressee (one e-mail each, as `pay_link::send` does). It lists the open
 //!   charges due so far, the total after credit, the account and VS, the QR payment as an
 //!   inline PNG, and a fresh link to the member's page (issued per batch: the raw token exists
 //!   only when issued; the earlier link of that member stops working, docs/decisions.md).
 //! - Payers without an e-mail address are listed as "cannot be reminded".
+//! - A member who joined after a charge's due date has its steps counted from the day they
+//!   joined ([`counted_from`]); a step whose day fell before that is never offered.
 
 pub mod calendar;
 
@@ -200,9 +203,12 @@ pub struct StepDue {
     pub schedule_name: String,
     pub period: (Date, Date),
     pub due_on: Date,
+    /// The day the steps count from ([`counted_from`]): `due_on`, or the later day the
+    /// member could first know of the charge.
+    pub counted_from: Date,
     /// Still open (amount − paid), minor units.
     pub open_minor: i64,
-    /// Days from the due date.
+    /// Days from `counted_from`.
     pub step: i32,
     /// Earlier steps never sent: recorded as overtaken when this one goes.
     pub overtaken: Vec<i32>,
@@ -226,8 +232,10 @@ pub struct Item {
     pub payer: Payer,
     /// The member's or household's name.
     pub name: String,
-    /// Where the e-mail goes; `None`: cannot be reminded (nobody has an address).
-    pub email: Option<Email>,
+    /// Where the e-mail goes: every address of the payer's addressee (the member, or the
+    /// household's guardian), one e-mail each, as the member's link is sent
+    /// (`pay_link::send`); empty: cannot be reminded (nobody has an address).
+    pub emails: Vec<Email>,
     /// The member whose own page the e-mail links to (for a household: the guardian if they
     /// belong to it, else its first member).
     pub link_member: Uuid,
@@ -289,6 +297,9 @@ struct CandidateRow {
     member_name: String,
     household_id: Option<Uuid>,
     due_on: Date,
+    /// The first day the member could know of the charge: the day they joined (`joined_on`,
+    /// else the day they were added).
+    known_on: Date,
     period_start: Date,
     period_end: Date,
     open_minor: i64,
@@ -297,13 +308,29 @@ struct CandidateRow {
     handled: Vec<i32>,
 }
 
-/// The step of a charge due on `due_on` that is due `today`: the latest step reached, unless
-/// it or a later one was handled; with the earlier steps never handled (overtaken).
-fn step_due(steps: &[i32], handled: &[i32], due_on: Date, today: Date) -> Option<(i32, Vec<i32>)> {
+/// The day a charge's reminder steps count from: its due date, or, for a member who joined
+/// after it, the day they joined (`known_on`). Nobody is reminded of a date that passed
+/// before they could pay. (A charge Kasa created late, for a schedule entered late, keeps its
+/// due date: the club announced the fee before Kasa knew of it, docs/decisions.md.)
+pub fn counted_from(due_on: Date, known_on: Date) -> Date {
+    due_on.max(known_on)
+}
+
+/// The step of a charge that is due `today`, its steps counting from `from`
+/// ([`counted_from`]): the latest step reached whose day is not before `known_on` (a step
+/// that fell before the member could know of the charge is never offered), unless it or a
+/// later one was handled; with the earlier steps never handled (overtaken).
+fn step_due(
+    steps: &[i32],
+    handled: &[i32],
+    (from, known_on): (Date, Date),
+    today: Date,
+) -> Option<(i32, Vec<i32>)> {
+    let day = |s: i32| from + time::Duration::days(i64::from(s));
     let reached = steps
         .iter()
         .copied()
-        .filter(|s| due_on + time::Duration::days(i64::from(*s)) <= today)
+        .filter(|s| day(*s) <= today && day(*s) >= known_on)
         .max()?;
     if handled.iter().any(|h| *h >= reached) {
         return None;
@@ -325,16 +352,23 @@ struct Person {
     household_id: Option<Uuid>,
 }
 
-fn first_email(emails: &[String]) -> Option<Email> {
-    emails.iter().find_map(|e| Email::parse(e))
+/// Every valid address of a person, in their order, without repeats.
+fn addresses(emails: &[String]) -> Vec<Email> {
+    let mut found: Vec<Email> = Vec::new();
+    for email in emails.iter().filter_map(|e| Email::parse(e)) {
+        if !found.iter().any(|f| f.as_str() == email.as_str()) {
+            found.push(email);
+        }
+    }
+    found
 }
 
-/// The payer's members (active), VS, name, e-mail and linked member.
+/// The payer's members (active), VS, name, addresses and linked member.
 struct PayerFacts {
     name: String,
     variable_symbol: String,
     members: Vec<Uuid>,
-    email: Option<Email>,
+    emails: Vec<Email>,
     link_member: Uuid,
 }
 
@@ -349,7 +383,7 @@ async fn payer_facts(tx: &mut TenantTx, payer: Payer) -> Result<Option<PayerFact
             .fetch_optional(&mut **tx)
             .await?;
             Ok(person.map(|p| PayerFacts {
-                email: first_email(&p.emails),
+                emails: addresses(&p.emails),
                 name: p.name,
                 variable_symbol: p.variable_symbol,
                 members: vec![p.id],
@@ -383,9 +417,17 @@ async fn payer_facts(tx: &mut TenantTx, payer: Payer) -> Result<Option<PayerFact
             let Some(first) = members.first() else {
                 return Ok(None);
             };
-            let email = guardian
-                .and_then(|g| first_email(&g.emails))
-                .or_else(|| members.iter().find_map(|m| first_email(&m.emails)));
+            // The guardian's addresses, else those of the first member who has any.
+            let emails = guardian
+                .map(|g| addresses(&g.emails))
+                .filter(|e| !e.is_empty())
+                .or_else(|| {
+                    members
+                        .iter()
+                        .map(|m| addresses(&m.emails))
+                        .find(|e| !e.is_empty())
+                })
+                .unwrap_or_default();
             let link_member = guardian
                 .filter(|g| g.household_id == Some(id))
                 .map_or(first.id, |g| g.id);
@@ -393,7 +435,7 @@ async fn payer_facts(tx: &mut TenantTx, payer: Payer) -> Result<Option<PayerFact
                 name,
                 variable_symbol,
                 members: members.iter().map(|m| m.id).collect(),
-                email,
+                emails,
                 link_member,
             }))
         }
@@ -422,6 +464,8 @@ pub async fn preview(tx: &mut TenantTx, now: OffsetDateTime) -> Result<Preview, 
     };
     let rows: Vec<CandidateRow> = sqlx::query_as(
         "SELECT c.id AS charge_id, c.member_id, m.name AS member_name, m.household_id, c.due_on, \
+                COALESCE(m.joined_on, (m.created_at AT TIME ZONE 'Europe/Prague')::date) \
+                    AS known_on, \
                 c.period_start, c.period_end, c.amount_minor - c.paid_minor AS open_minor, \
                 s.name AS schedule_name, s.reminder_steps AS steps, \
                 ARRAY(SELECT r.step FROM reminders_sent r WHERE r.charge_id = c.id) AS handled \
@@ -445,7 +489,10 @@ pub async fn preview(tx: &mut TenantTx, now: OffsetDateTime) -> Result<Preview, 
     let lag = u32::try_from(settings.booking_lag_days).unwrap_or(0);
     let mut by_payer: BTreeMap<Payer, Vec<StepDue>> = BTreeMap::new();
     for row in rows {
-        let Some((step, overtaken)) = step_due(&row.steps, &row.handled, row.due_on, today) else {
+        let from = counted_from(row.due_on, row.known_on);
+        let Some((step, overtaken)) =
+            step_due(&row.steps, &row.handled, (from, row.known_on), today)
+        else {
             continue;
         };
         let payer = match row.household_id {
@@ -459,10 +506,11 @@ pub async fn preview(tx: &mut TenantTx, now: OffsetDateTime) -> Result<Preview, 
             schedule_name: row.schedule_name,
             period: (row.period_start, row.period_end),
             due_on: row.due_on,
+            counted_from: from,
             open_minor: row.open_minor,
             step,
             overtaken,
-            needs_sync_after: calendar::synced_after(row.due_on, step, lag),
+            needs_sync_after: calendar::synced_after(from, step, lag),
         });
     }
     let mut preview = Preview {
@@ -507,7 +555,7 @@ pub async fn preview(tx: &mut TenantTx, now: OffsetDateTime) -> Result<Preview, 
         let item = Item {
             payer,
             name: facts.name,
-            email: facts.email,
+            emails: facts.emails,
             link_member: facts.link_member,
             variable_symbol: facts.variable_symbol,
             steps,
@@ -517,7 +565,7 @@ pub async fn preview(tx: &mut TenantTx, now: OffsetDateTime) -> Result<Preview, 
         };
         if !released {
             preview.waiting.push(item);
-        } else if item.email.is_none() {
+        } else if item.emails.is_empty() {
             preview.unreachable.push(item);
         } else {
             preview.ready.push(item);
@@ -675,7 +723,9 @@ pub async fn send(
             skipped += 1;
             continue;
         }
-        let Some(email) = &item.email else { continue };
+        if item.emails.is_empty() {
+            continue;
+        }
         let token = crate::pay_link::issue_for_reminder(
             &mut tx,
             crate::member::MemberId(item.link_member),
@@ -689,8 +739,11 @@ pub async fn send(
             &mailer.links().pay_page(token.as_str()),
             preview.fresh_as_of.unwrap_or(now),
         );
-        mail::outbox::enqueue_with(&mut tx, &message, &attachments, email, None, now).await?;
-        mails += 1;
+        // One e-mail per address (the step is recorded once, above).
+        for to in &item.emails {
+            mail::outbox::enqueue_with(&mut tx, &message, &attachments, to, None, now).await?;
+            mails += 1;
+        }
     }
     sqlx::query("UPDATE reminder_batches SET mails = $2 WHERE id = $1")
         .bind(batch)
@@ -824,13 +877,42 @@ fn reminder_mail(
     (message, attachments)
 }
 
-/// Thanks the payers of `payments` (just matched by a sync) who were reminded of a charge the
-/// payment paid, when the club wants it ([`Settings::thank_you`]): one e-mail per payment, at
-/// most once (`reminder_thanks`), in the caller's transaction. Returns how many were queued.
+/// The outbox key of a thank-you for `payment` (from its start: every thank-you of the
+/// payment; with the payer: those to that payer; with the address too: one e-mail), so a
+/// thank-you is queued at most once per payment, payer and address, and one still unsent can
+/// be withdrawn when the payment turns out to be someone else's.
+pub fn thanks_key(tenant: Uuid, payment: i64, payer: Option<Payer>, to: Option<&Email>) -> String {
+    let mut key = format!("payment-thanks:{tenant}:{payment}:");
+    if let Some(payer) = payer {
+        key.push_str(&payer.key());
+        key.push(':');
+        if let Some(to) = to {
+            key.push_str(to.as_str());
+        }
+    }
+    key
+}
+
+impl From<Target> for Payer {
+    fn from(target: Target) -> Payer {
+        match target {
+            Target::Member(m) => Payer::Member(m),
+            Target::Household(h) => Payer::Household(h),
+        }
+    }
+}
+
+/// Thanks the payers of `payments` (just matched by a sync or assigned by a person) who were
+/// reminded of a charge the payment paid, when the club wants it ([`Settings::thank_you`]):
+/// one e-mail per payment to every address of the payer (as reminders go), at most once per
+/// payment and payer (`reminder_thanks`, which the caller clears for a payment that became
+/// someone else's), in the caller's transaction, not sent before `send_after` (a person's
+/// undo window). Returns how many e-mails were queued.
 pub async fn thank(
     tx: &mut TenantTx,
     payments: &[Received],
     now: OffsetDateTime,
+    send_after: OffsetDateTime,
 ) -> Result<usize, sqlx::Error> {
     if payments.is_empty() || !settings(tx).await?.thank_you {
         return Ok(0);
@@ -847,26 +929,30 @@ pub async fn thank(
     let reminded: BTreeSet<i64> = reminded.into_iter().collect();
     let mut club: Option<String> = None;
     let mut queued = 0;
-    let mut recipients: HashMap<Payer, Option<Email>> = HashMap::new();
+    let mut recipients: HashMap<Payer, Vec<Email>> = HashMap::new();
+    let tenant = tx.tenant_id();
     for payment in payments.iter().filter(|p| reminded.contains(&p.payment_id)) {
-        let payer = match payment.target {
-            Target::Member(m) => Payer::Member(m),
-            Target::Household(h) => Payer::Household(h),
-        };
-        let email = match recipients.get(&payer) {
-            Some(email) => email.clone(),
+        let payer = Payer::from(payment.target);
+        let emails = match recipients.get(&payer) {
+            Some(emails) => emails.clone(),
             None => {
-                let email = payer_facts(tx, payer).await?.and_then(|f| f.email);
-                recipients.insert(payer, email.clone());
-                email
+                let emails = payer_facts(tx, payer)
+                    .await?
+                    .map(|f| f.emails)
+                    .unwrap_or_default();
+                recipients.insert(payer, emails.clone());
+                emails
             }
         };
-        let Some(email) = email else { continue };
+        if emails.is_empty() {
+            continue;
+        }
         let new: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO reminder_thanks (transaction_id, at) VALUES ($1, $2) \
+            "INSERT INTO reminder_thanks (transaction_id, payer, at) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING RETURNING transaction_id",
         )
         .bind(payment.payment_id)
+        .bind(payer.key())
         .bind(now)
         .fetch_optional(&mut **tx)
         .await?;
@@ -894,8 +980,12 @@ pub async fn thank(
                 .map(|d| i18n::format_day(d, lang))
                 .unwrap_or_default(),
         );
-        mail::outbox::enqueue(tx, &message, &email, None, now).await?;
-        queued += 1;
+        for to in &emails {
+            let key = thanks_key(tenant, payment.payment_id, Some(payer), Some(to));
+            if mail::outbox::enqueue_held(tx, &message, to, &key, now, send_after).await? {
+                queued += 1;
+            }
+        }
     }
     Ok(queued)
 }
@@ -909,6 +999,7 @@ mod tests {
     fn only_the_latest_step_reached_is_due_once_and_earlier_ones_are_overtaken() {
         let steps = [-7, 0, 14];
         let due = date!(2026 - 11 - 20);
+        let due = (due, date!(2026 - 01 - 01));
         assert_eq!(step_due(&steps, &[], due, date!(2026 - 11 - 12)), None);
         assert_eq!(
             step_due(&steps, &[], due, date!(2026 - 11 - 13)),
@@ -926,6 +1017,39 @@ mod tests {
         );
         assert_eq!(step_due(&steps, &[14], due, date!(2027 - 01 - 10)), None);
         assert_eq!(step_due(&[], &[], due, date!(2027 - 01 - 10)), None);
+    }
+
+    #[test]
+    fn a_member_who_joined_after_the_due_date_is_never_reminded_of_a_date_before_joining() {
+        let steps = [-7, 0, 14];
+        let (due, joined) = (date!(2026 - 11 - 01), date!(2026 - 11 - 30));
+        let from = counted_from(due, joined);
+        assert_eq!(from, joined, "the steps count from the day they joined");
+        // On the day they join: the "on the day" notice, not "14 days after"; the step a
+        // week before fell before they joined and is never offered.
+        assert_eq!(
+            step_due(&steps, &[], (from, joined), date!(2026 - 11 - 30)),
+            Some((0, vec![-7]))
+        );
+        assert_eq!(
+            step_due(&steps, &[-7, 0], (from, joined), date!(2026 - 12 - 13)),
+            None
+        );
+        assert_eq!(
+            step_due(&steps, &[-7, 0], (from, joined), date!(2026 - 12 - 14)),
+            Some((14, vec![]))
+        );
+        // Joined three days before the due date: no "a week before", the due date stays.
+        let joined = date!(2026 - 10 - 29);
+        assert_eq!(counted_from(due, joined), due);
+        assert_eq!(
+            step_due(&steps, &[], (due, joined), date!(2026 - 10 - 30)),
+            None
+        );
+        assert_eq!(
+            step_due(&steps, &[], (due, joined), due),
+            Some((0, vec![-7]))
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reminders to members and "payment received" e-mails (issue 9, items 3 and 4), through the
 //! pages, the real sync against the sandbox, and the outbox.
 
-use crate::fees::{add_member, month_start, monthly_schedule, pay, tenant_of};
+use crate::fees::{add_member, month_start, monthly_schedule, pay, tenant_count, tenant_of};
 use crate::helpers::*;
 use crate::members::form_token;
 use crate::pay_page::connected;
@@ -33,16 +33,50 @@ fn later(app: &TestApp, bank: &kb_sandbox::ManualClock, days: i64) {
 
 /// Adds a member with an e-mail address (or none).
 async fn member(app: &TestApp, tenant: &Tenant, name: &str, vs: &str, email: Option<&str>) -> Uuid {
-    let id = add_member(app, tenant, name, vs, "2010-01-01").await;
+    let emails: Vec<&str> = email.into_iter().collect();
+    member_since(app, tenant, name, vs, &emails, "2010-01-01").await
+}
+
+/// Adds a member who joined on `joined` (`YYYY-MM-DD`) with these e-mail addresses.
+async fn member_since(
+    app: &TestApp,
+    tenant: &Tenant,
+    name: &str,
+    vs: &str,
+    emails: &[&str],
+    joined: &str,
+) -> Uuid {
+    let id = add_member(app, tenant, name, vs, joined).await;
     let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
     sqlx::query("UPDATE members SET emails = $2 WHERE id = $1")
         .bind(id)
-        .bind(email.into_iter().map(str::to_owned).collect::<Vec<_>>())
+        .bind(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await
         .expect("e-mail");
     tx.commit().await.expect("commit");
     id
+}
+
+/// Jana Nováková (VS 2026001, jana@example.cz) and Petr Svoboda (2026002, petr@example.cz).
+async fn jana_and_petr(app: &TestApp, tenant: &Tenant) -> (Uuid, Uuid) {
+    let jana = member(
+        app,
+        tenant,
+        "Jana Nováková",
+        "2026001",
+        Some("jana@example.cz"),
+    )
+    .await;
+    let petr = member(
+        app,
+        tenant,
+        "Petr Svoboda",
+        "2026002",
+        Some("petr@example.cz"),
+    )
+    .await;
+    (jana, petr)
 }
 
 /// A one-off fee of `amount` Kč due on `due_day` of the month starting `starts_on`, with the
@@ -367,13 +401,7 @@ async fn a_reminder_batch_waits_for_a_fresh_sync_and_reminds_each_payer_once() {
     tx.commit().await.expect("commit");
     assert_eq!(paid, 150_000, "Jana's payment was matched");
     assert_eq!(app.mails_to("jana@example.cz").await.len(), 1);
-    let response = treasurer
-        .post_form(
-            &format!("{dashboard}/reminders/settings"),
-            &[("booking_lag_days", "2"), ("thank_you", "on")],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
+    thank_you_on(&treasurer, &dashboard).await;
     pay(
         &app,
         &worker,
@@ -568,22 +596,7 @@ async fn a_treasurer_previews_unticks_a_member_and_sends_the_batch_in_the_browse
     let (app, _bank) = app().await;
     let (client, dashboard) = crate::consent::confirmed_club(&app, "t@sokol.cz", ICO_A).await;
     let tenant = tenant_of(&app, &dashboard).await;
-    member(
-        &app,
-        &tenant,
-        "Jana Nováková",
-        "2026001",
-        Some("jana@example.cz"),
-    )
-    .await;
-    let petr = member(
-        &app,
-        &tenant,
-        "Petr Svoboda",
-        "2026002",
-        Some("petr@example.cz"),
-    )
-    .await;
+    let (_, petr) = jana_and_petr(&app, &tenant).await;
     // A one-off fee due on the 1st of last month: its last step (14 days after) is due.
     one_off_fee(&client, &dashboard, "1500", 1, &month_start(&app, 1)).await;
     connected(&app, &client, &dashboard).await;
@@ -680,8 +693,8 @@ async fn a_household_with_its_own_vs_gets_one_reminder_for_the_total_at_the_guar
     assert_eq!(family.to_pay_minor, 100_000, "both children's fees");
     assert_eq!(family.variable_symbol, "0777");
     assert_eq!(
-        family.email.as_ref().map(|e| e.as_str()),
-        Some("eva@example.cz"),
+        family.emails.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        vec!["eva@example.cz"],
         "the guardian's address"
     );
     let sent = kasa::reminder::send(
@@ -722,4 +735,331 @@ async fn a_household_with_its_own_vs_gets_one_reminder_for_the_total_at_the_guar
         "{}",
         family_mail.1
     );
+}
+
+/// The "přijatá platba" notices to `to`, oldest first: (body, held back for the undo window).
+async fn notices_to(app: &TestApp, to: &str) -> Vec<(String, bool)> {
+    sqlx::query_as(
+        "SELECT body_text, next_attempt_at > created_at FROM app.outbox \
+          WHERE recipient = $1 AND subject LIKE '%přijatá platba%' ORDER BY id",
+    )
+    .bind(to)
+    .fetch_all(&app.pool)
+    .await
+    .expect("outbox")
+}
+
+/// A fee of 1 500 Kč due today, the account connected, then eight days later a sync (past the
+/// booking lag) and the treasurer signed in again; returns the sync worker.
+async fn due_a_week_ago_and_synced(
+    app: &TestApp,
+    bank: &kb_sandbox::ManualClock,
+    treasurer: &Client,
+    dashboard: &str,
+) -> kasa::sync::Worker<kasa::consent::Consent> {
+    fee_due_today(app, treasurer, dashboard).await;
+    let worker = connected(app, treasurer, dashboard).await;
+    later(app, bank, 8);
+    sync(app, &worker).await;
+    treasurer.log_in("t@sokol.cz", PASSWORD).await;
+    worker
+}
+
+/// The club wants a thank-you after a reminder (booking lag 2 days).
+async fn thank_you_on(treasurer: &Client, dashboard: &str) {
+    let response = treasurer
+        .post_form(
+            &format!("{dashboard}/reminders/settings"),
+            &[("booking_lag_days", "2"), ("thank_you", "on")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+}
+
+/// The thank-you mails to `to`.
+async fn thanks_to(app: &TestApp, to: &str) -> usize {
+    app.mails_to(to)
+        .await
+        .iter()
+        .filter(|(s, _)| s.contains("děkujeme za platbu"))
+        .count()
+}
+
+/// Sends every reminder the preview has ready now, as the treasurer's Send would.
+async fn remind_everyone(app: &TestApp, tenant: &Tenant) -> usize {
+    let state = app.state.clone().expect("state");
+    let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
+    let preview = kasa::reminder::preview(&mut tx, app.now())
+        .await
+        .expect("preview");
+    tx.commit().await.expect("commit");
+    let choice = kasa::reminder::Choice {
+        seen: preview.ready.iter().map(|i| i.payer).collect(),
+        ..Default::default()
+    };
+    match kasa::reminder::send(
+        &state.mailer,
+        tenant,
+        &kasa::audit::Actor::SYSTEM,
+        &choice,
+        app.now(),
+    )
+    .await
+    .expect("send")
+    {
+        kasa::reminder::Sent::Batch { mails, .. } => mails,
+        kasa::reminder::Sent::Earlier => 0,
+    }
+}
+
+#[tokio::test]
+async fn a_treasurers_assignment_is_announced_and_thanked_once_for_the_payer_it_ends_with() {
+    let (app, bank) = app().await;
+    let (treasurer, dashboard) = crate::consent::confirmed_club(&app, "t@sokol.cz", ICO_A).await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    let (jana, petr) = jana_and_petr(&app, &tenant).await;
+    let worker = due_a_week_ago_and_synced(&app, &bank, &treasurer, &dashboard).await;
+    thank_you_on(&treasurer, &dashboard).await;
+    let response = treasurer
+        .post_form(
+            &format!("{dashboard}/reminders/notices"),
+            &[("mode", "each")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(remind_everyone(&app, &tenant).await, 2, "Jana and Petr");
+
+    // A parent pays for Jana without her VS: the payment waits in the queue, unannounced.
+    pay(
+        &app,
+        &worker,
+        serde_json::json!({"amount_minor": 150_000, "vs": "999", "message": "za dceru",
+                           "payer_name": "Rodic Neznamy"}),
+    )
+    .await;
+    let payment = tenant_count(
+        &app,
+        &tenant,
+        "SELECT transaction_id FROM payment_decisions WHERE outcome = 'unidentified'",
+    )
+    .await;
+    assert!(notices_to(&app, "t@sokol.cz").await.is_empty());
+    let payments = format!("{dashboard}/payments/{payment}");
+    let assign = |member: Uuid| {
+        let treasurer = &treasurer;
+        let path = format!("{payments}/assign");
+        async move {
+            let target = format!("member:{member}");
+            let response = treasurer
+                .post_form(&path, &[("target", target.as_str())])
+                .await;
+            assert_eq!(response.status(), 303);
+        }
+    };
+    let undo = || async {
+        let response = treasurer.post_form(&format!("{payments}/undo"), &[]).await;
+        assert_eq!(response.status(), 303);
+    };
+
+    // One click assigns it to Jana: the treasurer hears of it and Jana is thanked, through the
+    // outbox and held back for the undo window.
+    assign(jana).await;
+    let notices = notices_to(&app, "t@sokol.cz").await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0]
+            .0
+            .contains("Jana Nováková zaplatil(a) 1\u{a0}500,00\u{a0}Kč"),
+        "{notices:?}"
+    );
+    assert!(notices[0].1, "held for the undo window");
+    assert_eq!(thanks_to(&app, "jana@example.cz").await, 1);
+
+    // Reassigned to Petr before anything went: one notice, about Petr; Petr is thanked, Jana
+    // no longer.
+    assign(petr).await;
+    let notices = notices_to(&app, "t@sokol.cz").await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].0.contains("Petr Svoboda zaplatil(a)"),
+        "{notices:?}"
+    );
+    assert_eq!(thanks_to(&app, "jana@example.cz").await, 0);
+    assert_eq!(thanks_to(&app, "petr@example.cz").await, 1);
+
+    // Undone twice (back to Jana, then back to the queue): nothing wrong stays queued.
+    undo().await;
+    let notices = notices_to(&app, "t@sokol.cz").await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].0.contains("Jana Nováková"), "{notices:?}");
+    undo().await;
+    assert!(notices_to(&app, "t@sokol.cz").await.is_empty());
+    assert_eq!(thanks_to(&app, "jana@example.cz").await, 0);
+    assert_eq!(thanks_to(&app, "petr@example.cz").await, 0);
+    let recorded = tenant_count(
+        &app,
+        &tenant,
+        "SELECT (SELECT count(*) FROM received_payments) + (SELECT count(*) FROM reminder_thanks)",
+    )
+    .await;
+    assert_eq!(recorded, 0, "the digest will not list it");
+
+    // Assigned to Jana again and delivered: an undo cannot call the mail back, and assigning
+    // her once more announces nothing twice.
+    assign(jana).await;
+    sqlx::query("UPDATE app.outbox SET sent_at = created_at WHERE sent_at IS NULL")
+        .execute(&app.pool)
+        .await
+        .expect("delivered");
+    undo().await;
+    assign(jana).await;
+    assert_eq!(notices_to(&app, "t@sokol.cz").await.len(), 1);
+    assert_eq!(thanks_to(&app, "jana@example.cz").await, 1);
+}
+
+/// A yearly fee of 1 200 Kč due on 1 January of this year.
+async fn yearly_fee_due_in_january(app: &TestApp, client: &Client, dashboard: &str) {
+    let year = kasa::i18n::prague_date(app.now()).year();
+    let response = client
+        .post_form(
+            &format!("{dashboard}/fees/schedules/new"),
+            &[
+                ("name", "Příspěvek"),
+                ("amount", "1200"),
+                ("period", "year"),
+                ("due_day", "1"),
+                ("grace_days", "0"),
+                ("applies_to", "everyone"),
+                ("starts_on", &format!("{year}-01-01")),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "schedule saved");
+}
+
+/// The preview's steps per payer name: (ready, waiting).
+async fn steps_now(app: &TestApp, tenant: &Tenant) -> (Vec<(String, i32)>, Vec<(String, i32)>) {
+    let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
+    let preview = kasa::reminder::preview(&mut tx, app.now())
+        .await
+        .expect("preview");
+    tx.commit().await.expect("commit");
+    let named = |items: &[kasa::reminder::Item]| {
+        items
+            .iter()
+            .map(|i| (i.name.clone(), i.step()))
+            .collect::<Vec<_>>()
+    };
+    (named(&preview.ready), named(&preview.waiting))
+}
+
+#[tokio::test]
+async fn a_member_who_joined_after_the_due_date_is_first_reminded_as_on_the_day_after_a_fresh_sync()
+{
+    let (app, bank) = app().await;
+    // The test spans a month; it starts in January so that no new year's charge comes in.
+    let today = kasa::i18n::prague_date(app.now());
+    if today.month() == time::Month::December {
+        later(&app, &bank, 33 - i64::from(today.day()));
+    }
+    let (treasurer, dashboard) = crate::consent::confirmed_club(&app, "t@sokol.cz", ICO_A).await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    member(
+        &app,
+        &tenant,
+        "Jana Nováková",
+        "2026001",
+        Some("jana@example.cz"),
+    )
+    .await;
+    yearly_fee_due_in_january(&app, &treasurer, &dashboard).await;
+    let worker = connected(&app, &treasurer, &dashboard).await;
+    later(&app, &bank, 20);
+    let today = kasa::i18n::prague_date(app.now()).to_string();
+    member_since(
+        &app,
+        &tenant,
+        "Nový Člen",
+        "2026002",
+        &["novy@example.cz"],
+        &today,
+    )
+    .await;
+    sync(&app, &worker).await;
+
+    // Jana has owed since January: she gets the late reminder. Nový joined today: not the
+    // "14 days after" step, and not before a sync shows what he paid in his first days.
+    let (ready, waiting) = steps_now(&app, &tenant).await;
+    assert_eq!(ready, vec![("Jana Nováková".to_owned(), 14)]);
+    assert_eq!(waiting, vec![("Nový Člen".to_owned(), 0)]);
+    // The send agrees with the preview.
+    assert_eq!(remind_everyone(&app, &tenant).await, 1);
+    assert!(app.mails_to("novy@example.cz").await.is_empty());
+
+    // After the booking lag and a sync: his first notice, once.
+    later(&app, &bank, 9);
+    sync(&app, &worker).await;
+    let (ready, _) = steps_now(&app, &tenant).await;
+    assert_eq!(ready, vec![("Nový Člen".to_owned(), 0)]);
+    assert_eq!(remind_everyone(&app, &tenant).await, 1);
+    assert_eq!(app.mails_to("novy@example.cz").await.len(), 1);
+    assert_eq!(remind_everyone(&app, &tenant).await, 0);
+}
+
+#[tokio::test]
+async fn reminders_and_thank_yous_go_to_every_address_of_the_member_once() {
+    let (app, bank) = app().await;
+    let (treasurer, dashboard) = crate::consent::confirmed_club(&app, "t@sokol.cz", ICO_A).await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    let addresses = ["jana@example.cz", "jana.prace@example.cz"];
+    member_since(
+        &app,
+        &tenant,
+        "Jana Nováková",
+        "2026001",
+        &addresses,
+        "2010-01-01",
+    )
+    .await;
+    let worker = due_a_week_ago_and_synced(&app, &bank, &treasurer, &dashboard).await;
+    thank_you_on(&treasurer, &dashboard).await;
+    let (_, page) = treasurer.get_text(&format!("{dashboard}/reminders")).await;
+    assert!(
+        page.contains("jana@example.cz, jana.prace@example.cz"),
+        "{page}"
+    );
+
+    assert_eq!(
+        remind_everyone(&app, &tenant).await,
+        2,
+        "one e-mail per address"
+    );
+    assert_eq!(
+        remind_everyone(&app, &tenant).await,
+        0,
+        "the step went once"
+    );
+    for to in addresses {
+        let mails = app.mails_to(to).await;
+        assert_eq!(mails.len(), 1, "{to}");
+        assert!(mails[0].0.contains("připomínka platby"), "{mails:?}");
+    }
+    let steps = tenant_count(
+        &app,
+        &tenant,
+        "SELECT count(*) FROM reminders_sent WHERE outcome = 'sent'",
+    )
+    .await;
+    assert_eq!(steps, 1, "one step of one charge");
+
+    pay(
+        &app,
+        &worker,
+        serde_json::json!({"amount_minor": 150_000, "vs": "2026001", "payer_name": "Jana Nováková"}),
+    )
+    .await;
+    sync(&app, &worker).await;
+    for to in addresses {
+        assert_eq!(thanks_to(&app, to).await, 1, "{to}");
+    }
 }

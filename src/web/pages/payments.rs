@@ -8,6 +8,7 @@ use crate::db::tenant::TenantTx;
 use crate::payment::matching::{Evidence, Outcome, Rule};
 use crate::payment::views::{self, DecidedLine, Named, PaymentsView};
 use crate::payment::{self, Action, Choice};
+use crate::payment_notice;
 use crate::team::{ManageMoney, Role, ViewClub};
 use crate::web::AppState;
 use crate::web::access::ClubAccess;
@@ -281,15 +282,18 @@ async fn run_action(
     let payment_id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let now = state.now();
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let result = match action {
-        Some(action) => {
-            let today = crate::i18n::to_prague(now).date();
-            payment::act(&mut tx, &actor(access), payment_id, action, today, now)
-                .await
-                .map(|_| ())
-        }
-        None => payment::undo(&mut tx, &actor(access), payment_id, now).await,
-    };
+    let today = crate::i18n::to_prague(now).date();
+    let links = state.mailer.links();
+    let result = payment_notice::act(
+        &mut tx,
+        links,
+        &actor(access),
+        payment_id,
+        action,
+        today,
+        now,
+    )
+    .await;
     let flash = match result {
         Ok(()) => {
             tx.commit().await?;
@@ -327,7 +331,17 @@ pub async fn assign(
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let result = match choice {
         Ok(choice) => {
-            payment::assign(&mut tx, &actor(&access), payment_id, &choice, today, now).await
+            let links = state.mailer.links();
+            payment_notice::assign(
+                &mut tx,
+                links,
+                &actor(&access),
+                payment_id,
+                &choice,
+                today,
+                now,
+            )
+            .await
         }
         Err(e) => Err(e),
     };
@@ -383,20 +397,28 @@ pub async fn irrelevant_selected(
     let now = state.now();
     let today = crate::i18n::to_prague(now).date();
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
-    let flash =
-        match payment::bulk::mark_irrelevant(&mut tx, &actor(&access), &ids, today, now).await {
-            Ok(bulk) => {
-                tx.commit().await?;
-                if bulk.skipped > 0 {
-                    "payments.flash.irrelevant_some"
-                } else {
-                    "payments.flash.irrelevant_many"
-                }
+    let flash = match payment_notice::mark_irrelevant(
+        &mut tx,
+        state.mailer.links(),
+        &actor(&access),
+        &ids,
+        today,
+        now,
+    )
+    .await
+    {
+        Ok(bulk) => {
+            tx.commit().await?;
+            if bulk.skipped > 0 {
+                "payments.flash.irrelevant_some"
+            } else {
+                "payments.flash.irrelevant_many"
             }
-            Err(payment::Error::NoChoice) => "payments.flash.none_selected",
-            Err(payment::Error::Db(e)) => return Err(e.into()),
-            Err(_) => return Err(AppError::NotFound),
-        };
+        }
+        Err(payment::Error::NoChoice) => "payments.flash.none_selected",
+        Err(payment::Error::Db(e)) => return Err(e.into()),
+        Err(_) => return Err(AppError::NotFound),
+    };
     access.ctx.flash(flash).await;
     Ok(back(&access, page))
 }

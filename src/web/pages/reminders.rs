@@ -79,10 +79,11 @@ impl RemindersPage {
     }
 
     fn email(&self, item: &Item) -> String {
-        item.email
-            .as_ref()
-            .map(|e| e.as_str().to_owned())
-            .unwrap_or_default()
+        item.emails
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn ready_count(&self) -> String {
