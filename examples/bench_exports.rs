@@ -15,7 +15,7 @@ mod common;
 use futures::StreamExt;
 use kasa::clock::SystemClock;
 use kasa::config::Config;
-use kasa::db::tenant::{Tenant, TenantTx};
+use kasa::db::tenant::Tenant;
 use kasa::export::{Dataset, Format, Request};
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,17 +62,11 @@ async fn main() -> anyhow::Result<()> {
     let tenant: Tenant = kasa::db::tenant::provision(&mut conn, "Bench klub", "45317054").await?;
     conn.commit().await?;
     let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
-    let mut tx = TenantTx::begin(&pool, &tenant).await?;
-    let account = uuid::Uuid::now_v7();
-    let info = kasa::sync::ledger::AccountInfo {
-        id: account,
-        kb_account_id: "bench".into(),
-        iban: "CZ6501000000000123456789".into(),
-        currency: "CZK".into(),
-        name: Some("Běžný účet".into()),
-    };
-    kasa::sync::ledger::ensure_account(&mut tx, &info, now).await?;
-    sqlx::query(
+    common::bench_account(
+        &pool,
+        &tenant,
+        now,
+        rows,
         "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
             booking_date, value_date, counterparty_name, counterparty_account, \
             counterparty_bank_code, variable_symbol, message, last_updated, first_seen_at) \
@@ -83,12 +77,7 @@ async fn main() -> anyhow::Result<()> {
                 'Příspěvek za člena ' || n, $2, $2 \
            FROM generate_series(1, $3) n",
     )
-    .bind(account)
-    .bind(now)
-    .bind(rows)
-    .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     println!("{rows} booked transactions");
 
     for format in [Format::Csv, Format::Xlsx, Format::Gpc] {

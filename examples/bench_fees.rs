@@ -19,7 +19,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{Club, ms, percentile, report};
+use common::{Club, load, ms, percentile, report};
 use kasa::audit::Actor;
 use kasa::db::tenant::{Tenant, TenantTx};
 use sqlx::PgPool;
@@ -189,43 +189,6 @@ async fn tenant_count(pool: &PgPool, tenant: &Tenant, sql: &str) -> anyhow::Resu
     let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(n)
-}
-
-/// GETs `url` from every client in a loop for `how_long`: requests/s and every latency.
-async fn load(
-    clients: &[reqwest::Client],
-    url: &str,
-    how_long: Duration,
-) -> anyhow::Result<(f64, Vec<Duration>)> {
-    let started = Instant::now();
-    let deadline = started + how_long;
-    let mut tasks = tokio::task::JoinSet::new();
-    for client in clients {
-        let client = client.clone();
-        let url = url.to_owned();
-        tasks.spawn(async move {
-            let mut samples = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let response = client.get(&url).send().await?;
-                anyhow::ensure!(
-                    response.status().is_success(),
-                    "{url}: {}",
-                    response.status()
-                );
-                response.bytes().await?;
-                samples.push(t.elapsed());
-            }
-            Ok(samples)
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(samples) = tasks.join_next().await {
-        all.extend(samples??);
-    }
-    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
-    all.sort();
-    Ok((rate, all))
 }
 
 fn print_load(what: &str, rate: f64, samples: &[Duration]) {

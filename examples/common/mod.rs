@@ -1,6 +1,6 @@
 //! What the sync and fee benchmarks share: a private PostgreSQL cluster, the built-in KB sandbox
 //! with generated history, Kasa serving on loopback, a signed-up club connected through the
-//! sandbox's consent pages (scripted KB customer), and percentile reports.
+//! sandbox's consent pages (scripted KB customer), a GET load loop and percentile reports.
 //!
 //! Included by the examples with `#[path = "common/mod.rs"] mod common;` (cargo does not treat
 //! this folder as an example of its own).
@@ -16,6 +16,74 @@ use sqlx::PgPool;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// GETs `url` from every client in a loop for `how_long`: requests/s and every latency.
+pub async fn load(
+    clients: &[reqwest::Client],
+    url: &str,
+    how_long: Duration,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let started = Instant::now();
+    let deadline = started + how_long;
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in clients {
+        let client = client.clone();
+        let url = url.to_owned();
+        tasks.spawn(async move {
+            let mut samples = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let response = client.get(&url).send().await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "{url}: {}",
+                    response.status()
+                );
+                response.bytes().await?;
+                samples.push(t.elapsed());
+            }
+            Ok(samples)
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(samples) = tasks.join_next().await {
+        all.extend(samples??);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort();
+    Ok((rate, all))
+}
+
+/// A bank account of `tenant` as the sync creates one (`ledger::ensure_account`, KB id
+/// `bench`) with `rows` booked rows written by `fill`: an `INSERT INTO transactions … SELECT …
+/// FROM generate_series(1, $3) n` given the account (`$1`), `now` (`$2`) and `rows` (`$3`).
+/// Returns the account's id.
+pub async fn bench_account(
+    pool: &PgPool,
+    tenant: &Tenant,
+    now: time::OffsetDateTime,
+    rows: i64,
+    fill: &str,
+) -> anyhow::Result<uuid::Uuid> {
+    let account = uuid::Uuid::now_v7();
+    let mut tx = kasa::db::tenant::TenantTx::begin(pool, tenant).await?;
+    let info = kasa::sync::ledger::AccountInfo {
+        id: account,
+        kb_account_id: "bench".into(),
+        iban: "CZ6501000000000123456789".into(),
+        currency: "CZK".into(),
+        name: Some("Běžný účet".into()),
+    };
+    kasa::sync::ledger::ensure_account(&mut tx, &info, now).await?;
+    sqlx::query(fill)
+        .bind(account)
+        .bind(now)
+        .bind(rows)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(account)
+}
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

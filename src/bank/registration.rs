@@ -321,47 +321,16 @@ mod tests {
 
     /// KB wiki, Application-Registration page, PHP decryption example (sandbox key).
     const WIKI_SALT: &str = "u1W5ABqw9YEcTLgq";
-    const WIKI_DATA: &str = concat!(
-        "h_tAxLwOi41acN4aYy5DOCRnO5bEgENYW_KtwhLPQqZekRbRUoy7jpOShel03we4vovUtfUBCA3VgKyO1lNUFD68844JmG",
-        "wIEJAp_M2hGhg1qdKbrvuM3CBObxb64ohqcCdyeNuUNRhCnIk5STEI3sju05WoOzImtucH6ftIbf3uVxKoyCQEbadFbEul",
-        "yGLEqe4sCXkYBMHVShGRWkKBKKuVrc0RWTVcUZqszOOdz1ozBBxHaBrER_eOuJa3uDkvBhGSnpJWf_GD0G9qUH46zjXEo6",
-        "ZbQUVgrA3OZLAlaOjazpRsKkDPMqIU3JTyB8sVb6pT1gryLo6SbvG9cQhten70X_v3cY75s8-6KBMwi7e9Y28-rC264DQy",
-        "NKUh30zh2nqs-SzQUL9-QWIttXx4mRNNydhnDOCEb8Hij0fWZogLK_CcmOVx6jtoSuac9LCqN_Wr5rA1uKfDrhDB60AvWY",
-        "7bFIbKOA3n6jYefsPkSFCXJ2teP3UyODAofWrlWZMMDY1X7qQ3QtJ5qeCRxR4WFIdhW8RdWLE6scY9AUVAmh8zCKb7xrst",
-        "X7WcgBXW1_xSQkOpWdvl3wLoi9-bMMj4sWp04iP_pET4Md6n-rTGxEJ3WN4z6Y4ebDc0C7CZqq2YbPXmJeKJg5C2xbIcIO",
-        "gTCqtkYXXQltl0XdX-HpUujjrf5WLEguOenARWCqBqNPWKK37f-vnic8qxMbMWOXdGnClEtv5wpHd_UzVmQ3ynNsyHUz1m",
-        "ldN3WiwZycZRjEGgpq7TvmKWEmTuNBmubPeGR2QyF0nmKzSuIXtC5ID4EFGDQCfYtMPUvVaekUlKvi_X7anSaQgkXr13ED",
-        "J2XxpDRdeZ79KuNil0ySo2icIvkADpgGhdileyOhXbV9g553HnUWFm0hQ5IUlYMKwn05WuO-4wFyl63iQ76nO1w2kWJTEI",
-        "xh0EiTPF6dugCtZq7ct_OHhpAug2GJzlAHqShVuvgUIDyj2H-Igh1d87EqSOVlP1--z30ikGgiueAIAkjAb3",
-    );
+    const WIKI_DATA: &str = include_str!("testdata/kb_wiki_registration.b64").trim_ascii();
 
     /// KB wiki, Sandbox page: the 302 to `redirectUris[0]` (sandbox key).
     const SANDBOX_SALT: &str = "rrU94Nc3Z6gPBQV3";
-    const SANDBOX_DATA: &str = concat!(
-        "WR-euAw6XHge5iEPKjE66YTOOSuHir57kkI3Fb6FCE3OVIPBz9Kdcck5li6xaAUJQdy7Ih90v_LuHn7nHiGhHvgsh3Dj8wYK",
-        "smFS2PG4x73UD7843SIc5apwUhHEE_uR9iS9EB3CvwPty4y4YyniTTlJ5WSlyYg2DqXVbo3fi3lXArQG-pptuaMdbFj3uftX",
-        "TdvdpWJZ5JJBNXizGg48YQYgUerajl9gx717Aki1ZsvNGw_IYC8oEMEFEfk-Rn2UToJ5pmuPgpdwGcCaF5z7_kxyknDVsr2p",
-        "6ue4ypTqJheGdMIcXKQ-Vs2iq55AWR61k8TttvruPq4LfTbPk60xZX0xuveJG9kHvLu7k5WKDXcS-VX_SwFXYHrxFaa0DDOO",
-        "NT8rSmozQso_gB5rtR4Jlb2dbhvUg7pUG2nZMs8BSmOX_ry2dug7t8XYxxE9pdfTZb4KWzLzOh-MeDB-NcWRSg8fG4AXZV41",
-        "sDLXlGVbGms5nwxOky5phvr8i2Ks-vx75OCBC6MCpL0d1sHI-8CSX-PEd7NzMiIbLuAWU0hAf461HlIqGJNdr9oFovpq7EZx",
-        "y1bJyLXFhYTVP8rWjQZYixckEHhY7ElSiziJjLd3to8EqiAvWuzv2qEdzn_cmKYXWIWVT4L2AAswhmtHw_2G0tGvW-YXv5K_",
-        "-ZMl8WGSECaw4v6CbyA8VerEiL0GOAaZSfdxzNez3mvsljs0rmH0KBU-pQWbY6MnNdxfXOuK_PeLQ01taU-1UVyr3t41aRNm",
-        "BPk6pAlqFXGu3Z_rlvJjwGs6OT1OHQTi6OAeMVUQN5oPhCPHNZdkQ3LsxnMzaQ7WXqxNY2riC150ad0Wy1od1gKZuVToMLPA",
-        "Y6hu0fDxseZvKn64bGbRZ2ZUrd-cZ_ihDKm6pADwfg0Nv69O5SctWMYBeakihAIvIWb8083aySxhRlJ8tdPsgy3RB3PvpULA",
-        "--JWmBiXtIBtHmg80TdMYYwxPOa319xblONIqAOSGnMW7QMlwfbmROsCNP9mSfgINkZKzRUWVyaJnPOJmAMMHya3AxGsK9ZD",
-        "5zjZFaFcMThyWlTGCnOY5c5FtgBiuYbbiIBp0O9JDBIlI3NS4Q71e3uv3Wc6ipUZSzkaeGBXMt-yOS_56Gd3yrz7_Vgf5yHy",
-        "VgGAKAyWnD7cIFvShts_bbT3oZzoS_ZxWSSucreTfjpQ0TXM7kXn",
-    );
+    const SANDBOX_DATA: &str = include_str!("testdata/kb_sandbox_registration.b64").trim_ascii();
 
     /// KB wiki, Sandbox page, PHP example with the Java test key (older sandbox answer).
     const OLD_SANDBOX_SALT: &str = "xrvaINMLqotAbWRK";
-    const OLD_SANDBOX_DATA: &str = concat!(
-        "RtGNAS-zQOxSB8W0HfqJjCoyt9KgImW_l-HjVC40hOOl-RNfRF3hzDIT1kvFVF8i_KX9XmqAftb6lyq-jLCEc_MSgqt3q1ix",
-        "v3Ez4SbS3G5e3qGzLwxIMi2sCt00aDNwK2ipsJ4aw8s7ePPnl4oY-y1st9rwCWR0rrgEZwS9jmS4uJWGPn9K3jbKRnMslznD",
-        "btFLNJctMVXBTP-cv47JelxLCBOQSlK29rMuEFrhHR_VQrPq6gtZaBVSXZSYT0XOklp7nu9mVhrMCRtBCC5oiu5MPE5JYx4A",
-        "No3hUY7_NyQl2bpn9GfRXrdvqRGE-gy2upj-cDkm0t_tV8xmYge9DBQTH3B_4BGl2qTk_o-m7pEmKkS8XSdQhGcuFlykqrkE",
-        "8SzB5I8esfzWOM0pwxbz0H_VaylKYHY=",
-    );
+    const OLD_SANDBOX_DATA: &str =
+        include_str!("testdata/kb_old_sandbox_registration.b64").trim_ascii();
 
     #[test]
     fn kb_java_vector_decrypts_to_plaintext() -> Result<()> {

@@ -47,10 +47,7 @@ pub fn invitation(lang: Lang, invitation: &Invitation<'_>) -> Message {
         ("role", &role),
         ("link", invitation.link),
     ];
-    Message {
-        subject: lang.t_with("mail.invite.subject", &args),
-        body: lang.t_with("mail.invite.body", &args),
-    }
+    filled(lang, "mail.invite", &args)
 }
 
 /// A reminder of member fees to a member or a household's guardian. Every value is already
@@ -138,20 +135,14 @@ pub fn pay_link(lang: Lang, club: &str, member: &str, link: &str) -> Message {
         ("member", member.as_str()),
         ("link", link),
     ];
-    Message {
-        subject: lang.t_with("mail.pay_link.subject", &args),
-        body: lang.t_with("mail.pay_link.body", &args),
-    }
+    filled(lang, "mail.pay_link", &args)
 }
 
 /// The thank-you to a member who paid after a reminder: `amount` and `date` formatted.
 pub fn fee_thank_you(lang: Lang, club: &str, amount: &str, date: &str) -> Message {
     let club = inert(club);
     let args = [("club", club.as_str()), ("amount", amount), ("date", date)];
-    Message {
-        subject: lang.t_with("mail.thank_you.subject", &args),
-        body: lang.t_with("mail.thank_you.body", &args),
-    }
+    filled(lang, "mail.thank_you", &args)
 }
 
 /// One payment in a "payment received" e-mail: "Jan Novák zaplatil(a) 1 500 Kč za …".
@@ -182,10 +173,7 @@ pub fn payment_line(
 pub fn payment_received(lang: Lang, club: &str, line: &str, link: &str) -> Message {
     let club = inert(club);
     let args = [("club", club.as_str()), ("line", line), ("link", link)];
-    Message {
-        subject: lang.t_with("mail.received.subject", &args),
-        body: lang.t_with("mail.received.body", &args),
-    }
+    filled(lang, "mail.received", &args)
 }
 
 /// The daily digest of the payments matched on `day` (formatted), with their total.
@@ -208,9 +196,15 @@ pub fn payment_digest(
         ("total", total),
         ("link", link),
     ];
+    filled(lang, "mail.digest", &args)
+}
+
+/// The message whose subject and body are the texts `{prefix}.subject` and `{prefix}.body`,
+/// both filled with `args`.
+fn filled(lang: Lang, prefix: &str, args: &[(&str, &str)]) -> Message {
     Message {
-        subject: lang.t_with("mail.digest.subject", &args),
-        body: lang.t_with("mail.digest.body", &args),
+        subject: lang.t_with(&format!("{prefix}.subject"), args),
+        body: lang.t_with(&format!("{prefix}.body"), args),
     }
 }
 

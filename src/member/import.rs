@@ -813,30 +813,7 @@ pub async fn confirm(
             }
             RowAction::Invalid => return Err(ConfirmError::HasErrors),
         };
-        if !member.groups.is_empty() {
-            for name in &member.groups {
-                let group = match groups.get(&name.to_lowercase()) {
-                    Some(g) => *g,
-                    None => {
-                        let g = GroupId(Uuid::now_v7());
-                        sqlx::query("INSERT INTO member_groups (id, name) VALUES ($1, $2)")
-                            .bind(g)
-                            .bind(name)
-                            .execute(&mut **tx)
-                            .await?;
-                        groups.insert(name.to_lowercase(), g);
-                        g
-                    }
-                };
-                sqlx::query(
-                    "INSERT INTO member_group_links (member_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(id)
-                .bind(group)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
+        super::link_groups(tx, id, &member.groups, &mut groups).await?;
     }
     sqlx::query("DELETE FROM member_imports WHERE id = $1")
         .bind(id)
@@ -861,7 +838,7 @@ async fn update_from_import(
     m: &NewMember,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let query = sqlx::query(
         "UPDATE members SET name = $2, \
            variable_symbol = COALESCE($3, variable_symbol), vs_key = COALESCE($4, vs_key), \
            emails = CASE WHEN cardinality($5::text[]) = 0 THEN emails ELSE $5 END, \
@@ -872,15 +849,11 @@ async fn update_from_import(
     .bind(id)
     .bind(&m.name)
     .bind(m.variable_symbol.as_ref().map(VariableSymbol::as_str))
-    .bind(m.variable_symbol.as_ref().map(VariableSymbol::key))
-    .bind(&m.emails)
-    .bind(&m.phone)
-    .bind(m.birth_date)
-    .bind(m.joined_on)
-    .bind(&m.note)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    .bind(m.variable_symbol.as_ref().map(VariableSymbol::key));
+    super::bind_details(query, m)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use crate::audit::{self, Actor};
 use crate::db::tenant::TenantTx;
 use crate::form_token::FormToken;
 use serde_json::json;
+use std::collections::HashMap;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -661,7 +662,7 @@ async fn insert(
     now: OffsetDateTime,
 ) -> Result<MemberId, sqlx::Error> {
     let id = MemberId(Uuid::now_v7());
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO members (id, name, variable_symbol, vs_key, household_id, emails, phone, \
            birth_date, joined_on, note, created_at, updated_at, form_token) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
@@ -670,17 +671,27 @@ async fn insert(
     .bind(&input.name)
     .bind(vs.as_str())
     .bind(vs.key())
-    .bind(input.household_id)
-    .bind(&input.emails)
-    .bind(&input.phone)
-    .bind(input.birth_date)
-    .bind(input.joined_on)
-    .bind(&input.note)
-    .bind(now)
-    .bind(form_token.map(FormToken::as_str))
-    .execute(&mut **tx)
-    .await?;
+    .bind(input.household_id);
+    bind_details(query, input)
+        .bind(now)
+        .bind(form_token.map(FormToken::as_str))
+        .execute(&mut **tx)
+        .await?;
     Ok(id)
+}
+
+/// A statement on `members` under way.
+type MemberQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the member's details (`emails`, `phone`, `birth_date`, `joined_on`, `note`) to the
+/// next five parameters of `query`: the order every statement that writes them uses.
+fn bind_details<'q>(query: MemberQuery<'q>, m: &'q NewMember) -> MemberQuery<'q> {
+    query
+        .bind(&m.emails)
+        .bind(&m.phone)
+        .bind(m.birth_date)
+        .bind(m.joined_on)
+        .bind(&m.note)
 }
 
 /// Changes a member's fields (a `None` VS keeps the current one). Errors as [`create`], and
@@ -707,7 +718,7 @@ pub async fn update(
         .map(|v| v.key().to_owned())
         .unwrap_or_default();
     ensure_household(tx, input.household_id).await?;
-    sqlx::query(
+    let query = sqlx::query(
         "UPDATE members SET name = $2, variable_symbol = $3, vs_key = $4, household_id = $5, \
            emails = $6, phone = $7, birth_date = $8, joined_on = $9, note = $10, updated_at = $11 \
          WHERE id = $1",
@@ -716,15 +727,11 @@ pub async fn update(
     .bind(&input.name)
     .bind(&vs)
     .bind(&key)
-    .bind(input.household_id)
-    .bind(&input.emails)
-    .bind(&input.phone)
-    .bind(input.birth_date)
-    .bind(input.joined_on)
-    .bind(&input.note)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    .bind(input.household_id);
+    bind_details(query, input)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     set_groups(tx, id, &input.groups).await?;
     let changed = changed_fields(&before, input, &vs);
     // Old and new values only for what the log already holds elsewhere (name, VS, e-mails,
@@ -800,21 +807,23 @@ async fn set_groups(tx: &mut TenantTx, id: MemberId, names: &[String]) -> Result
         .bind(id)
         .execute(&mut **tx)
         .await?;
+    link_groups(tx, id, names, &mut HashMap::new()).await
+}
+
+/// Adds member `id` to the groups named `names` (any case), creating the ones that do not exist
+/// yet. `known`: groups already found, by lowercased name; those found or created here are added.
+async fn link_groups(
+    tx: &mut TenantTx,
+    id: MemberId,
+    names: &[String],
+    known: &mut HashMap<String, GroupId>,
+) -> Result<(), sqlx::Error> {
     for name in names {
-        let existing: Option<(GroupId,)> =
-            sqlx::query_as("SELECT id FROM member_groups WHERE lower(name) = lower($1)")
-                .bind(name)
-                .fetch_optional(&mut **tx)
-                .await?;
-        let group = match existing {
-            Some((g,)) => g,
+        let group = match known.get(&name.to_lowercase()) {
+            Some(g) => *g,
             None => {
-                let g = GroupId(Uuid::now_v7());
-                sqlx::query("INSERT INTO member_groups (id, name) VALUES ($1, $2)")
-                    .bind(g)
-                    .bind(name)
-                    .execute(&mut **tx)
-                    .await?;
+                let g = group_named(tx, name).await?;
+                known.insert(name.to_lowercase(), g);
                 g
             }
         };
@@ -827,6 +836,25 @@ async fn set_groups(tx: &mut TenantTx, id: MemberId, names: &[String]) -> Result
         .await?;
     }
     Ok(())
+}
+
+/// The group called `name` (any case), created if there is none.
+async fn group_named(tx: &mut TenantTx, name: &str) -> Result<GroupId, sqlx::Error> {
+    let existing: Option<(GroupId,)> =
+        sqlx::query_as("SELECT id FROM member_groups WHERE lower(name) = lower($1)")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if let Some((g,)) = existing {
+        return Ok(g);
+    }
+    let g = GroupId(Uuid::now_v7());
+    sqlx::query("INSERT INTO member_groups (id, name) VALUES ($1, $2)")
+        .bind(g)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    Ok(g)
 }
 
 /// Archives a member (kept with their VS and history; no new charges). Idempotent.

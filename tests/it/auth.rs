@@ -12,12 +12,29 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The club "Spolek" signed up by `p@spolek.cz` (with [`PASSWORD`]); its dashboard path.
+async fn spolek(app: &TestApp) -> String {
+    app.sign_up(&app.client(), "Spolek", ICO_A, "p@spolek.cz")
+        .await
+}
+
+/// While `p@spolek.cz` is throttled even the right password is refused (without being
+/// checked); once `wait` has passed it logs in.
+async fn refused_until_it_waited(app: &TestApp, wait: time::Duration) {
+    let (status, page) = app.client().log_in_text("p@spolek.cz", PASSWORD).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Příliš mnoho neúspěšných pokusů"));
+    app.clock.advance(wait);
+    assert_eq!(
+        app.client().log_in("p@spolek.cz", PASSWORD).await.status(),
+        303
+    );
+}
+
 #[tokio::test]
 async fn logging_in_issues_a_new_http_only_lax_session_and_logging_out_ends_it() {
     let app = TestApp::spawn().await;
-    let dashboard = app
-        .sign_up(&app.client(), "Spolek", ICO_A, "p@spolek.cz")
-        .await;
+    let dashboard = spolek(&app).await;
 
     let client = app.client();
     let before = session_cookie(&client.get("/lang/cs?next=/").await).expect("anonymous session");
@@ -47,21 +64,14 @@ async fn logging_in_issues_a_new_http_only_lax_session_and_logging_out_ends_it()
 #[tokio::test]
 async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
     let app = TestApp::spawn().await;
-    app.sign_up(&app.client(), "Spolek", ICO_A, "p@spolek.cz")
-        .await;
+    spolek(&app).await;
     let (status_wrong, wrong) = app
         .client()
-        .post_text(
-            "/login",
-            &[("email", "p@spolek.cz"), ("password", "spatne heslo!")],
-        )
+        .log_in_text("p@spolek.cz", "spatne heslo!")
         .await;
     let (status_unknown, unknown) = app
         .client()
-        .post_text(
-            "/login",
-            &[("email", "nikdo@spolek.cz"), ("password", "spatne heslo!")],
-        )
+        .log_in_text("nikdo@spolek.cz", "spatne heslo!")
         .await;
     assert_eq!((status_wrong, status_unknown), (422, 422));
     assert!(wrong.contains("E-mail nebo heslo nesouhlasí"));
@@ -71,40 +81,20 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
 #[tokio::test]
 async fn after_five_failures_an_account_must_wait_longer_and_longer() {
     let app = TestApp::spawn().await;
-    app.sign_up(&app.client(), "Spolek", ICO_A, "p@spolek.cz")
-        .await;
+    spolek(&app).await;
     let attacker = app.client();
     for _ in 0..5 {
-        let (status, _) = attacker
-            .post_text(
-                "/login",
-                &[("email", "p@spolek.cz"), ("password", "hádám hádám")],
-            )
-            .await;
+        let (status, _) = attacker.log_in_text("p@spolek.cz", "hádám hádám").await;
         assert_eq!(status, 422);
     }
     // Even the right password is refused while the delay runs, without being checked.
-    let (status, page) = app
-        .client()
-        .post_text(
-            "/login",
-            &[("email", "p@spolek.cz"), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(page.contains("Příliš mnoho neúspěšných pokusů"));
-    app.clock.advance(time::Duration::seconds(2));
-    assert_eq!(
-        app.client().log_in("p@spolek.cz", PASSWORD).await.status(),
-        303
-    );
+    refused_until_it_waited(&app, time::Duration::seconds(2)).await;
 }
 
 #[tokio::test]
 async fn an_account_accepts_at_most_a_hundred_failures_an_hour() {
     let app = TestApp::spawn().await;
-    app.sign_up(&app.client(), "Spolek", ICO_A, "p@spolek.cz")
-        .await;
+    spolek(&app).await;
     // Record 100 failures spread over the last 10 minutes, directly (hashing 100 times is slow).
     for i in 0..100 {
         sqlx::query(
@@ -119,20 +109,7 @@ async fn an_account_accepts_at_most_a_hundred_failures_an_hour() {
     }
     // Past the longest exponential delay (15 min), still within the hour of the failures.
     app.clock.advance(time::Duration::minutes(16));
-    let (status, page) = app
-        .client()
-        .post_text(
-            "/login",
-            &[("email", "p@spolek.cz"), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(page.contains("Příliš mnoho neúspěšných pokusů"));
-    app.clock.advance(time::Duration::hours(1));
-    assert_eq!(
-        app.client().log_in("p@spolek.cz", PASSWORD).await.status(),
-        303
-    );
+    refused_until_it_waited(&app, time::Duration::hours(1)).await;
 }
 
 #[tokio::test]
@@ -141,31 +118,20 @@ async fn one_address_hammering_many_accounts_is_paused() {
     let client = app.client();
     for i in 0..kasa::auth::throttle::IP_BURST {
         let email = format!("nobody{i}@spolek.cz");
-        let (status, page) = client
-            .post_text("/login", &[("email", &email), ("password", "whatever123")])
-            .await;
+        let (status, page) = client.log_in_text(&email, "whatever123").await;
         assert_eq!(status, 422);
         assert!(
             !page.contains("Příliš mnoho"),
             "attempt {i} throttled too early"
         );
     }
-    let (_, page) = client
-        .post_text(
-            "/login",
-            &[("email", "another@spolek.cz"), ("password", "whatever123")],
-        )
-        .await;
+    let (_, page) = client.log_in_text("another@spolek.cz", "whatever123").await;
     assert!(page.contains("Příliš mnoho neúspěšných pokusů"));
 }
 
 #[tokio::test]
 async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
-    let app = TestApp::spawn().await;
-    let old_session = app.client();
-    let dashboard = app
-        .sign_up(&old_session, "Spolek", ICO_A, "p@spolek.cz")
-        .await;
+    let (app, old_session, dashboard) = TestApp::spawn_with_club("Spolek", "p@spolek.cz").await;
 
     let (status_known, known) = app
         .client()
@@ -234,8 +200,7 @@ async fn a_forgotten_password_is_reset_by_link_and_every_session_ends() {
 #[tokio::test]
 async fn an_expired_reset_link_re_renders_the_form_with_an_error() {
     let app = TestApp::spawn().await;
-    app.sign_up(&app.client(), "Spolek", ICO_A, "p@spolek.cz")
-        .await;
+    spolek(&app).await;
     app.client()
         .post_form("/forgot-password", &[("email", "p@spolek.cz")])
         .await;
@@ -264,9 +229,7 @@ async fn an_expired_reset_link_re_renders_the_form_with_an_error() {
 
 #[tokio::test]
 async fn changing_the_password_ends_the_other_sessions_but_not_this_one() {
-    let app = TestApp::spawn().await;
-    let laptop = app.client();
-    let dashboard = app.sign_up(&laptop, "Spolek", ICO_A, "p@spolek.cz").await;
+    let (app, laptop, dashboard) = TestApp::spawn_with_club("Spolek", "p@spolek.cz").await;
     let phone = app.client();
     assert_eq!(phone.log_in("p@spolek.cz", PASSWORD).await.status(), 303);
 
@@ -306,9 +269,7 @@ async fn changing_the_password_ends_the_other_sessions_but_not_this_one() {
 
 #[tokio::test]
 async fn a_session_ends_after_twelve_hours_however_active() {
-    let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "Spolek", ICO_A, "p@spolek.cz").await;
+    let (app, client, dashboard) = TestApp::spawn_with_club("Spolek", "p@spolek.cz").await;
     app.clock.advance(time::Duration::hours(11));
     assert_eq!(client.get(&dashboard).await.status(), 200);
     app.clock

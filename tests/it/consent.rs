@@ -18,40 +18,59 @@ fn path_of(app: &TestApp, url: &str) -> String {
     url.strip_prefix(&app.base).unwrap_or(url).to_owned()
 }
 
-/// Runs the whole connect journey; returns the Kasa callback URLs it used.
-pub async fn connect(app: &TestApp, client: &Client, dashboard: &str) -> (String, String) {
+/// Starts the connect journey (the password again) and registers Kasa in KB's browser pages:
+/// the path of KB's return to Kasa (`/kb/registered?…`).
+async fn start_and_register(app: &TestApp, client: &Client, dashboard: &str) -> String {
     let sandbox = app.sandbox.clone().expect("sandbox");
+    let to_kb = with_password(client, dashboard, "connect").await;
+    assert!(to_kb.starts_with(&sandbox.browser_base_url), "{to_kb}");
+    path_of(app, &register_in_browser(&to_kb).await)
+}
+
+/// Posts the Kasa password to the bank action `action` (`connect`, `renew`, `disconnect`):
+/// Kasa answers with a redirect; where to.
+async fn with_password(client: &Client, dashboard: &str, action: &str) -> String {
     let response = client
         .post_form(
-            &format!("{dashboard}/bank/connect"),
+            &format!("{dashboard}/bank/{action}"),
             &[("password", PASSWORD)],
         )
         .await;
-    assert_eq!(response.status(), 303);
-    let to_kb = location(&response);
-    assert!(to_kb.starts_with(&sandbox.browser_base_url), "{to_kb}");
-    let back = register_in_browser(&to_kb).await;
-    let registered = path_of(app, &back);
-    assert!(registered.starts_with("/kb/registered?"), "{back}");
-    let response = client.get(&registered).await;
+    assert_eq!(response.status(), 303, "{action}");
+    location(&response)
+}
+
+/// How many accounts sync (enabled jobs) and how many KB event subscriptions there are.
+async fn syncing(app: &TestApp) -> (i64, i64) {
+    (
+        app.count("SELECT count(*) FROM app.sync_jobs WHERE enabled")
+            .await,
+        app.count("SELECT count(*) FROM app.event_subscriptions")
+            .await,
+    )
+}
+
+/// Follows a return from KB (`path`): Kasa answers with a redirect; where to.
+async fn follow_return(client: &Client, path: &str) -> String {
+    let response = client.get(path).await;
     assert_eq!(
         response.status(),
         303,
         "{}",
         response.text().await.unwrap_or_default()
     );
-    let to_consent = location(&response);
+    location(&response)
+}
+
+/// Runs the whole connect journey; returns the Kasa callback URLs it used.
+pub async fn connect(app: &TestApp, client: &Client, dashboard: &str) -> (String, String) {
+    let registered = start_and_register(app, client, dashboard).await;
+    assert!(registered.starts_with("/kb/registered?"), "{registered}");
+    let to_consent = follow_return(client, &registered).await;
     let back = consent_in_browser(&to_consent).await;
     let authorized = path_of(app, &back);
     assert!(authorized.starts_with("/kb/authorized?"), "{back}");
-    let response = client.get(&authorized).await;
-    assert_eq!(
-        response.status(),
-        303,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
-    assert_eq!(location(&response), dashboard);
+    assert_eq!(follow_return(client, &authorized).await, dashboard);
     (registered, authorized)
 }
 
@@ -94,16 +113,7 @@ async fn a_treasurer_connects_the_kb_account_and_secrets_are_stored_encrypted() 
         assert!(sealed.starts_with("v1:"), "{sealed}");
     }
     assert_eq!(app.count("SELECT count(*) FROM app.bank_accounts").await, 1);
-    assert_eq!(
-        app.count("SELECT count(*) FROM app.sync_jobs WHERE enabled")
-            .await,
-        1
-    );
-    assert_eq!(
-        app.count("SELECT count(*) FROM app.event_subscriptions")
-            .await,
-        1
-    );
+    assert_eq!(syncing(&app).await, (1, 1), "jobs and subscriptions");
     assert_eq!(
         app.count("SELECT count(*) FROM app.consent_flows").await,
         0,
@@ -143,19 +153,13 @@ async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
     let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
 
     // Foreign: another signed-in treasurer (another club) brings back our registration.
-    let response = client
-        .post_form(
-            &format!("{dashboard}/bank/connect"),
-            &[("password", PASSWORD)],
-        )
-        .await;
-    let back = register_in_browser(&location(&response)).await;
+    let registered = start_and_register(&app, &client, &dashboard).await;
     let (mallory, _) = confirmed_club(&app, "m@zlo.cz", ICO_B).await;
-    let (status, page) = mallory.get_text(&path_of(&app, &back)).await;
+    let (status, page) = mallory.get_text(&registered).await;
     assert_eq!(status, 400);
     assert!(page.contains("Návrat z banky nelze dokončit"));
     // …and the rightful session can no longer use it either? It can: the state was not taken.
-    let response = client.get(&path_of(&app, &back)).await;
+    let response = client.get(&registered).await;
     assert_eq!(
         response.status(),
         303,
@@ -163,19 +167,12 @@ async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
     );
 
     // Replayed: the same registration return a second time.
-    let (status, _) = client.get_text(&path_of(&app, &back)).await;
+    let (status, _) = client.get_text(&registered).await;
     assert_eq!(status, 400);
 
     // Expired: the authorization step comes back after 10 minutes.
-    let response = client
-        .post_form(
-            &format!("{dashboard}/bank/connect"),
-            &[("password", PASSWORD)],
-        )
-        .await;
-    let back = register_in_browser(&location(&response)).await;
-    let response = client.get(&path_of(&app, &back)).await;
-    let back = consent_in_browser(&location(&response)).await;
+    let registered = start_and_register(&app, &client, &dashboard).await;
+    let back = consent_in_browser(&follow_return(&client, &registered).await).await;
     app.clock.advance(time::Duration::minutes(11));
     // (log in again: the session's clock moved too, but 11 minutes is within its lifetime)
     let (status, page) = client.get_text(&path_of(&app, &back)).await;
@@ -187,15 +184,8 @@ async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
     );
 
     // Tampered state on the authorization return.
-    let response = client
-        .post_form(
-            &format!("{dashboard}/bank/connect"),
-            &[("password", PASSWORD)],
-        )
-        .await;
-    let back = register_in_browser(&location(&response)).await;
-    let response = client.get(&path_of(&app, &back)).await;
-    let back = consent_in_browser(&location(&response)).await;
+    let registered = start_and_register(&app, &client, &dashboard).await;
+    let back = consent_in_browser(&follow_return(&client, &registered).await).await;
     let tampered = path_of(&app, &back).replace("state=", "state=x");
     let (status, _) = client.get_text(&tampered).await;
     assert_eq!(status, 400);
@@ -205,15 +195,8 @@ async fn a_replayed_expired_or_foreign_return_from_kb_connects_nothing() {
     );
 
     // Cancelled at KB: a clear page, nothing stored.
-    let response = client
-        .post_form(
-            &format!("{dashboard}/bank/connect"),
-            &[("password", PASSWORD)],
-        )
-        .await;
-    let back = register_in_browser(&location(&response)).await;
-    let response = client.get(&path_of(&app, &back)).await;
-    let to_consent = location(&response);
+    let registered = start_and_register(&app, &client, &dashboard).await;
+    let to_consent = follow_return(&client, &registered).await;
     let state = url::Url::parse(&to_consent)
         .expect("url")
         .query_pairs()
@@ -376,21 +359,13 @@ async fn renewing_keeps_the_connection_and_disconnecting_forgets_the_secrets() {
     // Renew a month later: only the authorization step, same connection, new expiry.
     app.clock.advance(time::Duration::days(30));
     client.log_in("p@sokol.cz", PASSWORD).await;
-    let response = client
-        .post_form(
-            &format!("{dashboard}/bank/renew"),
-            &[("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
-    let to_consent = location(&response);
+    let to_consent = with_password(&client, &dashboard, "renew").await;
     assert!(
         to_consent.contains("/autfe/ssologin"),
         "straight to the authorization: {to_consent}"
     );
     let back = consent_in_browser(&to_consent).await;
-    let response = client.get(&path_of(&app, &back)).await;
-    assert_eq!(response.status(), 303);
+    follow_return(&client, &path_of(&app, &back)).await;
     let (_, page) = client.get_text(&dashboard).await;
     assert!(page.contains("Souhlas je obnovený"));
     let (id2, expires2): (uuid::Uuid, time::OffsetDateTime) =
@@ -403,29 +378,14 @@ async fn renewing_keeps_the_connection_and_disconnecting_forgets_the_secrets() {
     assert_eq!(app.count("SELECT count(*) FROM app.bank_accounts").await, 1);
 
     // Disconnect (keeping history): secrets gone, sync stopped, KB subscription deleted.
-    let response = client
-        .post_form(
-            &format!("{dashboard}/bank/disconnect"),
-            &[("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
+    with_password(&client, &dashboard, "disconnect").await;
     let (status, secret): (String, Option<String>) =
         sqlx::query_as("SELECT status, refresh_token_enc FROM app.bank_connections")
             .fetch_one(&app.pool)
             .await
             .expect("row");
     assert_eq!((status.as_str(), secret), ("disconnected", None));
-    assert_eq!(
-        app.count("SELECT count(*) FROM app.sync_jobs WHERE enabled")
-            .await,
-        0
-    );
-    assert_eq!(
-        app.count("SELECT count(*) FROM app.event_subscriptions")
-            .await,
-        0
-    );
+    assert_eq!(syncing(&app).await, (0, 0), "jobs and subscriptions");
     let state: serde_json::Value =
         reqwest::get(format!("{}/control/state", sandbox.browser_base_url))
             .await
@@ -612,12 +572,7 @@ async fn duplicate_and_late_notifications_cause_no_duplicates() {
     }
     sync_due(&app, &worker).await;
     // A late notification after everything was synced: one more (empty) sync, no change.
-    sqlx::query("UPDATE app.sync_jobs SET due_at = $1")
-        .bind(app.now())
-        .execute(&app.pool)
-        .await
-        .expect("due");
-    sync_due(&app, &worker).await;
+    sync_all_now(&app, &worker).await;
 
     let expected = sandbox_ledger(&sandbox, Some(&kb_account)).await.len() as i64;
     let mut tx = tenant_tx(&app).await;

@@ -25,13 +25,8 @@ fn kb_booked(
     message: &str,
     reversal: bool,
 ) -> Transaction {
-    let mut t = json!({
+    let mut fields = json!({
         "lastUpdated": format!("{day}T10:00:00Z"),
-        "accountType": "KB",
-        "iban": "CZ6501000000000123456789",
-        "creditDebitIndicator": if amount_minor < 0 { "DEBIT" } else { "CREDIT" },
-        "transactionType": "DOMESTIC",
-        "amount": { "value": 0, "currency": "CZK" },
         "bookingDate": day.to_string(),
         "valueDate": day.to_string(),
         "status": "BOOK",
@@ -39,16 +34,18 @@ fn kb_booked(
         "references": { "accountServicer": key, "receiver": message },
     });
     if let Some(vs) = vs {
-        t["references"]["variable"] = json!(vs);
+        fields["references"]["variable"] = json!(vs);
     }
-    if reversal {
-        t["reversalIndicator"] = json!(true);
-    }
-    let amount = kasa::bank::money::format_minor_units(amount_minor.abs(), 2);
-    let text = t
-        .to_string()
-        .replace(r#""value":0"#, &format!(r#""value":{amount}"#));
-    serde_json::from_str(&text).expect("transaction")
+    kb_transaction_of(amount_minor, reversal, fields)
+}
+
+/// A fresh app with one club, "Oddíl Žluťoučký kůň", signed up through the form by its
+/// treasurer `pokladni@kun.cz`: the app, the treasurer's client, the dashboard path and the club.
+pub(crate) async fn treasurers_club() -> (TestApp, Client, String, Tenant) {
+    let (app, owner, base) =
+        TestApp::spawn_with_club("Oddíl Žluťoučký kůň", "pokladni@kun.cz").await;
+    let tenant = tenant_of(&app, &base).await;
+    (app, owner, base, tenant)
 }
 
 /// A connected account with `transactions` written by the sync's own `ledger::apply`.
@@ -115,12 +112,7 @@ struct Club {
 /// A club with two members (one in a group), a monthly 500 Kč schedule from two months back,
 /// and an account with a member's fee payment, an expense and a reversal, matched.
 async fn club_with_money() -> Club {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let base = app
-        .sign_up(&owner, "Oddíl Žluťoučký kůň", ICO_A, "pokladni@kun.cz")
-        .await;
-    let tenant = tenant_of(&app, &base).await;
+    let (app, owner, base, tenant) = treasurers_club().await;
     let jiri = add_member(&app, &tenant, "Jiří Čermák", "2026001", "2010-01-01").await;
     add_member(&app, &tenant, "Šárka Řeháková", "0024", "2010-01-01").await;
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("tx");
@@ -412,29 +404,29 @@ async fn bad_dates_re_render_the_export_form_with_field_messages() {
     let page = club.owner.get_text(&format!("{}/exports", club.base)).await;
     assert_eq!(page.0, 200);
     assert!(page.1.contains("Export dat") && page.1.contains("ABO/GPC"));
-    let (status, page) = club
-        .owner
-        .get_text(&format!(
-            "{}/exports/download?dataset=members&format=gpc&from=31.%202.%202026&to=",
-            club.base
-        ))
-        .await;
-    assert_eq!(status, 422);
-    assert!(page.contains("Zadejte datum, např. 1. 1. 2026."), "{page}");
-    assert!(page.contains("Formát ABO/GPC je jen pro pohyby na účtech."));
-    assert!(
-        page.contains("value=\"31. 2. 2026\""),
-        "the typed value stays"
-    );
-    let (status, page) = club
-        .owner
-        .get_text(&format!(
-            "{}/exports/download?dataset=charges&format=csv&from=2.1.2026&to=1.1.2026",
-            club.base
-        ))
-        .await;
-    assert_eq!(status, 422);
-    assert!(page.contains("nesmí být před"), "{page}");
+    // (query, what the re-rendered form must say)
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "dataset=members&format=gpc&from=31.%202.%202026&to=",
+            &[
+                "Zadejte datum, např. 1. 1. 2026.",
+                "Formát ABO/GPC je jen pro pohyby na účtech.",
+                "value=\"31. 2. 2026\"", // the typed value stays
+            ],
+        ),
+        (
+            "dataset=charges&format=csv&from=2.1.2026&to=1.1.2026",
+            &["nesmí být před"],
+        ),
+    ];
+    for (query, messages) in cases {
+        let path = format!("{}/exports/download?{query}", club.base);
+        let (status, page) = club.owner.get_text(&path).await;
+        assert_eq!(status, 422, "{query}");
+        for message in messages {
+            assert!(page.contains(message), "{query}: {message} in {page}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -644,12 +636,7 @@ async fn a_treasurer_opens_the_board_report_and_downloads_an_export_in_the_brows
 /// loopback's socket buffers hold (several MB; 30 000 rows fitted in them on a fast run), about
 /// 20 MB of CSV. Bulk rows: these tests are about the stream, not the sync.
 async fn club_with_a_big_account() -> (TestApp, Client, String) {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let base = app
-        .sign_up(&owner, "Oddíl Žluťoučký kůň", ICO_A, "pokladni@kun.cz")
-        .await;
-    let tenant = tenant_of(&app, &base).await;
+    let (app, owner, base, tenant) = treasurers_club().await;
     account_with(&app, &tenant, "pokladni@kun.cz", &[]).await;
     let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("tx");
     sqlx::query(

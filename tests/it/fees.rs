@@ -41,9 +41,7 @@ pub(crate) async fn add_member(
 }
 
 pub(crate) async fn tenant_count(app: &TestApp, tenant: &Tenant, sql: &str) -> i64 {
-    let mut tx = TenantTx::begin(&app.pool, tenant).await.expect("begin");
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *tx).await.expect(sql);
-    tx.commit().await.expect("commit");
+    let (n,): (i64,) = tenant_row(app, tenant, sql).await;
     n
 }
 
@@ -84,28 +82,17 @@ pub(crate) fn month_start(app: &TestApp, months_back: i32) -> String {
 }
 
 pub(crate) async fn monthly_schedule(client: &Client, dashboard: &str, starts_on: &str) {
+    // No form token: an empty one is the same as none.
+    let form = schedule_form(starts_on, "");
     let response = client
-        .post_form(
-            &format!("{dashboard}/fees/schedules/new"),
-            &[
-                ("name", "Členský příspěvek"),
-                ("amount", "500"),
-                ("period", "month"),
-                ("due_day", "1"),
-                ("grace_days", "10"),
-                ("applies_to", "everyone"),
-                ("starts_on", starts_on),
-            ],
-        )
+        .post_form(&format!("{dashboard}/fees/schedules/new"), &form)
         .await;
     assert_eq!(response.status(), 303, "schedule saved");
 }
 
 #[tokio::test]
 async fn charges_are_generated_once_per_member_and_period_and_follow_member_changes() {
-    let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let (app, client, dashboard) = TestApp::spawn_with_club("TJ Sokol", "t@sokol.cz").await;
     let tenant = tenant_of(&app, &dashboard).await;
     add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
     let petr = add_member(&app, &tenant, "Petr Svoboda", "0024", "2010-01-01").await;
@@ -222,9 +209,7 @@ async fn charges_are_generated_once_per_member_and_period_and_follow_member_chan
 
 #[tokio::test]
 async fn the_overview_shows_fifty_members_a_page_and_any_member_change_at_once() {
-    let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let (app, client, dashboard) = TestApp::spawn_with_club("TJ Sokol", "t@sokol.cz").await;
     let tenant = tenant_of(&app, &dashboard).await;
     let mut first = None;
     for i in 0..60 {
@@ -428,12 +413,7 @@ async fn a_synced_payment_is_matched_in_the_sync_and_a_person_can_assign_and_und
 
     // Another sync that changes nothing changes no decision or allocation.
     let before = tenant_count(&app, &tenant, "SELECT count(*) FROM allocations").await;
-    sqlx::query("UPDATE app.sync_jobs SET due_at = $1")
-        .bind(app.now())
-        .execute(&app.pool)
-        .await
-        .expect("due");
-    sync_due(&app, &worker).await;
+    sync_all_now(&app, &worker).await;
     assert_eq!(
         tenant_count(&app, &tenant, "SELECT count(*) FROM allocations").await,
         before
@@ -459,21 +439,11 @@ async fn a_synced_payment_is_matched_in_the_sync_and_a_person_can_assign_and_und
 
 #[tokio::test]
 async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app.sign_up(&owner, "Klub A", ICO_A, "owner@a.cz").await;
+    let (app, owner, club) = TestApp::spawn_with_club("Klub A", "owner@a.cz").await;
     let tenant = tenant_of(&app, &club).await;
     let member = add_member(&app, &tenant, "Jana Nová", "2026001", "2010-01-01").await;
     monthly_schedule(&owner, &club, &month_start(&app, 0)).await;
-    let (schedule,): (Uuid,) = {
-        let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
-        let row = sqlx::query_as("SELECT id FROM fee_schedules")
-            .fetch_one(&mut *tx)
-            .await
-            .expect("schedule");
-        tx.commit().await.expect("commit");
-        row
-    };
+    let (schedule,): (Uuid,) = tenant_row(&app, &tenant, "SELECT id FROM fee_schedules").await;
     // Another club's treasurer (owner) and a viewer of club A.
     let stranger = app.client();
     let club_b = app.sign_up(&stranger, "Klub B", ICO_B, "bob@b.cz").await;
@@ -487,18 +457,12 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
         format!("{club}/payments"),
         format!("{club}/payments?page=2"),
     ];
-    for path in &reads {
-        assert_eq!(stranger.get(path).await.status(), 404, "{path}");
-        assert_eq!(viewer.get(path).await.status(), 200, "{path}");
-    }
+    assert_gets(&reads, &[(&stranger, 404), (&viewer, 200)]).await;
     let manage_reads = [
         format!("{club}/fees/schedules/new"),
         format!("{club}/fees/schedules/{schedule}"),
     ];
-    for path in &manage_reads {
-        assert_eq!(stranger.get(path).await.status(), 404, "{path}");
-        assert_eq!(viewer.get(path).await.status(), 403, "{path}");
-    }
+    assert_gets(&manage_reads, &[(&stranger, 404), (&viewer, 403)]).await;
     let changes = [
         format!("{club}/fees/schedules/new"),
         format!("{club}/fees/schedules/{schedule}"),
@@ -511,27 +475,19 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
         format!("{club}/payments/1/restore"),
         format!("{club}/payments/1/undo"),
     ];
-    for path in &changes {
-        let form = [
-            ("target", format!("member:{member}")),
-            ("name", "X".to_owned()),
-            ("payments_from", "1. 1. 2026".to_owned()),
-        ];
-        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(
-            stranger.post_form(path, &form).await.status(),
-            404,
-            "{path}"
-        );
-        assert_eq!(viewer.post_form(path, &form).await.status(), 403, "{path}");
-    }
+    let target = format!("member:{member}");
+    let form = [
+        ("target", target.as_str()),
+        ("name", "X"),
+        ("payments_from", "1. 1. 2026"),
+    ];
+    assert_posts(&changes, &form, &[(&stranger, 404), (&viewer, 403)]).await;
     // Club A's schedule and member through the stranger's own club: not found either.
-    for path in [
+    let foreign = [
         format!("{club_b}/fees/schedules/{schedule}"),
         format!("{club_b}/fees/members/{member}"),
-    ] {
-        assert_eq!(stranger.get(&path).await.status(), 404, "{path}");
-    }
+    ];
+    assert_gets(&foreign, &[(&stranger, 404)]).await;
     // Saving club A's schedule through the stranger's own club is not found too, with a valid
     // form and with one full of mistakes (which used to re-render as 422).
     let path = format!("{club_b}/fees/schedules/{schedule}");
@@ -547,16 +503,10 @@ async fn fee_and_payment_routes_are_closed_to_other_clubs_and_changes_to_viewers
     }
     // A payment id the stranger's own club does not have: every action on it is not found,
     // undo included (it used to answer "cannot undo").
-    for action in ["assign", "confirm", "irrelevant", "undo"] {
-        let path = format!("{club_b}/payments/1/{action}");
-        let form = [("target", format!("member:{member}"))];
-        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(
-            stranger.post_form(&path, &form).await.status(),
-            404,
-            "{path}"
-        );
-    }
+    let actions = ["assign", "confirm", "irrelevant", "undo"]
+        .map(|action| format!("{club_b}/payments/1/{action}"));
+    let form = [("target", target.as_str())];
+    assert_posts(&actions, &form, &[(&stranger, 404)]).await;
     assert_eq!(
         app.count("SELECT count(*) FROM app.tenants").await,
         2,
@@ -756,21 +706,9 @@ async fn an_edit_may_keep_a_start_older_than_the_bounds_but_not_move_a_start_out
 
 #[tokio::test]
 async fn a_member_added_through_the_form_owes_the_current_period_at_once() {
-    let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let (app, client, dashboard) = TestApp::spawn_with_club("TJ Sokol", "t@sokol.cz").await;
     monthly_schedule(&client, &dashboard, &month_start(&app, 0)).await;
-    let form = [
-        ("name", "Karel Nováček"),
-        ("variable_symbol", "2026555"),
-        ("emails", ""),
-        ("phone", ""),
-        ("birth_date", ""),
-        ("joined_on", ""),
-        ("groups", ""),
-        ("note", ""),
-        ("household_id", ""),
-    ];
+    let form = crate::members::member_form("Karel Nováček", "2026555", "");
     let response = client
         .post_form(&format!("{dashboard}/members"), &form)
         .await;
@@ -793,9 +731,7 @@ async fn a_member_added_through_the_form_owes_the_current_period_at_once() {
 
 #[tokio::test]
 async fn a_query_string_the_page_cannot_read_gets_a_page_in_czech_not_a_raw_error() {
-    let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let (_app, client, dashboard) = TestApp::spawn_with_club("TJ Sokol", "t@sokol.cz").await;
     for path in [
         format!("{dashboard}/fees?sort=name&sort=vs"),
         format!("{dashboard}/fees?page=1&page=2"),
@@ -810,9 +746,7 @@ async fn a_query_string_the_page_cannot_read_gets_a_page_in_czech_not_a_raw_erro
 
 #[tokio::test]
 async fn a_body_that_is_not_a_form_or_is_too_large_gets_a_page_in_czech_with_its_status() {
-    let app = TestApp::spawn().await;
-    let client = app.client();
-    let dashboard = app.sign_up(&client, "TJ Sokol", ICO_A, "t@sokol.cz").await;
+    let (_app, client, dashboard) = TestApp::spawn_with_club("TJ Sokol", "t@sokol.cz").await;
     let response = client
         .http
         .post(client.url(&format!("{dashboard}/fees/settings")))
@@ -895,14 +829,13 @@ async fn a_new_members_fee_section_says_what_is_empty_and_heads_its_columns() {
     let (_, page) = client
         .get_text(&format!("{dashboard}/members/{jana}"))
         .await;
-    for empty in [
+    let empty = [
         "Žádné předepsané platby.",
         "Zatím nic nezaplaceno.",
         "Zatím žádné platby.",
         "Vyrovnáno.",
-    ] {
-        assert!(page.contains(empty), "{empty}: {page}");
-    }
+    ];
+    assert_contains_all(&page, &empty);
     for table in ["member-charges", "member-allocations", "member-payments"] {
         assert!(!page.contains(&format!("id=\"{table}\"")), "{table}");
     }

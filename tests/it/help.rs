@@ -2,19 +2,6 @@
 
 use crate::helpers::*;
 
-async fn english(app: &TestApp, path: &str) -> String {
-    app.client()
-        .http
-        .get(app.url(path))
-        .header("accept-language", "en-GB,en;q=0.8")
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body")
-}
-
 #[tokio::test]
 async fn the_help_page_explains_the_consent_the_password_the_two_balances_and_the_sandbox_in_both_languages()
  {
@@ -37,7 +24,7 @@ async fn the_help_page_explains_the_consent_the_password_the_two_balances_and_th
     ] {
         assert!(page.contains(anchor), "{anchor} to link to");
     }
-    let page = english(&app, "/help").await;
+    let page = app.get_in_english("/help").await;
     assert!(page.contains("Why Kasa asks for the password again"));
     assert!(page.contains("Accounting balance"));
 }
@@ -55,7 +42,11 @@ async fn every_page_links_help_and_kasas_own_privacy_notice_without_configuratio
     let (status, privacy) = app.client().get_text("/privacy").await;
     assert_eq!(status, 200);
     assert!(privacy.contains("správce"));
-    assert!(english(&app, "/privacy").await.contains("the controller"));
+    assert!(
+        app.get_in_english("/privacy")
+            .await
+            .contains("the controller")
+    );
 }
 
 #[tokio::test]

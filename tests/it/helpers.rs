@@ -255,6 +255,29 @@ impl TestApp {
         n
     }
 
+    /// The page at `path` as a new browser asking for English (`Accept-Language: en-GB`) gets it.
+    pub async fn get_in_english(&self, path: &str) -> String {
+        self.client()
+            .http
+            .get(self.url(path))
+            .header("accept-language", "en-GB,en;q=0.8")
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    /// A fresh app ([`TestApp::spawn`]) with one club, `club` (IČO [`ICO_A`]), signed up through
+    /// the form by `email`: the app, that person's (signed-in) client and the dashboard path.
+    pub async fn spawn_with_club(club: &str, email: &str) -> (TestApp, Client, String) {
+        let app = TestApp::spawn().await;
+        let client = app.client();
+        let dashboard = app.sign_up(&client, club, ICO_A, email).await;
+        (app, client, dashboard)
+    }
+
     /// Signs up a club through the form and returns its dashboard path (`/t/<key>`).
     pub async fn sign_up(&self, client: &Client, club: &str, ico: &str, email: &str) -> String {
         let response = client
@@ -365,10 +388,66 @@ pub async fn sync_due(app: &TestApp, worker: &kasa::sync::Worker<kasa::consent::
     panic!("a bank account's sync stayed due for five seconds");
 }
 
+/// Makes every bank account's sync due at the app's now (as if KB had notified them all) and
+/// runs the worker as [`sync_due`] does; how many syncs ran.
+pub async fn sync_all_now(
+    app: &TestApp,
+    worker: &kasa::sync::Worker<kasa::consent::Consent>,
+) -> usize {
+    sqlx::query("UPDATE app.sync_jobs SET due_at = $1")
+        .bind(app.now())
+        .execute(&app.pool)
+        .await
+        .expect("due");
+    sync_due(app, worker).await
+}
+
+/// The one row `sql` returns in `tenant`'s schema (read in a tenant transaction).
+pub async fn tenant_row<T>(app: &TestApp, tenant: &kasa::db::tenant::Tenant, sql: &str) -> T
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut tx = kasa::db::tenant::TenantTx::begin(&app.pool, tenant)
+        .await
+        .expect("begin");
+    let row = sqlx::query_as(sql).fetch_one(&mut *tx).await.expect(sql);
+    tx.commit().await.expect("commit");
+    row
+}
+
 /// The real time (the KB sandbox's system clock sees it too). Tests read the wall clock only
 /// through this (`clippy.toml` disallows reading it directly).
 pub fn real_now() -> time::OffsetDateTime {
     kasa::clock::SystemClock.now()
+}
+
+/// A domestic CZK transaction on the test account (`CZ6501000000000123456789`) as KB lists it:
+/// `fields` (top-level keys, such as `status`, `valueDate`, `counterParty`, `references`) laid
+/// over its amount, `amount_minor` signed minor units written as KB writes them (a number with
+/// two decimals, the sign as `creditDebitIndicator`); `reversal` sets `reversalIndicator`.
+pub fn kb_transaction_of(
+    amount_minor: i64,
+    reversal: bool,
+    fields: serde_json::Value,
+) -> kasa::bank::wire::Transaction {
+    let mut t = serde_json::json!({
+        "accountType": "KB",
+        "iban": "CZ6501000000000123456789",
+        "creditDebitIndicator": if amount_minor < 0 { "DEBIT" } else { "CREDIT" },
+        "transactionType": "DOMESTIC",
+        "amount": { "value": 0, "currency": "CZK" },
+    });
+    if let (Some(t), Some(fields)) = (t.as_object_mut(), fields.as_object()) {
+        t.extend(fields.clone());
+    }
+    if reversal {
+        t["reversalIndicator"] = serde_json::json!(true);
+    }
+    let amount = kasa::bank::money::format_minor_units(amount_minor.abs(), 2);
+    let text = t
+        .to_string()
+        .replace(r#""value":0"#, &format!(r#""value":{amount}"#));
+    serde_json::from_str(&text).expect("transaction")
 }
 
 /// The password all test people use.
@@ -421,6 +500,39 @@ impl Client {
     pub async fn log_in(&self, email: &str, password: &str) -> reqwest::Response {
         self.post_form("/login", &[("email", email), ("password", password)])
             .await
+    }
+
+    /// The login form's answer (status and page) to `email` and `password`.
+    pub async fn log_in_text(&self, email: &str, password: &str) -> (u16, String) {
+        self.post_text("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}
+
+/// Asserts that `page` contains every one of `texts` (naming the first one missing).
+pub fn assert_contains_all(page: &str, texts: &[&str]) {
+    for text in texts {
+        assert!(page.contains(text), "{text}: {page}");
+    }
+}
+
+/// GETs each of `paths` as each of `who` (a client and the status it must get): how routes
+/// answer another club's people (404), a viewer (200 or 403) and so on.
+pub async fn assert_gets(paths: &[String], who: &[(&Client, u16)]) {
+    for path in paths {
+        for (client, status) in who {
+            assert_eq!(client.get(path).await.status(), *status, "GET {path}");
+        }
+    }
+}
+
+/// POSTs `form` to each of `paths` as each of `who` (a client and the status it must get).
+pub async fn assert_posts(paths: &[String], form: &[(&str, &str)], who: &[(&Client, u16)]) {
+    for path in paths {
+        for (client, status) in who {
+            let got = client.post_form(path, form).await.status();
+            assert_eq!(got, *status, "POST {path}");
+        }
     }
 }
 

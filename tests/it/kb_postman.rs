@@ -400,17 +400,9 @@ async fn kbs_postman_sandbox_collection_runs_against_the_sandbox() {
         .and_then(Value::as_object_mut)
     {
         first.retain(|k, _| {
-            [
-                "lastUpdated",
-                "accountType",
-                "iban",
-                "amount",
-                "creditDebitIndicator",
-                "transactionType",
-                "status",
-                "valueDate",
-            ]
-            .contains(&k.as_str())
+            let k = k.as_str();
+            kb_sandbox::generator::REQUIRED_FIELDS.contains(&k)
+                || ["status", "valueDate"].contains(&k)
         });
     }
     if let Some(content) = shape["content"].as_array_mut() {

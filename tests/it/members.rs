@@ -30,11 +30,13 @@ async fn upload(client: &Client, path: &str, file_name: &str, bytes: &[u8]) -> r
 }
 
 async fn club_count(app: &TestApp, club: &str, sql: &str) -> i64 {
-    let tenant = app.tenant(club).await;
-    let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *tx).await.expect(sql);
-    tx.commit().await.expect("commit");
+    let (n,): (i64,) = tenant_row(app, &app.tenant(club).await, sql).await;
     n
+}
+
+/// How many members (archived included) the club at `club` has.
+async fn members_in(app: &TestApp, club: &str) -> i64 {
+    club_count(app, club, "SELECT count(*) FROM members").await
 }
 
 async fn member_id(app: &TestApp, club: &str, vs: &str) -> String {
@@ -49,7 +51,12 @@ async fn member_id(app: &TestApp, club: &str, vs: &str) -> String {
     id.to_string()
 }
 
-fn member_form<'a>(name: &'a str, vs: &'a str, emails: &'a str) -> Vec<(&'a str, &'a str)> {
+/// The new-member form with a name, a variable symbol and e-mails, everything else empty.
+pub(crate) fn member_form<'a>(
+    name: &'a str,
+    vs: &'a str,
+    emails: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("name", name),
         ("variable_symbol", vs),
@@ -98,6 +105,12 @@ async fn import(client: &Client, club: &str, bytes: &[u8]) -> String {
     let preview = location(&response);
     let (status, page) = client.get_text(&preview).await;
     assert_eq!(status, 200);
+    confirm(client, &preview).await;
+    page
+}
+
+/// Confirms the import previewed at `preview`: done (303).
+async fn confirm(client: &Client, preview: &str) {
     let response = client.post_form(&format!("{preview}/confirm"), &[]).await;
     assert_eq!(
         response.status(),
@@ -105,7 +118,6 @@ async fn import(client: &Client, club: &str, bytes: &[u8]) -> String {
         "{}",
         response.text().await.unwrap_or_default()
     );
-    page
 }
 
 async fn members_snapshot(
@@ -125,11 +137,7 @@ async fn members_snapshot(
 
 #[tokio::test]
 async fn a_treasurer_adds_edits_finds_archives_and_restores_a_member_and_everything_is_audited() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
 
     // Bad input re-renders the form with field errors (422), nothing saved.
     let mut bad = member_form("", "2026 001", "not-an-email");
@@ -151,10 +159,7 @@ async fn a_treasurer_adds_edits_finds_archives_and_restores_a_member_and_everyth
             "{field}: {page}"
         );
     }
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        0
-    );
+    assert_eq!(members_in(&app, &club).await, 0);
 
     let mut eva = member_form("Eva Nováková", "0024", "Eva@Example.cz");
     eva[6] = ("groups", "žáci");
@@ -204,16 +209,13 @@ async fn a_treasurer_adds_edits_finds_archives_and_restores_a_member_and_everyth
         assert_eq!(page.contains("Eva Nováková"), expect_eva, "{query}");
         assert_eq!(page.contains("Petr Dvořák"), expect_petr, "{query}");
     }
-    let group: (uuid::Uuid,) = {
-        let tenant = app.tenant(&club).await;
-        let mut tx = TenantTx::begin(&app.pool, &tenant).await.expect("begin");
-        let g = sqlx::query_as("SELECT id FROM member_groups WHERE name = 'žáci'")
-            .fetch_one(&mut *tx)
-            .await
-            .expect("group");
-        tx.commit().await.expect("commit");
-        g
-    };
+    let tenant = app.tenant(&club).await;
+    let group: (uuid::Uuid,) = tenant_row(
+        &app,
+        &tenant,
+        "SELECT id FROM member_groups WHERE name = 'žáci'",
+    )
+    .await;
     let (_, page) = owner
         .get_text(&format!("{club}/members?group={}", group.0))
         .await;
@@ -247,10 +249,7 @@ async fn a_treasurer_adds_edits_finds_archives_and_restores_a_member_and_everyth
         .get_text(&format!("{club}/members?status=archived"))
         .await;
     assert!(page.contains("Eva Nová"));
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        2
-    );
+    assert_eq!(members_in(&app, &club).await, 2);
     assert_eq!(
         owner
             .post_form(&format!("{eva_page}/restore"), &[])
@@ -262,14 +261,13 @@ async fn a_treasurer_adds_edits_finds_archives_and_restores_a_member_and_everyth
     assert!(page.contains("Eva Nová"));
 
     let (_, audit) = owner.get_text(&format!("{club}/audit")).await;
-    for action in [
+    let actions = [
         "Člen přidán",
         "Člen upraven",
         "Člen archivován",
         "Člen obnoven",
-    ] {
-        assert!(audit.contains(action), "{action}");
-    }
+    ];
+    assert_contains_all(&audit, &actions);
 }
 
 fn urlencode(text: &str) -> String {
@@ -278,11 +276,7 @@ fn urlencode(text: &str) -> String {
 
 #[tokio::test]
 async fn year_number_scheme_assigns_the_next_number_of_the_year_and_imported_requires_a_vs() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
     let year = kasa::i18n::to_prague(app.now()).year();
     assert_eq!(
         owner
@@ -345,11 +339,7 @@ async fn year_number_scheme_assigns_the_next_number_of_the_year_and_imported_req
 #[tokio::test]
 async fn one_list_as_utf8_with_bom_and_as_windows_1250_gives_the_same_members_and_reimport_updates()
 {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
 
     // Upload alone writes nothing.
     let response = upload(
@@ -364,10 +354,7 @@ async fn one_list_as_utf8_with_bom_and_as_windows_1250_gives_the_same_members_an
     assert_eq!(status, 200);
     assert!(page.contains("3 noví členové"), "{page}");
     assert!(page.contains("utf-8-bom"));
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        0
-    );
+    assert_eq!(members_in(&app, &club).await, 0);
     owner.post_form(&format!("{preview}/discard"), &[]).await;
 
     import(&owner, &club, &utf8_bom(LIST)).await;
@@ -406,10 +393,7 @@ async fn one_list_as_utf8_with_bom_and_as_windows_1250_gives_the_same_members_an
     let renamed = "Jméno;E-mail\r\nŽofie Šťastná-Malá;zofie@example.cz\r\n";
     let page = import(&owner, &club, renamed.as_bytes()).await;
     assert!(page.contains("1 aktualizace"), "{page}");
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        3
-    );
+    assert_eq!(members_in(&app, &club).await, 3);
     assert_eq!(
         club_count(
             &app,
@@ -425,11 +409,7 @@ async fn one_list_as_utf8_with_bom_and_as_windows_1250_gives_the_same_members_an
 
 #[tokio::test]
 async fn broken_files_show_per_file_or_per_row_errors_and_import_nothing() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
     let path = format!("{club}/members/import");
 
     // Per-file errors: refused at upload.
@@ -499,10 +479,7 @@ async fn broken_files_show_per_file_or_per_row_errors_and_import_nothing() {
         let (status, _) = owner.post_text(&format!("{preview}/confirm"), &[]).await;
         assert_eq!(status, 422, "{message}");
     }
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        0
-    );
+    assert_eq!(members_in(&app, &club).await, 0);
 
     // Fixing the mapping on the preview makes the duplicate-column file importable.
     let response = upload(
@@ -520,17 +497,8 @@ async fn broken_files_show_per_file_or_per_row_errors_and_import_nothing() {
         )
         .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(
-        owner
-            .post_form(&format!("{preview}/confirm"), &[])
-            .await
-            .status(),
-        303
-    );
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        1
-    );
+    confirm(&owner, &preview).await;
+    assert_eq!(members_in(&app, &club).await, 1);
 
     // An expired upload cannot be confirmed.
     let response = upload(&owner, &path, "x.csv", "Jméno\r\nPetr\r\n".as_bytes()).await;
@@ -538,19 +506,12 @@ async fn broken_files_show_per_file_or_per_row_errors_and_import_nothing() {
     app.clock.advance(time::Duration::hours(3));
     let (status, _) = owner.post_text(&format!("{preview}/confirm"), &[]).await;
     assert_eq!(status, 404);
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        1
-    );
+    assert_eq!(members_in(&app, &club).await, 1);
 }
 
 #[tokio::test]
 async fn five_thousand_rows_import_in_one_go() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Velký oddíl", ICO_A, "owner@a.cz")
-        .await;
+    let (app, owner, club) = TestApp::spawn_with_club("Velký oddíl", "owner@a.cz").await;
     let mut csv = String::from("Jméno;Příjmení;VS;E-mail;Skupina\r\n");
     for i in 0..5_000 {
         csv.push_str(&format!(
@@ -560,21 +521,14 @@ async fn five_thousand_rows_import_in_one_go() {
         ));
     }
     import(&owner, &club, csv.as_bytes()).await;
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        5_000
-    );
+    assert_eq!(members_in(&app, &club).await, 5_000);
     let (_, page) = owner.get_text(&format!("{club}/members?q=104999")).await;
     assert!(page.contains("Člen Číslo 4999"));
 }
 
 #[tokio::test]
 async fn the_demo_list_loads_through_the_preview_with_the_sandbox_vs() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
     let (_, page) = owner.get_text(&format!("{club}/members")).await;
     assert!(
         page.contains("Nahrát ukázkové členy"),
@@ -584,17 +538,8 @@ async fn the_demo_list_loads_through_the_preview_with_the_sandbox_vs() {
     let preview = location(&response);
     let (_, page) = owner.get_text(&preview).await;
     assert!(page.contains("200 nových členů"), "{page}");
-    assert_eq!(
-        owner
-            .post_form(&format!("{preview}/confirm"), &[])
-            .await
-            .status(),
-        303
-    );
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        200
-    );
+    confirm(&owner, &preview).await;
+    assert_eq!(members_in(&app, &club).await, 200);
     member_id(&app, &club, "2025001").await;
     member_id(&app, &club, "2025200").await;
     let (_, page) = owner.get_text(&format!("{club}/members")).await;
@@ -606,9 +551,7 @@ async fn the_demo_list_loads_through_the_preview_with_the_sandbox_vs() {
 
 #[tokio::test]
 async fn another_clubs_treasurer_gets_404_and_a_viewer_403_on_every_member_route() {
-    let app = TestApp::spawn().await;
-    let alice = app.client();
-    let club_a = app.sign_up(&alice, "Klub A", ICO_A, "alice@a.cz").await;
+    let (app, alice, club_a) = TestApp::spawn_with_club("Klub A", "alice@a.cz").await;
     let bob = app.client();
     let club_b = app.sign_up(&bob, "Klub B", ICO_B, "bob@b.cz").await;
     alice
@@ -723,11 +666,7 @@ async fn another_clubs_treasurer_gets_404_and_a_viewer_403_on_every_member_route
 
 #[tokio::test]
 async fn editing_a_members_phone_and_note_names_both_fields_in_the_audit_entry() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
     let response = owner
         .post_form(
             &format!("{club}/members"),
@@ -754,11 +693,7 @@ async fn editing_a_members_phone_and_note_names_both_fields_in_the_audit_entry()
 
 #[tokio::test]
 async fn the_member_list_is_sorted_by_surname_in_czech_order() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (_app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
     for name in [
         "Adam Novák",
         "Adam Procházka",
@@ -795,11 +730,7 @@ async fn the_member_list_is_sorted_by_surname_in_czech_order() {
 
 #[tokio::test]
 async fn reloading_the_same_list_shows_its_rows_as_unchanged_and_counts_them_apart() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (_app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
     import(&owner, &club, LIST.as_bytes()).await;
 
     let preview_of = |bytes: Vec<u8>| {
@@ -836,11 +767,7 @@ async fn reloading_the_same_list_shows_its_rows_as_unchanged_and_counts_them_apa
 
 #[tokio::test]
 async fn the_edit_form_shows_czech_dates_a_back_link_and_saves_them_unchanged() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (_app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
     let mut eva = member_form("Eva Nováková", "24", "");
     eva[4] = ("birth_date", "2015-10-07");
     eva[5] = ("joined_on", "1.9.2021");
@@ -909,11 +836,7 @@ pub(crate) fn form_token(page: &str) -> String {
 
 #[tokio::test]
 async fn a_new_member_form_sent_twice_creates_one_member_and_shows_it_both_times() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app
-        .sign_up(&owner, "Oddíl Orlice", ICO_A, "owner@a.cz")
-        .await;
+    let (app, owner, club) = TestApp::spawn_with_club("Oddíl Orlice", "owner@a.cz").await;
     let (_, page) = owner.get_text(&format!("{club}/members/new")).await;
     let token = form_token(&page);
     let mut form = member_form("Jana Nová", "", "jana@example.cz");
@@ -925,10 +848,7 @@ async fn a_new_member_form_sent_twice_creates_one_member_and_shows_it_both_times
         (303, 303)
     );
     assert_eq!(location(&first), location(&second), "the same member");
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        1
-    );
+    assert_eq!(members_in(&app, &club).await, 1);
     // Another form (another token) is another member.
     let (_, page) = owner.get_text(&format!("{club}/members/new")).await;
     let other = form_token(&page);
@@ -942,8 +862,5 @@ async fn a_new_member_form_sent_twice_creates_one_member_and_shows_it_both_times
             .status(),
         303
     );
-    assert_eq!(
-        club_count(&app, &club, "SELECT count(*) FROM members").await,
-        2
-    );
+    assert_eq!(members_in(&app, &club).await, 2);
 }

@@ -5,7 +5,7 @@
 //! other clubs and open to viewers.
 
 use crate::consent::{confirmed_club, connect};
-use crate::exports::account_with;
+use crate::exports::{account_with, treasurers_club};
 use crate::fees::tenant_of;
 use crate::helpers::*;
 use kasa::bank::wire::Transaction;
@@ -58,12 +58,7 @@ struct Club {
 /// A club with one account of six movements: two fee payments, a card payment, a bank fee, a
 /// pending payment and a SEPA payment from Germany (80 EUR).
 async fn club_with_movements() -> Club {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let base = app
-        .sign_up(&owner, "Oddíl Žluťoučký kůň", ICO_A, "pokladni@kun.cz")
-        .await;
-    let tenant = tenant_of(&app, &base).await;
+    let (app, owner, base, tenant) = treasurers_club().await;
     let today = kasa::i18n::prague_date(app.now());
     let d = |n: i64| today - Duration::days(n);
     let movements = [

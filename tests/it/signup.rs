@@ -230,17 +230,7 @@ async fn the_pages_speak_english_on_request_and_remember_it() {
 #[tokio::test]
 async fn a_browser_asking_for_english_gets_english() {
     let app = TestApp::spawn().await;
-    let page = app
-        .client()
-        .http
-        .get(app.url("/login"))
-        .header("accept-language", "en-GB,en;q=0.8")
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let page = app.get_in_english("/login").await;
     assert!(page.contains("Forgot your password?"));
 }
 

@@ -3,7 +3,8 @@
 //! the ledger's idempotence and order independence.
 
 use crate::helpers::{
-    ICO_A, bank_account, bank_connection, fresh_database, sandbox_ledger, signed_up_club,
+    ICO_A, bank_account, bank_connection, fresh_database, kb_transaction_of, sandbox_ledger,
+    signed_up_club,
 };
 use crate::kb_client::{REDIRECT_URI, client_for, onboard, sandbox};
 use kasa::bank::wire::{AccountBalance, ClientCredentials, ReversalConvention, Transaction};
@@ -842,32 +843,20 @@ fn kb_tx(
     updated: OffsetDateTime,
     reversal: bool,
 ) -> Transaction {
-    let mut t = json!({
+    let mut fields = json!({
         "lastUpdated": updated.format(&time::format_description::well_known::Rfc3339).expect("time"),
-        "accountType": "KB",
-        "iban": "CZ6501000000000123456789",
-        "creditDebitIndicator": if amount_minor < 0 { "DEBIT" } else { "CREDIT" },
-        "transactionType": "DOMESTIC",
-        "amount": { "value": 0, "currency": "CZK" },
         "valueDate": day.to_string(),
         "status": status,
         "counterParty": { "name": "Jan Novák", "accountNo": "0000001234567890", "bankCode": "0800" },
         "references": { "variable": "123" },
     });
     if status == "BOOK" {
-        t["bookingDate"] = json!(day.to_string());
+        fields["bookingDate"] = json!(day.to_string());
     }
     if let Some(s) = servicer {
-        t["references"]["accountServicer"] = json!(s);
+        fields["references"]["accountServicer"] = json!(s);
     }
-    if reversal {
-        t["reversalIndicator"] = json!(true);
-    }
-    let amount = kasa::bank::money::format_minor_units(amount_minor.abs(), 2);
-    let text = t
-        .to_string()
-        .replace(r#""value":0"#, &format!(r#""value":{amount}"#));
-    serde_json::from_str(&text).expect("transaction")
+    kb_transaction_of(amount_minor, reversal, fields)
 }
 
 fn closed_balance(day: Date, minor: i64) -> AccountBalance {

@@ -69,9 +69,7 @@ async fn sign_up_confirm_log_in_invite_and_accept_through_http() {
 
 #[tokio::test]
 async fn an_existing_person_joins_a_second_club_with_one_click() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club_a = app.sign_up(&owner, "Klub A", ICO_A, "owner@a.cz").await;
+    let (app, owner, club_a) = TestApp::spawn_with_club("Klub A", "owner@a.cz").await;
     let petr = app.client();
     let club_b = app.sign_up(&petr, "Klub B", ICO_B, "petr@b.cz").await;
 
@@ -107,9 +105,7 @@ async fn an_existing_person_joins_a_second_club_with_one_click() {
 
 #[tokio::test]
 async fn an_invitation_for_someone_else_cannot_be_taken_by_a_signed_in_person() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app.sign_up(&owner, "Klub A", ICO_A, "owner@a.cz").await;
+    let (app, owner, club) = TestApp::spawn_with_club("Klub A", "owner@a.cz").await;
     let (link, token) = app.invite(&owner, &club, "jana@a.cz", "owner").await;
     let mallory = app.client();
     app.sign_up(&mallory, "Klub M", ICO_B, "mallory@m.cz").await;
@@ -127,9 +123,7 @@ async fn an_invitation_for_someone_else_cannot_be_taken_by_a_signed_in_person() 
 
 #[tokio::test]
 async fn an_expired_invitation_is_refused() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
+    let (app, owner, club) = TestApp::spawn_with_club("Klub", "owner@a.cz").await;
     let (link, token) = app.invite(&owner, &club, "late@a.cz", "viewer").await;
     app.clock.advance(time::Duration::days(8));
     let (status, page) = app.client().get_text(&link).await;
@@ -152,9 +146,7 @@ async fn an_expired_invitation_is_refused() {
 
 #[tokio::test]
 async fn bad_invitation_input_re_renders_the_team_page_with_field_errors() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
+    let (app, owner, club) = TestApp::spawn_with_club("Klub", "owner@a.cz").await;
     let (status, page) = owner
         .post_text(
             &format!("{club}/team/invite"),
@@ -177,9 +169,7 @@ async fn bad_invitation_input_re_renders_the_team_page_with_field_errors() {
 
 #[tokio::test]
 async fn roles_change_teammates_leave_and_the_last_owner_stays_with_everything_audited() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
+    let (app, owner, club) = TestApp::spawn_with_club("Klub", "owner@a.cz").await;
     let (_, token) = app.invite(&owner, &club, "eva@a.cz", "viewer").await;
     app.client()
         .post_form(
@@ -261,9 +251,7 @@ async fn roles_change_teammates_leave_and_the_last_owner_stays_with_everything_a
 
 #[tokio::test]
 async fn an_invitation_accepted_twice_at_once_lets_exactly_one_in() {
-    let app = TestApp::spawn().await;
-    let owner = app.client();
-    let club = app.sign_up(&owner, "Klub", ICO_A, "owner@a.cz").await;
+    let (app, owner, club) = TestApp::spawn_with_club("Klub", "owner@a.cz").await;
     let (_, token) = app.invite(&owner, &club, "dvojce@a.cz", "viewer").await;
     let (first, second) = (app.client(), app.client());
     let form = [

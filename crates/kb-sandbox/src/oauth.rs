@@ -219,15 +219,41 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     )
 }
 
+/// The two bearer tokens the token endpoint mints.
+#[derive(Debug, Clone, Copy)]
+enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    /// The `tokenName` claim.
+    fn name(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access_token",
+            TokenKind::Refresh => "refresh_token",
+        }
+    }
+
+    /// How long a token of this kind lives (configured).
+    fn life(self, lifetimes: &crate::config::TokenLifetimes) -> std::time::Duration {
+        match self {
+            TokenKind::Access => lifetimes.access_token,
+            TokenKind::Refresh => lifetimes.refresh_token,
+        }
+    }
+}
+
 fn mint(
     ctx: &Ctx,
     env: Env,
     client_id: &str,
     user_id: &str,
     scopes: &[String],
-    kind: &str,
-    life: std::time::Duration,
+    kind: TokenKind,
 ) -> TokenRecord {
+    let life = kind.life(&ctx.cfg.lifetimes);
+    let kind = kind.name();
     let now = ctx.now();
     let exp = now + life;
     let claims = json!({
@@ -311,6 +337,10 @@ pub async fn token(
         && client_id == EXAMPLE_CLIENT_ID;
     let lifetimes = ctx.cfg.lifetimes.clone();
     let now = ctx.now();
+    // The client's tokens for `user_id` with `scopes`.
+    let mint_for = |user_id: &str, scopes: &[String], kind| {
+        mint(&ctx, route.env, &client_id, user_id, scopes, kind)
+    };
     match param(&pairs, "grant_type").as_deref() {
         Some("authorization_code") => {
             let code = param(&pairs, "code").unwrap_or_default();
@@ -346,24 +376,8 @@ pub async fn token(
                 Ok(v) => v,
                 Err(msg) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", msg),
             };
-            let access = mint(
-                &ctx,
-                route.env,
-                &client_id,
-                &user_id,
-                &scopes,
-                "access_token",
-                lifetimes.access_token,
-            );
-            let refresh = mint(
-                &ctx,
-                route.env,
-                &client_id,
-                &user_id,
-                &scopes,
-                "refresh_token",
-                lifetimes.refresh_token,
-            );
+            let access = mint_for(&user_id, &scopes, TokenKind::Access);
+            let refresh = mint_for(&user_id, &scopes, TokenKind::Refresh);
             let body = match route.env {
                 Env::Production => json!({
                     "access_token": access.token, "token_type": "Bearer", "expires_in": lifetimes.access_token.as_secs(),
@@ -439,15 +453,7 @@ pub async fn token(
                     );
                 }
             };
-            let access = mint(
-                &ctx,
-                route.env,
-                &client_id,
-                &user_id,
-                &scopes,
-                "access_token",
-                lifetimes.access_token,
-            );
+            let access = mint_for(&user_id, &scopes, TokenKind::Access);
             // No new refresh token: KB does not rotate them. `acr` as in the code exchange
             // (production "0"-style number, sandbox null; spec §6.4, §9).
             let mut body = json!({

@@ -79,6 +79,26 @@ impl ChartsPage {
     }
 }
 
+/// The balance chart's points: a month's end each, its value labelled in `currency`.
+fn balance_points(balances: &[MonthEnd], currency: &str, lang: crate::i18n::Lang) -> Vec<Point> {
+    let point = |b: &MonthEnd| Point {
+        label: month_label(b.month),
+        value: b.balance_minor,
+        value_label: crate::i18n::format_money(b.balance_minor, currency, lang),
+    };
+    balances.iter().map(point).collect()
+}
+
+/// The money-flow chart's bars: income and expenses of a month each.
+fn flow_pairs(months: &[MonthFlow]) -> Vec<Pair> {
+    let pair = |m: &MonthFlow| Pair {
+        label: month_label(m.month),
+        income: m.income_minor,
+        expenses: m.expenses_minor,
+    };
+    months.iter().map(pair).collect()
+}
+
 /// `GET /t/{club}/accounts/{account}/charts`: the balance at each month's end and the money in
 /// and out by month over the last two years, as SVG and as tables (any teammate).
 pub async fn charts(
@@ -97,26 +117,9 @@ pub async fn charts(
     let lang = access.ctx.lang();
     let balance_svg = chart::line(
         &lang.t("charts.balance.title"),
-        &balances
-            .iter()
-            .map(|b| Point {
-                label: month_label(b.month),
-                value: b.balance_minor,
-                value_label: crate::i18n::format_money(b.balance_minor, &account.currency, lang),
-            })
-            .collect::<Vec<_>>(),
+        &balance_points(&balances, &account.currency, lang),
     );
-    let flows_svg = chart::bars(
-        &lang.t("charts.flows.title"),
-        &months
-            .iter()
-            .map(|m| Pair {
-                label: month_label(m.month),
-                income: m.income_minor,
-                expenses: m.expenses_minor,
-            })
-            .collect::<Vec<_>>(),
-    );
+    let flows_svg = chart::bars(&lang.t("charts.flows.title"), &flow_pairs(&months));
     render(&ChartsPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
         account_href: account_href(&access, id),

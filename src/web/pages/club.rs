@@ -13,8 +13,8 @@ use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use uuid::Uuid;
 
 #[derive(Template)]
@@ -121,14 +121,7 @@ pub async fn dashboard_stamp(
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let stamp = dashboard_stamp_of(&mut tx).await?;
     tx.commit().await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        stamp,
-    )
-        .into_response())
+    Ok(super::stamp_response(stamp))
 }
 
 pub async fn dashboard(

@@ -16,7 +16,7 @@ use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use time::Date;
@@ -597,14 +597,7 @@ pub async fn stamp(
     access: ClubAccess<ViewClub>,
 ) -> Result<Response, AppError> {
     let stamp = payment::current_stamp(&state.pool, &access.tenant).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        stamp.to_string(),
-    )
-        .into_response())
+    Ok(super::stamp_response(stamp.to_string()))
 }
 
 /// A member's fee section (`templates/payments/member_section.html`), ready to include in any

@@ -26,7 +26,7 @@ use super::error::AppError;
 use crate::db::tenant::Tenant;
 use crate::i18n::{self, Lang};
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use std::borrow::Cow;
 use time::OffsetDateTime;
@@ -180,6 +180,15 @@ pub fn render<T: Template>(page: &T) -> Result<Response, AppError> {
 /// Renders a page with the given status (422 for forms with field errors).
 pub fn render_status<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
     Ok((status, Html(page.render()?)).into_response())
+}
+
+/// A page's change stamp for the open page that polls it: plain text, never cached.
+pub fn stamp_response(stamp: String) -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    (headers, stamp).into_response()
 }
 
 /// One place in a pager: a page number (the current one or a link) or a gap of skipped numbers.

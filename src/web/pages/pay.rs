@@ -2,6 +2,8 @@
 //! revoke its link on the member's page (`pay_link`).
 
 use super::{Chrome, render_status};
+use crate::audit::Actor;
+use crate::db::tenant::TenantTx;
 use crate::pay_link::{self, MemberPage, Opened};
 use crate::team::ManageMoney;
 use crate::web::access::ClubAccess;
@@ -20,6 +22,18 @@ fn member_id(raw: &str) -> Result<crate::member::MemberId, AppError> {
         .map_err(|_| AppError::NotFound)
 }
 
+/// A change to the link of the member in the path (`raw`, not an id → 404): the member, a
+/// transaction in the club and the signed-in person as the actor.
+async fn link_change(
+    state: &AppState,
+    access: &ClubAccess<ManageMoney>,
+    raw: &str,
+) -> Result<(crate::member::MemberId, TenantTx, Actor), AppError> {
+    let id = member_id(raw)?;
+    let tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    Ok((id, tx, Actor::person(&access.user)))
+}
+
 /// `POST /t/{club}/members/{id}/pay-link`: issues the member's link (an earlier one stops
 /// working) and shows the member's page with it, once.
 pub async fn issue_link(
@@ -27,9 +41,7 @@ pub async fn issue_link(
     access: ClubAccess<ManageMoney>,
     Path((_club, id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let id = member_id(&id)?;
-    let mut tx = crate::db::tenant::TenantTx::begin(&state.pool, &access.tenant).await?;
-    let actor = crate::audit::Actor::person(&access.user);
+    let (id, mut tx, actor) = link_change(&state, &access, &id).await?;
     let token = pay_link::issue(&mut tx, &actor, id, state.now()).await?;
     tx.commit().await?;
     let mut link = state.public_url.clone();
@@ -44,9 +56,7 @@ pub async fn revoke_link(
     access: ClubAccess<ManageMoney>,
     Path((_club, id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let id = member_id(&id)?;
-    let mut tx = crate::db::tenant::TenantTx::begin(&state.pool, &access.tenant).await?;
-    let actor = crate::audit::Actor::person(&access.user);
+    let (id, mut tx, actor) = link_change(&state, &access, &id).await?;
     pay_link::revoke(&mut tx, &actor, id, state.now()).await?;
     tx.commit().await?;
     access.ctx.flash("pay.link.revoked").await;
@@ -69,10 +79,8 @@ pub async fn send_link(
     Path((_club, id)): Path<(String, String)>,
     axum::Form(form): axum::Form<SendForm>,
 ) -> Result<Response, AppError> {
-    let id = member_id(&id)?;
+    let (id, mut tx, actor) = link_change(&state, &access, &id).await?;
     let token = form.link.trim().rsplit('/').next().unwrap_or_default();
-    let mut tx = crate::db::tenant::TenantTx::begin(&state.pool, &access.tenant).await?;
-    let actor = crate::audit::Actor::person(&access.user);
     let sent = pay_link::send(
         &mut tx,
         &actor,

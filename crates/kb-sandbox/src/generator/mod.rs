@@ -50,6 +50,17 @@ pub use render::{
     STATUS_BOOKED, STATUS_PENDING, STORNO_PREFIX, account_servicer, snapshot, storno_reference,
 };
 
+/// The fields the ADAA v2 `AccountTransaction` schema requires of every transaction
+/// (adaa-api-v2.json); every generated row has them.
+pub const REQUIRED_FIELDS: [&str; 6] = [
+    "lastUpdated",
+    "accountType",
+    "iban",
+    "amount",
+    "creditDebitIndicator",
+    "transactionType",
+];
+
 use crate::calendar::to_micros;
 use names::Person;
 use render::{BTC_DOMESTIC_IN, BTC_DOMESTIC_OUT, EntryStyle, Party, Refs, Tx, hex16, render};

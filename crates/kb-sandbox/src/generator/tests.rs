@@ -20,14 +20,6 @@ fn cfg(seed: u64, accounts: usize, n: usize, days: u32) -> GeneratorConfig {
 
 // ---- ADAA v2 AccountTransaction shape, field list taken from adaa-api-v2.json ----
 
-const TOP_REQUIRED: [&str; 6] = [
-    "lastUpdated",
-    "accountType",
-    "iban",
-    "amount",
-    "creditDebitIndicator",
-    "transactionType",
-];
 const TOP_OPTIONAL: [&str; 10] = [
     "entryReference",
     "bankTransactionCode",
@@ -108,7 +100,7 @@ fn check_strings(v: &Value, allowed: &[(&str, usize)], what: &str) -> Result<(),
 /// Checks one row against the v2 `AccountTransaction` schema.
 fn check_shape(tx: &Value) -> Result<(), String> {
     let o = tx.as_object().ok_or("not an object")?;
-    for k in TOP_REQUIRED {
+    for k in REQUIRED_FIELDS {
         if !o.contains_key(k) {
             return Err(format!("missing {k}"));
         }
