@@ -63,6 +63,7 @@ pub mod i18n;
 pub mod iban;
 pub mod ical;
 pub mod limits;
+pub mod live;
 pub mod mail;
 pub mod member;
 pub mod pay_link;

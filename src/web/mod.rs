@@ -13,6 +13,7 @@ pub mod forms;
 pub mod pages;
 pub mod paths;
 pub mod security;
+pub mod sessions;
 pub mod state;
 
 pub use state::AppState;

@@ -16,6 +16,7 @@ mod isolation;
 mod kb_client;
 mod kb_openapi;
 mod kb_postman;
+mod live;
 mod mail;
 mod members;
 mod movements;
