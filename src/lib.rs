@@ -76,6 +76,7 @@ pub mod server;
 pub mod spayd;
 pub mod sync;
 pub mod team;
+pub mod telemetry;
 pub mod vault;
 pub mod web;
 

@@ -189,6 +189,7 @@ pub struct Kasa {
     router: axum::Router,
     server: crate::server::ServerLimits,
     listener: crate::live::Listener,
+    metrics: Option<crate::telemetry::Endpoint>,
 }
 
 impl Kasa {
@@ -206,6 +207,10 @@ impl Kasa {
         let live_pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
             .connect_lazy_with(crate::db::runtime_options(options.clone()));
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(crate::telemetry::Endpoint::bind(addr).await?),
+            None => None,
+        };
         let workers = workers(config, options, clock, local_addr, kb).await?;
         let deps = &workers.deps;
         let state = AppState {
@@ -238,7 +243,13 @@ impl Kasa {
             router,
             server: config.server.clone(),
             listener: crate::live::Listener::new(live, live_pool),
+            metrics,
         })
+    }
+
+    /// Where Prometheus metrics are served, when configured (`KASA_METRICS_LISTEN`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.local_addr())
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops the workers.
@@ -250,6 +261,9 @@ impl Kasa {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = self.workers.spawn(&stop_rx);
         workers.spawn(self.listener.run(stop_rx.clone()));
+        if let Some(metrics) = self.metrics {
+            workers.spawn(metrics.serve(self.state.pool.clone(), stop_rx.clone()));
+        }
         crate::server::serve(listener, self.router, self.server, shutdown).await?;
         let _ = stop_tx.send(true);
         while workers.join_next().await.is_some() {}

@@ -59,6 +59,7 @@ impl<C: Capability> FromRequestParts<AppState> for ClubAccess<C> {
             found = fresh.and_then(|(_, clubs)| find(&clubs));
         }
         let (tenant, club_name, role) = found.ok_or_else(|| AppError::NotFound.into_response())?;
+        tracing::Span::current().record("club", tracing::field::display(tenant.key()));
         if role < C::MIN_ROLE {
             return Err(AppError::Forbidden.into_response());
         }

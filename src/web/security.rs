@@ -135,6 +135,9 @@ fn with_request_ids(router: Router) -> Router {
                 client_request_id = %client,
                 method = %request.method(),
                 path = %loggable_path(request.uri().path()),
+                // Filled in by the club guard (`access::ClubAccess`): the club's key, never
+                // its name.
+                club = tracing::field::Empty,
             )
         },
     );

@@ -109,6 +109,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub clock: ManualClock,
     pub db: PgConnectOptions,
+    /// `http://host:port` of the metrics listener, when the test configured one.
+    pub metrics: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -195,6 +197,7 @@ impl TestApp {
             .expect("bootstrap");
         let pool = kasa.state.pool.clone();
         let state = kasa.workers.deps.clone();
+        let metrics = kasa.metrics_addr().map(|a| format!("http://{a}"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = kasa
@@ -210,6 +213,7 @@ impl TestApp {
             pool,
             clock,
             db,
+            metrics,
             shutdown: Some(tx),
         }
     }

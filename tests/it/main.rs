@@ -29,3 +29,4 @@ mod signup;
 mod sync;
 mod sync_processes;
 mod team;
+mod telemetry;
