@@ -63,6 +63,7 @@ pub mod i18n;
 pub mod iban;
 pub mod ical;
 pub mod limits;
+pub mod live;
 pub mod mail;
 pub mod member;
 pub mod pay_link;
@@ -75,6 +76,7 @@ pub mod server;
 pub mod spayd;
 pub mod sync;
 pub mod team;
+pub mod telemetry;
 pub mod vault;
 pub mod web;
 

@@ -64,6 +64,13 @@ struct Cli {
     /// The operator's privacy notice (default: Kasa's own page, /privacy).
     #[arg(long, env = "KASA_PRIVACY_URL", global = true)]
     privacy_url: Option<url::Url>,
+    /// Where to serve Prometheus metrics (`/metrics`), e.g. 127.0.0.1:9090. Off by default;
+    /// never the public address.
+    #[arg(long, env = "KASA_METRICS_LISTEN", global = true)]
+    metrics_listen: Option<SocketAddr>,
+    /// Log lines as JSON objects (`json`) or as text (`text`, the default).
+    #[arg(long, env = "KASA_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: LogFormat,
     /// Trust X-Forwarded-For (only behind a proxy that overwrites it).
     #[arg(long, env = "KASA_TRUST_PROXY", global = true)]
     trust_proxy: bool,
@@ -143,6 +150,7 @@ impl Cli {
             .map(Secret::new);
         config.mail_from = self.mail_from.clone();
         config.trust_proxy = self.trust_proxy;
+        config.metrics_listen = self.metrics_listen;
         config.footer = kasa::web::state::Footer {
             contact: self
                 .contact
@@ -224,16 +232,30 @@ impl Cli {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    /// One JSON object a line, with the fields of the request's or the sync's span (request id,
+    /// club key, account, fence): for log collectors.
+    Json,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,sqlx=warn,sqlx::postgres::notice=error,tower_sessions=warn".into()
-            }),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        "info,sqlx=warn,sqlx::postgres::notice=error,tower_sessions=warn".into()
+    });
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .init(),
+    }
     let result = match cli.config() {
         Err(error) => Err(error),
         Ok(config) => match cli.command.unwrap_or(Command::Serve) {
@@ -314,8 +336,17 @@ async fn worker(config: Config) -> anyhow::Result<()> {
             &kb,
         )
         .await?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(kasa::telemetry::Endpoint::bind(addr).await?),
+            None => None,
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Some(metrics) = metrics {
+            tokio::spawn(metrics.serve(workers.deps.pool.clone(), stop_rx));
+        }
         tracing::info!("kasa worker running");
         workers.run(shutdown_signal()).await;
+        let _ = stop_tx.send(true);
         Ok(())
     }
     .await;

@@ -188,6 +188,8 @@ pub struct Kasa {
     pub workers: Workers,
     router: axum::Router,
     server: crate::server::ServerLimits,
+    listener: crate::live::Listener,
+    metrics: Option<crate::telemetry::Endpoint>,
 }
 
 impl Kasa {
@@ -200,6 +202,15 @@ impl Kasa {
         local_addr: SocketAddr,
         kb: &KbConnection,
     ) -> anyhow::Result<Kasa> {
+        let live = crate::live::Live::default();
+        // The listener holds one connection for as long as it runs: a pool of its own.
+        let live_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(crate::db::runtime_options(options.clone()));
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(crate::telemetry::Endpoint::bind(addr).await?),
+            None => None,
+        };
         let workers = workers(config, options, clock, local_addr, kb).await?;
         let deps = &workers.deps;
         let state = AppState {
@@ -218,15 +229,27 @@ impl Kasa {
             fee_overviews: Arc::default(),
             exports: crate::export::Slots::for_pool(config.db_max_connections),
             footer: Arc::new(config.footer.clone()),
+            people: web::context::keep_people(&live),
+            live: live.clone(),
         };
-        let sessions = security::session_layer(workers.sessions.clone(), &workers.public_url);
+        let sessions = security::session_layer(
+            web::sessions::KeptSessions::new(workers.sessions.clone(), &live),
+            &workers.public_url,
+        );
         let router = web::router(state.clone(), sessions);
         Ok(Kasa {
             state,
             workers,
             router,
             server: config.server.clone(),
+            listener: crate::live::Listener::new(live, live_pool),
+            metrics,
         })
+    }
+
+    /// Where Prometheus metrics are served, when configured (`KASA_METRICS_LISTEN`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.local_addr())
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops the workers.
@@ -237,6 +260,10 @@ impl Kasa {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = self.workers.spawn(&stop_rx);
+        workers.spawn(self.listener.run(stop_rx.clone()));
+        if let Some(metrics) = self.metrics {
+            workers.spawn(metrics.serve(self.state.pool.clone(), stop_rx.clone()));
+        }
         crate::server::serve(listener, self.router, self.server, shutdown).await?;
         let _ = stop_tx.send(true);
         while workers.join_next().await.is_some() {}

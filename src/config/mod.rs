@@ -73,6 +73,9 @@ pub struct Config {
     pub server: crate::server::ServerLimits,
     /// How long the housekeeping task keeps old rows, and how often it runs.
     pub retention: crate::housekeeping::Retention,
+    /// Where Prometheus metrics are served (`KASA_METRICS_LISTEN`, `telemetry`); `None`, the
+    /// default, records and serves none.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -98,6 +101,7 @@ impl Config {
             sync: crate::sync::worker::SyncSettings::default(),
             server: crate::server::ServerLimits::default(),
             retention: crate::housekeeping::Retention::default(),
+            metrics_listen: None,
             sandbox: {
                 let mut sandbox = kb_sandbox::SandboxConfig::new("data/kb-sandbox");
                 sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));

@@ -31,6 +31,8 @@ pub struct ClaimedJob {
     pub attempts: i32,
     /// A KB notification made the job due (since the previous run started).
     pub notified: bool,
+    /// When the latest such notification arrived (UTC).
+    pub notified_at: Option<OffsetDateTime>,
     pub stale_since: Option<OffsetDateTime>,
 }
 
@@ -92,6 +94,19 @@ pub enum Outcome {
     Failed(Failure),
     /// The consent is gone or the account is no longer exposed: stop until the club reconnects.
     Disabled(Failure),
+}
+
+impl Outcome {
+    /// The outcome's name in metrics (`telemetry::SYNC_RUNS`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Synced => "synced",
+            Outcome::Unchanged { .. } => "unchanged",
+            Outcome::RateLimited { .. } => "rate_limited",
+            Outcome::Failed(_) => "failed",
+            Outcome::Disabled(_) => "disabled",
+        }
+    }
 }
 
 /// Creates the job of an account, due at `due_at`; an existing job is kept as it is.
@@ -173,6 +188,7 @@ struct ClaimRow {
     lease_until: OffsetDateTime,
     attempts: i32,
     notified: bool,
+    notified_at: Option<OffsetDateTime>,
     stale_since: Option<OffsetDateTime>,
     connection_id: Uuid,
     kb_account_id: String,
@@ -199,7 +215,7 @@ pub async fn claim(
                      FOR UPDATE SKIP LOCKED \
                      LIMIT $4) \
              RETURNING j.account_id, j.tenant_id, j.fence, j.lease_until, j.attempts, \
-                       j.notified_at IS NOT NULL AS notified, j.stale_since) \
+                       j.notified_at IS NOT NULL AS notified, j.notified_at, j.stale_since) \
          SELECT c.*, a.connection_id, a.kb_account_id \
            FROM claimed c JOIN app.bank_accounts a ON a.id = c.account_id",
     )
@@ -222,6 +238,7 @@ pub async fn claim(
             lease_until: row.lease_until,
             attempts: row.attempts,
             notified: row.notified,
+            notified_at: row.notified_at,
             stale_since: row.stale_since,
         })
         .collect())

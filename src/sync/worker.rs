@@ -163,12 +163,12 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
         Ok(Some(tenant)) => tenant,
         Ok(None) => {
             let failure = Failure::new(Problem::Other, "the club is not active");
-            finish(deps, &job, &Outcome::Disabled(failure)).await;
+            finish(deps, &job, &Outcome::Disabled(failure), started_at).await;
             return;
         }
         Err(e) => {
             let failure = Failure::new(Problem::Other, e.to_string());
-            finish(deps, &job, &Outcome::Failed(failure)).await;
+            finish(deps, &job, &Outcome::Failed(failure), started_at).await;
             return;
         }
     };
@@ -317,7 +317,7 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
             Err(e) => tracing::warn!(error = %e, "recording the sync run failed"),
         }
     }
-    finish(deps, &job, &outcome).await;
+    finish(deps, &job, &outcome, info.started_at).await;
 }
 
 async fn record_run(
@@ -333,8 +333,22 @@ async fn record_run(
     Ok(())
 }
 
-async fn finish<T: AccessTokens>(deps: &SyncDeps<T>, job: &ClaimedJob, outcome: &Outcome) {
+async fn finish<T: AccessTokens>(
+    deps: &SyncDeps<T>,
+    job: &ClaimedJob,
+    outcome: &Outcome,
+    started_at: time::OffsetDateTime,
+) {
     let now = deps.clock.now();
+    let took = std::time::Duration::try_from(now - started_at).unwrap_or_default();
+    crate::telemetry::sync_run(outcome.label(), took);
+    if matches!(outcome, Outcome::Synced)
+        && let Some(notified_at) = job.notified_at
+    {
+        crate::telemetry::notification_to_commit(
+            std::time::Duration::try_from(now - notified_at).unwrap_or_default(),
+        );
+    }
     match jobs::finish(&deps.pool, job, outcome, &deps.settings.schedule, now).await {
         Ok(true) => {}
         Ok(false) => {

@@ -10,6 +10,7 @@ use super::AppState;
 use super::context::{Ctx, SignedIn};
 use super::error::AppError;
 use crate::auth::User;
+use crate::club::ClubSummary;
 use crate::db::tenant::{ClubId, Tenant, TenantKey};
 use crate::team::{Capability, Role};
 use axum::extract::{FromRequestParts, RawPathParams};
@@ -41,14 +42,24 @@ impl<C: Capability> FromRequestParts<AppState> for ClubAccess<C> {
             .and_then(|(_, value)| TenantKey::parse(value))
             .and_then(|key| key.id())
             .ok_or_else(|| AppError::NotFound.into_response())?;
-        // The person's clubs were read with the person, in this request (`context::load`).
-        let club = ctx
-            .viewer
-            .clubs
-            .iter()
-            .find(|c| ClubId(c.tenant.id()) == tenant_id)
-            .ok_or_else(|| AppError::NotFound.into_response())?;
-        let (tenant, club_name, role) = (club.tenant.clone(), club.name.clone(), club.role);
+        // The person's clubs were read with the person for this request (`context::load`).
+        let find = |clubs: &[ClubSummary]| {
+            clubs
+                .iter()
+                .find(|c| ClubId(c.tenant.id()) == tenant_id)
+                .map(|club| (club.tenant.clone(), club.name.clone(), club.role))
+        };
+        let mut found = find(&ctx.viewer.clubs);
+        // A kept copy may not know a membership or role granted a moment ago (in another
+        // request, perhaps in another process): before refusing, ask the database.
+        if ctx.viewer.clubs_kept && found.as_ref().is_none_or(|f| f.2 < C::MIN_ROLE) {
+            let fresh = super::context::person_read(state, user.id)
+                .await
+                .map_err(|e| AppError::from(e).into_response())?;
+            found = fresh.and_then(|(_, clubs)| find(&clubs));
+        }
+        let (tenant, club_name, role) = found.ok_or_else(|| AppError::NotFound.into_response())?;
+        tracing::Span::current().record("club", tracing::field::display(tenant.key()));
         if role < C::MIN_ROLE {
             return Err(AppError::Forbidden.into_response());
         }

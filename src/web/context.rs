@@ -12,6 +12,7 @@ use crate::auth::User;
 use crate::club::{self, ClubSummary};
 use crate::i18n::Lang;
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -40,6 +41,10 @@ pub struct Viewer {
     /// The signed-in person's active clubs by name, with their role in each (empty when signed
     /// out). Read in the same query as the person, so a request sees one consistent answer.
     pub clubs: Arc<[ClubSummary]>,
+    /// Whether the person and clubs came from this process's kept copy ([`Person`]), which may
+    /// be a notification's travel time behind: a guard that would refuse re-reads them
+    /// ([`person_read`]), so grants are never late; only a revocation can be, by milliseconds.
+    pub clubs_kept: bool,
     pub lang: Lang,
     pub request_id: String,
     pub path: String,
@@ -52,12 +57,12 @@ pub async fn load(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let (user, clubs) = match signed_in_user(&state, &session).await {
-        Ok(Some((user, clubs))) => (Some(user), clubs.into()),
-        Ok(None) => (None, Arc::from([])),
+    let (user, clubs, clubs_kept) = match signed_in_user(&state, &session).await {
+        Ok(Some(((user, clubs), kept))) => (Some(user), clubs, kept),
+        Ok(None) => (None, Arc::from([]), false),
         Err(error) => {
             tracing::warn!(%error, "could not load the signed-in person; treating as signed out");
-            (None, Arc::from([]))
+            (None, Arc::from([]), false)
         }
     };
     let chosen: Option<String> = session.get(KEY_LANG).await.ok().flatten();
@@ -78,15 +83,31 @@ pub async fn load(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
+    let writer = user.as_ref().map(|u| u.id);
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
     req.extensions_mut().insert(Viewer {
         user,
         clubs,
+        clubs_kept,
         lang,
         request_id,
         path,
     });
-    next.run(req).await
+    let response = next.run(req).await;
+    // What this request changed, this process's next request must see (it may come before the
+    // notification does): a request that may have written forgets the person it kept.
+    if let Some(user) = writer
+        && (!safe || response.extensions().get::<PersonChanged>().is_some())
+    {
+        state.people.forget(&user);
+    }
+    response
 }
+
+/// A response extension: this (safe-method) request changed the signed-in person's account,
+/// so the kept copy is forgotten ([`load`]). Requests with other methods forget it anyway.
+#[derive(Debug, Clone, Copy)]
+pub struct PersonChanged;
 
 /// Middleware for page requests (not background polls), inside [`load`]: a signed-in person's
 /// page request is activity and slides the session's idle time-out. The session is marked
@@ -112,10 +133,54 @@ pub async fn record_activity(
     next.run(req).await
 }
 
+/// A signed-in person with their active clubs and roles (`club::person_with_clubs`).
+pub type Person = (User, Arc<[ClubSummary]>);
+
+/// How many people one process keeps (a full copy starts over).
+const PEOPLE_KEPT: usize = 10_000;
+
+/// The kept copy of people with their clubs: forgotten whenever an account, a membership or a
+/// club changes anywhere (`people` notifications, app migration 0014).
+pub fn keep_people(
+    live: &crate::live::Live,
+) -> Arc<crate::live::Kept<crate::auth::UserId, Person>> {
+    live.keep(PEOPLE_KEPT, |change| match change {
+        crate::live::Change::People => crate::live::Forget::Everything,
+        _ => crate::live::Forget::Nothing,
+    })
+}
+
+/// The person with their clubs, from the kept copy if it has them (`true`), else read from the
+/// database (and kept).
+async fn person(
+    state: &AppState,
+    user: crate::auth::UserId,
+) -> Result<Option<(Person, bool)>, sqlx::Error> {
+    if let Some(person) = state.people.get(&user) {
+        return Ok(Some((person, true)));
+    }
+    Ok(person_read(state, user).await?.map(|p| (p, false)))
+}
+
+/// The person with their clubs read from the database (and kept for the next request).
+pub async fn person_read(
+    state: &AppState,
+    user: crate::auth::UserId,
+) -> Result<Option<Person>, sqlx::Error> {
+    let ticket = state.people.ticket();
+    let person = club::person_with_clubs(&state.pool, user)
+        .await?
+        .map(|(user, clubs)| (user, Arc::from(clubs)));
+    if let Some(person) = &person {
+        state.people.put(ticket, user, person.clone());
+    }
+    Ok(person)
+}
+
 async fn signed_in_user(
     state: &AppState,
     session: &Session,
-) -> anyhow::Result<Option<(User, Vec<ClubSummary>)>> {
+) -> anyhow::Result<Option<(Person, bool)>> {
     let Some(user_id) = session.get::<crate::auth::UserId>(KEY_USER).await? else {
         return Ok(None);
     };
@@ -124,10 +189,17 @@ async fn signed_in_user(
     let expired = auth_at
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .is_none_or(|t| state.now() - t > super::security::ABSOLUTE_LIFETIME);
-    let person = club::person_with_clubs(&state.pool, user_id).await?;
-    match person {
-        Some((user, clubs)) if !expired && epoch == Some(user.session_epoch) => {
-            Ok(Some((user, clubs)))
+    let mut found = person(state, user_id).await?;
+    // A kept copy older than this session (the password was just changed here) is read again
+    // before the session is ended for it.
+    if let Some(((user, _), true)) = &found
+        && epoch != Some(user.session_epoch)
+    {
+        found = person_read(state, user_id).await?.map(|p| (p, false));
+    }
+    match found {
+        Some(((user, clubs), kept)) if !expired && epoch == Some(user.session_epoch) => {
+            Ok(Some(((user, clubs), kept)))
         }
         _ => {
             // Lifetime over, password changed elsewhere, or account gone: end this session.

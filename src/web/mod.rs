@@ -13,6 +13,7 @@ pub mod forms;
 pub mod pages;
 pub mod paths;
 pub mod security;
+pub mod sessions;
 pub mod state;
 
 pub use state::AppState;
@@ -258,6 +259,8 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
         )
         .route("/static/{file}", get(assets::asset))
         .merge(pages)
+        // Inside the router, so each request is measured by its route's pattern.
+        .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .with_state(state);
     security::apply(router, &public_url, &form_targets)
 }

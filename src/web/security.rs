@@ -20,13 +20,12 @@ use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::PostgresStore;
 use url::Url;
 
 pub const IDLE_TIMEOUT: time::Duration = time::Duration::minutes(30);
 pub const ABSOLUTE_LIFETIME: time::Duration = time::Duration::hours(12);
 
-pub type Sessions = SessionManagerLayer<PostgresStore>;
+pub type Sessions = SessionManagerLayer<super::sessions::KeptSessions>;
 
 pub fn is_https(public_url: &Url) -> bool {
     public_url.scheme() == "https"
@@ -35,7 +34,7 @@ pub fn is_https(public_url: &Url) -> bool {
 /// The session layer. A session is written back only when something in it changed: sign-in,
 /// a flash message, the language, or the activity mark `context::record_activity` sets on page
 /// requests (at most once a minute), which is what slides the idle time-out.
-pub fn session_layer(store: PostgresStore, public_url: &Url) -> Sessions {
+pub fn session_layer(store: super::sessions::KeptSessions, public_url: &Url) -> Sessions {
     let secure = is_https(public_url);
     SessionManagerLayer::new(store)
         .with_name(if secure {
@@ -136,6 +135,9 @@ fn with_request_ids(router: Router) -> Router {
                 client_request_id = %client,
                 method = %request.method(),
                 path = %loggable_path(request.uri().path()),
+                // Filled in by the club guard (`access::ClubAccess`): the club's key, never
+                // its name.
+                club = tracing::field::Empty,
             )
         },
     );

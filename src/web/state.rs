@@ -49,6 +49,11 @@ pub struct AppState {
     pub exports: crate::export::Slots,
     /// The operator's contact and privacy notice in the footer.
     pub footer: Arc<Footer>,
+    /// Whether this process hears other processes' changes (`live::Listener`), and the copies
+    /// it keeps because it does.
+    pub live: crate::live::Live,
+    /// Signed-in people with their clubs and roles, kept (`context::keep_people`).
+    pub people: Arc<crate::live::Kept<crate::auth::UserId, super::context::Person>>,
 }
 
 impl AppState {

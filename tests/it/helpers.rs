@@ -109,6 +109,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub clock: ManualClock,
     pub db: PgConnectOptions,
+    /// `http://host:port` of the metrics listener, when the test configured one.
+    pub metrics: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -160,14 +162,31 @@ impl TestApp {
     }
 
     async fn spawn_full(tweak: impl FnOnce(&mut Config), kb: KbConnection) -> TestApp {
-        let db = fresh_database().await;
+        Self::spawn_on(fresh_database().await, ManualClock::new(), tweak, kb).await
+    }
+
+    /// A second Kasa process on this one's database and clock (no KB configured): for what one
+    /// process must learn from another.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let kb = KbConnection {
+            settings: kasa::bank::KbSettings::production(Default::default(), None),
+            sandbox: None,
+        };
+        Self::spawn_on(self.db.clone(), self.clock.clone(), |_| {}, kb).await
+    }
+
+    async fn spawn_on(
+        db: PgConnectOptions,
+        clock: ManualClock,
+        tweak: impl FnOnce(&mut Config),
+        kb: KbConnection,
+    ) -> TestApp {
         let mut config = Config::local_default();
         config.db_max_connections = 8;
         config.vault = kasa::config::VaultSetting::Ephemeral;
         // Tests step the sync themselves unless they ask for the background worker.
         config.run_sync_worker = false;
         tweak(&mut config);
-        let clock = ManualClock::new();
         let shared: SharedClock = Arc::new(clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -178,6 +197,7 @@ impl TestApp {
             .expect("bootstrap");
         let pool = kasa.state.pool.clone();
         let state = kasa.workers.deps.clone();
+        let metrics = kasa.metrics_addr().map(|a| format!("http://{a}"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = kasa
@@ -193,6 +213,7 @@ impl TestApp {
             pool,
             clock,
             db,
+            metrics,
             shutdown: Some(tx),
         }
     }

@@ -303,7 +303,7 @@ pub async fn confirm_email(
     } else {
         Some(("/login".to_owned(), ctx.t("nav.login").into_owned()))
     };
-    render_status(
+    let mut response = render_status(
         status,
         &MessagePage {
             c,
@@ -311,7 +311,9 @@ pub async fn confirm_email(
             text: ctx.t(text).into_owned(),
             link,
         },
-    )
+    )?;
+    response.extensions_mut().insert(context::PersonChanged);
+    Ok(response)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -446,5 +448,7 @@ pub async fn switch_lang(
     if let Some(user) = ctx.user() {
         users::set_lang(&state.pool, user.id, lang).await?;
     }
-    Ok(Redirect::to(paths::safe_next(&q.next).unwrap_or("/")).into_response())
+    let mut response = Redirect::to(paths::safe_next(&q.next).unwrap_or("/")).into_response();
+    response.extensions_mut().insert(context::PersonChanged);
+    Ok(response)
 }
