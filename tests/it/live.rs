@@ -79,6 +79,18 @@ async fn unheard(app: &TestApp, table: &str, trigger: &str, sql: &str, bind: Opt
     tx.commit().await.expect("commit");
 }
 
+/// Two processes on one database, and a signed-up owner's club (dashboard path) and session
+/// cookie.
+async fn two_processes_and_an_owner() -> (TestApp, TestApp, String, String) {
+    let a = TestApp::spawn().await;
+    let b = a.spawn_sibling().await;
+    let dashboard = a
+        .sign_up_confirmed(&a.client(), "Spolek", ICO_A, "owner@spolek.cz")
+        .await;
+    let cookie = session_cookie(&a, "owner@spolek.cz").await;
+    (a, b, dashboard, cookie)
+}
+
 async fn membership_of(app: &TestApp, email: &str) -> i64 {
     let (id,): (i64,) = sqlx::query_as(
         "SELECT m.id FROM app.memberships m JOIN app.users u ON u.id = m.user_id \
@@ -123,12 +135,7 @@ async fn a_signed_in_page_is_served_from_what_the_process_keeps_until_it_hears_o
 
 #[tokio::test]
 async fn signing_out_in_one_process_ends_the_session_in_the_other_at_once() {
-    let a = TestApp::spawn().await;
-    let b = a.spawn_sibling().await;
-    let dashboard = a
-        .sign_up_confirmed(&a.client(), "Spolek", ICO_A, "owner@spolek.cz")
-        .await;
-    let cookie = session_cookie(&a, "owner@spolek.cz").await;
+    let (a, b, dashboard, cookie) = two_processes_and_an_owner().await;
     // Both processes serve the page twice: both keep the session and the person.
     for app in [&a, &b, &a, &b] {
         assert_eq!(status_with(app, &cookie, &dashboard).await, 200);
@@ -202,12 +209,7 @@ async fn a_removed_teammate_loses_the_club_in_every_process_and_a_promotion_coun
 
 #[tokio::test]
 async fn after_losing_its_connection_a_process_listens_again_and_hears_later_changes() {
-    let a = TestApp::spawn().await;
-    let b = a.spawn_sibling().await;
-    let dashboard = a
-        .sign_up_confirmed(&a.client(), "Spolek", ICO_A, "owner@spolek.cz")
-        .await;
-    let cookie = session_cookie(&a, "owner@spolek.cz").await;
+    let (a, b, dashboard, cookie) = two_processes_and_an_owner().await;
     assert_eq!(status_with(&b, &cookie, &dashboard).await, 200);
 
     assert_eq!(cut_listeners(&a).await, 2, "both processes were listening");
