@@ -6,8 +6,8 @@
 //! the person came from, as `(sort key, id)` in the URL, so page 40 of a 100 000-row account
 //! costs what page 1 costs (`transactions_account_day_idx`, `transactions_account_amount_idx`
 //! of `tenant/0013_movement_search.sql`). The text search compares `transactions.search_text`
-//! (name, messages, note and counter-account, lower case without Czech accents) with the query
-//! folded the same way in SQL, through a trigram index where pg_trgm is installed.
+//! (name, messages, note and counter-account, lower case without Czech accents: [`fold`]) with
+//! the query folded the same way, through a trigram index where pg_trgm is installed.
 
 use crate::db::tenant::TenantTx;
 use serde::Deserialize;
@@ -19,9 +19,51 @@ use uuid::Uuid;
 pub const PAGE: i64 = 50;
 
 /// Letters `search_text` folds (upper and lower case, so the folding does not depend on the
-/// database's locale) and what they become; the same pair as in the migration.
+/// database's locale) and what they become; the same pair as `movement_search_text` in
+/// `tenant/0016_movement_search_write.sql`.
 const FOLD_FROM: &str = "ÁÄČĎÉĚËÍĹĽŇÓÖÔŘŔŠŤÚŮÜÝŽáäčďéěëíĺľňóöôřŕšťúůüýž";
 const FOLD_TO: &str = "aacdeeeillnooorrstuuuyzaacdeeeillnooorrstuuuyz";
+
+/// `text` as the search compares it: lower case, Czech accents dropped (`Příspěvek Nováková`
+/// → `prispevek novakova`). The same as the database's `translate(lower(…), FOLD_FROM,
+/// FOLD_TO)` for ASCII and Czech letters; any other letter is lower-cased by Unicode's simple
+/// mapping (where a letter lower-cases to more than one character it stays as it is).
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                return c.to_ascii_lowercase();
+            }
+            if let Some((_, to)) = FOLD_FROM
+                .chars()
+                .zip(FOLD_TO.chars())
+                .find(|(f, _)| *f == c)
+            {
+                return to;
+            }
+            let mut lower = c.to_lowercase();
+            match (lower.next(), lower.next()) {
+                (Some(one), None) => one,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// A movement's `transactions.search_text`: its counter-party's name, message, note,
+/// counter-account and counter-IBAN joined by spaces (a missing one is empty), [`fold`]ed.
+/// The sync's bulk write computes it here; `movement_search_text` (tenant migration 0016)
+/// computes the same for any other writer.
+pub fn search_text(
+    name: Option<&str>,
+    message: Option<&str>,
+    note: Option<&str>,
+    account: Option<&str>,
+    iban: Option<&str>,
+) -> String {
+    let parts = [name, message, note, account, iban].map(|p| p.unwrap_or(""));
+    fold(&parts.join(" "))
+}
 
 /// The filter form as the URL carries it (every field text, empty = not used).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -414,13 +456,8 @@ fn push_where(b: &mut QueryBuilder<'_, Postgres>, account_id: Uuid, filter: &Fil
     if let Some(text) = &filter.text {
         // Each word must occur (in any order); folded like `search_text`.
         for word in text.split_whitespace().take(8) {
-            b.push(" AND search_text LIKE '%' || translate(lower(")
-                .push_bind(like_escaped(word))
-                .push("), ")
-                .push_bind(FOLD_FROM)
-                .push(", ")
-                .push_bind(FOLD_TO)
-                .push(") || '%'");
+            b.push(" AND search_text LIKE ")
+                .push_bind(format!("%{}%", like_escaped(&fold(word))));
         }
     }
     if let Some(symbol) = &filter.symbol {
@@ -801,5 +838,21 @@ mod tests {
     #[test]
     fn the_folding_pairs_have_the_same_length() {
         assert_eq!(FOLD_FROM.chars().count(), FOLD_TO.chars().count());
+    }
+
+    #[test]
+    fn search_text_is_lower_case_without_czech_accents_and_keeps_missing_parts_as_spaces() {
+        assert_eq!(fold("Příspěvek ŽLUŤOUČKÝ Kůň"), "prispevek zlutoucky kun");
+        assert_eq!(fold("Łódź ÄÖÜ"), "łodz aou");
+        assert_eq!(
+            search_text(
+                Some("Jana Nováková"),
+                Some("Soustředění"),
+                None,
+                Some("19-2000145399"),
+                None
+            ),
+            "jana novakova soustredeni  19-2000145399 "
+        );
     }
 }

@@ -494,6 +494,7 @@ async fn sync_account<T: AccessTokens>(
     tracing::debug!(
         pages = info.pages,
         rows = downloaded.transactions.len(),
+        search_indexes_rebuilt = report.search_indexes_rebuilt,
         fetch_ms = fetched_after.as_millis() as u64,
         ledger_ms = (applied_after - fetched_after).as_millis() as u64,
         after_apply_ms = (hooked_after - applied_after).as_millis() as u64,
