@@ -52,3 +52,45 @@ CREATE TRIGGER transactions_search_text_upd BEFORE UPDATE ON transactions
                                (OLD.counterparty_name, OLD.message, OLD.note,
                                 OLD.counterparty_account, OLD.counterparty_iban)))
     EXECUTE FUNCTION movement_search_text_filled();
+
+-- The account page counts what a filter selects on every page of a filtered list; the count
+-- only changes when the account's movements do. `movement_writes` changes with every statement
+-- that writes an account's movements (insert, update, delete: statement-level triggers, one
+-- UPDATE per statement whatever its number of rows), so `sync::movements` keeps counts per
+-- (account, filter, movement_writes) and counts again only after a write. `movements` itself
+-- counts as before.
+ALTER TABLE bank_accounts ADD COLUMN movement_writes bigint NOT NULL DEFAULT 0;
+
+CREATE OR REPLACE FUNCTION movements_counted() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+BEGIN
+    -- Each branch names only the transition tables its trigger has.
+    IF TG_OP = 'DELETE' THEN
+        UPDATE bank_accounts a SET movements = a.movements - o.n,
+                                   movement_writes = a.movement_writes + 1
+          FROM (SELECT account_id, count(*) AS n FROM old_rows GROUP BY account_id) o
+         WHERE a.id = o.account_id;
+    ELSIF TG_OP = 'INSERT' THEN
+        UPDATE bank_accounts a SET movements = a.movements + i.n,
+                                   movement_writes = a.movement_writes + 1
+          FROM (SELECT account_id, count(*) AS n FROM new_rows GROUP BY account_id) i
+         WHERE a.id = i.account_id;
+    ELSE
+        -- An update may move rows between accounts (merging copies of one account).
+        UPDATE bank_accounts a SET movements = a.movements + c.n,
+                                   movement_writes = a.movement_writes + 1
+          FROM (SELECT account_id, sum(n) AS n
+                  FROM (SELECT account_id, 1 AS n FROM new_rows
+                        UNION ALL SELECT account_id, -1 FROM old_rows) r
+                 GROUP BY account_id) c
+         WHERE a.id = c.account_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER transactions_counted_upd AFTER UPDATE ON transactions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION movements_counted();

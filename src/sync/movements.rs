@@ -12,6 +12,8 @@
 use crate::db::tenant::TenantTx;
 use serde::Deserialize;
 use sqlx::{Postgres, QueryBuilder};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -520,6 +522,16 @@ pub async fn page(
     all: Option<i64>,
 ) -> Result<Page, sqlx::Error> {
     let sort = filter.sort;
+    let total = match all {
+        Some(all) if !filter.narrows() => all,
+        _ => count(tx, account_id, filter).await?,
+    };
+    // The planner cannot know how many rows a text search selects (it guesses from the
+    // pattern's length), and a wrong guess reads every row the trigram index offers and sorts
+    // them. The count says it: when the filter selects enough of the account that walking the
+    // sort key's index meets a page within `WALK_ROWS` rows, walk it.
+    let walk = filter.text.is_some()
+        && all.is_some_and(|all| (PAGE + 1) * all <= WALK_ROWS * total.max(1));
     let key = if sort.by_amount() {
         "amount_minor"
     } else {
@@ -554,7 +566,17 @@ pub async fn page(
     let order = if descending { "DESC" } else { "ASC" };
     b.push(format!(" ORDER BY {key} {order}, id {order} LIMIT "))
         .push_bind(PAGE + 1);
+    if walk {
+        sqlx::query("SET LOCAL enable_bitmapscan = off")
+            .execute(&mut **tx)
+            .await?;
+    }
     let mut movements: Vec<Movement> = b.build_query_as().fetch_all(&mut **tx).await?;
+    if walk {
+        sqlx::query("SET LOCAL enable_bitmapscan = on")
+            .execute(&mut **tx)
+            .await?;
+    }
     let more = movements.len() as i64 > PAGE;
     movements.truncate(PAGE as usize);
     if backward {
@@ -567,10 +589,6 @@ pub async fn page(
         Position::After(_) => (first, last.filter(|_| more)),
         Position::Before(_) => (first.filter(|_| more), last),
     };
-    let total = match all {
-        Some(all) if !filter.narrows() => all,
-        _ => count(tx, account_id, filter).await?,
-    };
     Ok(Page {
         movements,
         total,
@@ -579,15 +597,62 @@ pub async fn page(
     })
 }
 
-/// How many of `account_id`'s movements `filter` selects.
+/// The most rows a page walks along its sort key's index before [`page`] lets the planner
+/// choose another way (see there).
+const WALK_ROWS: i64 = 20_000;
+
+/// Counts kept per (account, [`count_key`] of the filter, the account's `movement_writes`):
+/// a count is valid exactly as long as that number of writes (tenant migration 0016), so
+/// paging through a filtered list counts once. Several instances keep one each.
+type Counts = std::sync::Mutex<HashMap<(Uuid, String, i64), i64>>;
+
+/// At most this many counts are kept; a full map starts over.
+const COUNTS_KEPT: usize = 4_096;
+
+fn counts() -> &'static Counts {
+    static COUNTS: OnceLock<Counts> = OnceLock::new();
+    COUNTS.get_or_init(Default::default)
+}
+
+/// What the count of `filter` depends on: everything but its page position and sort.
+fn count_key(filter: &Filter) -> String {
+    let mut key = filter.clone();
+    key.position = Position::First;
+    key.sort = Sort::default();
+    format!("{key:?}")
+}
+
+/// How many of `account_id`'s movements `filter` selects: counted in the database (a
+/// `count(*)` under the filter), or the same number counted earlier under the same number of
+/// writes to the account's movements (`bank_accounts.movement_writes`, read in `tx`'s
+/// snapshot, so the number always belongs to what `tx` sees).
 pub async fn count(
     tx: &mut TenantTx,
     account_id: Uuid,
     filter: &Filter,
 ) -> Result<i64, sqlx::Error> {
+    let writes: Option<i64> =
+        sqlx::query_scalar("SELECT movement_writes FROM bank_accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let key = writes.map(|writes| (account_id, count_key(filter), writes));
+    if let Some(key) = &key {
+        let kept = counts().lock().ok().and_then(|c| c.get(key).copied());
+        if let Some(n) = kept {
+            return Ok(n);
+        }
+    }
     let mut b = QueryBuilder::new("SELECT count(*) FROM transactions");
     push_where(&mut b, account_id, filter);
-    b.build_query_scalar().fetch_one(&mut **tx).await
+    let n: i64 = b.build_query_scalar().fetch_one(&mut **tx).await?;
+    if let (Some(key), Ok(mut counts)) = (key, counts().lock()) {
+        if counts.len() >= COUNTS_KEPT {
+            counts.clear();
+        }
+        counts.insert(key, n);
+    }
+    Ok(n)
 }
 
 /// An item of KB's list Kasa could not read (kept raw in `unreadable_transactions`).

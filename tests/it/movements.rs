@@ -697,7 +697,31 @@ async fn a_first_sync_builds_the_search_indexes_at_once_and_writes_what_later_sy
         "a small sync updates the indexes in place"
     );
 
-    // A hand-written row (no search text given) gets it from the database's function.
+    // A hand-written row (no search text given) gets it from the database's function, and a
+    // count kept from before the write is not used after it.
+    let form = kasa::sync::movements::FilterForm {
+        q: "Šťastný".into(),
+        ..Default::default()
+    };
+    let filter = form.parse().expect("filter");
+    let counted = |club: &crate::fee_sync::Club| {
+        let (pool, tenant, account, filter) = (
+            club.app.pool.clone(),
+            club.tenant.clone(),
+            club.account,
+            filter.clone(),
+        );
+        async move {
+            let mut tx = TenantTx::begin(&pool, &tenant).await.expect("begin");
+            let n = kasa::sync::movements::count(&mut tx, account, &filter)
+                .await
+                .expect("count");
+            tx.commit().await.expect("commit");
+            n
+        }
+    };
+    assert_eq!(counted(&club).await, 0);
+    assert_eq!(counted(&club).await, 0, "kept");
     let mut tx = TenantTx::begin(&club.app.pool, &club.tenant)
         .await
         .expect("begin");
@@ -711,6 +735,7 @@ async fn a_first_sync_builds_the_search_indexes_at_once_and_writes_what_later_sy
     .await
     .expect("hand-written row");
     tx.commit().await.expect("commit");
+    assert_eq!(counted(&club).await, 1, "counted again after the write");
 
     // Every row's search text is what the database's own folding makes of its fields, whoever
     // wrote it: the first sync's bulk write, the later sync, the hand-written INSERT.
