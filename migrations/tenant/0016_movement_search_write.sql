@@ -13,10 +13,11 @@
 -- * an UPDATE that changes what the text is made of without writing the text gets it
 --   recomputed the same way.
 --
--- The indexes are unchanged; a large first sync drops and rebuilds the search indexes in its
+-- Every statement may run again on a schema that has it (a test re-runs the migrations from
+-- 0014 on). The indexes are unchanged; a large first sync drops and rebuilds the search indexes in its
 -- own transaction instead of updating them row by row (`sync::ledger`).
 
-CREATE FUNCTION movement_search_text(name text, message text, note text, account text, iban text)
+CREATE OR REPLACE FUNCTION movement_search_text(name text, message text, note text, account text, iban text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -27,9 +28,9 @@ AS $$
                      'aacdeeeillnooorrstuuuyzaacdeeeillnooorrstuuuyz')
 $$;
 
-ALTER TABLE transactions ALTER COLUMN search_text DROP EXPRESSION;
+ALTER TABLE transactions ALTER COLUMN search_text DROP EXPRESSION IF EXISTS;
 
-CREATE FUNCTION movement_search_text_filled() RETURNS trigger
+CREATE OR REPLACE FUNCTION movement_search_text_filled() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $$
@@ -40,6 +41,8 @@ BEGIN
 END
 $$;
 
+DROP TRIGGER IF EXISTS transactions_search_text_ins ON transactions;
+DROP TRIGGER IF EXISTS transactions_search_text_upd ON transactions;
 CREATE TRIGGER transactions_search_text_ins BEFORE INSERT ON transactions
     FOR EACH ROW WHEN (NEW.search_text IS NULL)
     EXECUTE FUNCTION movement_search_text_filled();
@@ -59,7 +62,7 @@ CREATE TRIGGER transactions_search_text_upd BEFORE UPDATE ON transactions
 -- UPDATE per statement whatever its number of rows), so `sync::movements` keeps counts per
 -- (account, filter, movement_writes) and counts again only after a write. `movements` itself
 -- counts as before.
-ALTER TABLE bank_accounts ADD COLUMN movement_writes bigint NOT NULL DEFAULT 0;
+ALTER TABLE bank_accounts ADD COLUMN IF NOT EXISTS movement_writes bigint NOT NULL DEFAULT 0;
 
 CREATE OR REPLACE FUNCTION movements_counted() RETURNS trigger
 LANGUAGE plpgsql
@@ -91,6 +94,7 @@ BEGIN
 END
 $$;
 
+DROP TRIGGER IF EXISTS transactions_counted_upd ON transactions;
 CREATE TRIGGER transactions_counted_upd AFTER UPDATE ON transactions
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION movements_counted();
