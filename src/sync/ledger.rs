@@ -7,6 +7,9 @@
 //! the items Kasa could not read in `unreadable_transactions`, deletes the not-final rows
 //! (pending, scheduled, ...) from the window's start on that KB no longer lists, stores the
 //! balances, advances the watermark, runs the balance reconciliation and records the run.
+//! The upsert writes each movement's search text (`sync::movements::search_text`); a batch as
+//! large as everything the club stores (a first sync) builds the search indexes afterwards in
+//! one go instead of row by row ([`ApplyReport::search_indexes_rebuilt`]).
 //! Applying the same data again changes nothing; overlapping windows of the same bank state give
 //! the same rows in any order.
 //!
@@ -175,6 +178,9 @@ pub struct ApplyReport {
     /// Items kept in `unreadable_transactions` by this run.
     pub unreadable: u64,
     pub reconciliation: Option<Reconciliation>,
+    /// The batch was large against the club's stored movements, so the search indexes were
+    /// dropped before its upsert and built again after it ([`SearchIndexes`]).
+    pub search_indexes_rebuilt: bool,
 }
 
 /// Σ booked movements between two booked-balance snapshots against the balance change, on
@@ -367,6 +373,8 @@ struct Columns {
     flags: Vec<String>,
     /// The movement as KB sent it (as Kasa read it), JSON text: the movement's detail page.
     kb_json: Vec<Option<String>>,
+    /// What the search box finds ([`super::movements::search_text`]).
+    search_text: Vec<String>,
 }
 
 impl Columns {
@@ -409,18 +417,30 @@ impl Columns {
                 .push(t.instructed_money().map(|m| m.currency.clone()));
             c.booking_date.push(t.booking_date);
             c.value_date.push(t.value_date);
-            c.counterparty_name.push(cap(party.name));
-            c.counterparty_account.push(cap(party.account_no));
+            let (name, account, iban) = (cap(party.name), cap(party.account_no), cap(party.iban));
+            let (message, note) = (
+                cap(refs.receiver),
+                cap(t
+                    .additional_transaction_information
+                    .clone()
+                    .or(refs.my_description)),
+            );
+            c.search_text.push(super::movements::search_text(
+                name.as_deref(),
+                message.as_deref(),
+                note.as_deref(),
+                account.as_deref(),
+                iban.as_deref(),
+            ));
+            c.counterparty_name.push(name);
+            c.counterparty_account.push(account);
             c.counterparty_bank_code.push(cap(party.bank_code));
-            c.counterparty_iban.push(cap(party.iban));
+            c.counterparty_iban.push(iban);
             c.variable_symbol.push(cap(refs.variable));
             c.constant_symbol.push(cap(refs.constant));
             c.specific_symbol.push(cap(refs.specific));
-            c.message.push(cap(refs.receiver));
-            c.note.push(cap(t
-                .additional_transaction_information
-                .clone()
-                .or(refs.my_description)));
+            c.message.push(message);
+            c.note.push(note);
             c.transaction_type
                 .push(t.transaction_type.as_str().to_owned());
             c.reversal.push(t.is_reversal());
@@ -447,22 +467,22 @@ INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, 
     instructed_currency, booking_date, value_date, counterparty_name, counterparty_account, \
     counterparty_bank_code, counterparty_iban, variable_symbol, constant_symbol, specific_symbol, \
     message, note, transaction_type, reversal, last_updated, first_seen_at, kb_status, flags, \
-    kb_json) \
+    kb_json, search_text) \
 SELECT $1, u.bank_key, u.status, u.amount_minor, u.currency, u.instructed_minor, \
     u.instructed_currency, u.booking_date, u.value_date, u.counterparty_name, \
     u.counterparty_account, u.counterparty_bank_code, u.counterparty_iban, u.variable_symbol, \
     u.constant_symbol, u.specific_symbol, u.message, u.note, u.transaction_type, u.reversal, \
     u.last_updated, $22, u.kb_status, \
     CASE WHEN u.flags = '' THEN '{{}}'::text[] ELSE string_to_array(u.flags, ',') END, \
-    u.kb_json::jsonb \
+    u.kb_json::jsonb, u.search_text \
 FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::text[], $8::date[], \
     $9::date[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
     $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::timestamptz[], \
-    $23::text[], $24::text[], $25::text[]) \
+    $23::text[], $24::text[], $25::text[], $26::text[]) \
     AS u(bank_key, status, amount_minor, currency, instructed_minor, instructed_currency, \
     booking_date, value_date, counterparty_name, counterparty_account, counterparty_bank_code, \
     counterparty_iban, variable_symbol, constant_symbol, specific_symbol, message, note, \
-    transaction_type, reversal, last_updated, kb_status, flags, kb_json) \
+    transaction_type, reversal, last_updated, kb_status, flags, kb_json, search_text) \
 ON CONFLICT (account_id, bank_key) DO UPDATE SET \
     status = excluded.status, amount_minor = excluded.amount_minor, \
     currency = excluded.currency, instructed_minor = excluded.instructed_minor, \
@@ -475,7 +495,7 @@ ON CONFLICT (account_id, bank_key) DO UPDATE SET \
     message = excluded.message, note = excluded.note, \
     transaction_type = excluded.transaction_type, reversal = excluded.reversal, \
     last_updated = excluded.last_updated, kb_status = excluded.kb_status, flags = excluded.flags, \
-    kb_json = excluded.kb_json \
+    kb_json = excluded.kb_json, search_text = excluded.search_text \
 WHERE {new_rank} > {old_rank} \
    OR ({new_rank} = {old_rank} \
        AND date_trunc('second', excluded.last_updated) >= date_trunc('second', transactions.last_updated) \
@@ -498,6 +518,73 @@ RETURNING (xmax = 0)"
     )
 }
 
+/// The indexes of `transactions` that serve only the account page's search, sorting and
+/// paging (tenant migration 0013), never the sync's own write: the upsert's conflict key and
+/// the date index stay.
+const SEARCH_INDEXES: [&str; 5] = [
+    "transactions_search_idx",
+    "transactions_symbols_idx",
+    "transactions_account_day_idx",
+    "transactions_account_amount_id_idx",
+    "transactions_account_abs_amount_idx",
+];
+
+/// A batch below this many rows always updates the indexes row by row.
+const BULK_INDEX_ROWS: usize = 1_000;
+
+/// The search indexes a bulk write dropped, as `CREATE INDEX` statements to build them again.
+///
+/// Building a trigram index over 100 000 movements at once costs a fraction of inserting them
+/// into it one by one (docs/benchmarks.md), so a batch that is large against what the club
+/// already stores (a first sync of a long history) drops them before its upsert and builds
+/// them again right after it, in the same transaction: readers never see them missing, but
+/// the club's `transactions` table is locked for the rest of that transaction (`DROP INDEX`
+/// takes an exclusive lock; docs/decisions.md).
+struct SearchIndexes(Vec<String>);
+
+impl SearchIndexes {
+    /// Drops the search indexes when `rows` (the batch's distinct movements) are at least
+    /// [`BULK_INDEX_ROWS`] and at least as many as the club already stores; otherwise `None`
+    /// and nothing changes. An index the schema lacks (no pg_trgm) is skipped.
+    async fn drop_for_bulk(tx: &mut TenantTx, rows: usize) -> Result<Option<Self>, sqlx::Error> {
+        if rows < BULK_INDEX_ROWS {
+            return Ok(None);
+        }
+        let (stored,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(sum(movements), 0)::int8 FROM bank_accounts")
+                .fetch_one(&mut **tx)
+                .await?;
+        if (rows as i64) < stored {
+            return Ok(None);
+        }
+        let definitions: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.relname::text, pg_get_indexdef(c.oid) FROM pg_class c \
+              WHERE c.oid = ANY (SELECT to_regclass(n) FROM unnest($1::text[]) n) \
+              ORDER BY array_position($1::text[], c.relname::text)",
+        )
+        .bind(SEARCH_INDEXES.as_slice())
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut create = Vec::with_capacity(definitions.len());
+        for (name, definition) in definitions {
+            // The names are this module's constants, never input.
+            sqlx::query(&format!("DROP INDEX {name}"))
+                .execute(&mut **tx)
+                .await?;
+            create.push(definition);
+        }
+        Ok(Some(SearchIndexes(create)))
+    }
+
+    /// Builds the dropped indexes again.
+    async fn create(self, tx: &mut TenantTx) -> Result<(), sqlx::Error> {
+        for definition in self.0 {
+            sqlx::query(&definition).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes one sync's result (see the module documentation). The caller commits.
 ///
 /// Amounts are the movements under `batch.reversal_convention`; days are Prague dates; an
@@ -509,6 +596,8 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     let today = prague_date(batch.now);
 
     let c = Columns::from_batch(batch.transactions, batch.reversal_convention);
+    let rebuild = SearchIndexes::drop_for_bulk(tx, c.bank_key.len()).await?;
+    let search_indexes_rebuilt = rebuild.is_some();
     let written: Vec<(bool,)> = sqlx::query_as(&upsert_sql())
         .bind(batch.account_id)
         .bind(&c.bank_key)
@@ -535,8 +624,12 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
         .bind(&c.kb_status)
         .bind(&c.flags)
         .bind(&c.kb_json)
+        .bind(&c.search_text)
         .fetch_all(&mut **tx)
         .await?;
+    if let Some(rebuild) = rebuild {
+        rebuild.create(tx).await?;
+    }
     let inserted = written.iter().filter(|(new,)| *new).count() as u64;
     let updated = written.len() as u64 - inserted;
 
@@ -619,6 +712,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
         removed,
         unreadable,
         reconciliation,
+        search_indexes_rebuilt,
     };
     insert_run(
         tx,

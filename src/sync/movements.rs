@@ -6,12 +6,14 @@
 //! the person came from, as `(sort key, id)` in the URL, so page 40 of a 100 000-row account
 //! costs what page 1 costs (`transactions_account_day_idx`, `transactions_account_amount_idx`
 //! of `tenant/0013_movement_search.sql`). The text search compares `transactions.search_text`
-//! (name, messages, note and counter-account, lower case without Czech accents) with the query
-//! folded the same way in SQL, through a trigram index where pg_trgm is installed.
+//! (name, messages, note and counter-account, lower case without Czech accents: [`fold`]) with
+//! the query folded the same way, through a trigram index where pg_trgm is installed.
 
 use crate::db::tenant::TenantTx;
 use serde::Deserialize;
 use sqlx::{Postgres, QueryBuilder};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -19,9 +21,51 @@ use uuid::Uuid;
 pub const PAGE: i64 = 50;
 
 /// Letters `search_text` folds (upper and lower case, so the folding does not depend on the
-/// database's locale) and what they become; the same pair as in the migration.
+/// database's locale) and what they become; the same pair as `movement_search_text` in
+/// `tenant/0016_movement_search_write.sql`.
 const FOLD_FROM: &str = "ÁÄČĎÉĚËÍĹĽŇÓÖÔŘŔŠŤÚŮÜÝŽáäčďéěëíĺľňóöôřŕšťúůüýž";
 const FOLD_TO: &str = "aacdeeeillnooorrstuuuyzaacdeeeillnooorrstuuuyz";
+
+/// `text` as the search compares it: lower case, Czech accents dropped (`Příspěvek Nováková`
+/// → `prispevek novakova`). The same as the database's `translate(lower(…), FOLD_FROM,
+/// FOLD_TO)` for ASCII and Czech letters; any other letter is lower-cased by Unicode's simple
+/// mapping (where a letter lower-cases to more than one character it stays as it is).
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                return c.to_ascii_lowercase();
+            }
+            if let Some((_, to)) = FOLD_FROM
+                .chars()
+                .zip(FOLD_TO.chars())
+                .find(|(f, _)| *f == c)
+            {
+                return to;
+            }
+            let mut lower = c.to_lowercase();
+            match (lower.next(), lower.next()) {
+                (Some(one), None) => one,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// A movement's `transactions.search_text`: its counter-party's name, message, note,
+/// counter-account and counter-IBAN joined by spaces (a missing one is empty), [`fold`]ed.
+/// The sync's bulk write computes it here; `movement_search_text` (tenant migration 0016)
+/// computes the same for any other writer.
+pub fn search_text(
+    name: Option<&str>,
+    message: Option<&str>,
+    note: Option<&str>,
+    account: Option<&str>,
+    iban: Option<&str>,
+) -> String {
+    let parts = [name, message, note, account, iban].map(|p| p.unwrap_or(""));
+    fold(&parts.join(" "))
+}
 
 /// The filter form as the URL carries it (every field text, empty = not used).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -414,13 +458,8 @@ fn push_where(b: &mut QueryBuilder<'_, Postgres>, account_id: Uuid, filter: &Fil
     if let Some(text) = &filter.text {
         // Each word must occur (in any order); folded like `search_text`.
         for word in text.split_whitespace().take(8) {
-            b.push(" AND search_text LIKE '%' || translate(lower(")
-                .push_bind(like_escaped(word))
-                .push("), ")
-                .push_bind(FOLD_FROM)
-                .push(", ")
-                .push_bind(FOLD_TO)
-                .push(") || '%'");
+            b.push(" AND search_text LIKE ")
+                .push_bind(format!("%{}%", like_escaped(&fold(word))));
         }
     }
     if let Some(symbol) = &filter.symbol {
@@ -483,6 +522,16 @@ pub async fn page(
     all: Option<i64>,
 ) -> Result<Page, sqlx::Error> {
     let sort = filter.sort;
+    let total = match all {
+        Some(all) if !filter.narrows() => all,
+        _ => count(tx, account_id, filter).await?,
+    };
+    // The planner cannot know how many rows a text search selects (it guesses from the
+    // pattern's length), and a wrong guess reads every row the trigram index offers and sorts
+    // them. The count says it: when the filter selects enough of the account that walking the
+    // sort key's index meets a page within `WALK_ROWS` rows, walk it.
+    let walk = filter.text.is_some()
+        && all.is_some_and(|all| (PAGE + 1) * all <= WALK_ROWS * total.max(1));
     let key = if sort.by_amount() {
         "amount_minor"
     } else {
@@ -517,7 +566,17 @@ pub async fn page(
     let order = if descending { "DESC" } else { "ASC" };
     b.push(format!(" ORDER BY {key} {order}, id {order} LIMIT "))
         .push_bind(PAGE + 1);
+    if walk {
+        sqlx::query("SET LOCAL enable_bitmapscan = off")
+            .execute(&mut **tx)
+            .await?;
+    }
     let mut movements: Vec<Movement> = b.build_query_as().fetch_all(&mut **tx).await?;
+    if walk {
+        sqlx::query("SET LOCAL enable_bitmapscan = on")
+            .execute(&mut **tx)
+            .await?;
+    }
     let more = movements.len() as i64 > PAGE;
     movements.truncate(PAGE as usize);
     if backward {
@@ -530,10 +589,6 @@ pub async fn page(
         Position::After(_) => (first, last.filter(|_| more)),
         Position::Before(_) => (first.filter(|_| more), last),
     };
-    let total = match all {
-        Some(all) if !filter.narrows() => all,
-        _ => count(tx, account_id, filter).await?,
-    };
     Ok(Page {
         movements,
         total,
@@ -542,15 +597,62 @@ pub async fn page(
     })
 }
 
-/// How many of `account_id`'s movements `filter` selects.
+/// The most rows a page walks along its sort key's index before [`page`] lets the planner
+/// choose another way (see there).
+const WALK_ROWS: i64 = 20_000;
+
+/// Counts kept per (account, [`count_key`] of the filter, the account's `movement_writes`):
+/// a count is valid exactly as long as that number of writes (tenant migration 0016), so
+/// paging through a filtered list counts once. Several instances keep one each.
+type Counts = std::sync::Mutex<HashMap<(Uuid, String, i64), i64>>;
+
+/// At most this many counts are kept; a full map starts over.
+const COUNTS_KEPT: usize = 4_096;
+
+fn counts() -> &'static Counts {
+    static COUNTS: OnceLock<Counts> = OnceLock::new();
+    COUNTS.get_or_init(Default::default)
+}
+
+/// What the count of `filter` depends on: everything but its page position and sort.
+fn count_key(filter: &Filter) -> String {
+    let mut key = filter.clone();
+    key.position = Position::First;
+    key.sort = Sort::default();
+    format!("{key:?}")
+}
+
+/// How many of `account_id`'s movements `filter` selects: counted in the database (a
+/// `count(*)` under the filter), or the same number counted earlier under the same number of
+/// writes to the account's movements (`bank_accounts.movement_writes`, read in `tx`'s
+/// snapshot, so the number always belongs to what `tx` sees).
 pub async fn count(
     tx: &mut TenantTx,
     account_id: Uuid,
     filter: &Filter,
 ) -> Result<i64, sqlx::Error> {
+    let writes: Option<i64> =
+        sqlx::query_scalar("SELECT movement_writes FROM bank_accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let key = writes.map(|writes| (account_id, count_key(filter), writes));
+    if let Some(key) = &key {
+        let kept = counts().lock().ok().and_then(|c| c.get(key).copied());
+        if let Some(n) = kept {
+            return Ok(n);
+        }
+    }
     let mut b = QueryBuilder::new("SELECT count(*) FROM transactions");
     push_where(&mut b, account_id, filter);
-    b.build_query_scalar().fetch_one(&mut **tx).await
+    let n: i64 = b.build_query_scalar().fetch_one(&mut **tx).await?;
+    if let (Some(key), Ok(mut counts)) = (key, counts().lock()) {
+        if counts.len() >= COUNTS_KEPT {
+            counts.clear();
+        }
+        counts.insert(key, n);
+    }
+    Ok(n)
 }
 
 /// An item of KB's list Kasa could not read (kept raw in `unreadable_transactions`).
@@ -801,5 +903,25 @@ mod tests {
     #[test]
     fn the_folding_pairs_have_the_same_length() {
         assert_eq!(FOLD_FROM.chars().count(), FOLD_TO.chars().count());
+    }
+
+    #[test]
+    fn search_text_is_lower_case_without_czech_accents_and_keeps_missing_parts_as_spaces() {
+        assert_eq!(fold("Příspěvek ŽLUŤOUČKÝ Kůň"), "prispevek zlutoucky kun");
+        assert_eq!(
+            fold("Łódź ÄÖÜ"),
+            "łodź aou",
+            "ź is not Czech: only lower-cased"
+        );
+        assert_eq!(
+            search_text(
+                Some("Jana Nováková"),
+                Some("Soustředění"),
+                None,
+                Some("19-2000145399"),
+                None
+            ),
+            "jana novakova soustredeni  19-2000145399 "
+        );
     }
 }

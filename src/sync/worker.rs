@@ -184,24 +184,30 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
     let result = {
         let sync = sync_account(deps, &tenant, &job, &mut info);
         tokio::pin!(sync);
-        let mut beat = job.clone();
-        let mut ticker = tokio::time::interval(deps.settings.heartbeat_every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await;
-        loop {
-            tokio::select! {
-                result = &mut sync => break result,
-                _ = ticker.tick() => {
-                    match jobs::heartbeat(&deps.pool, &mut beat, deps.clock.now()).await {
-                        Ok(true) => {}
-                        // Another worker owns the job now: stop; nothing of ours will commit.
-                        Ok(false) => break Err(SyncError::Ledger(ledger::Error::LostLease(
-                            jobs::LostLease { held: job.fence },
-                        ))),
-                        Err(e) => tracing::warn!(error = %e, "sync heartbeat failed"),
-                    }
+        // The heartbeat runs beside the sync, never instead of it: once the ledger write holds
+        // the job row (`jobs::lock_fence`), a heartbeat waits for that transaction, which must
+        // go on meanwhile (awaiting the heartbeat first would wait for ourselves forever).
+        let lost = async {
+            let mut beat = job.clone();
+            let mut ticker = tokio::time::interval(deps.settings.heartbeat_every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                match jobs::heartbeat(&deps.pool, &mut beat, deps.clock.now()).await {
+                    Ok(true) => {}
+                    // Another worker owns the job now: stop; nothing of ours will commit.
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(error = %e, "sync heartbeat failed"),
                 }
             }
+        };
+        tokio::pin!(lost);
+        tokio::select! {
+            result = &mut sync => result,
+            () = &mut lost => Err(SyncError::Ledger(ledger::Error::LostLease(
+                jobs::LostLease { held: job.fence },
+            ))),
         }
     };
 
@@ -508,6 +514,7 @@ async fn sync_account<T: AccessTokens>(
     tracing::debug!(
         pages = info.pages,
         rows = downloaded.transactions.len(),
+        search_indexes_rebuilt = report.search_indexes_rebuilt,
         fetch_ms = fetched_after.as_millis() as u64,
         ledger_ms = (applied_after - fetched_after).as_millis() as u64,
         after_apply_ms = (hooked_after - applied_after).as_millis() as u64,

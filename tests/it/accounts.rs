@@ -756,3 +756,111 @@ async fn the_dashboards_first_sync_line_reaches_complete_without_a_reload_in_the
     .await;
     let _ = b.client.clone().close().await;
 }
+
+#[tokio::test]
+async fn a_disconnected_accounts_page_says_disconnected_not_fresh_as_of_in_both_languages() {
+    let club = Club::new().await;
+    club.sync().await;
+    let page_url = format!("{}/accounts/{}", club.dashboard, club.account);
+    let (_, page) = club.client.get_text(&page_url).await;
+    assert!(page.contains("Aktuální k"), "connected: fresh as of");
+    assert!(!page.contains("id=\"disconnected\""));
+
+    disconnect(&club, false).await;
+    let (status, page) = club.client.get_text(&page_url).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"disconnected\""), "{page}");
+    assert!(page.contains("odpojený") && page.contains("Účet je odpojený"));
+    assert!(!page.contains("Aktuální k"), "{page}");
+
+    club.client.get("/lang/en").await;
+    let (_, page) = club.client.get_text(&page_url).await;
+    assert!(page.contains("The account is disconnected"), "{page}");
+    assert!(!page.contains("Fresh as of"), "{page}");
+}
+
+#[tokio::test]
+async fn a_bad_threshold_or_a_wrong_password_re_renders_with_that_field_marked() {
+    let club = Club::new().await;
+    club.sync().await;
+    let watch = format!("{}/accounts/{}/watch", club.dashboard, club.account);
+    let (status, page) = club
+        .client
+        .post_text(&watch, &[("threshold", "hodně"), ("balance", "available")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains(
+            "name=\"threshold\" inputmode=\"decimal\" value=\"hodně\" required aria-invalid=\"true\" aria-describedby=\"threshold-error\""
+        ),
+        "{page}"
+    );
+    assert!(page.contains("id=\"threshold-error\""));
+    assert!(
+        !page.contains("<fieldset aria-"),
+        "the balance choice is fine"
+    );
+
+    // A wrong password in the dashboard's disconnect form marks that form's field only.
+    let (status, page) = club
+        .client
+        .post_text(
+            &format!("{}/bank/disconnect", club.dashboard),
+            &[("password", "not the password")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains(
+            "id=\"disconnect-password\" name=\"password\" type=\"password\" required autocomplete=\"current-password\" aria-invalid=\"true\" aria-describedby=\"disconnect-password-error\""
+        ),
+        "{page}"
+    );
+    assert!(page.contains("<p class=\"field-error\" id=\"disconnect-password-error\">Heslo k vašemu účtu v Kase nesouhlasí"));
+    assert_eq!(page.matches("aria-invalid=\"true\"").count(), 1, "{page}");
+    assert_eq!(
+        club.app
+            .count("SELECT count(*) FROM app.bank_connections WHERE status = 'active'")
+            .await,
+        1,
+        "still connected"
+    );
+}
+
+#[tokio::test]
+async fn viewers_see_the_watch_state_but_not_its_link_and_may_not_change_it() {
+    let club = Club::new().await;
+    club.sync().await;
+    let page_url = format!("{}/accounts/{}", club.dashboard, club.account);
+    let watch = format!("{page_url}/watch");
+    let response = club
+        .client
+        .post_form(&watch, &[("threshold", "1"), ("balance", "available")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, page) = club.client.get_text(&page_url).await;
+    assert!(page.contains("id=\"watch-link\""), "the treasurer's link");
+
+    let viewer = club
+        .app
+        .teammate(&club.client, &club.dashboard, "divak@oddil.cz", "viewer")
+        .await;
+    let (status, page) = viewer.get_text(&page_url).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("id=\"watch-link\""), "{page}");
+    assert!(!page.contains("/watch\""), "no link to the form at all");
+    let (_, dashboard) = viewer.get_text(&club.dashboard).await;
+    assert!(
+        dashboard.contains("class=\"watch-state") && dashboard.contains("Hlídá se hranice"),
+        "the viewer sees the state: {dashboard}"
+    );
+    assert_eq!(viewer.get_text(&watch).await.0, 403);
+    let form = [("threshold", "100"), ("balance", "booked")];
+    assert_eq!(viewer.post_form(&watch, &form).await.status(), 403);
+    assert_eq!(
+        club.count("SELECT count(*) FROM balance_watches WHERE threshold_minor = 100 AND balance = 'available'")
+            .await,
+        1,
+        "unchanged"
+    );
+}

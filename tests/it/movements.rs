@@ -9,6 +9,7 @@ use crate::exports::{account_with, treasurers_club};
 use crate::fees::tenant_of;
 use crate::helpers::*;
 use kasa::bank::wire::Transaction;
+use kasa::db::tenant::TenantTx;
 use serde_json::{Value, json};
 use time::{Date, Duration};
 use uuid::Uuid;
@@ -645,4 +646,134 @@ async fn on_a_phone_the_first_movement_is_on_the_first_screen_with_labelled_rows
         Ok(())
     })
     .await;
+}
+
+/// The index OIDs of `transactions`' search indexes (an index built again gets a new one).
+async fn search_index_oids(club: &crate::fee_sync::Club) -> Vec<i64> {
+    let mut oids = Vec::new();
+    for name in [
+        "transactions_search_idx",
+        "transactions_symbols_idx",
+        "transactions_account_day_idx",
+        "transactions_account_amount_id_idx",
+        "transactions_account_abs_amount_idx",
+    ] {
+        let sql = format!("SELECT COALESCE(to_regclass('{name}')::oid::int8, 0)");
+        oids.push(club.count(&sql).await);
+    }
+    oids
+}
+
+#[tokio::test]
+async fn a_first_sync_builds_the_search_indexes_at_once_and_writes_what_later_syncs_and_hand_written_rows_get()
+ {
+    let club = crate::fee_sync::Club::with_history(1_500).await;
+    let before = search_index_oids(&club).await;
+    club.sync().await;
+    let first = search_index_oids(&club).await;
+    assert!(club.count("SELECT count(*) FROM transactions").await >= 1_000);
+    for (name, (old, new)) in ["trigram", "symbols", "day", "amount", "abs amount"]
+        .iter()
+        .zip(before.iter().zip(&first))
+    {
+        assert_ne!(old, new, "the first sync built the {name} index again");
+        assert_ne!(*new, 0, "the {name} index exists after the first sync");
+    }
+
+    let today = club.today().to_string();
+    let mut later = crate::fee_sync::incoming("pozdni", 321, &today, Some("0042"));
+    later["counterParty"]["name"] = json!("Žofie Dvořáková");
+    later["references"]["receiver"] = json!("Příspěvek ŘÍJEN");
+    club.book(later).await;
+    club.sync().await;
+    assert_eq!(
+        search_index_oids(&club).await,
+        first,
+        "a small sync updates the indexes in place"
+    );
+
+    // A hand-written row (no search text given) gets it from the database's function, and a
+    // count kept from before the write is not used after it.
+    let form = kasa::sync::movements::FilterForm {
+        q: "Šťastný".into(),
+        ..Default::default()
+    };
+    let filter = form.parse().expect("filter");
+    let counted = |club: &crate::fee_sync::Club| {
+        let (pool, tenant, account, filter) = (
+            club.app.pool.clone(),
+            club.tenant.clone(),
+            club.account,
+            filter.clone(),
+        );
+        async move {
+            let mut tx = TenantTx::begin(&pool, &tenant).await.expect("begin");
+            let n = kasa::sync::movements::count(&mut tx, account, &filter)
+                .await
+                .expect("count");
+            tx.commit().await.expect("commit");
+            n
+        }
+    };
+    assert_eq!(counted(&club).await, 0);
+    assert_eq!(counted(&club).await, 0, "kept");
+    let mut tx = TenantTx::begin(&club.app.pool, &club.tenant)
+        .await
+        .expect("begin");
+    sqlx::query(
+        "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
+            booking_date, counterparty_name, message, last_updated, first_seen_at) \
+         VALUES ($1, 'hand', 'booked', 100, 'CZK', current_date, 'Řehoř Šťastný', 'Dar', now(), now())",
+    )
+    .bind(club.account)
+    .execute(&mut *tx)
+    .await
+    .expect("hand-written row");
+    tx.commit().await.expect("commit");
+    assert_eq!(counted(&club).await, 1, "counted again after the write");
+
+    // Every row's search text is what the database's own folding makes of its fields, whoever
+    // wrote it: the first sync's bulk write, the later sync, the hand-written INSERT.
+    assert_eq!(
+        club.count(
+            "SELECT count(*) FROM transactions WHERE search_text IS DISTINCT FROM \
+               movement_search_text(counterparty_name, message, note, counterparty_account, \
+                                    counterparty_iban)"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        club.count(
+            "SELECT count(*) FROM transactions WHERE search_text LIKE '%zofie dvorakova prispevek rijen%'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        club.count(
+            "SELECT count(*) FROM transactions WHERE search_text LIKE 'rehor stastny dar %'"
+        )
+        .await,
+        1
+    );
+    // The counter of movements agrees with the rows after both syncs and the INSERT.
+    assert_eq!(
+        club.count(
+            "SELECT count(*) FROM bank_accounts a \
+              WHERE a.movements <> (SELECT count(*) FROM transactions t WHERE t.account_id = a.id)"
+        )
+        .await,
+        0
+    );
+    // The search finds the later sync's row through the page too.
+    let (status, page) = club
+        .client
+        .get_text(&format!(
+            "{}/accounts/{}?q=Dvořáková+říjen",
+            club.dashboard, club.account
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed(&page).len(), 1, "{page}");
 }

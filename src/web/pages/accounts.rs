@@ -9,7 +9,7 @@ use crate::sync::movements::{self, Cursor, Detail, FilterForm, Movement, Page, P
 use crate::sync::standing::{self, Standing};
 use crate::sync::statements;
 use crate::sync::views::{self, AccountSummary, RunRow};
-use crate::team::ViewClub;
+use crate::team::{Role, ViewClub};
 use crate::web::AppState;
 use crate::web::access::ClubAccess;
 use crate::web::error::AppError;
@@ -86,6 +86,12 @@ struct AccountPage {
     sort: Sort,
     unreadable: Vec<movements::Unreadable>,
     runs: Vec<RunRow>,
+    /// A live connection exposes the account; otherwise it is history only, marked
+    /// disconnected instead of "fresh as of".
+    connected: bool,
+    /// Owners and treasurers: the balance watch's form is theirs (viewers see its state on
+    /// the dashboard).
+    can_manage_money: bool,
 }
 
 impl AccountPage {
@@ -269,6 +275,11 @@ pub async fn account_page(
     let runs = views::runs(&mut tx, id, 10).await?;
     let stamp = views::stamp(&mut tx, id).await?.unwrap_or_default();
     tx.commit().await?;
+    let connected = state
+        .consent
+        .connected_accounts(&access.tenant)
+        .await?
+        .contains(&id);
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -292,6 +303,8 @@ pub async fn account_page(
             sort,
             unreadable,
             runs,
+            connected,
+            can_manage_money: access.role >= Role::Treasurer,
         },
     )
 }

@@ -104,6 +104,7 @@ async fn reauth_refused(
     access: &ClubAccess<ManageMoney>,
     ip: Option<&str>,
     given: &str,
+    field: &'static str,
 ) -> Result<Option<Response>, AppError> {
     let checked =
         login::reauthenticate(&state.pool, access.user.id, given, ip, state.now()).await?;
@@ -115,7 +116,7 @@ async fn reauth_refused(
         }
     };
     Ok(Some(
-        super::club::dashboard_with_message(state, access, text).await?,
+        super::club::dashboard_with_message(state, access, field, text).await?,
     ))
 }
 
@@ -131,7 +132,15 @@ pub async fn connect(
         access.ctx.flash("flash.confirm_email_first").await;
         return Ok(Redirect::to(&back).into_response());
     }
-    if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
+    if let Some(refused) = reauth_refused(
+        &state,
+        &access,
+        ip.as_deref(),
+        &form.password,
+        "connect_password",
+    )
+    .await?
+    {
         return Ok(refused);
     }
     let binding = binding(&access.ctx.session).await?;
@@ -150,7 +159,15 @@ pub async fn renew(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     let back = paths::club(access.tenant.key());
-    if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
+    if let Some(refused) = reauth_refused(
+        &state,
+        &access,
+        ip.as_deref(),
+        &form.password,
+        "renew_password",
+    )
+    .await?
+    {
         return Ok(refused);
     }
     let binding = binding(&access.ctx.session).await?;
@@ -189,7 +206,15 @@ pub async fn disconnect(
     ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
-    if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
+    if let Some(refused) = reauth_refused(
+        &state,
+        &access,
+        ip.as_deref(),
+        &form.password,
+        "disconnect_password",
+    )
+    .await?
+    {
         return Ok(refused);
     }
     let delete_history = !form.delete_history.is_empty();
@@ -225,7 +250,15 @@ pub async fn delete_history(
     ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
-    if let Some(refused) = reauth_refused(&state, &access, ip.as_deref(), &form.password).await? {
+    if let Some(refused) = reauth_refused(
+        &state,
+        &access,
+        ip.as_deref(),
+        &form.password,
+        "delete_history_password",
+    )
+    .await?
+    {
         return Ok(refused);
     }
     let done = state

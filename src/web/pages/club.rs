@@ -132,24 +132,17 @@ pub async fn dashboard(
     dashboard_page(&state, &access, StatusCode::OK, errors).await
 }
 
-/// The dashboard again with a message next to the password field (422).
-pub async fn dashboard_with_error<C: Capability>(
-    state: &AppState,
-    access: &ClubAccess<C>,
-    key: &str,
-) -> Result<Response, AppError> {
-    let text = access.ctx.t(key).into_owned();
-    dashboard_with_message(state, access, text).await
-}
-
-/// The dashboard with an already translated message at the password field (status 422).
+/// The dashboard with an already translated message at the password field `field` of the
+/// form that was sent (`connect_password`, `renew_password`, `disconnect_password`,
+/// `delete_history_password`; status 422).
 pub async fn dashboard_with_message<C: Capability>(
     state: &AppState,
     access: &ClubAccess<C>,
+    field: &'static str,
     text: String,
 ) -> Result<Response, AppError> {
     let mut errors = FieldErrors::new(access.ctx.lang());
-    errors.add_text("password", text);
+    errors.add_text(field, text);
     dashboard_page(state, access, StatusCode::UNPROCESSABLE_ENTITY, errors).await
 }
 
