@@ -14,49 +14,12 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{Club, ms, percentile};
+use common::{Club, load, ms, percentile};
 use kasa::db::tenant::TenantTx;
 use std::time::{Duration, Instant};
 
 /// Concurrent connections (signed-in sessions) of each load run.
 const CONNECTIONS: usize = 16;
-
-/// GETs `url` from every client in a loop for `how_long`: requests/s and every latency.
-async fn load(
-    clients: &[reqwest::Client],
-    url: &str,
-    how_long: Duration,
-) -> anyhow::Result<(f64, Vec<Duration>)> {
-    let started = Instant::now();
-    let deadline = started + how_long;
-    let mut tasks = tokio::task::JoinSet::new();
-    for client in clients {
-        let client = client.clone();
-        let url = url.to_owned();
-        tasks.spawn(async move {
-            let mut samples = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let response = client.get(&url).send().await?;
-                anyhow::ensure!(
-                    response.status().is_success(),
-                    "{url}: {}",
-                    response.status()
-                );
-                response.bytes().await?;
-                samples.push(t.elapsed());
-            }
-            Ok(samples)
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(samples) = tasks.join_next().await {
-        all.extend(samples??);
-    }
-    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
-    all.sort();
-    Ok((rate, all))
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
