@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use time::OffsetDateTime;
 
 /// A language of the user interface. Czech is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Lang {
     #[default]
     Cs,

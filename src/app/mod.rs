@@ -213,7 +213,7 @@ impl Kasa {
         };
         let workers = workers(config, options, clock, local_addr, kb).await?;
         let deps = &workers.deps;
-        let state = AppState {
+        let state = AppState::new(web::state::Shared {
             pool: deps.pool.clone(),
             clock: deps.clock.clone(),
             mailer: deps.mailer.clone(),
@@ -227,11 +227,12 @@ impl Kasa {
             kb: deps.kb.clone(),
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
             fee_overviews: Arc::default(),
+            rendered_overviews: Default::default(),
             exports: crate::export::Slots::for_pool(config.db_max_connections),
             footer: Arc::new(config.footer.clone()),
             people: web::context::keep_people(&live),
             live: live.clone(),
-        };
+        });
         let sessions = security::session_layer(
             web::sessions::KeptSessions::new(workers.sessions.clone(), &live),
             &workers.public_url,

@@ -597,18 +597,19 @@ pub struct Page {
     pub overview: Option<Overview>,
 }
 
-/// The fee overview page of `tenant` for `request` on `today` (a Prague date). The stamp is read
-/// first, outside any transaction; a request whose facts and period `cache` keeps for that stamp
-/// costs that one query. Otherwise the missing parts are read in a tenant transaction: read
-/// after the stamp, they are at least as new as it, and any later change moves the stamp again.
+/// The fee overview page of `tenant` for `request` on `today` (a Prague date), at `stamp`: the
+/// club's payment stamp ([`crate::payment::current_stamp`]) read by the caller before. A request
+/// whose facts and period `cache` keeps for that stamp reads nothing. Otherwise the missing parts
+/// are read in a tenant transaction: read after the stamp, they are at least as new as it, and
+/// any later change moves the stamp again.
 pub async fn page(
     pool: &sqlx::PgPool,
     tenant: &Tenant,
     cache: &Cache,
     request: &PageRequest,
+    stamp: i64,
     today: Date,
 ) -> Result<Page, sqlx::Error> {
-    let stamp = crate::payment::current_stamp(pool, tenant).await?;
     let kept = cache.facts(tenant.id(), stamp).and_then(|facts| {
         let chosen = chosen_schedule(&facts, request)?;
         let key = CacheKey {

@@ -19,9 +19,27 @@ pub struct Footer {
     pub privacy_url: Option<url::Url>,
 }
 
-/// What every handler can reach.
+/// What every handler can reach: a cheap handle (one `Arc`) on [`Shared`], cloned by every
+/// extractor of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub pool: PgPool,
     pub clock: SharedClock,
     /// Queues mail with links to this Kasa and wakes the delivery worker (domain calls take it).
@@ -45,6 +63,8 @@ pub struct AppState {
     pub kb_sandbox_url: Option<String>,
     /// Fee overview periods computed at the club's current payment stamp.
     pub fee_overviews: Arc<crate::payment::overview::Cache>,
+    /// Fee overviews rendered per club stamp, language, role and query.
+    pub rendered_overviews: crate::web::pages::fees::RenderedOverviews,
     /// The exports that may run at once (`export::Slots`).
     pub exports: crate::export::Slots,
     /// The operator's contact and privacy notice in the footer.
@@ -56,7 +76,7 @@ pub struct AppState {
     pub people: Arc<crate::live::Kept<crate::auth::UserId, super::context::Person>>,
 }
 
-impl AppState {
+impl Shared {
     pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
     }

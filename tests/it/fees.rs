@@ -262,6 +262,59 @@ async fn the_overview_shows_fifty_members_a_page_and_any_member_change_at_once()
     );
 }
 
+#[tokio::test]
+async fn the_overview_rendered_once_per_stamp_still_follows_each_viewers_role_language_and_query() {
+    let (app, treasurer, dashboard) = TestApp::spawn_with_club("TJ Sokol", "t@sokol.cz").await;
+    let tenant = tenant_of(&app, &dashboard).await;
+    let viewer = app
+        .teammate(&treasurer, &dashboard, "v@sokol.cz", "viewer")
+        .await;
+    let overview = format!("{dashboard}/fees");
+    let new_schedule = format!("{dashboard}/fees/schedules/new");
+
+    // Without schedules: only the treasurer is offered a new one, whoever asks first.
+    let (_, page) = viewer.get_text(&overview).await;
+    assert!(
+        page.contains("Zatím nemáte žádný předpis") && !page.contains(&new_schedule),
+        "{page}"
+    );
+    let (_, page) = treasurer.get_text(&overview).await;
+    assert!(page.contains(&new_schedule), "{page}");
+    let (_, page) = viewer.get_text(&overview).await;
+    assert!(!page.contains(&new_schedule), "{page}");
+
+    add_member(&app, &tenant, "Alena Nová", "2026001", "2010-01-01").await;
+    add_member(&app, &tenant, "Boris Starý", "2026002", "2010-01-01").await;
+    monthly_schedule(&treasurer, &dashboard, &month_start(&app, 0)).await;
+
+    let (_, page) = treasurer.get_text(&overview).await;
+    assert!(page.contains("Zobrazeno 1–2 z 2"), "{page}");
+    // Another query is another page, and the first one is still itself.
+    let (_, page) = treasurer.get_text(&format!("{overview}?q=Boris")).await;
+    assert!(
+        page.contains("Boris Starý") && !page.contains("Alena Nová"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"Boris\""), "{page}");
+    let (_, page) = treasurer.get_text(&overview).await;
+    assert!(
+        page.contains("Boris Starý") && page.contains("Alena Nová"),
+        "{page}"
+    );
+    // One person's language is not another's.
+    treasurer.get(&format!("/lang/en?next={overview}")).await;
+    let (_, page) = treasurer.get_text(&overview).await;
+    assert!(
+        page.contains("Fee overview") && page.contains("Showing 1–2 of 2"),
+        "{page}"
+    );
+    let (_, page) = viewer.get_text(&overview).await;
+    assert!(
+        page.contains("Přehled příspěvků") && page.contains("Zobrazeno 1–2 z 2"),
+        "{page}"
+    );
+}
+
 /// Sends a payment from the sandbox's control page and syncs it.
 pub(crate) async fn pay(
     app: &TestApp,

@@ -19,6 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use std::sync::Arc;
 use time::Date;
 use uuid::Uuid;
 
@@ -438,7 +439,7 @@ pub async fn update_schedule(
 }
 
 /// The overview's query string.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(default)]
 pub struct OverviewQuery {
     pub schedule: String,
@@ -454,6 +455,17 @@ pub struct OverviewQuery {
 #[template(path = "fees/overview.html")]
 struct OverviewPage {
     c: Chrome,
+    /// The rendered [`OverviewBody`].
+    body: Arc<str>,
+}
+
+/// The overview's content: everything but the chrome (navigation, flash, footer), so that it
+/// depends only on the club's stamp, the day, the language, the role and the query, and can be
+/// kept rendered ([`RenderedOverviews`]).
+#[derive(Template)]
+#[template(path = "fees/overview_body.html")]
+struct OverviewBody {
+    lang: crate::i18n::Lang,
     base: String,
     query: OverviewQuery,
     schedules: Vec<Schedule>,
@@ -465,11 +477,17 @@ struct OverviewPage {
     can_manage: bool,
 }
 
-impl OverviewPage {
+impl OverviewBody {
+    fn t(&self, key: &str) -> std::borrow::Cow<'static, str> {
+        self.lang.t(key)
+    }
+
+    fn money(&self, minor: &i64, currency: &str) -> String {
+        crate::i18n::format_money(*minor, currency, self.lang)
+    }
+
     fn status_label(&self, s: &Status) -> String {
-        self.c
-            .t(&format!("fees.status.{}", s.as_str()))
-            .into_owned()
+        self.t(&format!("fees.status.{}", s.as_str())).into_owned()
     }
 
     fn row_status(&self, r: &overview::Row) -> String {
@@ -489,14 +507,14 @@ impl OverviewPage {
             .map(|s| {
                 (
                     s.as_str(),
-                    self.c.t(&format!("fees.sort.{}", s.as_str())).into_owned(),
+                    self.t(&format!("fees.sort.{}", s.as_str())).into_owned(),
                 )
             })
             .collect()
     }
 
     fn period_label(&self, p: &(Date, Date)) -> String {
-        period_label(self.c.lang, *p)
+        period_label(self.lang, *p)
     }
 
     fn is(&self, value: &str, selected: &str) -> bool {
@@ -526,7 +544,7 @@ impl OverviewPage {
     fn shown(&self, o: &Overview) -> String {
         let first = (o.page - 1) * overview::PAGE_SIZE + 1;
         let last = first + o.rows.len() - 1;
-        let lang = self.c.lang;
+        let lang = self.lang;
         let count = |n: usize| crate::i18n::format_count(n as i64, lang);
         lang.t_with(
             "fees.overview.shown",
@@ -536,6 +554,49 @@ impl OverviewPage {
                 ("count", &count(o.matching)),
             ],
         )
+    }
+}
+
+/// What an [`OverviewBody`] is rendered from besides the club's data: kept apart per club,
+/// stamp, Prague day, language, role and the query as typed (echoed in the filters and pager).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BodyKey {
+    tenant: Uuid,
+    stamp: i64,
+    today: Date,
+    lang: crate::i18n::Lang,
+    can_manage: bool,
+    query: OverviewQuery,
+}
+
+/// Rendered fee overviews ([`OverviewBody`]), kept by [`BodyKey`]: an open overview that every
+/// board member reloads, or one served many times between two payments, is rendered once per
+/// stamp. Bounded by size ([`RenderedOverviews::BYTES`]); an entry of an older stamp is never
+/// asked for again and leaves as the cache fills (`quick_cache`'s S3-FIFO).
+pub struct RenderedOverviews(quick_cache::sync::Cache<BodyKey, Arc<str>, BodyWeight>);
+
+impl RenderedOverviews {
+    /// At most this many bytes of rendered HTML (an overview of 50 rows is about 30 KB).
+    pub const BYTES: u64 = 16 * 1024 * 1024;
+}
+
+impl Default for RenderedOverviews {
+    fn default() -> Self {
+        RenderedOverviews(quick_cache::sync::Cache::with_weighter(
+            512,
+            Self::BYTES,
+            BodyWeight,
+        ))
+    }
+}
+
+/// An entry weighs its HTML's length (and at least 1).
+#[derive(Clone)]
+struct BodyWeight;
+
+impl quick_cache::Weighter<BodyKey, Arc<str>> for BodyWeight {
+    fn weight(&self, _key: &BodyKey, body: &Arc<str>) -> u64 {
+        body.len().max(1) as u64
     }
 }
 
@@ -559,6 +620,37 @@ pub async fn overview_page(
     access: ClubAccess<ViewClub>,
     Query(query): Query<OverviewQuery>,
 ) -> Result<Response, AppError> {
+    let today = today(&state);
+    let stamp = payment::current_stamp(&state.pool, &access.tenant).await?;
+    let key = BodyKey {
+        tenant: access.tenant.id(),
+        stamp,
+        today,
+        lang: access.ctx.lang(),
+        can_manage: access.role >= Role::Treasurer,
+        query,
+    };
+    let body = match state.rendered_overviews.0.get(&key) {
+        Some(body) => body,
+        None => {
+            let body: Arc<str> = overview_body(&state, &access, &key).await?.into();
+            state.rendered_overviews.0.insert(key, body.clone());
+            body
+        }
+    };
+    render(&OverviewPage {
+        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
+        body,
+    })
+}
+
+/// Renders the overview's content for `key` (its stamp read by the caller).
+async fn overview_body(
+    state: &AppState,
+    access: &ClubAccess<ViewClub>,
+    key: &BodyKey,
+) -> Result<String, AppError> {
+    let query = &key.query;
     let request = overview::PageRequest {
         schedule: Uuid::parse_str(&query.schedule).ok(),
         period: fee::parse_date(&query.period),
@@ -575,20 +667,22 @@ pub async fn overview_page(
         &access.tenant,
         &state.fee_overviews,
         &request,
-        today(&state),
+        key.stamp,
+        key.today,
     )
     .await?;
-    render(&OverviewPage {
-        c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
-        base: base(&access),
-        query,
+    Ok(OverviewBody {
+        lang: key.lang,
+        base: base(access),
+        query: query.clone(),
         schedules: page.facts.schedules.clone(),
         groups: page.facts.groups.clone(),
         overview: page.overview,
         queued: page.facts.queued,
         stamp: page.stamp,
-        can_manage: access.role >= Role::Treasurer,
-    })
+        can_manage: key.can_manage,
+    }
+    .render()?)
 }
 
 /// `GET /t/{club}/fees/stamp`: the club's payment stamp, polled by open fee pages.
