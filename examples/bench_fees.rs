@@ -19,7 +19,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{Club, load, ms, percentile, report};
+use common::{Club, measure, report};
 use kasa::audit::Actor;
 use kasa::db::tenant::{Tenant, TenantTx};
 use sqlx::PgPool;
@@ -191,16 +191,6 @@ async fn tenant_count(pool: &PgPool, tenant: &Tenant, sql: &str) -> anyhow::Resu
     Ok(n)
 }
 
-fn print_load(what: &str, rate: f64, samples: &[Duration]) {
-    println!(
-        "{what}, {CONNECTIONS} connections: {rate:.0} requests/s, n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
-        samples.len(),
-        ms(percentile(samples, 0.5)),
-        ms(percentile(samples, 0.99)),
-        samples.last().map_or(0.0, |d| ms(*d)),
-    );
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let timings = Timings::default();
@@ -340,34 +330,21 @@ async fn main() -> anyhow::Result<()> {
         &mut misses,
     );
     let how_long = Duration::from_secs(seconds);
-    load(
-        &sessions,
-        &format!("{base}/healthz"),
-        Duration::from_secs(2),
-    )
-    .await?;
-    let (health_rate, health) = load(&sessions, &format!("{base}/healthz"), how_long).await?;
-    load(&sessions, &overview, Duration::from_secs(2)).await?;
-    let (overview_rate, overview_samples) = load(&sessions, &overview, how_long).await?;
-    // A small signed-in page (session read and saved, the club's chrome, one list): what every
-    // signed-in page costs before its own work.
+    let cookie = club.session_cookie().await?;
+    let healthz = measure(&format!("{base}/healthz"), &cookie, &sessions, how_long).await?;
+    let overview_load = measure(&overview, &cookie, &sessions, how_long).await?;
+    // A small signed-in page (the club's chrome, one list): what every signed-in page costs
+    // before its own work.
     let schedules = format!("{base}{}/fees/schedules", club.dashboard);
-    let (schedules_rate, schedules_samples) = load(&sessions, &schedules, how_long).await?;
-    // The open overview's poll: signed in, one query, the session read but not saved.
+    let schedules_load = measure(&schedules, &cookie, &sessions, how_long).await?;
+    // The open overview's poll (the fallback when its event stream cannot be opened).
     let stamp = format!("{base}{}/fees/stamp", club.dashboard);
-    let (stamp_rate, stamp_samples) = load(&sessions, &stamp, how_long).await?;
-    print_load("GET /healthz", health_rate, &health);
-    print_load("GET /t/{club}/fees", overview_rate, &overview_samples);
-    print_load(
-        "GET /t/{club}/fees/schedules",
-        schedules_rate,
-        &schedules_samples,
-    );
-    print_load("GET /t/{club}/fees/stamp", stamp_rate, &stamp_samples);
-    println!(
-        "overview rate = {:.0} % of /healthz's",
-        100.0 * overview_rate / health_rate
-    );
+    let stamp_load = measure(&stamp, &cookie, &sessions, how_long).await?;
+    let rate = healthz.rate;
+    healthz.print("GET /healthz", CONNECTIONS, rate);
+    overview_load.print("GET /t/{club}/fees", CONNECTIONS, rate);
+    schedules_load.print("GET /t/{club}/fees/schedules", CONNECTIONS, rate);
+    stamp_load.print("GET /t/{club}/fees/stamp", CONNECTIONS, rate);
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }

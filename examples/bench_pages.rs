@@ -13,7 +13,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{Club, load, ms, percentile};
+use common::{Club, measure};
 use kasa::db::tenant::TenantTx;
 use std::time::{Duration, Instant};
 
@@ -21,17 +21,6 @@ use std::time::{Duration, Instant};
 const CONNECTIONS: usize = 64;
 /// Concurrent connections of the run while payments arrive.
 const CROWD: usize = 200;
-
-fn print_load(what: &str, rate: f64, samples: &[Duration], healthz: f64) {
-    println!(
-        "{what}: {rate:.0} requests/s ({:.0} % of /healthz), n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
-        100.0 * rate / healthz,
-        samples.len(),
-        ms(percentile(samples, 0.5)),
-        ms(percentile(samples, 0.99)),
-        samples.last().map_or(0.0, |d| ms(*d)),
-    );
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -81,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{what}: {} bytes", page.len());
     }
 
+    let cookie = club.session_cookie().await?;
     let few = &sessions[..CONNECTIONS];
     let mut figures = Vec::new();
     for (what, url) in [
@@ -88,18 +78,11 @@ async fn main() -> anyhow::Result<()> {
         ("GET /t/{club} (dashboard)", &dashboard),
         ("GET /t/{club}/accounts/{account} (account page)", &account_page),
     ] {
-        load(few, url, Duration::from_secs(2)).await?;
-        let (rate, samples) = load(few, url, how_long).await?;
-        figures.push((what, rate, samples));
+        figures.push((what, measure(url, &cookie, few, how_long).await?));
     }
-    let healthz_rate = figures[0].1;
-    for (what, rate, samples) in &figures {
-        print_load(
-            &format!("{what}, {CONNECTIONS} connections"),
-            *rate,
-            samples,
-            healthz_rate,
-        );
+    let healthz_rate = figures[0].1.rate;
+    for (what, m) in &figures {
+        m.print(what, CONNECTIONS, healthz_rate);
     }
 
     // The account page from 200 sessions while payments arrive.
@@ -125,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
             anyhow::Ok(sent)
         })
     };
-    let (rate, samples) = load(&sessions, &account_page, how_long).await?;
+    let crowd = measure(&account_page, &cookie, &sessions, how_long).await?;
     let sent = sender.await??;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut tx = TenantTx::begin(&pool, &tenant).await?;
@@ -134,10 +117,9 @@ async fn main() -> anyhow::Result<()> {
             .fetch_one(&mut *tx)
             .await?;
     tx.commit().await?;
-    print_load(
-        &format!("account page, {CROWD} connections while {sent} payments arrived ({arrived} synced)"),
-        rate,
-        &samples,
+    crowd.print(
+        &format!("account page while {sent} payments arrived ({arrived} synced)"),
+        CROWD,
         healthz_rate,
     );
     drop(cluster);

@@ -54,6 +54,123 @@ pub async fn load(
     Ok((rate, all))
 }
 
+/// What one load run measured: requests/s, p50 and p99 (and every latency when the load came
+/// from this process; `wrk` gives only its distribution).
+pub struct Measured {
+    pub rate: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// Which client made the load ("wrk" or "in-process").
+    pub by: &'static str,
+}
+
+impl Measured {
+    /// `what, N connections: R requests/s (S % of /healthz), p50 … p99 … (load by …)`.
+    pub fn print(&self, what: &str, connections: usize, healthz_rate: f64) {
+        println!(
+            "{what}, {connections} connections: {:.0} requests/s ({:.0} % of /healthz), p50={:.1} ms p99={:.1} ms (load by {})",
+            self.rate,
+            100.0 * self.rate / healthz_rate,
+            ms(self.p50),
+            ms(self.p99),
+            self.by,
+        );
+    }
+
+    fn of(rate: f64, sorted: &[Duration]) -> Measured {
+        Measured {
+            rate,
+            p50: percentile(sorted, 0.5),
+            p99: percentile(sorted, 0.99),
+            by: "in-process",
+        }
+    }
+}
+
+/// Loads `url` with `connections` connections for `how_long` after 2 s of warm-up, all with
+/// the session `cookie` (`name=value`, as [`Club::session_cookie`] gives it): with `wrk` (one
+/// thread, `--latency`) when it is installed (`apt-get install wrk`), as issue 13 measures,
+/// else from this process with a client per connection ([`load`], each with its own
+/// session). Any response that is not 2xx stops the run.
+pub async fn measure(
+    url: &str,
+    cookie: &str,
+    sessions: &[reqwest::Client],
+    how_long: Duration,
+) -> anyhow::Result<Measured> {
+    let status = browser()?
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await?
+        .status();
+    anyhow::ensure!(status.is_success(), "{url} with the session: {status}");
+    if let Some(measured) = wrk(url, cookie, sessions.len(), how_long).await? {
+        return Ok(measured);
+    }
+    load(sessions, url, Duration::from_secs(2)).await?;
+    let (rate, samples) = load(sessions, url, how_long).await?;
+    Ok(Measured::of(rate, &samples))
+}
+
+/// `wrk -t1 -c{connections} -d{secs}s --latency` on `url` with `cookie`, after a 2 s warm-up;
+/// `None` when `wrk` is not installed.
+async fn wrk(
+    url: &str,
+    cookie: &str,
+    connections: usize,
+    how_long: Duration,
+) -> anyhow::Result<Option<Measured>> {
+    let run = |secs: u64| {
+        tokio::process::Command::new("wrk")
+            .args(["-t1", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency"])
+            .args(["-H", &format!("Cookie: {cookie}"), url])
+            .output()
+    };
+    match run(2).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let out = run(how_long.as_secs().max(1)).await?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(out.status.success(), "wrk failed: {text}");
+    anyhow::ensure!(
+        !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "{url}: errors under load: {text}"
+    );
+    let field = |label: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("no {label:?} in wrk's output: {text}"))
+    };
+    Ok(Some(Measured {
+        rate: field("Requests/sec:")?.parse()?,
+        p50: wrk_duration(&field("50%")?)?,
+        p99: wrk_duration(&field("99%")?)?,
+        by: "wrk",
+    }))
+}
+
+/// `812.00us`, `4.21ms`, `1.02s` as wrk prints them.
+fn wrk_duration(text: &str) -> anyhow::Result<Duration> {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .ok_or_else(|| anyhow::anyhow!("no unit in {text:?}"))?;
+    let (value, unit) = text.split_at(split);
+    let value: f64 = value.parse()?;
+    let seconds = match unit {
+        "us" => value / 1e6,
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => anyhow::bail!("unknown unit in {text:?}"),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 /// A bank account of `tenant` as the sync creates one (`ledger::ensure_account`, KB id
 /// `bench`) with `rows` booked rows written by `fill`: an `INSERT INTO transactions … SELECT …
 /// FROM generate_series(1, $3) n` given the account (`$1`), `now` (`$2`) and `rows` (`$3`).
@@ -248,6 +365,26 @@ impl Club {
             .await?;
         anyhow::ensure!(response.status().is_redirection(), "login failed");
         Ok(web)
+    }
+
+    /// A new signed-in session of the treasurer as its cookie (`name=value`), for a load
+    /// client that keeps no cookies (`wrk`).
+    pub async fn session_cookie(&self) -> anyhow::Result<String> {
+        let response = browser()?
+            .post(format!("{}/login", self.base))
+            .form(&[("email", EMAIL), ("password", PASSWORD)])
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_redirection(), "login failed");
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .last()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no session cookie"))
     }
 
     /// Connects KB through the sandbox's consent pages; returns the instant the browser came
