@@ -76,7 +76,10 @@ async fn main() -> anyhow::Result<()> {
     for (what, url) in [
         ("GET /healthz", &healthz),
         ("GET /t/{club} (dashboard)", &dashboard),
-        ("GET /t/{club}/accounts/{account} (account page)", &account_page),
+        (
+            "GET /t/{club}/accounts/{account} (account page)",
+            &account_page,
+        ),
     ] {
         figures.push((what, measure(url, &cookie, few, how_long).await?));
     }

@@ -123,7 +123,12 @@ async fn wrk(
 ) -> anyhow::Result<Option<Measured>> {
     let run = |secs: u64| {
         tokio::process::Command::new("wrk")
-            .args(["-t1", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency"])
+            .args([
+                "-t1",
+                &format!("-c{connections}"),
+                &format!("-d{secs}s"),
+                "--latency",
+            ])
             .args(["-H", &format!("Cookie: {cookie}"), url])
             .output()
     };
