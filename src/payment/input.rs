@@ -423,7 +423,7 @@ async fn with_credit(
 ) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
         "SELECT transaction_id, target_member, target_household FROM payment_decisions \
-          WHERE left_minor > 0",
+          WHERE left_minor > 0 AND (target_member IS NOT NULL OR target_household IS NOT NULL)",
     )
     .fetch_all(&mut **tx)
     .await?;
