@@ -24,6 +24,11 @@ const CROWD: usize = 200;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let args: Vec<String> = std::env::args().collect();
     let generated: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(118_500);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
