@@ -169,6 +169,18 @@ async fn the_stream_says_changed_for_its_club_and_ends_with_the_session() {
 }
 
 #[tokio::test]
+async fn when_the_listener_loses_its_connection_streams_say_changed_and_hear_again_once_it_is_back()
+{
+    let (app, _client, club, mut stream) = owner_listening().await;
+    assert_eq!(crate::live::cut_listeners(&app).await, 1);
+    // Lost and regained: each is heard as "anything may have changed".
+    assert_eq!(stream.next(SOON).await, "changed");
+    assert_eq!(stream.next(SOON).await, "changed");
+    notify(&app, &club_payload(&app, &club).await).await;
+    assert_eq!(stream.next(SOON).await, "changed");
+}
+
+#[tokio::test]
 async fn a_session_deleted_in_the_database_ends_the_stream() {
     let (app, _client, _club, mut stream) = owner_listening().await;
     sqlx::query("DELETE FROM app.sessions")

@@ -13,6 +13,8 @@
 //! * `end` when the session ended (signed out, expired, password changed elsewhere) or the
 //!   person is no longer in the club; the stream closes and the page reloads (and so goes to
 //!   sign-in). Checked when the session's own notification arrives and every [`RECHECK`].
+//!   (After lost notifications, `changed` makes the page fetch itself, which finds a session
+//!   that ended meanwhile sooner than the next check.)
 //! * A comment every [`KEEP_ALIVE`], which also keeps the connection from the server's idle
 //!   time-out (`server::ServerLimits::idle_timeout`).
 //!
@@ -167,11 +169,9 @@ impl Watch {
                     }
                 }
                 // Whatever was said while nobody listened (or while this stream lagged) is
-                // lost: the session is checked and the page looks once more.
+                // lost: the page looks once more (and its refresh finds a session that ended
+                // meanwhile; the streams do not all read their sessions at once).
                 Woke::Heard(Ok(Change::All) | Err(broadcast::error::RecvError::Lagged(_))) => {
-                    if !self.still_allowed().await {
-                        return Next::End;
-                    }
                     return Next::Send(changed());
                 }
                 Woke::Heard(Ok(_)) => {}
