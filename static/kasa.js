@@ -84,13 +84,22 @@ document.addEventListener("DOMContentLoaded", () => {
       return true;
     };
 
-    // Streaming: one refresh at a time; changes heard meanwhile lead to one more.
+    // Streaming: one refresh at a time and at most one a second (a first sync changes the
+    // club many times a second); changes heard meanwhile lead to one more.
     let busy = false;
     let again = false;
     let behind = null;
+    let last = 0;
+    let later = null;
     const changed = async () => {
       if (busy) { again = true; return; }
       if (document.hidden) { again = true; return; }
+      const wait = last + 1000 - Date.now();
+      if (wait > 0) {
+        if (!later) later = setTimeout(() => { later = null; changed(); }, wait);
+        return;
+      }
+      last = Date.now();
       busy = true;
       try {
         if (!(await refresh()) && !behind) {
@@ -173,7 +182,7 @@ document.addEventListener("DOMContentLoaded", () => {
         source.addEventListener("changed", changed);
         source.addEventListener("end", () => {
           stop();
-          window.location.reload();
+          if (!leaving) window.location.reload();
         });
         source.addEventListener("error", () => {
           // Never opened (refused, not a stream), closed for good, or failing again and
@@ -186,6 +195,18 @@ document.addEventListener("DOMContentLoaded", () => {
       // HTTP/1.1) and listens again, catching up through its stamp, when it is shown.
       document.addEventListener("visibilitychange", () => {
         if (document.hidden) stop(); else listen();
+      });
+      // A page being left (a form sent, e.g. signing out) listens no more: its `end` must not
+      // reload it over the navigation.
+      let leaving = false;
+      window.addEventListener("beforeunload", () => {
+        leaving = true;
+        stop();
+        // Still here a moment later (the form gave a download): listen again.
+        setTimeout(() => { leaving = false; listen(); }, 3000);
+      });
+      window.addEventListener("pageshow", (event) => {
+        if (event.persisted) { leaving = false; listen(); }
       });
       if (!document.hidden) listen();
     }
