@@ -13,6 +13,11 @@
 //! whatever was said in between was not heard). So a kept copy is at most one notification's
 //! travel time (milliseconds) behind the database. [`Ticket`]s close the remaining gap: a value
 //! read from the database is kept only if nothing about it was heard while it was being read.
+//!
+//! Open pages' streams ([`Live::subscribe`], `web::pages::live`) hear every change through a
+//! broadcast from the same listener: no stream holds a database connection. When the listener
+//! loses or regains its connection they hear [`Change::All`] (whatever was said meanwhile was
+//! not heard, so each page checks its stamp once more).
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -21,7 +26,7 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// The notification channel (app migration 0014).
 pub const CHANNEL: &str = "kasa_live";
@@ -33,6 +38,9 @@ pub enum Change {
     People,
     /// The session whose id hashes to this (SHA-256, lower-case hex) was written or ended.
     Session(String),
+    /// Something an open page of the club with this schema (`t_…`) shows changed: its
+    /// accounts, their sync runs or its payment stamp (tenant migration 0018).
+    Club(String),
     /// Anything may have changed (a table was emptied, or the listener was away).
     All,
 }
@@ -44,6 +52,7 @@ impl Change {
         match payload.split_once(':') {
             None if payload == "people" => Change::People,
             Some(("session", hash)) => Change::Session(hash.to_owned()),
+            Some(("club", schema)) => Change::Club(schema.to_owned()),
             _ => Change::All,
         }
     }
@@ -67,10 +76,29 @@ pub struct Live {
     inner: Arc<LiveInner>,
 }
 
-#[derive(Default)]
+/// How many changes a stream may fall behind before it misses some (it then hears
+/// [`broadcast::error::RecvError::Lagged`] and must treat that as [`Change::All`]).
+const STREAM_BACKLOG: usize = 256;
+
 struct LiveInner {
     listening: Arc<AtomicBool>,
     hearers: Mutex<Vec<Arc<dyn Hears>>>,
+    /// Every change heard, for open pages' streams.
+    changes: broadcast::Sender<Change>,
+    /// Turns true when the server shuts down: open streams end, so that the graceful shutdown
+    /// does not wait for them.
+    closing: watch::Sender<bool>,
+}
+
+impl Default for LiveInner {
+    fn default() -> LiveInner {
+        LiveInner {
+            listening: Arc::default(),
+            hearers: Mutex::default(),
+            changes: broadcast::Sender::new(STREAM_BACKLOG),
+            closing: watch::Sender::new(false),
+        }
+    }
 }
 
 impl std::fmt::Debug for Live {
@@ -111,7 +139,8 @@ impl Live {
         kept
     }
 
-    /// Tells every kept copy about a change.
+    /// Tells every kept copy about a change, then every stream (so a stream that reads a
+    /// kept copy again reads what the change left).
     pub fn hear(&self, change: &Change) {
         let hearers = self
             .inner
@@ -122,6 +151,26 @@ impl Live {
         for hearer in hearers {
             hearer.hear(change);
         }
+        if self.inner.changes.receiver_count() > 0 {
+            // Fails only when nobody subscribes: nobody to tell.
+            let _ = self.inner.changes.send(change.clone());
+        }
+    }
+
+    /// Every change heard from now on, for one open page's stream. A receiver that falls more
+    /// than a few hundred changes behind gets `Lagged` and must take it as [`Change::All`].
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Turns true once the server shuts down ([`Live::close_streams`]): streams end.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+
+    /// Ends every open stream, now and for streams opened later (the server is shutting down).
+    pub fn close_streams(&self) {
+        self.inner.closing.send_replace(true);
     }
 
     fn set_listening(&self, listening: bool) {
@@ -316,6 +365,10 @@ mod tests {
             Change::Session("ab12".into())
         );
         assert_eq!(Change::parse("all"), Change::All);
+        assert_eq!(
+            Change::parse("club:t_0123456789abcdefghjkmnpqrs"),
+            Change::Club("t_0123456789abcdefghjkmnpqrs".into())
+        );
         assert_eq!(Change::parse("something new"), Change::All);
     }
 
@@ -358,6 +411,37 @@ mod tests {
         assert_eq!(kept.get(&"b".to_owned()), Some(2));
         live.hear(&Change::All);
         assert!(kept.is_empty());
+    }
+
+    #[test]
+    fn streams_hear_every_change_and_the_listeners_comings_and_goings_as_everything() {
+        let (live, kept) = live_and_kept();
+        let mut stream = live.subscribe();
+        live.set_listening(true);
+        kept.put(kept.ticket(), "a".into(), 1);
+        live.hear(&Change::Club("t_x".into()));
+        live.hear(&Change::Session("a".into()));
+        assert!(kept.is_empty(), "kept copies forget before streams hear");
+        live.set_listening(false);
+        let heard: Vec<Change> = std::iter::from_fn(|| stream.try_recv().ok()).collect();
+        assert_eq!(
+            heard,
+            [
+                Change::All,
+                Change::Club("t_x".into()),
+                Change::Session("a".into()),
+                Change::All
+            ]
+        );
+    }
+
+    #[test]
+    fn closing_reaches_streams_opened_before_and_after() {
+        let live = Live::default();
+        let before = live.closing();
+        live.close_streams();
+        assert!(*before.borrow());
+        assert!(*live.closing().borrow());
     }
 
     #[test]

@@ -213,6 +213,7 @@ impl Kasa {
         };
         let workers = workers(config, options, clock, local_addr, kb).await?;
         let deps = &workers.deps;
+        let sessions = web::sessions::KeptSessions::new(workers.sessions.clone(), &live);
         let state = AppState::new(web::state::Shared {
             pool: deps.pool.clone(),
             clock: deps.clock.clone(),
@@ -232,11 +233,9 @@ impl Kasa {
             footer: Arc::new(config.footer.clone()),
             people: web::context::keep_people(&live),
             live: live.clone(),
+            sessions: sessions.clone(),
         });
-        let sessions = security::session_layer(
-            web::sessions::KeptSessions::new(workers.sessions.clone(), &live),
-            &workers.public_url,
-        );
+        let sessions = security::session_layer(sessions, &workers.public_url);
         let router = web::router(state.clone(), sessions);
         Ok(Kasa {
             state,
@@ -265,6 +264,13 @@ impl Kasa {
         if let Some(metrics) = self.metrics {
             workers.spawn(metrics.serve(self.state.pool.clone(), stop_rx.clone()));
         }
+        // Open pages' streams never finish by themselves: end them as the shutdown begins, so
+        // the graceful shutdown waits only for ordinary requests.
+        let live = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close_streams();
+        };
         crate::server::serve(listener, self.router, self.server, shutdown).await?;
         let _ = stop_tx.send(true);
         while workers.join_next().await.is_some() {}

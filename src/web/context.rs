@@ -109,8 +109,13 @@ pub async fn load(
 #[derive(Debug, Clone, Copy)]
 pub struct PersonChanged;
 
-/// Middleware for page requests (not background polls), inside [`load`]: a signed-in person's
-/// page request is activity and slides the session's idle time-out. The session is marked
+/// The header `static/kasa.js` sends when an open page fetches itself again in the background
+/// (its live sections changed): not the person's activity.
+pub const BACKGROUND_REFRESH: &str = "x-kasa-refresh";
+
+/// Middleware for page requests (not background polls or streams), inside [`load`]: a
+/// signed-in person's page request is activity and slides the session's idle time-out, unless
+/// it is an open page's background refresh ([`BACKGROUND_REFRESH`]). The session is marked
 /// changed, and so written back, at most once per [`ACTIVITY_WRITE_INTERVAL`].
 pub async fn record_activity(
     State(state): State<AppState>,
@@ -122,7 +127,8 @@ pub async fn record_activity(
         .extensions()
         .get::<Viewer>()
         .is_some_and(|v| v.user.is_some());
-    if signed_in {
+    let background = req.headers().contains_key(BACKGROUND_REFRESH);
+    if signed_in && !background {
         let now = state.now().unix_timestamp();
         let seen: Option<i64> = session.get(KEY_SEEN).await.ok().flatten();
         let due = seen.is_none_or(|t| now - t >= ACTIVITY_WRITE_INTERVAL.whole_seconds());
@@ -177,7 +183,7 @@ pub async fn person_read(
     Ok(person)
 }
 
-async fn signed_in_user(
+pub(in crate::web) async fn signed_in_user(
     state: &AppState,
     session: &Session,
 ) -> anyhow::Result<Option<(Person, bool)>> {

@@ -24,8 +24,8 @@ use axum::routing::{get, post};
 /// Every route of the application.
 pub fn router(state: AppState, sessions: security::Sessions) -> Router {
     use pages::{
-        account, account_tools, accounts, bank, club, exports, fees, health, mailbox, members,
-        operator, pay, payments, public, reminders, team,
+        account, account_tools, accounts, bank, club, exports, fees, health, live, mailbox,
+        members, operator, pay, payments, public, reminders, team,
     };
 
     let public = Router::new()
@@ -199,8 +199,10 @@ pub fn router(state: AppState, sessions: security::Sessions) -> Router {
             get(operator::operator_page).post(operator::unlock),
         );
 
-    // Polled by open pages in the background: the same checks, but not counted as activity.
+    // Polled or streamed by open pages in the background: the same checks, but not counted as
+    // activity (an open stream never slides the idle time-out).
     let polled = Router::new()
+        .route("/t/{club}/live", get(live::stream))
         .route(
             "/t/{club}/accounts/{account}/stamp",
             get(accounts::account_stamp),

@@ -51,7 +51,7 @@ impl KeptSessions {
 
 /// The key a session is kept and notified under: the SHA-256 of its id, lower-case hex (the
 /// id is a secret; the trigger computes the same from `app.sessions.id`).
-fn key(id: &Id) -> String {
+pub fn key(id: &Id) -> String {
     format!("{:x}", Sha256::digest(id.to_string().as_bytes()))
 }
 

@@ -74,6 +74,9 @@ pub struct Shared {
     pub live: crate::live::Live,
     /// Signed-in people with their clubs and roles, kept (`context::keep_people`).
     pub people: Arc<crate::live::Kept<crate::auth::UserId, super::context::Person>>,
+    /// The session store the session layer uses: open pages' streams read their session
+    /// through it again when it may have ended (`web::pages::live`).
+    pub sessions: super::sessions::KeptSessions,
 }
 
 impl Shared {

@@ -156,6 +156,20 @@ pub(crate) async fn click(c: &Client, css: &str) -> Outcome {
     Ok(())
 }
 
+/// Clicks `css` inside a live section, which the page may replace (a change heard) between
+/// finding the element and clicking it: found again then.
+pub(crate) async fn click_live(c: &Client, css: &str) -> Outcome {
+    for _ in 0..20 {
+        match c.find(Locator::Css(css)).await?.click().await {
+            Err(error) if error.to_string().contains("stale element") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            clicked => return Ok(clicked?),
+        }
+    }
+    Err(format!("{css} kept being replaced").into())
+}
+
 async fn click_link(c: &Client, text: &str) -> Outcome {
     c.find(Locator::LinkText(text)).await?.click().await?;
     Ok(())
@@ -393,10 +407,7 @@ async fn a_treasurer_connects_renews_and_disconnects_the_kb_account_in_the_brows
         connect_kb(c).await?;
         expect_text(c, "Souhlas s přístupem k účtu platí do").await?;
         // The history arrives by itself: open the account, wait for balances and transactions.
-        c.find(Locator::Css("#bank .club-list a"))
-            .await?
-            .click()
-            .await?;
+        click_live(c, "#bank .club-list a").await?;
         for _ in 0..100 {
             if page_text(c).await?.contains("Aktuální k") {
                 break;

@@ -74,6 +74,19 @@ pub async fn connect(app: &TestApp, client: &Client, dashboard: &str) -> (String
     (registered, authorized)
 }
 
+/// A confirmed club of `email` with the sandbox's account connected: the owner's client, the
+/// dashboard path, the account's id in Kasa and at KB.
+pub async fn connected_club(app: &TestApp, email: &str) -> (Client, String, uuid::Uuid, String) {
+    let (client, dashboard) = confirmed_club(app, email, ICO_A).await;
+    connect(app, &client, &dashboard).await;
+    let (account, kb_account): (uuid::Uuid, String) =
+        sqlx::query_as("SELECT id, kb_account_id FROM app.bank_accounts")
+            .fetch_one(&app.pool)
+            .await
+            .expect("account");
+    (client, dashboard, account, kb_account)
+}
+
 #[tokio::test]
 async fn a_treasurer_connects_the_kb_account_and_secrets_are_stored_encrypted() {
     let app = TestApp::spawn_with_sandbox(|_| {}).await;
@@ -418,13 +431,7 @@ async fn wait_for_page(client: &Client, path: &str, needle: &str, seconds: u64) 
 async fn a_payment_sent_in_the_sandbox_reaches_the_account_page_through_a_notification() {
     let app = TestApp::spawn_with_sandbox_and(|_| {}, |c| c.run_sync_worker = true).await;
     let sandbox = app.sandbox.clone().expect("sandbox");
-    let (client, dashboard) = confirmed_club(&app, "p@sokol.cz", ICO_A).await;
-    connect(&app, &client, &dashboard).await;
-    let (account, kb_account): (uuid::Uuid, String) =
-        sqlx::query_as("SELECT id, kb_account_id FROM app.bank_accounts")
-            .fetch_one(&app.pool)
-            .await
-            .expect("account");
+    let (client, dashboard, account, kb_account) = connected_club(&app, "p@sokol.cz").await;
     let page_path = format!("{dashboard}/accounts/{account}");
 
     // The first sync (two years) runs by itself and shows the balance and freshness.
@@ -444,15 +451,7 @@ async fn a_payment_sent_in_the_sandbox_reaches_the_account_page_through_a_notifi
     assert_eq!(client.get_text(&stamp_path).await.1, before);
     // Polling is not activity: it never moves the session's idle expiry; opening a page does,
     // written back at most once a minute (so a page view is not a database write).
-    let expiry = || async {
-        let (at,): (time::OffsetDateTime,) = sqlx::query_as(
-            "SELECT expiry_date FROM app.sessions ORDER BY expiry_date DESC LIMIT 1",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .expect("session");
-        at
-    };
+    let expiry = || app.newest_session_expiry();
     client.get_text(&page_path).await;
     let opened = expiry().await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;

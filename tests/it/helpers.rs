@@ -271,6 +271,18 @@ impl TestApp {
         link[self.base.len()..].to_owned()
     }
 
+    /// The idle expiry of the session written last (`app.sessions.expiry_date`): it moves only
+    /// when a request writes its session back.
+    pub async fn newest_session_expiry(&self) -> time::OffsetDateTime {
+        let (at,): (time::OffsetDateTime,) = sqlx::query_as(
+            "SELECT expiry_date FROM app.sessions ORDER BY expiry_date DESC LIMIT 1",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("session");
+        at
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await.expect(sql);
         n

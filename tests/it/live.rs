@@ -48,7 +48,7 @@ async fn answers_soon(app: &TestApp, cookie: &str, path: &str, status: u16) -> b
 }
 
 /// The processes' listening connections, ended by the database (a restart, a network fault).
-async fn cut_listeners(app: &TestApp) -> i64 {
+pub(crate) async fn cut_listeners(app: &TestApp) -> i64 {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
           WHERE query LIKE 'LISTEN%kasa_live%' AND datname = current_database() \

@@ -17,6 +17,7 @@ mod kb_client;
 mod kb_openapi;
 mod kb_postman;
 mod live;
+mod live_stream;
 mod mail;
 mod members;
 mod movements;

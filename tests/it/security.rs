@@ -532,6 +532,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("{club}/accounts/{x}/watch", &["threshold", "balance"]),
     ("{club}/accounts/{x}/watch/remove", &[]),
     ("{club}/bank/stamp", &[]),
+    ("{club}/live", &[]),
     ("{club}/bank/history/delete", &["password"]),
     ("/t/{x}", &[]),
     ("/t/{x}/team/invite", &["email", "role"]),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exports;
 pub mod fees;
 pub mod health;
+pub mod live;
 pub mod mailbox;
 pub mod members;
 pub mod operator;
@@ -128,6 +129,15 @@ impl Chrome {
 
     pub fn t(&self, key: &str) -> Cow<'static, str> {
         self.lang.t(key)
+    }
+
+    /// The club's stream of changes (`GET /t/{club}/live`) that open live pages listen to;
+    /// empty outside a club.
+    pub fn live_href(&self) -> String {
+        self.club
+            .as_ref()
+            .map(|club| format!("{}/live", club.href))
+            .unwrap_or_default()
     }
 
     pub fn lang_code(&self) -> &'static str {
