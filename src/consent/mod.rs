@@ -20,7 +20,6 @@ pub mod tokens;
 
 use crate::bank::KbClient;
 use crate::clock::SharedClock;
-use crate::db::tenant::Tenant;
 use crate::vault::Vault;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -60,19 +59,26 @@ impl Consent {
     }
 
     /// The club's current (not disconnected) connection as its pages show it, or `None`.
-    /// Reads no secret column.
-    pub async fn connection(&self, tenant: &Tenant) -> Result<Option<ConnectionView>, sqlx::Error> {
-        let row = store::live_view(&self.pool, tenant.id()).await?;
+    /// Reads no secret column. Read in the page's own tenant transaction `tx` (the app
+    /// schema's tables are schema-qualified): one connection per page.
+    pub async fn connection(
+        &self,
+        tx: &mut crate::db::tenant::TenantTx,
+    ) -> Result<Option<ConnectionView>, sqlx::Error> {
+        let tenant_id = tx.tenant_id();
+        let row = store::live_view(&mut **tx, tenant_id).await?;
         Ok(row.map(|row| ConnectionView::from_row(row, self.clock.now())))
     }
 
     /// The ids of the club's accounts that a live connection exposes now (the others are
     /// disconnected: their history stays readable, nothing syncs them).
+    /// Read in the page's own tenant transaction `tx`, as [`Consent::connection`].
     pub async fn connected_accounts(
         &self,
-        tenant: &Tenant,
+        tx: &mut crate::db::tenant::TenantTx,
     ) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
-        store::connected_accounts(&self.pool, tenant.id()).await
+        let tenant_id = tx.tenant_id();
+        store::connected_accounts(&mut **tx, tenant_id).await
     }
 
     fn url(&self, path: &str) -> String {

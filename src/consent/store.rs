@@ -40,7 +40,7 @@ pub(super) async fn live_connection(
 
 /// The club's current connection without its secret columns.
 pub(super) async fn live_view(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     tenant_id: Uuid,
 ) -> Result<Option<ViewRow>, sqlx::Error> {
     sqlx::query_as(
@@ -48,7 +48,7 @@ pub(super) async fn live_view(
            FROM app.bank_connections WHERE tenant_id = $1 AND status <> 'disconnected'",
     )
     .bind(tenant_id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }
 
@@ -362,14 +362,17 @@ pub async fn delete_account(conn: &mut PgConnection, id: Uuid) -> Result<(), sql
 }
 
 /// The ids of the club's accounts a live (not disconnected) connection exposes now.
-pub async fn connected_accounts(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn connected_accounts(
+    db: impl sqlx::PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT a.id FROM app.bank_accounts a \
            JOIN app.bank_connections c ON c.id = a.connection_id \
           WHERE a.tenant_id = $1 AND c.status <> 'disconnected'",
     )
     .bind(tenant_id)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 

@@ -274,12 +274,12 @@ pub async fn account_page(
     };
     let runs = views::runs(&mut tx, id, 10).await?;
     let stamp = views::stamp(&mut tx, id).await?.unwrap_or_default();
-    tx.commit().await?;
     let connected = state
         .consent
-        .connected_accounts(&access.tenant)
+        .connected_accounts(&mut tx)
         .await?
         .contains(&id);
+    tx.commit().await?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {

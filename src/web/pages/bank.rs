@@ -395,7 +395,9 @@ pub async fn consent_ics(
     State(state): State<AppState>,
     access: ClubAccess<crate::team::ViewClub>,
 ) -> Result<Response, AppError> {
-    let connection = state.consent.connection(&access.tenant).await?;
+    let mut tx = crate::db::tenant::TenantTx::begin(&state.pool, &access.tenant).await?;
+    let connection = state.consent.connection(&mut tx).await?;
+    tx.commit().await?;
     let (Some(view), Some(expires_at)) = (
         connection.as_ref(),
         connection.as_ref().and_then(|c| c.expires_at),

@@ -77,9 +77,9 @@ async fn dashboard_page<C: Capability>(
     status: StatusCode,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
-    let bank = state.consent.connection(&access.tenant).await?;
-    let connected = state.consent.connected_accounts(&access.tenant).await?;
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
+    let bank = state.consent.connection(&mut tx).await?;
+    let connected = state.consent.connected_accounts(&mut tx).await?;
     let accounts = views::accounts(&mut tx).await?;
     let watches = crate::balance_watch::of_club(&mut tx).await?;
     let stamp = dashboard_stamp_of(&mut tx).await?;
