@@ -589,9 +589,10 @@ impl From<BankError> for Fetch {
 }
 
 /// Downloads every page of the window back to back through the client's paging loop (KB
-/// drops the paging context after 10 s), recording progress after each page. The window's
-/// Prague days become instants: from the start of the first day to the end of the last
-/// (at most now).
+/// drops the paging context after 10 s, kb-adaa-spec §7.5), recording progress after each
+/// page: pipelined, page N's progress is written while page N+1 is fetched, so the write never
+/// delays the next request. The window's Prague days become instants: from the start of the
+/// first day to the end of the last (at most now).
 async fn download<T: AccessTokens>(
     deps: &SyncDeps<T>,
     tenant: &Tenant,
@@ -608,14 +609,26 @@ async fn download<T: AccessTokens>(
     let mut download = deps
         .kb
         .download(token, &job.kb_account_id, Some(from_at), Some(to_at));
-    while download.next_page().await? {
+    // The progress of the page before, written beside the next request (the last one beside
+    // the request-less `Ok(false)` that ends the loop).
+    let mut unwritten: Option<(u32, usize)> = None;
+    loop {
+        let report = unwritten.take();
+        let (more, written) = tokio::join!(download.next_page(), async {
+            match report {
+                Some((pages, fetched)) => progress(&deps.pool, tenant, job, pages, fetched).await,
+                None => Ok(()),
+            }
+        });
+        written.map_err(Fetch::Db)?;
+        if !more? {
+            break;
+        }
         info.pages = download.pages();
         info.fetched = download.fetched();
         // KB starts its 61 minutes at the first page.
         info.downloaded_at.get_or_insert(deps.clock.now());
-        progress(&deps.pool, tenant, job, info)
-            .await
-            .map_err(Fetch::Db)?;
+        unwritten = Some((info.pages, info.fetched));
     }
     Ok(download.finish())
 }
@@ -624,10 +637,11 @@ async fn progress(
     pool: &PgPool,
     tenant: &Tenant,
     job: &ClaimedJob,
-    info: &RunInfo,
+    pages: u32,
+    fetched: usize,
 ) -> Result<(), sqlx::Error> {
     let mut tx = TenantTx::begin(pool, tenant).await?;
-    ledger::set_progress(&mut tx, job.account_id, info.pages, info.fetched).await?;
+    ledger::set_progress(&mut tx, job.account_id, pages, fetched).await?;
     tx.commit().await
 }
 
