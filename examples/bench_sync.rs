@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo run --release --example bench_sync -- [transactions] [events]`
 //! (defaults 100000 and 100). Uses a private PostgreSQL cluster (default settings, fsync on)
-//! and the built-in KB sandbox on loopback. Prints the figures for docs/benchmarks.md.
+//! and the built-in KB sandbox on loopback. Prints the figures for docs/benchmarks.md, with
+//! the worker's own split of each sync (its `sync timing` lines: fetch, ledger apply, payment
+//! matching, commit; the notification syncs' window reach).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -12,15 +14,105 @@ mod common;
 use common::{Club, report};
 use kasa::db::tenant::TenantTx;
 use sqlx::Executor;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing_subscriber::prelude::*;
+
+/// The fields of one `sync timing` line of the worker, by name (as text).
+type Timing = BTreeMap<&'static str, String>;
+
+/// Keeps the worker's `sync timing` debug lines for the report, whatever `RUST_LOG` says.
+#[derive(Clone, Default)]
+struct Timings(Arc<Mutex<Vec<Timing>>>);
+
+impl Timings {
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
+    fn take(&self) -> Vec<Timing> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Timings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Fields(Timing);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.insert(field.name(), format!("{value:?}"));
+            }
+        }
+        let mut fields = Fields(Timing::new());
+        event.record(&mut fields);
+        if fields.0.get("message").is_some_and(|m| m == "sync timing") {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(fields.0);
+        }
+    }
+}
+
+/// A field of a timing line as a number (0 when absent).
+fn field(t: &Timing, name: &str) -> u64 {
+    t.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Prints the split of `timings`: each part's p50/p99 (one line: the value).
+fn report_split(what: &str, timings: &[Timing]) {
+    if timings.is_empty() {
+        return;
+    }
+    let parts = [
+        "rows",
+        "pages",
+        "fetch_ms",
+        "ledger_ms",
+        "after_apply_ms",
+        "apply_ms",
+    ];
+    let mut line = format!("{what} (n={}):", timings.len());
+    for part in parts {
+        let mut values: Vec<u64> = timings.iter().map(|t| field(t, part)).collect();
+        values.sort_unstable();
+        let at = |p: f64| values[((values.len() as f64 - 1.0) * p).round() as usize];
+        if values.len() == 1 {
+            line.push_str(&format!(" {part}={}", at(0.5)));
+        } else {
+            line.push_str(&format!(" {part} p50={} p99={}", at(0.5), at(0.99)));
+        }
+    }
+    let mut reach: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in timings {
+        *reach
+            .entry(t.get("reach").map_or("?", String::as_str))
+            .or_default() += 1;
+    }
+    line.push_str(&format!(" reach={reach:?}"));
+    if let Some(rebuilt) = timings[0].get("search_indexes_rebuilt") {
+        line.push_str(&format!(" search_indexes_rebuilt={rebuilt}"));
+    }
+    println!("{line}");
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .init();
-    }
+    let timings = Timings::default();
+    let log = std::env::var_os("RUST_LOG").is_some().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_filter(tracing_subscriber::EnvFilter::from_default_env())
+    });
+    tracing_subscriber::registry()
+        .with(
+            timings.clone().with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("kasa::sync::worker", tracing::Level::DEBUG),
+            ),
+        )
+        .with(log)
+        .init();
     let args: Vec<String> = std::env::args().collect();
     let transactions: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let events: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
@@ -63,6 +155,15 @@ async fn main() -> anyhow::Result<()> {
         synced.1,
         first_sync.as_secs_f64(),
         f64::from(synced.1) / first_sync.as_secs_f64()
+    );
+    // The worker logs its timing right after the commit the loop above saw.
+    let logged_by = Instant::now() + Duration::from_secs(5);
+    while timings.is_empty() && Instant::now() < logged_by {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    report_split(
+        "first sync split, ms (apply = ledger + matching + commit)",
+        &timings.take(),
     );
 
     // Raw COPY of the same rows into the same table (same indexes), in one transaction.
@@ -129,6 +230,10 @@ async fn main() -> anyhow::Result<()> {
     report(
         "notification to payment in the club's schema",
         &mut latencies,
+    );
+    report_split(
+        "notification syncs' split, ms (apply = ledger + matching + commit)",
+        &timings.take(),
     );
 
     // 3. The same, seen by an open account page: the client polls the page's change stamp every

@@ -193,6 +193,12 @@ impl Cli {
         if let Some(v) = secs("KASA_SYNC_IDLE_POLL_SECS")? {
             config.sync.idle_poll = std::time::Duration::from_secs(v);
         }
+        if let Some(v) = secs("KASA_SYNC_NOTIFIED_OVERLAP_DAYS")? {
+            config.sync.notified_overlap_days = i64::try_from(v).unwrap_or(i64::MAX).min(30);
+        }
+        if let Some(v) = secs("KASA_SYNC_WIDE_EVERY_SECS")? {
+            config.sync.wide_every = time::Duration::seconds(i64::try_from(v).unwrap_or(i64::MAX));
+        }
         let std_secs = std::time::Duration::from_secs;
         if let Some(v) = secs("KASA_HEADER_READ_TIMEOUT_SECS")? {
             config.server.header_read_timeout = std_secs(v.max(1));

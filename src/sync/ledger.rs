@@ -106,6 +106,8 @@ pub struct SyncState {
     /// A download of the transaction list that was never applied (KB's 61 minutes count from
     /// it, so its unchanged-data answer does not mean "nothing new" until the next apply).
     pub unapplied_download_at: Option<OffsetDateTime>,
+    /// When a sync last applied a wide read (or the whole history; [`Batch::wide`]).
+    pub wide_synced_at: Option<OffsetDateTime>,
 }
 
 /// Reads the account's sync state.
@@ -115,7 +117,7 @@ pub async fn sync_state(tx: &mut TenantTx, account_id: Uuid) -> Result<SyncState
                 (SELECT min(COALESCE(t.booking_date, t.value_date)) FROM transactions t \
                   WHERE t.account_id = a.id AND t.status IN ('pending', 'scheduled', 'unknown')) \
                     AS oldest_pending, \
-                a.stale_since IS NOT NULL AS stale, a.unapplied_download_at \
+                a.stale_since IS NOT NULL AS stale, a.unapplied_download_at, a.wide_synced_at \
            FROM bank_accounts a WHERE a.id = $1",
     )
     .bind(account_id)
@@ -164,6 +166,9 @@ pub struct Batch<'a> {
     pub pages: u32,
     /// The window reaches as far back as KB allows (the first sync).
     pub full_history: bool,
+    /// The window re-read the wide overlap before the watermark (or the whole history), not
+    /// only what a notification announced: recorded as `wide_synced_at` (`sync::worker::Reach`).
+    pub wide: bool,
     pub trigger: Trigger,
     pub started_at: OffsetDateTime,
     pub now: OffsetDateTime,
@@ -692,7 +697,8 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
             history_complete = history_complete OR $4, \
             fresh_as_of = CASE WHEN $7::text IS NULL THEN $5 ELSE fresh_as_of END, \
             stale_since = CASE WHEN $7::text IS NULL THEN NULL ELSE COALESCE(stale_since, $5) END, \
-            last_error = $7, problem = $8, unapplied_download_at = NULL \
+            last_error = $7, problem = $8, unapplied_download_at = NULL, \
+            wide_synced_at = CASE WHEN $9 THEN $5 ELSE wide_synced_at END \
           WHERE id = $1",
     )
     .bind(batch.account_id)
@@ -703,6 +709,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     .bind(mismatch_from)
     .bind(batch.incomplete.map(|f| f.detail.as_str()))
     .bind(batch.incomplete.map(|f| f.problem))
+    .bind(batch.wide || batch.full_history)
     .execute(&mut **tx)
     .await?;
 

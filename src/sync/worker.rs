@@ -41,8 +41,19 @@ pub struct SyncSettings {
     pub idle_poll: std::time::Duration,
     /// How far back the first sync reads (KB: two years; 729 days stays inside the limit).
     pub history_days: i64,
-    /// Later syncs re-read this many days before the watermark.
+    /// The wide read: later syncs re-read this many days before the watermark, to catch KB's
+    /// late corrections.
     pub overlap_days: i64,
+    /// The short read: a sync a KB notification made due re-reads only this many days before
+    /// the watermark (the last synced Prague day), and every still-pending row. KB filters by
+    /// days, not instants (kb-adaa-spec §7.5, §12), so one day covers a booking dated the day
+    /// before it was listed, and the unknown day boundary of KB's filter (docs/decisions.md,
+    /// "Sync"; `KASA_SYNC_NOTIFIED_OVERLAP_DAYS`).
+    pub notified_overlap_days: i64,
+    /// A notified sync still makes the wide read when the last one is older than this, so an
+    /// account notified every few minutes (KB: at most every 5, §8.2) keeps its periodic wide
+    /// read (`KASA_SYNC_WIDE_EVERY_SECS`).
+    pub wide_every: Duration,
     /// Downloads of one window tried when the history shifts during paging.
     pub window_attempts: u32,
     pub schedule: Schedule,
@@ -57,6 +68,8 @@ impl Default for SyncSettings {
             idle_poll: std::time::Duration::from_secs(30),
             history_days: 729,
             overlap_days: 7,
+            notified_overlap_days: 1,
+            wide_every: Duration::minutes(61),
             window_attempts: 3,
             schedule: Schedule::default(),
         }
@@ -364,24 +377,61 @@ async fn finish<T: AccessTokens>(
     }
 }
 
-/// The window of the next download, in Prague days (`today` = [`prague_date`] of now): the
-/// first sync reads the whole history KB allows; later ones re-read `overlap_days` before the
-/// watermark and every still-pending row.
+/// How far back a download reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The whole history KB allows (the first sync).
+    FullHistory,
+    /// `overlap_days` before the watermark: the periodic read that catches late corrections.
+    Wide,
+    /// `notified_overlap_days` before the watermark: what a KB notification announced.
+    Short,
+}
+
+/// The days a download reads, and why that far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncWindow {
+    /// Prague days, inclusive.
+    pub days: (Date, Date),
+    pub reach: Reach,
+}
+
+/// The window of the next download, in Prague days (`now`'s [`prague_date`] is the last): the
+/// first sync reads the whole history KB allows; a sync a KB notification made due (`notified`)
+/// re-reads `notified_overlap_days` before the watermark unless the last wide read
+/// (`SyncState::wide_synced_at`) is older than `wide_every`; other syncs re-read
+/// `overlap_days`. Every still-pending row's day stays inside.
 pub fn sync_window(
     state: &ledger::SyncState,
-    today: Date,
+    now: OffsetDateTime,
+    notified: bool,
     settings: &SyncSettings,
-) -> ((Date, Date), bool) {
+) -> SyncWindow {
+    let today = prague_date(now);
     let earliest = today - Duration::days(settings.history_days);
     match state.watermark {
         Some(watermark) if state.history_complete => {
-            let mut from = watermark - Duration::days(settings.overlap_days);
+            let wide_is_recent = state
+                .wide_synced_at
+                .is_some_and(|at| now - at < settings.wide_every);
+            let (reach, overlap) = if notified && wide_is_recent {
+                (Reach::Short, settings.notified_overlap_days)
+            } else {
+                (Reach::Wide, settings.overlap_days)
+            };
+            let mut from = watermark - Duration::days(overlap);
             if let Some(pending) = state.oldest_pending {
                 from = from.min(pending);
             }
-            ((from.max(earliest).min(today), today), false)
+            SyncWindow {
+                days: (from.max(earliest).min(today), today),
+                reach,
+            }
         }
-        _ => ((earliest, today), true),
+        _ => SyncWindow {
+            days: (earliest, today),
+            reach: Reach::FullHistory,
+        },
     }
 }
 
@@ -413,7 +463,8 @@ async fn sync_account<T: AccessTokens>(
         tx.commit().await?;
         state
     };
-    let (window, full_history) = sync_window(&state, prague_date(now), &deps.settings);
+    let planned = sync_window(&state, now, job.notified, &deps.settings);
+    let (window, full_history) = (planned.days, planned.reach == Reach::FullHistory);
     info.window = Some(window);
     info.trigger = if full_history {
         Trigger::First
@@ -497,6 +548,7 @@ async fn sync_account<T: AccessTokens>(
             incomplete: incomplete.as_ref().map(|(failure, _)| failure),
             pages: info.pages,
             full_history,
+            wide: planned.reach != Reach::Short,
             trigger: info.trigger,
             started_at: info.started_at,
             now: deps.clock.now(),
@@ -513,6 +565,7 @@ async fn sync_account<T: AccessTokens>(
     // apply_ms = ledger_ms + after_apply_ms + the commit.
     tracing::debug!(
         pages = info.pages,
+        reach = ?planned.reach,
         rows = downloaded.transactions.len(),
         search_indexes_rebuilt = report.search_indexes_rebuilt,
         fetch_ms = fetched_after.as_millis() as u64,
@@ -536,9 +589,10 @@ impl From<BankError> for Fetch {
 }
 
 /// Downloads every page of the window back to back through the client's paging loop (KB
-/// drops the paging context after 10 s), recording progress after each page. The window's
-/// Prague days become instants: from the start of the first day to the end of the last
-/// (at most now).
+/// drops the paging context after 10 s, kb-adaa-spec §7.5), recording progress after each
+/// page: pipelined, page N's progress is written while page N+1 is fetched, so the write never
+/// delays the next request. The window's Prague days become instants: from the start of the
+/// first day to the end of the last (at most now).
 async fn download<T: AccessTokens>(
     deps: &SyncDeps<T>,
     tenant: &Tenant,
@@ -555,14 +609,26 @@ async fn download<T: AccessTokens>(
     let mut download = deps
         .kb
         .download(token, &job.kb_account_id, Some(from_at), Some(to_at));
-    while download.next_page().await? {
+    // The progress of the page before, written beside the next request (the last one beside
+    // the request-less `Ok(false)` that ends the loop).
+    let mut unwritten: Option<(u32, usize)> = None;
+    loop {
+        let report = unwritten.take();
+        let (more, written) = tokio::join!(download.next_page(), async {
+            match report {
+                Some((pages, fetched)) => progress(&deps.pool, tenant, job, pages, fetched).await,
+                None => Ok(()),
+            }
+        });
+        written.map_err(Fetch::Db)?;
+        if !more? {
+            break;
+        }
         info.pages = download.pages();
         info.fetched = download.fetched();
         // KB starts its 61 minutes at the first page.
         info.downloaded_at.get_or_insert(deps.clock.now());
-        progress(&deps.pool, tenant, job, info)
-            .await
-            .map_err(Fetch::Db)?;
+        unwritten = Some((info.pages, info.fetched));
     }
     Ok(download.finish())
 }
@@ -571,10 +637,11 @@ async fn progress(
     pool: &PgPool,
     tenant: &Tenant,
     job: &ClaimedJob,
-    info: &RunInfo,
+    pages: u32,
+    fetched: usize,
 ) -> Result<(), sqlx::Error> {
     let mut tx = TenantTx::begin(pool, tenant).await?;
-    ledger::set_progress(&mut tx, job.account_id, info.pages, info.fetched).await?;
+    ledger::set_progress(&mut tx, job.account_id, pages, fetched).await?;
     tx.commit().await
 }
 

@@ -90,6 +90,7 @@ pub(crate) async fn account_with(
         incomplete: None,
         pages: 1,
         full_history: false,
+        wide: true,
         trigger: kasa::sync::Trigger::Schedule,
         started_at: now,
         now,

@@ -560,6 +560,138 @@ async fn payments_and_a_booked_card_hold_arrive_with_the_next_syncs() {
     env.sandbox.shutdown().await;
 }
 
+/// A payment at the sandbox (`body` as the control API takes it, for the env's account); its
+/// `accountServicer`.
+async fn pay(env: &Env, mut body: Value) -> String {
+    body["account"] = json!(env.kb_account_id);
+    let paid = env.control("/control/payments", body).await;
+    paid["transaction"]["references"]["accountServicer"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// The last run's trigger, window and fetched count, and the watermark after it.
+async fn last_window(club: &Club) -> (String, Date, Date, i32, Date) {
+    let mut tx = TenantTx::begin(&club.pool, &club.tenant).await.expect("tx");
+    let row = sqlx::query_as(
+        "SELECT r.trigger, r.window_from, r.window_to, r.fetched, a.watermark \
+           FROM sync_runs r JOIN bank_accounts a ON a.id = r.account_id \
+          WHERE r.account_id = $1 ORDER BY r.id DESC LIMIT 1",
+    )
+    .bind(club.account_id)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("last run");
+    tx.commit().await.expect("commit");
+    row
+}
+
+#[tokio::test]
+async fn a_notified_sync_reads_only_the_last_days_and_the_periodic_run_catches_late_corrections() {
+    let env = env(
+        |c| {
+            c.seed.transactions_per_account = 0;
+            c.behaviour.unchanged_data_limit = None;
+        },
+        None,
+    )
+    .await;
+    env.sync().await;
+    let (_, _, _, _, watermark) = last_window(&env.club).await;
+    let keys = |rows: &BTreeMap<String, Row>| rows.keys().cloned().collect::<Vec<_>>();
+
+    // A payment today, and a correction KB books four days back: the notified sync reads the
+    // day before the watermark onwards, so it sees the payment only.
+    let today = pay(&env, json!({"amount_minor": 10_000, "vs": "1001"})).await;
+    let four_days_ago = env.clock.now() - Duration::days(4);
+    let late = pay(
+        &env,
+        json!({"amount_minor": 20_000, "vs": "1002", "booked_at": four_days_ago
+        .format(&time::format_description::well_known::Rfc3339).expect("rfc3339")}),
+    )
+    .await;
+    env.notify().await;
+    assert_eq!(env.sync().await, 1);
+    let (trigger, from, to, fetched, _) = last_window(&env.club).await;
+    assert_eq!(trigger, "notification");
+    assert_eq!(from, watermark - Duration::days(1), "the short window");
+    assert!(to >= watermark);
+    assert_eq!(fetched, 1, "only what changed is read");
+    let rows = env.club.rows(env.club.account_id).await;
+    assert_eq!(keys(&rows), [format!("as:{today}")]);
+
+    // A card hold inside the short window: pending, then booked in place.
+    let hold = pay(&env, json!({"amount_minor": -3_000, "pending": true})).await;
+    env.notify().await;
+    env.sync().await;
+    let hold_key = format!("as:{hold}");
+    assert_eq!(
+        env.club.rows(env.club.account_id).await[&hold_key].status,
+        "pending"
+    );
+    env.control(
+        "/control/book-pending",
+        json!({"account": env.kb_account_id, "account_servicer": hold}),
+    )
+    .await;
+    env.notify().await;
+    env.sync().await;
+    let rows = env.club.rows(env.club.account_id).await;
+    assert_eq!(rows[&hold_key].status, "booked");
+    assert_eq!(
+        rows.len(),
+        2,
+        "booked in place; the late correction is not read yet"
+    );
+    let (trigger, from, ..) = last_window(&env.club).await;
+    assert_eq!(
+        (trigger.as_str(), from),
+        ("notification", watermark - Duration::days(1))
+    );
+
+    // The periodic run, an hour later, re-reads the wide overlap and catches the correction.
+    env.clock
+        .advance(Duration::minutes(61) + Duration::seconds(1));
+    assert_eq!(env.sync().await, 1);
+    let (trigger, from, ..) = last_window(&env.club).await;
+    assert_eq!(trigger, "schedule");
+    assert!(from <= watermark - Duration::days(7), "the wide window");
+    let rows = env.assert_mirrors_sandbox().await;
+    assert!(rows.contains_key(&format!("as:{late}")));
+
+    // An account notified so often that its periodic run never comes due still gets the wide
+    // read once the last one is older than the poll interval.
+    let later = pay(
+        &env,
+        json!({"amount_minor": 30_000, "vs": "1003", "booked_at": four_days_ago
+        .format(&time::format_description::well_known::Rfc3339).expect("rfc3339")}),
+    )
+    .await;
+    env.clock.advance(Duration::minutes(30));
+    env.notify().await;
+    env.sync().await;
+    assert!(
+        !env.club
+            .rows(env.club.account_id)
+            .await
+            .contains_key(&format!("as:{later}"))
+    );
+    env.clock
+        .advance(Duration::minutes(31) + Duration::seconds(1));
+    env.notify().await;
+    env.sync().await;
+    let (trigger, from, ..) = last_window(&env.club).await;
+    assert_eq!(trigger, "notification");
+    assert!(
+        from <= watermark - Duration::days(7),
+        "a notified run reads wide"
+    );
+    let rows = env.assert_mirrors_sandbox().await;
+    assert!(rows.contains_key(&format!("as:{later}")));
+    env.sandbox.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // (d): faults
 // ---------------------------------------------------------------------------------------------
@@ -889,6 +1021,7 @@ fn download<'a>(
         incomplete: None,
         pages: 1,
         full_history: true,
+        wide: true,
         trigger: kasa::sync::Trigger::Schedule,
         started_at: now,
         now,

@@ -83,8 +83,9 @@ pub fn new_payment(
 /// API's payments draw their seed from that count). False for an unknown account.
 pub fn book(ctx: &Ctx, account_id: &str, tx: Value) -> bool {
     ctx.store.update(|s| s.payment_counter += 1);
+    let now = ctx.now();
     change_ledger(ctx, account_id, |a| {
-        ledger::insert(&mut a.transactions, tx);
+        insert(ctx, a, tx, now);
         Some(())
     })
     .is_some()
@@ -97,14 +98,14 @@ pub fn book_pending(ctx: &Ctx, account_id: &str, servicer: &str) -> Option<Value
     let now = ctx.now();
     let today = prague_date(now).to_string();
     change_ledger(ctx, account_id, |a| {
-        let mut tx = unbooked(a, servicer, now)?;
+        let mut tx = unbooked(ctx, a, servicer, now)?;
         tx["status"] = json!("BOOK");
         tx["bookingDate"] = json!(today);
         tx["lastUpdated"] = json!(now.format(&Rfc3339).unwrap_or_default());
         if let Some(o) = tx.as_object_mut() {
             o.remove("cardTransactionDetails");
         }
-        ledger::insert(&mut a.transactions, tx.clone());
+        insert(ctx, a, tx.clone(), now);
         Some(tx)
     })
 }
@@ -116,12 +117,12 @@ pub fn book_pending(ctx: &Ctx, account_id: &str, servicer: &str) -> Option<Value
 pub fn withdraw(ctx: &Ctx, account_id: &str, servicer: &str, status: Option<&str>) -> bool {
     let now = ctx.now();
     change_ledger(ctx, account_id, |a| {
-        let mut tx = unbooked(a, servicer, now)?;
+        let mut tx = unbooked(ctx, a, servicer, now)?;
         match status {
             Some(status) => {
                 tx["status"] = json!(status);
                 tx["lastUpdated"] = json!(now.format(&Rfc3339).unwrap_or_default());
-                ledger::insert(&mut a.transactions, tx);
+                insert(ctx, a, tx, now);
             }
             None => a
                 .transactions
@@ -165,10 +166,18 @@ fn change_ledger<T>(
     changed
 }
 
+/// Inserts `tx` into `a`'s ledger inside [`change_ledger`] (which moves the version on by one
+/// afterwards), keeping the cached API view current instead of recomputing it.
+fn insert(ctx: &Ctx, a: &mut AccountRecord, tx: Value, now: OffsetDateTime) {
+    let pos = ledger::insert(&mut a.transactions, tx);
+    ctx.view_inserted(a, a.version + 1, pos, now);
+}
+
 /// The row with `accountServicer` = `servicer` as the API lists it at `now`, if not booked.
-fn unbooked(a: &AccountRecord, servicer: &str, now: OffsetDateTime) -> Option<Value> {
-    ledger::view_refs(&a.transactions, now)
-        .into_iter()
-        .find(|t| ledger::servicer(t) == Some(servicer) && !ledger::is_booked(t))
-        .cloned()
+fn unbooked(ctx: &Ctx, a: &AccountRecord, servicer: &str, now: OffsetDateTime) -> Option<Value> {
+    ctx.view_order(a, now)
+        .iter()
+        .map(|i| &a.transactions[*i])
+        .find(|t| t.servicer.as_deref() == Some(servicer) && !t.booked)
+        .map(|t| (***t).clone())
 }

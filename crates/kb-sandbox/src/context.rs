@@ -138,6 +138,34 @@ impl Ctx {
         order
     }
 
+    /// Keeps the cached view of `account` current after the row now at `pos` of its ledger was
+    /// inserted, the change that moves its version from `account.version` to `new_version`
+    /// (call under the store's lock, inside that change): a view valid at `now` is updated in
+    /// place ([`super::ledger::view_insert`]), so a payment does not cost a recomputation of the
+    /// whole view; any other cached view is dropped.
+    pub fn view_inserted(
+        &self,
+        account: &AccountRecord,
+        new_version: u64,
+        pos: usize,
+        now: OffsetDateTime,
+    ) {
+        let mut views = lock(&self.views);
+        let Some(v) = views.get_mut(&account.account_id) else {
+            return;
+        };
+        if v.version != account.version || v.at > now || v.until.is_some_and(|u| now >= u) {
+            views.remove(&account.account_id);
+            return;
+        }
+        let order = Arc::make_mut(&mut v.order);
+        if let Some(later) = super::ledger::view_insert(&account.transactions, order, pos, now) {
+            v.until = Some(v.until.map_or(later, |u| u.min(later)));
+        }
+        v.version = new_version;
+        v.at = now;
+    }
+
     /// Locks the runtime state.
     pub fn runtime(&self) -> MutexGuard<'_, Runtime> {
         lock(&self.runtime)

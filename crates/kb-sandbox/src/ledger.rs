@@ -127,8 +127,9 @@ impl<'de> Deserialize<'de> for Row {
     }
 }
 
-/// Inserts a row keeping the log ordered by `lastUpdated` (after rows with the same instant).
-pub fn insert(log: &mut Vec<Arc<Row>>, tx: Value) {
+/// Inserts a row keeping the log ordered by `lastUpdated` (after rows with the same instant);
+/// returns its position in the log.
+pub fn insert(log: &mut Vec<Arc<Row>>, tx: Value) -> usize {
     let row = Row::new(tx);
     let pos = match row.last_updated {
         Some(at) => log
@@ -138,6 +139,48 @@ pub fn insert(log: &mut Vec<Arc<Row>>, tx: Value) {
         None => log.len(),
     };
     log.insert(pos, Arc::new(row));
+    pos
+}
+
+/// Updates `order`, the view of `log` at `now` (see [`view_until`]) as it was before the row
+/// now at position `pos` was [`insert`]ed, to the view of the new log at `now`, in one pass over
+/// the view instead of a recomputation: positions after `pos` move by one, a visible row
+/// replaces the older visible state of its `accountServicer`. Returns the row's `lastUpdated`
+/// when it is not visible yet at `now` (the view then changes at that instant).
+pub fn view_insert(
+    log: &[Arc<Row>],
+    order: &mut Vec<usize>,
+    pos: usize,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    let row = &log[pos];
+    for i in order.iter_mut() {
+        if *i >= pos {
+            *i += 1;
+        }
+    }
+    if let Some(u) = row.last_updated
+        && u > now
+    {
+        return Some(u);
+    }
+    if let Some(id) = row.servicer.as_deref()
+        && let Some(at) = order
+            .iter()
+            .position(|i| log[*i].servicer.as_deref() == Some(id))
+    {
+        if order[at] > pos {
+            // A later state of the same transaction is already visible.
+            return None;
+        }
+        order.remove(at);
+    }
+    // Rows of one day are in log order.
+    let start = order.partition_point(|i| log[*i].date < row.date);
+    let end = order.partition_point(|i| log[*i].date <= row.date);
+    let at = start + order[start..end].partition_point(|i| *i < pos);
+    order.insert(at, pos);
+    None
 }
 
 /// The positions in `log` of the rows the API lists at `now`: rows with `lastUpdated <= now`,
@@ -262,6 +305,42 @@ mod tests {
         assert_eq!(found, filtered.as_slice());
         assert_eq!(found.len(), 3);
         assert!(date_range(&log, &order, "2026-03-01", "2026-03-31").is_empty());
+    }
+
+    #[test]
+    fn a_view_updated_for_an_inserted_row_equals_the_recomputed_view() {
+        let now = datetime!(2026-11-10 12:00 UTC);
+        let base = || {
+            log(vec![
+                row("a", "2026-11-02", "2026-11-02T10:00:00Z", "BOOK", 10.0),
+                row("h", "2026-11-01", "2026-11-01T09:00:00Z", "PDNG", -5.0),
+                row("b", "2026-11-02", "2026-11-02T11:00:00Z", "BOOK", 3.0),
+                row("c", "2026-11-09", "2026-11-09T08:00:00Z", "PDNG", -2.0),
+                row("f", "2026-11-20", "2026-11-20T09:00:00Z", "BOOK", 1.0),
+            ])
+        };
+        let inserted = [
+            // A new payment now, a hold settling now, a row backdated into the middle of the
+            // log, a later state of a row that is already visible, a row not visible yet.
+            row("p", "2026-11-10", "2026-11-10T12:00:00Z", "BOOK", 7.0),
+            row("h", "2026-11-10", "2026-11-10T12:00:00Z", "BOOK", -5.0),
+            row("late", "2026-11-02", "2026-11-02T10:30:00Z", "BOOK", 4.0),
+            row("c", "2026-11-09", "2026-11-09T07:00:00Z", "CNCL", -2.0),
+            row("later", "2026-11-11", "2026-11-11T09:00:00Z", "BOOK", 1.0),
+        ];
+        for tx in inserted {
+            let mut log = base();
+            let (mut order, until) = view_until(&log, now);
+            let pos = insert(&mut log, tx.clone());
+            let later = view_insert(&log, &mut order, pos, now);
+            let (expected, expected_until) = view_until(&log, now);
+            assert_eq!(order, expected, "{tx}");
+            let until = match (until, later) {
+                (Some(u), Some(l)) => Some(u.min(l)),
+                (u, l) => u.or(l),
+            };
+            assert_eq!(until, expected_until, "{tx}");
+        }
     }
 
     #[test]
