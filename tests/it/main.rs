@@ -30,3 +30,4 @@ mod sync;
 mod sync_processes;
 mod team;
 mod telemetry;
+mod tenancy;
