@@ -679,7 +679,7 @@ async fn main() -> anyhow::Result<()> {
             &pool,
             "bench",
             time::Duration::minutes(5),
-            time::OffsetDateTime::now_utc(),
+            deps.clock.now(),
             4,
         )
         .await?;
@@ -750,9 +750,7 @@ async fn main() -> anyhow::Result<()> {
     ));
     let (anon, shmem, procs) = postgres_memory(&cluster_dir);
     table.push((
-        format!(
-            "PostgreSQL RSS after the syncs (every connected club's tables touched by the pool's connections): private + shared"
-        ),
+        "PostgreSQL RSS after the syncs (every connected club's tables touched by the pool's connections): private + shared".to_owned(),
         format!("{anon:.0} MB + {shmem:.0} MB ({procs} processes)"),
     ));
 
