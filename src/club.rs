@@ -158,6 +158,7 @@ pub async fn sign_up(
 ) -> Result<SignedUp, Error> {
     let pool = mailer.pool();
     let hash = crate::auth::password::hash(&input.password).await?;
+    let started = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     if let Some(client) = &input.client {
         limits::reserve(&mut tx, limits::Action::SignUpFromClient, client, now).await??;
@@ -168,7 +169,9 @@ pub async fn sign_up(
             .bind(input.ico.as_str())
             .fetch_one(&mut *tx)
             .await?;
+    let provision_started = std::time::Instant::now();
     let tenant = tenant::provision(&mut tx, input.club.as_str(), input.ico.as_str()).await?;
+    let provision_us = provision_started.elapsed().as_micros() as u64;
     crate::team::memberships::add_teammate(&mut tx, &tenant, user.id, Role::Owner, now).await?;
     let token = tokens::issue(&mut tx, tokens::Purpose::ConfirmEmail, user.id, now).await?;
     mail::outbox::enqueue(
@@ -180,6 +183,13 @@ pub async fn sign_up(
     )
     .await?;
     tx.commit().await?;
+    // The figures of the scale benchmark (`examples/bench_scale.rs`): the schema's creation, and
+    // the sign-up transaction from BEGIN to its committed end (the password hash excluded).
+    tracing::debug!(
+        provision_us,
+        transaction_us = started.elapsed().as_micros() as u64,
+        "club provisioned"
+    );
     mailer.wake();
     tracing::Span::current()
         .record("club", tracing::field::display(tenant.key()))

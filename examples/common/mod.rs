@@ -235,12 +235,20 @@ pub fn report(what: &str, latencies: &mut [Duration]) {
 /// A private PostgreSQL cluster (default settings, fsync on) in `dir` with the database
 /// `kasa_bench`; removed when dropped.
 pub async fn cluster(dir: &Path) -> anyhow::Result<EmbeddedCluster> {
+    cluster_with(dir, Vec::new()).await
+}
+
+/// [`cluster`] with `postgres -c` settings.
+pub async fn cluster_with(
+    dir: &Path,
+    settings: Vec<(String, String)>,
+) -> anyhow::Result<EmbeddedCluster> {
     let dir = dir.to_owned();
     let cluster = tokio::task::spawn_blocking(move || {
         EmbeddedCluster::start(
             &dir,
             &ClusterOptions {
-                settings: Vec::new(),
+                settings,
                 watchdog: true,
                 remove_on_exit: true,
             },
@@ -254,12 +262,22 @@ pub async fn cluster(dir: &Path) -> anyhow::Result<EmbeddedCluster> {
 /// The built-in KB sandbox in `dir`: one account per demo customer with `transactions`
 /// generated rows over the 729 days KB allows, notifications sent at once.
 pub async fn sandbox(dir: &Path, transactions: usize) -> anyhow::Result<KbConnection> {
+    sandbox_with(dir, transactions, |_| {}).await
+}
+
+/// [`sandbox`] with a tweak of the sandbox's configuration.
+pub async fn sandbox_with(
+    dir: &Path,
+    transactions: usize,
+    tweak: impl FnOnce(&mut SandboxConfig),
+) -> anyhow::Result<KbConnection> {
     let mut config = SandboxConfig::new(dir.to_owned());
     config.seed.accounts_per_user = 1;
     config.seed.transactions_per_account = transactions;
     config.seed.days = 729;
     config.events.min_interval = Duration::from_millis(1);
     config.events.tick = Duration::from_millis(2);
+    tweak(&mut config);
     let started = Instant::now();
     let sandbox = KbSandbox::start(config).await?;
     println!(
@@ -279,6 +297,16 @@ pub async fn serve(
     kb: &KbConnection,
     tweak: impl FnOnce(&mut Config),
 ) -> anyhow::Result<(PgPool, String, kasa::web::AppState)> {
+    let (pool, base, state, _) = serve_with_workers(cluster, kb, tweak).await?;
+    Ok((pool, base, state))
+}
+
+/// [`serve`], also giving the workers' dependencies (to run sync workers of one's own).
+pub async fn serve_with_workers(
+    cluster: &EmbeddedCluster,
+    kb: &KbConnection,
+    tweak: impl FnOnce(&mut Config),
+) -> anyhow::Result<(PgPool, String, kasa::web::AppState, kasa::app::WorkerDeps)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let mut config = Config::local_default();
@@ -294,8 +322,9 @@ pub async fn serve(
     .await?;
     let pool = kasa.state.pool.clone();
     let state = kasa.state.clone();
+    let deps = kasa.workers.deps.clone();
     tokio::spawn(kasa.serve(listener, std::future::pending()));
-    Ok((pool, format!("http://{addr}"), state))
+    Ok((pool, format!("http://{addr}"), state, deps))
 }
 
 /// A browser-like client: cookies kept, redirects not followed.

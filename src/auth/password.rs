@@ -2,11 +2,17 @@
 //!
 //! Hashing takes ~50 ms of one core and 19 MiB of memory (argon2 crate defaults, the OWASP
 //! minimum). It runs on tokio's blocking pool behind a semaphore sized to the number of cores, so
-//! a burst of logins cannot starve request handling or exhaust memory.
+//! a burst of logins cannot starve request handling or exhaust memory. The 19 MiB are mapped
+//! for each hash and unmapped after it ([`Hasher`]): otherwise the allocator keeps them in every
+//! blocking thread's arena, and a server that had a few dozen logins held over 500 MB it no
+//! longer used (measured by `examples/bench_scale.rs`, docs/scaling.md).
 
-use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    Decimal, Ident, Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, Salt,
+    SaltString,
+};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::collections::HashSet;
 use std::sync::LazyLock;
 use tokio::sync::Semaphore;
@@ -97,9 +103,63 @@ impl NewPassword {
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
+/// Argon2 (the crate's algorithm, version and parameters by default, or those of a stored hash)
+/// computing in [`working_memory`]. Its hashes are the `argon2` crate's, byte for byte.
+struct Hasher;
+
+/// Argon2's working memory for `params` (`m_cost` blocks of 1 KiB). Reserved larger than glibc's
+/// highest dynamic mmap threshold (32 MiB on 64-bit, mallopt(3)), so the allocator always maps
+/// it fresh and unmaps it when dropped, instead of raising the threshold to 19 MiB and keeping the
+/// memory in the thread's arena for the next allocation. Only the pages used become resident.
+fn working_memory(params: &Params) -> Vec<Block> {
+    const MAPPED: usize = 33 * 1024 * 1024 / std::mem::size_of::<Block>();
+    let blocks = params.block_count();
+    let mut memory = Vec::with_capacity(blocks.max(MAPPED));
+    memory.resize(blocks, Block::new());
+    memory
+}
+
+impl PasswordHasher for Hasher {
+    type Params = Params;
+
+    fn hash_password_customized<'a>(
+        &self,
+        password: &[u8],
+        algorithm: Option<Ident<'a>>,
+        version: Option<Decimal>,
+        params: Params,
+        salt: impl Into<Salt<'a>>,
+    ) -> argon2::password_hash::Result<PasswordHash<'a>> {
+        let algorithm = algorithm
+            .map(Algorithm::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let version = version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let salt = salt.into();
+        let mut salt_buffer = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_buffer)?;
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let length = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let hash = Output::init_with(length, |out| {
+            let mut memory = working_memory(&params);
+            Ok(argon2.hash_password_into_with_memory(password, salt_bytes, out, &mut memory)?)
+        })?;
+        Ok(PasswordHash {
+            algorithm: algorithm.ident(),
+            version: Some(version.into()),
+            params: ParamsString::try_from(&params)?,
+            salt: Some(salt),
+            hash: Some(hash),
+        })
+    }
+}
+
 fn hash_blocking(password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
+    Hasher
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| HashError(e.to_string()))
@@ -130,11 +190,7 @@ pub async fn verify(password: &str, stored: Option<&str>) -> bool {
             None => (DUMMY_HASH.as_str(), false),
         };
         let ok = PasswordHash::new(hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| Hasher.verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false);
         ok && real
     })
@@ -145,6 +201,27 @@ pub async fn verify(password: &str, stored: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_are_the_argon2_crates_both_ways() {
+        let ours = hash_blocking("správné heslo klubu").expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("phc");
+        assert!(
+            Argon2::default()
+                .verify_password("správné heslo klubu".as_bytes(), &parsed)
+                .is_ok()
+        );
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"jine heslo klubu", &salt)
+            .expect("hash");
+        let again = Hasher
+            .hash_password(b"jine heslo klubu", &salt)
+            .expect("hash");
+        assert_eq!(again.to_string(), theirs.to_string());
+        assert!(Hasher.verify_password(b"jine heslo klubu", &theirs).is_ok());
+        assert!(Hasher.verify_password(b"spatne heslo", &theirs).is_err());
+    }
 
     #[test]
     fn the_policy_refuses_short_long_common_and_email_passwords() {

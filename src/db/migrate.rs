@@ -7,6 +7,7 @@
 //! `app.tenants.schema_version`, a failed tenant leaves the others untouched, and a rerun resumes.
 
 use super::schema::SchemaName;
+use sqlx::migrate::Migration;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
@@ -26,18 +27,30 @@ pub async fn migrate_app(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
 
 /// The newest tenant schema version this build knows.
 pub fn latest_tenant_version() -> i64 {
-    TENANT_MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    latest_version(tenant_migrations())
+}
+
+/// The tenant migrations this build knows (`migrations/tenant/`), by ascending version: what
+/// provisioning and [`migrate_tenants`] apply. A caller of [`migrate_tenants_with`] (the scale
+/// benchmark) may append its own.
+pub fn tenant_migrations() -> &'static [Migration] {
+    &TENANT_MIGRATOR.migrations
+}
+
+fn latest_version(migrations: &[Migration]) -> i64 {
+    migrations.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// Applies the tenant migrations newer than `from_version` inside an open transaction whose
 /// search path is the tenant's schema, and records the new version.
 pub(crate) async fn apply_tenant_migrations(
     conn: &mut PgConnection,
+    migrations: &[Migration],
     tenant_id: Uuid,
     from_version: i64,
 ) -> Result<i64, sqlx::Error> {
     let mut version = from_version;
-    for migration in TENANT_MIGRATOR.iter() {
+    for migration in migrations {
         if migration.version <= version || migration.migration_type.is_down_migration() {
             continue;
         }
@@ -63,7 +76,16 @@ pub struct TenantMigrationReport {
 /// Brings every tenant schema to the latest version, one tenant per transaction. Resumable: a
 /// failure is reported and the remaining tenants still run; the next call picks the failed ones up.
 pub async fn migrate_tenants(pool: &PgPool) -> Result<TenantMigrationReport, sqlx::Error> {
-    let latest = latest_tenant_version();
+    migrate_tenants_with(pool, tenant_migrations()).await
+}
+
+/// [`migrate_tenants`] with the given migrations (ascending versions; the ones a tenant's
+/// `schema_version` already covers are skipped).
+pub async fn migrate_tenants_with(
+    pool: &PgPool,
+    migrations: &[Migration],
+) -> Result<TenantMigrationReport, sqlx::Error> {
+    let latest = latest_version(migrations);
     let tenants: Vec<(Uuid, String, i64)> = sqlx::query_as(
         "SELECT id, schema_name, schema_version FROM app.tenants ORDER BY created_at",
     )
@@ -75,7 +97,7 @@ pub async fn migrate_tenants(pool: &PgPool) -> Result<TenantMigrationReport, sql
             report.up_to_date += 1;
             continue;
         }
-        let result = migrate_one(pool, id, &schema).await;
+        let result = migrate_one(pool, migrations, id, &schema).await;
         match result {
             Ok(()) => report.migrated += 1,
             Err(error) => {
@@ -87,7 +109,12 @@ pub async fn migrate_tenants(pool: &PgPool) -> Result<TenantMigrationReport, sql
     Ok(report)
 }
 
-async fn migrate_one(pool: &PgPool, id: Uuid, schema: &str) -> Result<(), sqlx::Error> {
+async fn migrate_one(
+    pool: &PgPool,
+    migrations: &[Migration],
+    id: Uuid,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
     let schema = SchemaName::parse(schema)
         .ok_or_else(|| sqlx::Error::Protocol(format!("invalid tenant schema name {schema:?}")))?;
     let mut tx = pool
@@ -102,6 +129,6 @@ async fn migrate_one(pool: &PgPool, id: Uuid, schema: &str) -> Result<(), sqlx::
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-    apply_tenant_migrations(&mut tx, id, version).await?;
+    apply_tenant_migrations(&mut tx, migrations, id, version).await?;
     tx.commit().await
 }

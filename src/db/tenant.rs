@@ -142,7 +142,8 @@ pub async fn provision(
         q = schema.quoted()
     );
     conn.execute(sqlx::raw_sql(&create)).await?;
-    super::migrate::apply_tenant_migrations(conn, id, 0).await?;
+    super::migrate::apply_tenant_migrations(conn, super::migrate::tenant_migrations(), id, 0)
+        .await?;
     let reset = format!("SET LOCAL search_path TO {}", super::EMPTY_SCHEMA);
     conn.execute(sqlx::raw_sql(&reset)).await?;
     Ok(Tenant { id, key, schema })

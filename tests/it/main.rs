@@ -31,3 +31,4 @@ mod sync;
 mod sync_processes;
 mod team;
 mod telemetry;
+mod tenancy;
