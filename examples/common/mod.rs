@@ -416,7 +416,7 @@ impl Club {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
-            .last()
+            .next_back()
             .map(str::to_owned)
             .ok_or_else(|| anyhow::anyhow!("no session cookie"))
     }

@@ -229,6 +229,7 @@ impl Kasa {
             kb_sandbox_url: kb.sandbox.as_ref().map(|s| s.browser_base_url.clone()),
             fee_overviews: Arc::default(),
             rendered_overviews: Default::default(),
+            payment_stamps: web::pages::fees::keep_payment_stamps(&live),
             exports: crate::export::Slots::for_pool(config.db_max_connections),
             footer: Arc::new(config.footer.clone()),
             people: web::context::keep_people(&live),

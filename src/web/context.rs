@@ -85,6 +85,12 @@ pub async fn load(
         .unwrap_or_else(|| "/".to_owned());
     let writer = user.as_ref().map(|u| u.id);
     let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+    // The club a write may have changed (`/t/{key}/…`), by its schema name.
+    let club = (!safe)
+        .then(|| path.strip_prefix("/t/")?.split(['/', '?']).next())
+        .flatten()
+        .and_then(crate::db::schema::TenantKey::parse)
+        .map(crate::db::schema::SchemaName::for_key);
     req.extensions_mut().insert(Viewer {
         user,
         clubs,
@@ -100,6 +106,9 @@ pub async fn load(
         && (!safe || response.extensions().get::<PersonChanged>().is_some())
     {
         state.people.forget(&user);
+    }
+    if let Some(club) = club {
+        state.payment_stamps.forget(&club);
     }
     response
 }

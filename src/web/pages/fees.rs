@@ -3,7 +3,7 @@
 
 use super::{Chrome, render, render_status};
 use crate::audit::Actor;
-use crate::db::tenant::TenantTx;
+use crate::db::tenant::{Tenant, TenantTx};
 use crate::fee::tracking::PaymentsFrom;
 use crate::fee::{self, AppliesTo, Period, Schedule, ScheduleDraft};
 use crate::form_token::FormToken;
@@ -600,6 +600,37 @@ impl quick_cache::Weighter<BodyKey, Arc<str>> for BodyWeight {
     }
 }
 
+/// Clubs' payment stamps ([`payment::current_stamp`]) kept while this process hears every
+/// change to them (tenant migration 0018 notifies `club:<schema>` on each write to
+/// `payment_stamp`), by schema name. At most this many clubs; when full it starts again empty.
+pub const STAMPS_KEPT: usize = 4096;
+
+/// The kept payment stamps (`AppState::payment_stamps`): forgotten per club on its
+/// notification, all of them when the listener is away or comes back.
+pub fn keep_payment_stamps(
+    live: &crate::live::Live,
+) -> Arc<crate::live::Kept<crate::db::schema::SchemaName, i64>> {
+    live.keep(STAMPS_KEPT, |change| match change {
+        crate::live::Change::Club(schema) => crate::db::schema::SchemaName::parse(schema)
+            .map_or(crate::live::Forget::Everything, crate::live::Forget::One),
+        _ => crate::live::Forget::Nothing,
+    })
+}
+
+/// The club's payment stamp: the kept copy if there is one, else read (and kept if nothing
+/// about it was heard meanwhile). A request that may have written forgets its club's stamp
+/// after its response (`web::context::load`), so its redirect never shows the older state.
+async fn payment_stamp(state: &AppState, tenant: &Tenant) -> Result<i64, sqlx::Error> {
+    let kept = &state.payment_stamps;
+    if let Some(stamp) = kept.get(tenant.schema()) {
+        return Ok(stamp);
+    }
+    let ticket = kept.ticket();
+    let stamp = payment::current_stamp(&state.pool, tenant).await?;
+    kept.put(ticket, tenant.schema().clone(), stamp);
+    Ok(stamp)
+}
+
 /// `1. 1. 2026 – 31. 12. 2026`, or `11/2026` for a month.
 pub(super) fn period_label(lang: crate::i18n::Lang, (start, end): (Date, Date)) -> String {
     if start.month() == end.month() && start.year() == end.year() {
@@ -621,7 +652,7 @@ pub async fn overview_page(
     Query(query): Query<OverviewQuery>,
 ) -> Result<Response, AppError> {
     let today = today(&state);
-    let stamp = payment::current_stamp(&state.pool, &access.tenant).await?;
+    let stamp = payment_stamp(&state, &access.tenant).await?;
     let key = BodyKey {
         tenant: access.tenant.id(),
         stamp,
@@ -690,7 +721,7 @@ pub async fn stamp(
     State(state): State<AppState>,
     access: ClubAccess<ViewClub>,
 ) -> Result<Response, AppError> {
-    let stamp = payment::current_stamp(&state.pool, &access.tenant).await?;
+    let stamp = payment_stamp(&state, &access.tenant).await?;
     Ok(super::stamp_response(stamp.to_string()))
 }
 
