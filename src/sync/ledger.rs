@@ -402,6 +402,18 @@ impl Columns {
                 }
             }
         }
+        // Oldest first (KB lists newest first): new rows get ids in date order, so the oldest
+        // movement not booked yet, which holds matching's scan position back
+        // (`payment::input::advance_scan`), is among the newest ids and a notified sync's
+        // matching reads only what lies above it.
+        order.reverse();
+        // Rows without any date (a pending hold, a future order) go last, as the newest.
+        order.sort_by_key(|key| {
+            latest
+                .get(key)
+                .and_then(|&i| transactions[i].booking_date.or(transactions[i].value_date))
+                .unwrap_or(Date::MAX)
+        });
         let mut c = Columns::default();
         for key in order {
             let Some(&i) = latest.get(key) else { continue };
