@@ -1,6 +1,8 @@
 //! Sync benchmarks: the first sync of 100 000 transactions from the KB sandbox (beside a raw
 //! PostgreSQL `COPY` of the same rows into the same table, in the same run), and the latency
-//! from a KB notification to the payment being in the club's schema (p50/p99 over N events).
+//! from a KB notification to the payment being in the club's schema (p50/p99 over N events),
+//! then on the open account page: by its polling fallback (every 500 ms) and by its event stream
+//! (`GET /t/{club}/live`, one page load after `changed`), each payment at a random moment.
 //!
 //! Run: `cargo run --release --example bench_sync -- [transactions] [events]`
 //! (defaults 100000 and 100). Uses a private PostgreSQL cluster (default settings, fsync on)
@@ -200,6 +202,13 @@ async fn main() -> anyhow::Result<()> {
     let mut latencies = Vec::with_capacity(events);
     for i in 0..events {
         let vs = format!("93{i:06}");
+        // The probe reads only rows newer than this (a primary-key range): polled every 2 ms,
+        // it must not take the CPU the sync it waits for needs.
+        let mut tx = TenantTx::begin(&pool, &tenant).await?;
+        let (newest,): (i64,) = sqlx::query_as("SELECT COALESCE(max(id), 0) FROM transactions")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
         let sent = Instant::now();
         tracing::debug!(%vs, "bench: sending a payment");
         http.post(format!("{}/control/payments", sandbox.browser_base_url))
@@ -209,11 +218,13 @@ async fn main() -> anyhow::Result<()> {
             .error_for_status()?;
         loop {
             let mut tx = TenantTx::begin(&pool, &tenant).await?;
-            let found: Option<(i64,)> =
-                sqlx::query_as("SELECT id FROM transactions WHERE variable_symbol = $1")
-                    .bind(&vs)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let found: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM transactions WHERE id > $1 AND variable_symbol = $2",
+            )
+            .bind(newest)
+            .bind(&vs)
+            .fetch_optional(&mut *tx)
+            .await?;
             tx.commit().await?;
             if found.is_some() {
                 break;
@@ -280,6 +291,59 @@ async fn main() -> anyhow::Result<()> {
         &mut on_page,
     );
     report("account page load while polling", &mut page_loads);
+
+    // 4. The same by push: the page's event stream (`GET /t/{club}/live`) says `changed` and
+    //    the page is fetched once, as static/kasa.js does (the fallback above is the baseline).
+    let mut stream = web.get(format!("{base}{dashboard}/live")).send().await?;
+    anyhow::ensure!(stream.status().is_success(), "stream: {}", stream.status());
+    let mut buffer = String::new();
+    let mut pushed = Vec::with_capacity(events);
+    for i in 0..events {
+        let vs = format!("96{i:06}");
+        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 500)).await;
+        let sent = Instant::now();
+        http.post(format!("{}/control/payments", sandbox.browser_base_url))
+            .json(&serde_json::json!({"account": kb_account, "amount_minor": 70_000 + i as i64, "vs": vs}))
+            .send()
+            .await?
+            .error_for_status()?;
+        loop {
+            anyhow::ensure!(
+                sent.elapsed() < Duration::from_secs(30),
+                "payment {vs} never reached the page"
+            );
+            if !next_changed(&mut stream, &mut buffer).await? {
+                continue;
+            }
+            let page = web.get(&page_url).send().await?.text().await?;
+            if page.contains(&vs) {
+                break;
+            }
+        }
+        pushed.push(sent.elapsed());
+    }
+    report(
+        "payment to the open account page (event stream, then one page load)",
+        &mut pushed,
+    );
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// Reads the event stream until its next event: `true` for `changed` (keep-alive comments and
+/// other events give `false`). Events are blocks ending in an empty line (`event:` / `data:`).
+async fn next_changed(stream: &mut reqwest::Response, buffer: &mut String) -> anyhow::Result<bool> {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            return Ok(block
+                .lines()
+                .any(|l| l.strip_prefix("event:").map(str::trim) == Some("changed")));
+        }
+        let chunk = stream
+            .chunk()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the event stream ended"))?;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
 }
