@@ -65,6 +65,12 @@ impl fmt::Debug for TenantKey {
     }
 }
 
+/// The club key of a schema name given as text (`t_<key>`, as live notifications carry it);
+/// `None` for anything else.
+pub fn key_of_schema(text: &str) -> Option<TenantKey> {
+    TenantKey::parse(text.strip_prefix(SCHEMA_PREFIX)?)
+}
+
 /// A validated tenant schema name, `t_<26 base32 chars>`: safe to splice into SQL text.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SchemaName(String);

@@ -85,12 +85,11 @@ pub async fn load(
         .unwrap_or_else(|| "/".to_owned());
     let writer = user.as_ref().map(|u| u.id);
     let safe = matches!(*req.method(), Method::GET | Method::HEAD);
-    // The club a write may have changed (`/t/{key}/…`), by its schema name.
+    // The club a write may have changed (`/t/{key}/…`).
     let club = (!safe)
         .then(|| path.strip_prefix("/t/")?.split(['/', '?']).next())
         .flatten()
-        .and_then(crate::db::schema::TenantKey::parse)
-        .map(crate::db::schema::SchemaName::for_key);
+        .and_then(crate::db::schema::TenantKey::parse);
     req.extensions_mut().insert(Viewer {
         user,
         clubs,

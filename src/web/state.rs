@@ -64,7 +64,7 @@ pub struct Shared {
     /// Fee overview periods computed at the club's current payment stamp.
     pub fee_overviews: Arc<crate::payment::overview::Cache>,
     /// Clubs' payment stamps, kept (`fees::keep_payment_stamps`).
-    pub payment_stamps: Arc<crate::live::Kept<crate::db::schema::SchemaName, i64>>,
+    pub payment_stamps: Arc<crate::live::Kept<crate::db::schema::TenantKey, i64>>,
     /// Fee overviews rendered per club stamp, language, role and query.
     pub rendered_overviews: crate::web::pages::fees::RenderedOverviews,
     /// The exports that may run at once (`export::Slots`).

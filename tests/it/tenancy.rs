@@ -113,6 +113,8 @@ fn sources() -> Vec<(String, String)> {
 
 /// The code of `text` without `//` comments (doc comments included).
 fn code(text: &str) -> String {
+    // A file's unit tests (its `#[cfg(test)]` module, at the end by convention) build no SQL.
+    let text = text.split("#[cfg(test)]").next().unwrap_or(text);
     text.lines()
         .map(|l| l.split_once("//").map_or(l, |(code, _)| code))
         .collect::<Vec<_>>()

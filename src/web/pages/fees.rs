@@ -602,16 +602,16 @@ impl quick_cache::Weighter<BodyKey, Arc<str>> for BodyWeight {
 
 /// Clubs' payment stamps ([`payment::current_stamp`]) kept while this process hears every
 /// change to them (tenant migration 0018 notifies `club:<schema>` on each write to
-/// `payment_stamp`), by schema name. At most this many clubs; when full it starts again empty.
+/// `payment_stamp`), by club key. At most this many clubs; when full it starts again empty.
 pub const STAMPS_KEPT: usize = 4096;
 
 /// The kept payment stamps (`AppState::payment_stamps`): forgotten per club on its
 /// notification, all of them when the listener is away or comes back.
 pub fn keep_payment_stamps(
     live: &crate::live::Live,
-) -> Arc<crate::live::Kept<crate::db::schema::SchemaName, i64>> {
+) -> Arc<crate::live::Kept<crate::db::schema::TenantKey, i64>> {
     live.keep(STAMPS_KEPT, |change| match change {
-        crate::live::Change::Club(schema) => crate::db::schema::SchemaName::parse(schema)
+        crate::live::Change::Club(schema) => crate::db::schema::key_of_schema(schema)
             .map_or(crate::live::Forget::Everything, crate::live::Forget::One),
         _ => crate::live::Forget::Nothing,
     })
@@ -622,12 +622,12 @@ pub fn keep_payment_stamps(
 /// after its response (`web::context::load`), so its redirect never shows the older state.
 async fn payment_stamp(state: &AppState, tenant: &Tenant) -> Result<i64, sqlx::Error> {
     let kept = &state.payment_stamps;
-    if let Some(stamp) = kept.get(tenant.schema()) {
+    if let Some(stamp) = kept.get(&tenant.key()) {
         return Ok(stamp);
     }
     let ticket = kept.ticket();
     let stamp = payment::current_stamp(&state.pool, tenant).await?;
-    kept.put(ticket, tenant.schema().clone(), stamp);
+    kept.put(ticket, tenant.key(), stamp);
     Ok(stamp)
 }
 
