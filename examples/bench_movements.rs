@@ -37,20 +37,8 @@ async fn main() -> anyhow::Result<()> {
     let tenant = club.tenant(&pool).await?;
 
     let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_600);
-    let account = uuid::Uuid::now_v7();
     let started = Instant::now();
-    let mut tx = TenantTx::begin(&pool, &tenant).await?;
-    let info = kasa::sync::ledger::AccountInfo {
-        id: account,
-        kb_account_id: "bench".into(),
-        iban: "CZ6501000000000123456789".into(),
-        currency: "CZK".into(),
-        name: Some("Běžný účet".into()),
-    };
-    kasa::sync::ledger::ensure_account(&mut tx, &info, now).await?;
-    // 50 surnames × 20 first names; a third outgoing; amounts 1–5 000 Kč; two years of days.
-    sqlx::query(
-        "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
+    let fill = "INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, \
             booking_date, value_date, counterparty_name, counterparty_account, \
             counterparty_bank_code, variable_symbol, constant_symbol, message, transaction_type, \
             last_updated, first_seen_at) \
@@ -73,14 +61,8 @@ async fn main() -> anyhow::Result<()> {
                 (ARRAY['Příspěvek za člena','Oddílový příspěvek','Soustředění léto','Dresy a výstroj', \
                        'Pronájem haly','Startovné turnaj','Členský poplatek'])[n % 7 + 1] || ' ' || n, \
                 CASE WHEN n % 3 = 0 THEN 'CARD' ELSE 'DOMESTIC' END, $2, $2 \
-           FROM generate_series(1, $3) n",
-    )
-    .bind(account)
-    .bind(now)
-    .bind(rows)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+           FROM generate_series(1, $3) n";
+    let account = common::bench_account(&pool, &tenant, now, rows, fill).await?;
     sqlx::query(&format!("VACUUM ANALYZE {}", tenant.table("transactions")))
         .execute(&pool)
         .await?;

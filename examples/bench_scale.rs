@@ -24,7 +24,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{ms, percentile};
+use common::{location, ms, percentile};
 use kasa::kb_sandbox::scripted_user;
 use sqlx::PgPool;
 use sqlx::migrate::{Migration, MigrationType};
@@ -150,15 +150,6 @@ impl Table {
 struct Club {
     web: reqwest::Client,
     dashboard: String,
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
 }
 
 /// Signs up club `i` from its own client address (the sign-up limit is per address).

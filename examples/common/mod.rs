@@ -335,7 +335,8 @@ pub fn browser() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-fn location(response: &reqwest::Response) -> String {
+/// The `location` header of a redirect (empty when there is none).
+pub fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get("location")
