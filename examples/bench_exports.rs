@@ -59,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
     let pool = kasa.state.pool.clone();
 
     let mut conn = pool.begin().await?;
-    let tenant: Tenant = kasa::db::tenant::provision(&mut conn, "Bench klub", "45317054").await?;
+    let (tenant, _): (Tenant, _) =
+        kasa::db::tenant::provision(&mut conn, "Bench klub", "45317054").await?;
     conn.commit().await?;
     let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
     common::bench_account(

@@ -199,6 +199,9 @@ impl Cli {
         if let Some(v) = secs("KASA_SYNC_WIDE_EVERY_SECS")? {
             config.sync.wide_every = time::Duration::seconds(i64::try_from(v).unwrap_or(i64::MAX));
         }
+        if let Some(v) = secs("KASA_SPARE_SCHEMAS")? {
+            config.spare_schemas = usize::try_from(v.min(100)).unwrap_or(100);
+        }
         let std_secs = std::time::Duration::from_secs;
         if let Some(v) = secs("KASA_HEADER_READ_TIMEOUT_SECS")? {
             config.server.header_read_timeout = std_secs(v.max(1));

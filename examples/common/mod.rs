@@ -382,9 +382,10 @@ impl Club {
 
     /// The club as a tenant (for domain calls).
     pub async fn tenant(&self, pool: &PgPool) -> anyhow::Result<Tenant> {
-        let (tenant_id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM app.tenants")
-            .fetch_one(pool)
-            .await?;
+        let (tenant_id,): (uuid::Uuid,) =
+            sqlx::query_as("SELECT id FROM app.tenants WHERE status = 'active'")
+                .fetch_one(pool)
+                .await?;
         Tenant::load(pool, tenant_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("tenant"))

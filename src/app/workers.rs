@@ -1,5 +1,6 @@
 //! The background workers and what they share: mail delivery, the sync, consent reminders and
-//! operator warnings (hourly), housekeeping and the deletion of expired sessions.
+//! operator warnings (hourly), housekeeping, the deletion of expired sessions and the spare club
+//! schemas' replenisher (`db::spares`).
 //!
 //! `kasa worker` runs only these ([`Workers::run`]); `kasa serve` spawns them beside the web
 //! application, whose state `app` builds from the same [`WorkerDeps`] (one pool, one mailer,
@@ -57,6 +58,9 @@ pub struct Workers {
     delivery: Option<Delivery>,
     sync: Option<Worker<Consent>>,
     retention: Retention,
+    /// The spare schemas' replenisher (`db::spares::run`): how many to keep ready and the
+    /// one-connection pool it listens on; `None` when `KASA_SPARE_SCHEMAS` is 0.
+    spares: Option<(usize, PgPool)>,
 }
 
 impl Workers {
@@ -75,6 +79,13 @@ impl Workers {
             VaultSetting::File(path) => Vault::load_or_create(path)?,
             VaultSetting::Keys(keys) => Vault::from_spec(keys)?,
             VaultSetting::Ephemeral => Vault::ephemeral(),
+        });
+        // The replenisher listens for claims on a connection of its own.
+        let spares = (config.spare_schemas > 0).then(|| {
+            let listen = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(crate::db::runtime_options(options.clone()));
+            (config.spare_schemas, listen)
         });
         let pool = crate::db::connect_pool(options, config.db_max_connections).await?;
         let public_url = match &config.public_url {
@@ -114,6 +125,7 @@ impl Workers {
             delivery,
             sync,
             retention: config.retention.clone(),
+            spares,
         })
     }
 
@@ -132,6 +144,10 @@ impl Workers {
         }
         if let Some(worker) = self.sync {
             workers.spawn(worker.run(stop.clone(), deps.sync_wake.clone()));
+        }
+        if let Some((target, listen)) = self.spares {
+            let run = crate::db::spares::run(deps.pool.clone(), listen, target, stop.clone());
+            workers.spawn(run);
         }
         workers.spawn(hourly(deps, stop.clone()));
         let sessions = self.sessions;

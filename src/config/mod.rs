@@ -73,6 +73,9 @@ pub struct Config {
     pub server: crate::server::ServerLimits,
     /// How long the housekeeping task keeps old rows, and how often it runs.
     pub retention: crate::housekeeping::Retention,
+    /// How many spare club schemas the workers keep ready for sign-ups (`KASA_SPARE_SCHEMAS`,
+    /// `db::spares`); 0 provisions every club inline.
+    pub spare_schemas: usize,
     /// Where Prometheus metrics are served (`KASA_METRICS_LISTEN`, `telemetry`); `None`, the
     /// default, records and serves none.
     pub metrics_listen: Option<SocketAddr>,
@@ -102,6 +105,7 @@ impl Config {
             server: crate::server::ServerLimits::default(),
             retention: crate::housekeeping::Retention::default(),
             metrics_listen: None,
+            spare_schemas: 3,
             sandbox: {
                 let mut sandbox = kb_sandbox::SandboxConfig::new("data/kb-sandbox");
                 sandbox.api_addr = SocketAddr::from(([127, 0, 0, 1], 8443));

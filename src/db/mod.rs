@@ -10,6 +10,7 @@
 pub mod embedded;
 pub mod migrate;
 pub mod schema;
+pub mod spares;
 pub mod tenant;
 
 use futures::future::BoxFuture;

@@ -117,24 +117,51 @@ impl DerefMut for TenantTx {
     }
 }
 
-/// Creates the tenant row, its schema and all tenant tables inside the caller's transaction
-/// (the sign-up transaction), so a club either exists completely or not at all.
+/// How a new club got its schema ([`provision`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioned {
+    /// A ready spare was claimed (`db::spares`): one `UPDATE`.
+    Claimed,
+    /// No spare was left: the schema was created and migrated in the caller's transaction.
+    Inline,
+}
+
+/// Gives the new club `name` (IČO `ico`) its tenant row and a schema with all tenant tables
+/// inside the caller's transaction (the sign-up transaction), so a club either exists completely
+/// or not at all. Claims a ready spare schema when there is one ([`super::spares::claim`]),
+/// otherwise creates the schema inline ([`create`]); either way the club's row is the same
+/// (status `active`, `created_at` the transaction's start) and so is its schema.
 pub async fn provision(
     conn: &mut PgConnection,
     name: &str,
     ico: &str,
+) -> Result<(Tenant, Provisioned), sqlx::Error> {
+    if let Some(tenant) = super::spares::claim(conn, name, ico).await? {
+        return Ok((tenant, Provisioned::Claimed));
+    }
+    let tenant = create(conn, Some((name, ico))).await?;
+    Ok((tenant, Provisioned::Inline))
+}
+
+/// Creates a tenant row (a fresh UUID v7) with its schema `t_<key>` and runs every tenant
+/// migration, in the caller's transaction: an active club named `club` (name, IČO), or a spare
+/// (`None`, status `spare`, no name or IČO; `db::spares`).
+pub(crate) async fn create(
+    conn: &mut PgConnection,
+    club: Option<(&str, &str)>,
 ) -> Result<Tenant, sqlx::Error> {
     let id = Uuid::now_v7();
     let key = TenantKey::from_id(ClubId(id));
     let schema = SchemaName::for_key(key);
     sqlx::query(
         "INSERT INTO app.tenants (id, name, ico, schema_name, schema_version, status) \
-         VALUES ($1, $2, $3, $4, 0, 'active')",
+         VALUES ($1, $2, $3, $4, 0, $5)",
     )
     .bind(id)
-    .bind(name)
-    .bind(ico)
+    .bind(club.map(|c| c.0))
+    .bind(club.map(|c| c.1))
     .bind(schema.as_str())
+    .bind(if club.is_some() { "active" } else { "spare" })
     .execute(&mut *conn)
     .await?;
     let create = format!(
@@ -142,9 +169,38 @@ pub async fn provision(
         q = schema.quoted()
     );
     conn.execute(sqlx::raw_sql(&create)).await?;
-    super::migrate::apply_tenant_migrations(conn, super::migrate::tenant_migrations(), id, 0)
-        .await?;
+    migrate_here(conn, id, 0).await?;
+    Ok(Tenant { id, key, schema })
+}
+
+/// Applies the tenant migrations newer than `from_version` to `tenant`'s schema in the caller's
+/// transaction (a claimed spare that an older build made), then points the search path back at
+/// the empty schema.
+pub(crate) async fn migrate_in(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    from_version: i64,
+) -> Result<(), sqlx::Error> {
+    let path = format!("SET LOCAL search_path TO {}", tenant.schema.quoted());
+    conn.execute(sqlx::raw_sql(&path)).await?;
+    migrate_here(conn, tenant.id, from_version).await
+}
+
+/// The tenant migrations newer than `from_version`, on the schema the search path points at
+/// (tenant `id`'s), then the empty schema again.
+async fn migrate_here(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from_version: i64,
+) -> Result<(), sqlx::Error> {
+    super::migrate::apply_tenant_migrations(
+        conn,
+        super::migrate::tenant_migrations(),
+        id,
+        from_version,
+    )
+    .await?;
     let reset = format!("SET LOCAL search_path TO {}", super::EMPTY_SCHEMA);
     conn.execute(sqlx::raw_sql(&reset)).await?;
-    Ok(Tenant { id, key, schema })
+    Ok(())
 }

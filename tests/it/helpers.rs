@@ -186,6 +186,8 @@ impl TestApp {
         config.vault = kasa::config::VaultSetting::Ephemeral;
         // Tests step the sync themselves unless they ask for the background worker.
         config.run_sync_worker = false;
+        // Every club is provisioned inline unless a test asks for spares (tests/it/spares.rs).
+        config.spare_schemas = 0;
         tweak(&mut config);
         let shared: SharedClock = Arc::new(clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -27,6 +27,7 @@ mod qr_payment;
 mod reminders;
 mod security;
 mod signup;
+mod spares;
 mod sync;
 mod sync_processes;
 mod team;
