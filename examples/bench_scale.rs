@@ -1,8 +1,15 @@
 //! Scale benchmark (issue 13 item 4): many clubs on one PostgreSQL.
 //!
 //! 1. signs up `--clubs` clubs (default 2 000) through `POST /signup` (each from its own client
-//!    address), timing the schema's provisioning (`club provisioned` events of `club::sign_up`)
-//!    and the whole request;
+//!    address) with the server's spare schemas on (`KASA_SPARE_SCHEMAS`' default, the
+//!    replenisher running as in production), timing the schema's provisioning (`club
+//!    provisioned` events of `club::sign_up`: a claimed spare, or inline when none was ready) and
+//!    the whole request. All but the last `--burst` clubs sign up one at a time once a spare is
+//!    ready (a real server's sign-ups are far apart): the claim path. The last `--burst` (default
+//!    a tenth, at most 100) sign up `--concurrency` at once without waiting, faster than the
+//!    replenisher: mostly the inline path. The inline path's baseline over the whole run is the
+//!    replenisher's own provisioning of each spare (`spare provisioned` events of
+//!    `db::spares::replenish`: the same CREATE SCHEMA and tenant migrations, committed);
 //! 2. connects `--connected` of them (default half) to the KB sandbox through the consent pages
 //!    (a small ledger per account), then runs their first syncs;
 //! 3. times `kasa migrate`'s tenant step (`db::migrate::migrate_tenants_with`) of a synthetic new
@@ -18,7 +25,7 @@
 //!    (accounts/s).
 //!
 //! Run: `cargo run --release --example bench_scale -- [--clubs 2000] [--connected 1000]
-//! [--users 200] [--seconds 30] [--idle 60] [--transactions 20] [--concurrency 4]`.
+//! [--users 200] [--seconds 30] [--idle 60] [--transactions 20] [--concurrency 4] [--burst 100]`.
 //! A quick try: `cargo run --example bench_scale -- --clubs 40 --seconds 3 --idle 5`.
 
 #[path = "common/mod.rs"]
@@ -48,6 +55,7 @@ struct Args {
     idle: u64,
     transactions: usize,
     concurrency: usize,
+    burst: usize,
 }
 
 impl Args {
@@ -60,6 +68,7 @@ impl Args {
             idle: 60,
             transactions: 20,
             concurrency: 4,
+            burst: usize::MAX,
         };
         let raw: Vec<String> = std::env::args().skip(1).collect();
         for pair in raw.chunks(2) {
@@ -75,6 +84,7 @@ impl Args {
                 "--idle" => args.idle = n,
                 "--transactions" => args.transactions = n as usize,
                 "--concurrency" => args.concurrency = n.max(1) as usize,
+                "--burst" => args.burst = n as usize,
                 other => anyhow::bail!("unknown flag {other}"),
             }
         }
@@ -82,17 +92,34 @@ impl Args {
             args.connected = args.clubs / 2;
         }
         args.connected = args.connected.clamp(1, args.clubs.max(1));
+        if args.burst == usize::MAX {
+            args.burst = (args.clubs / 10).min(100);
+        }
+        args.burst = args.burst.min(args.clubs);
         args.users = args.users.min(args.connected);
         Ok(args)
     }
 }
 
-/// The `club provisioned` events of `club::sign_up`: (provisioning, sign-up transaction) in µs.
+/// A `club provisioned` event of `club::sign_up` or a `spare provisioned` one of
+/// `db::spares::replenish`.
+#[derive(Clone, Copy)]
+struct Event {
+    /// A sign-up (else the replenisher's spare).
+    sign_up: bool,
+    /// The sign-up claimed a spare.
+    claimed: bool,
+    provision_us: u64,
+    /// The sign-up transaction, BEGIN to committed.
+    transaction_us: u64,
+}
+
+/// The provisioning events, as they come.
 #[derive(Clone, Default)]
-struct Provisioned(Arc<Mutex<Vec<(u64, u64)>>>);
+struct Provisioned(Arc<Mutex<Vec<Event>>>);
 
 impl Provisioned {
-    fn take(&self) -> Vec<(u64, u64)> {
+    fn take(&self) -> Vec<Event> {
         self.0
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
@@ -103,11 +130,18 @@ impl Provisioned {
 #[derive(Default)]
 struct Fields {
     message: String,
+    claimed: bool,
     provision_us: u64,
     transaction_us: u64,
 }
 
 impl tracing::field::Visit for Fields {
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        if field.name() == "claimed" {
+            self.claimed = value;
+        }
+    }
+
     fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
         match field.name() {
             "provision_us" => self.provision_us = value,
@@ -127,10 +161,16 @@ impl<S: tracing::Subscriber> Layer<S> for Provisioned {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
-        if fields.message == "club provisioned"
+        let sign_up = fields.message == "club provisioned";
+        if (sign_up || fields.message == "spare provisioned")
             && let Ok(mut v) = self.0.lock()
         {
-            v.push((fields.provision_us, fields.transaction_us));
+            v.push(Event {
+                sign_up,
+                claimed: fields.claimed,
+                provision_us: fields.provision_us,
+                transaction_us: fields.transaction_us,
+            });
         }
     }
 }
@@ -327,6 +367,16 @@ fn load_average() -> String {
         .join(" ")
 }
 
+/// Waits until the server's replenisher has a spare ready (at most a minute).
+async fn wait_for_spare(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kasa::db::spares::ready(pool).await? == 0 {
+        anyhow::ensure!(Instant::now() < deadline, "no spare schema after a minute");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
 async fn count(pool: &PgPool, sql: &str) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(sql).fetch_one(pool).await?)
 }
@@ -399,9 +449,11 @@ async fn main() -> anyhow::Result<()> {
     let provisioned = Provisioned::default();
     tracing_subscriber::registry()
         .with(
-            provisioned
-                .clone()
-                .with_filter(Targets::new().with_target("kasa::club", tracing::Level::DEBUG)),
+            provisioned.clone().with_filter(
+                Targets::new()
+                    .with_target("kasa::club", tracing::Level::DEBUG)
+                    .with_target("kasa::db::spares", tracing::Level::DEBUG),
+            ),
         )
         .with(
             tracing_subscriber::fmt::layer().with_filter(
@@ -448,58 +500,104 @@ async fn main() -> anyhow::Result<()> {
     let mut phases = vec![("started", rss())];
     let mut table = Table::default();
 
-    // 1. Sign-ups.
+    // 1. Sign-ups: one at a time with a spare ready (the claim path), then a burst faster than
+    //    the replenisher (mostly the inline path).
+    let calm = args.clubs - args.burst;
+    let started = Instant::now();
+    let mut signed = Vec::with_capacity(args.clubs);
+    let mut calm_requests = Vec::with_capacity(calm);
+    for i in 0..calm {
+        wait_for_spare(&pool).await?;
+        let (club, took) = sign_up(&base, i).await?;
+        calm_requests.push(took);
+        signed.push(club);
+    }
+    let calm_secs = started.elapsed().as_secs_f64();
+    wait_for_spare(&pool).await?;
     let started = Instant::now();
     let base_ = base.clone();
-    let signed = each(args.clubs, args.concurrency, move |i| {
+    let burst = each(args.burst, args.concurrency, move |i| {
         let base = base_.clone();
-        async move { sign_up(&base, i).await }
+        async move { sign_up(&base, calm + i).await }
     })
     .await?;
-    let signup_secs = started.elapsed().as_secs_f64();
+    let burst_secs = started.elapsed().as_secs_f64();
+    let mut burst_requests: Vec<Duration> = burst.iter().map(|s| s.1).collect();
+    signed.extend(burst.into_iter().map(|s| s.0));
     sqlx::query("UPDATE app.users SET email_confirmed_at = now()")
         .execute(&pool)
         .await?;
     let events = provisioned.take();
-    let provision: Vec<u64> = events.iter().map(|e| e.0).collect();
-    let transaction: Vec<u64> = events.iter().map(|e| e.1).collect();
-    let tenth = (events.len() / 10).max(1);
-    let mut requests: Vec<Duration> = signed.iter().map(|s| s.1).collect();
-    table.push((
-        format!(
-            "provisioning (CREATE SCHEMA + all tenant migrations), {} clubs",
-            events.len()
+    let of = |pick: &dyn Fn(&Event) -> bool, value: fn(&Event) -> u64| -> Vec<u64> {
+        events.iter().filter(|e| pick(e)).map(value).collect()
+    };
+    let claimed = |e: &Event| e.sign_up && e.claimed;
+    let inline = |e: &Event| e.sign_up && !e.claimed;
+    let spare = |e: &Event| !e.sign_up;
+    let provision_us = |e: &Event| e.provision_us;
+    let transaction_us = |e: &Event| e.transaction_us;
+    for (what, samples) in [
+        (
+            "sign-up provisioning, a ready spare claimed (one UPDATE … SKIP LOCKED)",
+            of(&claimed, provision_us),
         ),
-        spread_us(&provision),
+        (
+            "sign-up provisioning inline, no spare ready (CREATE SCHEMA + all tenant migrations)",
+            of(&inline, provision_us),
+        ),
+        (
+            "baseline: a spare's provisioning by the replenisher (the inline path's work, committed)",
+            of(&spare, provision_us),
+        ),
+    ] {
+        table.push((format!("{what}, n={}", samples.len()), spread_us(&samples)));
+        if samples.len() >= 20 {
+            let tenth = samples.len() / 10;
+            table.push(("  first tenth".into(), spread_us(&samples[..tenth])));
+            table.push((
+                "  last tenth".into(),
+                spread_us(&samples[samples.len() - tenth..]),
+            ));
+        }
+    }
+    table.push((
+        "sign-up transaction with a claimed spare, BEGIN to committed (hash excluded)".into(),
+        spread_us(&of(&claimed, transaction_us)),
     ));
     table.push((
-        "  first tenth of the clubs".into(),
-        spread_us(&provision[..tenth]),
-    ));
-    table.push((
-        "  last tenth of the clubs".into(),
-        spread_us(&provision[provision.len() - tenth..]),
-    ));
-    table.push((
-        "sign-up transaction, BEGIN to committed (hash excluded)".into(),
-        spread_us(&transaction),
+        "sign-up transaction inline, BEGIN to committed (hash excluded)".into(),
+        spread_us(&of(&inline, transaction_us)),
     ));
     table.push((
         format!(
-            "POST /signup, {} at once (Argon2id hash included)",
-            args.concurrency
+            "POST /signup one at a time once a spare is ready ({calm} clubs, Argon2id included)"
+        ),
+        format!(
+            "{}; {:.1} sign-ups/s (paced by the replenisher)",
+            spread(&mut calm_requests),
+            calm as f64 / calm_secs.max(f64::EPSILON)
+        ),
+    ));
+    table.push((
+        format!(
+            "POST /signup, {} at once without waiting ({} clubs)",
+            args.concurrency, args.burst
         ),
         format!(
             "{}; {:.1} sign-ups/s",
-            spread(&mut requests),
-            args.clubs as f64 / signup_secs
+            spread(&mut burst_requests),
+            args.burst as f64 / burst_secs.max(f64::EPSILON)
         ),
     ));
-    println!("signed up {} clubs in {signup_secs:.1} s", args.clubs);
+    println!(
+        "signed up {} clubs in {:.1} s",
+        args.clubs,
+        calm_secs + burst_secs
+    );
     phases.push(("signed up", rss()));
 
     // 2. Connections, then every first sync.
-    let mut clubs: Vec<Club> = signed.into_iter().map(|s| s.0).collect();
+    let mut clubs: Vec<Club> = signed;
     clubs.truncate(args.connected);
     let clubs = Arc::new(clubs);
     let started = Instant::now();
@@ -552,12 +650,18 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let report = kasa::db::migrate::migrate_tenants_with(&pool, &migrations).await?;
     let migrate_secs = started.elapsed().as_secs_f64();
+    // Every club and the spares ready then (the replenisher may have added one meanwhile).
     anyhow::ensure!(
-        report.failed.is_empty() && report.migrated == args.clubs,
+        report.failed.is_empty() && report.migrated >= args.clubs,
         "migration: {report:?}"
     );
     table.push((
-        format!("a new tenant migration across {} schemas", report.migrated),
+        format!(
+            "a new tenant migration across {} schemas ({} clubs and {} spares)",
+            report.migrated,
+            args.clubs,
+            report.migrated - args.clubs
+        ),
         format!(
             "{migrate_secs:.1} s ({:.1} ms a schema)",
             migrate_secs * 1000.0 / report.migrated as f64
