@@ -2,8 +2,8 @@
 //! signs up (status `spare`, no name or IČO, app migration 0015), so that a sign-up claims one
 //! with a single `UPDATE` instead of ≈ 150 DDL statements (docs/scaling.md, "Provisioning").
 //!
-//! - [`claim`] (inside the sign-up transaction, through `tenant::provision`) turns the oldest
-//!   spare into the new club; `FOR UPDATE SKIP LOCKED`, so concurrent sign-ups never take the
+//! - The claim (`tenant::provision`, inside the sign-up transaction; the row is the tenant
+//!   module's) turns the oldest spare into the new club; `FOR UPDATE SKIP LOCKED`, so concurrent sign-ups never take the
 //!   same one. The claim notifies `kasa_spares` (a trigger), which wakes the replenishers.
 //! - [`replenish`] tops the pool up to its target, one spare per transaction: the row, its
 //!   schema and all its migrations commit together, so a crash leaves no half-migrated spare
@@ -32,36 +32,6 @@ pub const POLL: Duration = Duration::from_secs(60);
 /// Advisory lock of the replenisher (first argument of `pg_try_advisory_xact_lock(int, int)`;
 /// the namespaces of `auth::throttle` and `limits` are `0x4b_41_01`–`03`).
 const LOCK_SPARES: i32 = 0x4b_41_04;
-
-/// Claims the oldest ready spare for the club `name` (IČO `ico`) in the caller's transaction:
-/// it becomes `active` with that name and IČO and `created_at` the transaction's start, exactly
-/// as an inline club's row. A spare an older build made is migrated to this build's version
-/// first. `None` when no spare is ready (or all are being claimed).
-pub(crate) async fn claim(
-    conn: &mut PgConnection,
-    name: &str,
-    ico: &str,
-) -> Result<Option<Tenant>, sqlx::Error> {
-    let claimed: Option<(uuid::Uuid, String, i64)> = sqlx::query_as(
-        "UPDATE app.tenants SET status = 'active', name = $1, ico = $2, created_at = now() \
-          WHERE id = (SELECT id FROM app.tenants WHERE status = 'spare' \
-                       ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, schema_name, schema_version",
-    )
-    .bind(name)
-    .bind(ico)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((id, schema, version)) = claimed else {
-        return Ok(None);
-    };
-    let tenant = Tenant::from_row(id, &schema)
-        .ok_or_else(|| sqlx::Error::Protocol(format!("invalid tenant schema name {schema:?}")))?;
-    if version < super::migrate::latest_tenant_version() {
-        tenant::migrate_in(conn, &tenant, version).await?;
-    }
-    Ok(Some(tenant))
-}
 
 /// Creates one spare (row, schema, every tenant migration) in the caller's transaction: it is
 /// visible, and claimable, only once that transaction commits.

@@ -128,7 +128,7 @@ pub enum Provisioned {
 
 /// Gives the new club `name` (IČO `ico`) its tenant row and a schema with all tenant tables
 /// inside the caller's transaction (the sign-up transaction), so a club either exists completely
-/// or not at all. Claims a ready spare schema when there is one ([`super::spares::claim`]),
+/// or not at all. Claims a ready spare schema (`db::spares`) when there is one,
 /// otherwise creates the schema inline ([`create`]); either way the club's row is the same
 /// (status `active`, `created_at` the transaction's start) and so is its schema.
 pub async fn provision(
@@ -136,11 +136,41 @@ pub async fn provision(
     name: &str,
     ico: &str,
 ) -> Result<(Tenant, Provisioned), sqlx::Error> {
-    if let Some(tenant) = super::spares::claim(conn, name, ico).await? {
+    if let Some(tenant) = claim_spare(conn, name, ico).await? {
         return Ok((tenant, Provisioned::Claimed));
     }
     let tenant = create(conn, Some((name, ico))).await?;
     Ok((tenant, Provisioned::Inline))
+}
+
+/// Claims the oldest ready spare (`db::spares`) for the club `name` (IČO `ico`) in the caller's
+/// transaction: it becomes `active` with that name and IČO and `created_at` the transaction's
+/// start, exactly as an inline club's row. A spare an older build made is migrated to this build's version
+/// first. `None` when no spare is ready (or all are being claimed).
+async fn claim_spare(
+    conn: &mut PgConnection,
+    name: &str,
+    ico: &str,
+) -> Result<Option<Tenant>, sqlx::Error> {
+    let claimed: Option<(uuid::Uuid, String, i64)> = sqlx::query_as(
+        "UPDATE app.tenants SET status = 'active', name = $1, ico = $2, created_at = now() \
+          WHERE id = (SELECT id FROM app.tenants WHERE status = 'spare' \
+                       ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, schema_name, schema_version",
+    )
+    .bind(name)
+    .bind(ico)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, schema, version)) = claimed else {
+        return Ok(None);
+    };
+    let tenant = Tenant::from_row(id, &schema)
+        .ok_or_else(|| sqlx::Error::Protocol(format!("invalid tenant schema name {schema:?}")))?;
+    if version < super::migrate::latest_tenant_version() {
+        migrate_in(conn, &tenant, version).await?;
+    }
+    Ok(Some(tenant))
 }
 
 /// Creates a tenant row (a fresh UUID v7) with its schema `t_<key>` and runs every tenant
@@ -176,7 +206,7 @@ pub(crate) async fn create(
 /// Applies the tenant migrations newer than `from_version` to `tenant`'s schema in the caller's
 /// transaction (a claimed spare that an older build made), then points the search path back at
 /// the empty schema.
-pub(crate) async fn migrate_in(
+async fn migrate_in(
     conn: &mut PgConnection,
     tenant: &Tenant,
     from_version: i64,
