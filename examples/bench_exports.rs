@@ -49,7 +49,10 @@ async fn main() -> anyhow::Result<()> {
         sandbox: None,
     };
     let kasa = kasa::app::Kasa::new(
-        &Config::local_default(),
+        &Config {
+            spare_schemas: 0,
+            ..Config::local_default()
+        },
         options,
         Arc::new(SystemClock),
         listener.local_addr()?,

@@ -53,7 +53,10 @@ async fn main() -> anyhow::Result<()> {
         sandbox: None,
     };
     let kasa = Kasa::new(
-        &Config::local_default(),
+        &Config {
+            spare_schemas: 0,
+            ..Config::local_default()
+        },
         options,
         Arc::new(SystemClock),
         addr,

@@ -493,6 +493,8 @@ async fn main() -> anyhow::Result<()> {
     let (pool, base, _state, deps) = common::serve_with_workers(&cluster, &kb, |c| {
         c.run_sync_worker = false;
         c.trust_proxy = true;
+        // Spare schemas as a server runs them by default.
+        c.spare_schemas = kasa::config::Config::local_default().spare_schemas;
     })
     .await?;
     let rss_idle = status_kb(&me, "VmRSS") as f64 / 1024.0;

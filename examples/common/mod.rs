@@ -311,6 +311,8 @@ pub async fn serve_with_workers(
     let addr = listener.local_addr()?;
     let mut config = Config::local_default();
     config.vault = VaultSetting::Ephemeral;
+    // No spare schemas being made while a benchmark measures, unless it asks (bench_scale).
+    config.spare_schemas = 0;
     tweak(&mut config);
     let kasa = Kasa::new(
         &config,
