@@ -368,3 +368,44 @@ async fn a_spare_is_claimable_only_once_its_provisioning_committed_and_replenish
     );
     assert_eq!(spares::ready(&app.pool).await.expect("ready"), 3);
 }
+
+#[tokio::test]
+async fn a_spare_an_older_build_made_is_brought_up_to_date_when_claimed() {
+    let app = spawn_with_spares(1).await;
+    let spare = ready_spares(&app, 1).await[0];
+    // As an older build left it: every migration but the newest.
+    let schema = kasa::db::tenant::SchemaName::for_key(key_of(spare));
+    let reset = format!(
+        "DROP SCHEMA {q} CASCADE; CREATE SCHEMA {q}; \
+         UPDATE app.tenants SET schema_version = 0 WHERE id = '{spare}'",
+        q = schema.quoted()
+    );
+    sqlx::raw_sql(&reset)
+        .execute(&app.pool)
+        .await
+        .expect("reset");
+    let migrations = kasa::db::migrate::tenant_migrations();
+    let older = &migrations[..migrations.len() - 1];
+    kasa::db::migrate::migrate_tenants_with(&app.pool, older)
+        .await
+        .expect("older migrations");
+
+    let before = database_now(&app.pool).await;
+    let dashboard = app
+        .sign_up(&app.client(), "TJ Sokol", ICO_A, "p@sokol.cz")
+        .await;
+    let club = app.tenant(&dashboard).await;
+    assert_eq!(club.id(), spare);
+    let reference = app
+        .sign_up(&app.client(), "TJ Sokol", ICO_A, "q@sokol.cz")
+        .await;
+    let reference = app.tenant(&reference).await;
+    assert_eq!(
+        club_row(&app.pool, &club, before).await,
+        club_row(&app.pool, &reference, before).await
+    );
+    assert_eq!(
+        shape(&app.pool, &club).await,
+        shape(&app.pool, &reference).await
+    );
+}
