@@ -93,7 +93,12 @@ pub async fn run(
 ) {
     let mut listener: Option<PgListener> = None;
     loop {
-        match replenish(&pool, target).await {
+        // A shutdown does not wait for the spare being made: its transaction rolls back.
+        let replenished = tokio::select! {
+            _ = stop.changed() => return,
+            replenished = replenish(&pool, target) => replenished,
+        };
+        match replenished {
             Ok(0) => {}
             Ok(created) => tracing::info!(created, "spare club schemas provisioned"),
             Err(error) => tracing::warn!(%error, "spare club schemas: replenishing failed"),
