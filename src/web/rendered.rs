@@ -93,19 +93,18 @@ impl<K: Eq + Hash + Clone, V: Weight + Clone> Rendered<K, V> {
     }
 
     /// The kept content of `key`, or `render`'s, kept when `keep` (a content with form errors
-    /// or of an unvouched version is rendered and not kept).
+    /// or of an unvouched version is rendered and not kept). Requests that miss the same key
+    /// together wait for one rendering (a club's change followed by 200 open pages fetching
+    /// themselves renders the page once); if that rendering fails, the next waiter renders.
     pub async fn get_or_render<E, F>(&self, key: K, keep: bool, render: F) -> Result<V, E>
     where
         F: Future<Output = Result<V, E>>,
     {
-        if keep && let Some(body) = self.0.get(&key) {
-            return Ok(body);
-        }
-        let body = render.await?;
         if keep {
-            self.0.insert(key, body.clone());
+            self.0.get_or_insert_async(&key, render).await
+        } else {
+            render.await
         }
-        Ok(body)
     }
 
     /// How many contents are kept (for tests).
