@@ -223,16 +223,18 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
     }
 
     /// Keeps `value`, read from the database after `ticket` was taken, unless something was
-    /// forgotten since or the listener is not listening. A full copy starts over.
-    pub fn put(&self, ticket: Ticket, key: K, value: V) {
+    /// forgotten since or the listener is not listening; returns whether it was kept. A full
+    /// copy starts over.
+    pub fn put(&self, ticket: Ticket, key: K, value: V) -> bool {
         let mut shelf = self.shelf();
         if shelf.generation != ticket.0 || !self.listening.load(Ordering::Acquire) {
-            return;
+            return false;
         }
         if shelf.values.len() >= self.capacity {
             shelf.values.clear();
         }
         shelf.values.insert(key, value);
+        true
     }
 
     /// Forgets one value (this process changed it).

@@ -68,7 +68,7 @@ pub fn search_text(
 }
 
 /// The filter form as the URL carries it (every field text, empty = not used).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(default)]
 pub struct FilterForm {
     /// Words in the counter-party's name, the messages, the note or the counter-account.

@@ -108,6 +108,7 @@ pub async fn load(
     }
     if let Some(club) = club {
         state.payment_stamps.forget(&club);
+        state.club_versions.forget(&club);
     }
     response
 }

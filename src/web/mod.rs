@@ -12,6 +12,7 @@ pub mod error;
 pub mod forms;
 pub mod pages;
 pub mod paths;
+pub mod rendered;
 pub mod security;
 pub mod sessions;
 pub mod state;

@@ -67,6 +67,12 @@ pub struct Shared {
     pub payment_stamps: Arc<crate::live::Kept<crate::db::schema::TenantKey, i64>>,
     /// Fee overviews rendered per club stamp, language, role and query.
     pub rendered_overviews: crate::web::pages::fees::RenderedOverviews,
+    /// Clubs' content versions: what kept dashboards and account pages are rendered at.
+    pub club_versions: crate::web::rendered::ClubVersions,
+    /// Dashboards rendered per club version (`pages::club`).
+    pub rendered_dashboards: crate::web::pages::club::RenderedDashboards,
+    /// Account pages rendered per club version (`pages::accounts`).
+    pub rendered_accounts: crate::web::pages::accounts::RenderedAccounts,
     /// The exports that may run at once (`export::Slots`).
     pub exports: crate::export::Slots,
     /// The operator's contact and privacy notice in the footer.

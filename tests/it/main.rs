@@ -16,6 +16,7 @@ mod isolation;
 mod kb_client;
 mod kb_openapi;
 mod kb_postman;
+mod kept_pages;
 mod live;
 mod live_stream;
 mod mail;

@@ -4,6 +4,7 @@
 //! read them (viewers included); nothing here changes anything.
 
 use super::{Chrome, render_status};
+use crate::db::schema::TenantKey;
 use crate::db::tenant::TenantTx;
 use crate::sync::movements::{self, Cursor, Detail, FilterForm, Movement, Page, Position, Sort};
 use crate::sync::standing::{self, Standing};
@@ -14,10 +15,12 @@ use crate::web::AppState;
 use crate::web::access::ClubAccess;
 use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
+use crate::web::rendered::{Rendered, Weight};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use uuid::Uuid;
 
 fn account_id(text: &str) -> Result<Uuid, AppError> {
@@ -71,6 +74,51 @@ struct TextField {
 #[template(path = "bank_account.html")]
 struct AccountPage {
     c: Chrome,
+    content: Arc<AccountContent>,
+}
+
+/// An account page's rendered content ([`AccountBody`]) and the page's title.
+pub struct AccountContent {
+    title: String,
+    html: String,
+}
+
+impl Weight for Arc<AccountContent> {
+    fn bytes(&self) -> u64 {
+        (self.title.len() + self.html.len()) as u64
+    }
+}
+
+/// What an [`AccountBody`] is rendered from besides the club's data (at `version`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountKey {
+    club: TenantKey,
+    version: u64,
+    /// Minutes since the Unix epoch.
+    minute: i64,
+    lang: crate::i18n::Lang,
+    can_manage_money: bool,
+    account: Uuid,
+    /// The filter and position as typed.
+    form: FilterForm,
+}
+
+/// Account pages rendered per club version ([`crate::web::rendered`]).
+pub type RenderedAccounts = Rendered<AccountKey, Arc<AccountContent>>;
+
+/// An empty [`RenderedAccounts`]: at most 32 MB (a page of movements is ≈ 40–110 KB).
+pub fn rendered_accounts() -> RenderedAccounts {
+    Rendered::new(512, 32 * 1024 * 1024)
+}
+
+/// The account page's content: everything but the chrome, so that it depends only on the
+/// club's data, the language, the role and the filter, and can be kept rendered
+/// ([`RenderedAccounts`]) unless the filter has problems.
+#[derive(Template)]
+#[template(path = "bank_account_body.html")]
+struct AccountBody {
+    /// The content's chrome ([`Chrome::for_content`]): language and club only.
+    c: Chrome,
     base: String,
     heading: Heading,
     /// Where the page polls for changes, and the state it shows.
@@ -94,7 +142,7 @@ struct AccountPage {
     can_manage_money: bool,
 }
 
-impl AccountPage {
+impl AccountBody {
     /// A sync run in words ([`super::sync_log`]).
     fn run_text(&self, run: &RunRow) -> super::sync_log::RunText {
         super::sync_log::describe(run, self.c.lang)
@@ -246,13 +294,57 @@ pub async fn account_page(
     Query(form): Query<FilterForm>,
 ) -> Result<Response, AppError> {
     let id = account_id(&account)?;
-    let parsed = form.parse();
+    let club = access.tenant.key();
+    let version = state.club_versions.current(club);
+    let key = AccountKey {
+        club,
+        version: version.unwrap_or_default(),
+        minute: state.now().unix_timestamp().div_euclid(60),
+        lang: access.ctx.lang(),
+        can_manage_money: access.role >= Role::Treasurer,
+        account: id,
+        form,
+    };
+    let parsed = key.form.parse();
+    let valid = parsed.is_ok();
+    let keep = version.is_some() && valid;
+    let content = state
+        .rendered_accounts
+        .get_or_render(
+            key.clone(),
+            keep,
+            account_content(&state, &access, &key, parsed),
+        )
+        .await?;
+    let status = if valid {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render_status(
+        status,
+        &AccountPage {
+            c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
+            content,
+        },
+    )
+}
+
+/// Renders the account page's content for `key` from the club's data; `NotFound` for an
+/// account the club does not have.
+async fn account_content(
+    state: &AppState,
+    access: &ClubAccess<ViewClub>,
+    key: &AccountKey,
+    parsed: Result<movements::Filter, Vec<(&'static str, &'static str)>>,
+) -> Result<Arc<AccountContent>, AppError> {
+    let id = key.account;
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let account = views::account(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let standing = standing::standing(&mut tx, id).await?;
-    let mut errors = FieldErrors::new(access.ctx.lang());
+    let mut errors = FieldErrors::new(key.lang);
     let (page, narrows, sort, first) = match &parsed {
         Ok(filter) => (
             Some(movements::page(&mut tx, id, filter, Some(account.transactions)).await?),
@@ -280,33 +372,29 @@ pub async fn account_page(
         .await?
         .contains(&id);
     tx.commit().await?;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let base = account_base(&access, id);
-    render_status(
-        status,
-        &AccountPage {
-            c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
-            stamp_url: format!("{base}/stamp"),
-            base,
-            heading: Heading::of(&account),
-            stamp,
-            account,
-            standing,
-            form,
-            errors,
-            page,
-            narrows,
-            sort,
-            unreadable,
-            runs,
-            connected,
-            can_manage_money: access.role >= Role::Treasurer,
-        },
-    )
+    let base = format!("{}/accounts/{id}", crate::web::paths::club(key.club));
+    let heading = Heading::of(&account);
+    let title = heading.title();
+    let html = AccountBody {
+        c: Chrome::for_content(key.lang, key.club),
+        stamp_url: format!("{base}/stamp"),
+        base,
+        heading,
+        stamp,
+        account,
+        standing,
+        form: key.form.clone(),
+        errors,
+        page,
+        narrows,
+        sort,
+        unreadable,
+        runs,
+        connected,
+        can_manage_money: key.can_manage_money,
+    }
+    .render()?;
+    Ok(Arc::new(AccountContent { title, html }))
 }
 
 /// `GET /t/{club}/accounts/{account}/stamp`: the account page's change stamp

@@ -344,6 +344,9 @@ pub async fn authorized(
                 })
                 .await;
             let key = crate::db::tenant::TenantKey::from_id(done.tenant_id.into());
+            // The dashboard this redirects to shows the new connection at once, before its
+            // notification arrives (`web::rendered`).
+            state.club_versions.forget(&key);
             Ok(Redirect::to(&paths::club(key)).into_response())
         }
         Err(error) => problem(&state, &s.ctx, &error, "/".into()).await,

@@ -4,6 +4,7 @@
 use super::{Chrome, render, render_status};
 use crate::audit::{self, Entry};
 use crate::consent::ConnectionView;
+use crate::db::schema::TenantKey;
 use crate::db::tenant::TenantTx;
 use crate::sync::views::{self, AccountSummary};
 use crate::team::{Capability, Role, ViewClub};
@@ -11,10 +12,12 @@ use crate::web::AppState;
 use crate::web::access::ClubAccess;
 use crate::web::error::AppError;
 use crate::web::forms::FieldErrors;
+use crate::web::rendered::Rendered;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Template)]
@@ -22,6 +25,19 @@ use uuid::Uuid;
 struct DashboardPage {
     c: Chrome,
     club_name: String,
+    /// The rendered [`DashboardBody`].
+    body: Arc<str>,
+}
+
+/// The dashboard's content: everything but the chrome and the club's name, so that it depends
+/// only on the club's data, the minute (the consent's state), the language, the roles and
+/// whether the person's address is confirmed, and can be kept rendered
+/// ([`RenderedDashboards`]) unless it shows form errors.
+#[derive(Template)]
+#[template(path = "dashboard_body.html")]
+struct DashboardBody {
+    /// The content's chrome ([`Chrome::for_content`]): language and club only.
+    c: Chrome,
     base: String,
     email_confirmed: bool,
     can_manage_money: bool,
@@ -41,7 +57,7 @@ struct DashboardPage {
     errors: FieldErrors,
 }
 
-impl DashboardPage {
+impl DashboardBody {
     fn is_connected(&self, account: &Uuid) -> bool {
         self.connected.contains(account)
     }
@@ -63,6 +79,27 @@ impl DashboardPage {
     }
 }
 
+/// What a [`DashboardBody`] is rendered from besides the club's data (at `version`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DashboardKey {
+    club: TenantKey,
+    version: u64,
+    /// Minutes since the Unix epoch: the consent's state and the month move with the time.
+    minute: i64,
+    lang: crate::i18n::Lang,
+    can_manage_money: bool,
+    can_manage_team: bool,
+    email_confirmed: bool,
+}
+
+/// Dashboards rendered per club version ([`crate::web::rendered`]).
+pub type RenderedDashboards = Rendered<DashboardKey>;
+
+/// An empty [`RenderedDashboards`]: at most 8 MB (a dashboard is a few KB).
+pub fn rendered_dashboards() -> RenderedDashboards {
+    Rendered::new(1024, 8 * 1024 * 1024)
+}
+
 /// The dashboard's change stamp: the accounts' ([`views::club_stamp`]) and the fee figures'
 /// (`payment::stamp`).
 async fn dashboard_stamp_of(tx: &mut TenantTx) -> Result<String, AppError> {
@@ -77,6 +114,44 @@ async fn dashboard_page<C: Capability>(
     status: StatusCode,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
+    let club = access.tenant.key();
+    let version = state.club_versions.current(club);
+    let now = state.now();
+    let key = DashboardKey {
+        club,
+        version: version.unwrap_or_default(),
+        minute: now.unix_timestamp().div_euclid(60),
+        lang: access.ctx.lang(),
+        can_manage_money: access.role >= Role::Treasurer,
+        can_manage_team: access.role >= Role::Owner,
+        email_confirmed: access.user.email_confirmed,
+    };
+    let keep = version.is_some() && errors.is_empty();
+    let body = state
+        .rendered_dashboards
+        .get_or_render(key.clone(), keep, async {
+            dashboard_body(state, access, &key, errors)
+                .await
+                .map(Arc::from)
+        })
+        .await?;
+    render_status(
+        status,
+        &DashboardPage {
+            c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
+            club_name: access.club_name.clone(),
+            body,
+        },
+    )
+}
+
+/// Renders the dashboard's content for `key` from the club's data.
+async fn dashboard_body<C: Capability>(
+    state: &AppState,
+    access: &ClubAccess<C>,
+    key: &DashboardKey,
+    errors: FieldErrors,
+) -> Result<String, AppError> {
     let mut tx = TenantTx::begin(&state.pool, &access.tenant).await?;
     let bank = state.consent.connection(&mut tx).await?;
     let connected = state.consent.connected_accounts(&mut tx).await?;
@@ -86,29 +161,24 @@ async fn dashboard_page<C: Capability>(
     let today = crate::i18n::to_prague(state.now()).date();
     let fees = crate::payment::overview::month_summary(&mut tx, today).await?;
     tx.commit().await?;
-    render_status(
-        status,
-        &DashboardPage {
-            c: Chrome::build(&access.ctx, state, Some(&access.tenant)).await?,
-            club_name: access.club_name.clone(),
-            base: crate::web::paths::club(access.tenant.key()),
-            email_confirmed: access.user.email_confirmed,
-            can_manage_money: access.role >= Role::Treasurer,
-            can_manage_team: access.role >= Role::Owner,
-            team_href: crate::web::paths::team(access.tenant.key()),
-            bank,
-            accounts,
-            connected,
-            watches,
-            stamp_url: format!(
-                "{}/bank/stamp",
-                crate::web::paths::club(access.tenant.key())
-            ),
-            stamp,
-            fees,
-            errors,
-        },
-    )
+    let base = crate::web::paths::club(key.club);
+    Ok(DashboardBody {
+        c: Chrome::for_content(key.lang, key.club),
+        stamp_url: format!("{base}/bank/stamp"),
+        base,
+        email_confirmed: key.email_confirmed,
+        can_manage_money: key.can_manage_money,
+        can_manage_team: key.can_manage_team,
+        team_href: crate::web::paths::team(key.club),
+        bank,
+        accounts,
+        connected,
+        watches,
+        stamp,
+        fees,
+        errors,
+    }
+    .render()?)
 }
 
 /// `GET /t/{club}/bank/stamp`: the dashboard's change stamp, polled by the open dashboard so its

@@ -560,7 +560,7 @@ impl OverviewBody {
 /// What an [`OverviewBody`] is rendered from besides the club's data: kept apart per club,
 /// stamp, Prague day, language, role and the query as typed (echoed in the filters and pager).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct BodyKey {
+pub struct BodyKey {
     tenant: Uuid,
     stamp: i64,
     today: Date,
@@ -569,35 +569,17 @@ struct BodyKey {
     query: OverviewQuery,
 }
 
-/// Rendered fee overviews ([`OverviewBody`]), kept by [`BodyKey`]: an open overview that every
+/// Rendered fee overviews ([`OverviewBody`]) by [`BodyKey`]: an open overview that every
 /// board member reloads, or one served many times between two payments, is rendered once per
-/// stamp. Bounded by size ([`RenderedOverviews::BYTES`]); an entry of an older stamp is never
-/// asked for again and leaves as the cache fills (`quick_cache`'s S3-FIFO).
-pub struct RenderedOverviews(quick_cache::sync::Cache<BodyKey, Arc<str>, BodyWeight>);
+/// stamp.
+pub type RenderedOverviews = crate::web::rendered::Rendered<BodyKey>;
 
-impl RenderedOverviews {
-    /// At most this many bytes of rendered HTML (an overview of 50 rows is about 30 KB).
-    pub const BYTES: u64 = 16 * 1024 * 1024;
-}
+/// At most this many bytes of rendered overviews (an overview of 50 rows is about 30 KB).
+pub const RENDERED_OVERVIEW_BYTES: u64 = 16 * 1024 * 1024;
 
-impl Default for RenderedOverviews {
-    fn default() -> Self {
-        RenderedOverviews(quick_cache::sync::Cache::with_weighter(
-            512,
-            Self::BYTES,
-            BodyWeight,
-        ))
-    }
-}
-
-/// An entry weighs its HTML's length (and at least 1).
-#[derive(Clone)]
-struct BodyWeight;
-
-impl quick_cache::Weighter<BodyKey, Arc<str>> for BodyWeight {
-    fn weight(&self, _key: &BodyKey, body: &Arc<str>) -> u64 {
-        body.len().max(1) as u64
-    }
+/// An empty [`RenderedOverviews`] of [`RENDERED_OVERVIEW_BYTES`].
+pub fn rendered_overviews() -> RenderedOverviews {
+    RenderedOverviews::new(512, RENDERED_OVERVIEW_BYTES)
 }
 
 /// Clubs' payment stamps ([`payment::current_stamp`]) kept while this process hears every
@@ -661,14 +643,12 @@ pub async fn overview_page(
         can_manage: access.role >= Role::Treasurer,
         query,
     };
-    let body = match state.rendered_overviews.0.get(&key) {
-        Some(body) => body,
-        None => {
-            let body: Arc<str> = overview_body(&state, &access, &key).await?.into();
-            state.rendered_overviews.0.insert(key, body.clone());
-            body
-        }
-    };
+    let body = state
+        .rendered_overviews
+        .get_or_render(key.clone(), true, async {
+            overview_body(&state, &access, &key).await.map(Arc::from)
+        })
+        .await?;
     render(&OverviewPage {
         c: Chrome::build(&access.ctx, &state, Some(&access.tenant)).await?,
         body,

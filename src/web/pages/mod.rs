@@ -91,6 +91,32 @@ impl Chrome {
         }
     }
 
+    /// What a kept content (`web::rendered`) is rendered with: its language, and its club for
+    /// [`Chrome::live_href`]; nothing of the person or the session.
+    pub fn for_content(lang: Lang, club: crate::db::schema::TenantKey) -> Chrome {
+        let href = super::paths::club(club);
+        Chrome {
+            lang,
+            user_email: None,
+            clubs: Vec::new(),
+            club: Some(NavClub {
+                name: String::new(),
+                team_href: String::new(),
+                members_href: String::new(),
+                audit_href: String::new(),
+                current: true,
+                href,
+            }),
+            flash: None,
+            path: String::new(),
+            mailbox: false,
+            kb_sandbox: None,
+            contact: None,
+            privacy_href: String::new(),
+            member: None,
+        }
+    }
+
     /// The full chrome; `current` marks the club the page belongs to.
     pub async fn build(
         ctx: &Ctx,
