@@ -579,7 +579,8 @@ async fn sync_account<T: AccessTokens>(
     let hooked_after = timer.elapsed();
     tx.commit().await?;
     info.downloaded_at = None;
-    // apply_ms = ledger_ms + after_apply_ms + the commit.
+    // fetch_ms: the pages with their staging (which overlap) and the balances; ledger_ms: the
+    // merge and the rest of the apply; apply_ms = ledger_ms + after_apply_ms + the commit.
     tracing::debug!(
         pages = info.pages,
         reach = ?planned.reach,
