@@ -543,6 +543,7 @@ impl KbClient {
             finished: false,
             first_total_pages: None,
             seen: std::collections::HashSet::new(),
+            fetched: 0,
             transactions: Vec::new(),
             unreadable: Vec::new(),
         }
@@ -672,8 +673,8 @@ pub struct Downloaded {
 }
 
 /// One download of a range's transactions, page after page, with KB's paging rules in one
-/// place (used by [`KbClient::transactions`] and by the sync worker, which records progress
-/// between pages):
+/// place (used by [`KbClient::transactions`] and by the sync worker's fetch task, which hands
+/// each page to its writer, [`Self::next_slice`]):
 /// - request the next page at once (KB drops the paging context after 10 s; a slower page is
 ///   logged);
 /// - stop at `last`, an empty page, or `totalPages`;
@@ -690,16 +691,32 @@ pub struct TransactionDownload<'a> {
     finished: bool,
     first_total_pages: Option<u32>,
     seen: std::collections::HashSet<String>,
+    fetched: usize,
     transactions: Vec<Transaction>,
     unreadable: Vec<UnreadableTransaction>,
 }
 
 impl TransactionDownload<'_> {
-    /// Fetches the next page. `Ok(true)`: a page arrived and more may follow; `Ok(false)`:
-    /// the download is complete (no request was made).
+    /// Fetches the next page and keeps its items for [`Self::finish`]. `Ok(true)`: a page
+    /// arrived and more may follow; `Ok(false)`: the download is complete (no request was
+    /// made).
     pub async fn next_page(&mut self) -> Result<bool> {
+        match self.next_slice().await? {
+            Some(slice) => {
+                self.transactions.extend(slice.transactions);
+                self.unreadable.extend(slice.unreadable);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Fetches the next page and hands it over (its items are not kept for
+    /// [`Self::finish`]: the caller takes them, e.g. the sync's writer). `Ok(None)`: the
+    /// download is complete (no request was made).
+    pub async fn next_slice(&mut self) -> Result<Option<TransactionSlice>> {
         if self.finished {
-            return Ok(false);
+            return Ok(None);
         }
         let quirks = &self.client.inner.settings.quirks;
         let page = self.next;
@@ -733,8 +750,7 @@ impl TransactionDownload<'_> {
             return Err(Error::HistoryShifted);
         }
         self.seen.extend(ids);
-        self.transactions.extend(slice.transactions);
-        self.unreadable.extend(slice.unreadable);
+        self.fetched += slice.transactions.len() + slice.unreadable.len();
         self.next = page + 1;
         self.finished = slice.last
             || slice.empty
@@ -746,7 +762,7 @@ impl TransactionDownload<'_> {
                 "KB transactions page took longer than the next-page window"
             );
         }
-        Ok(true)
+        Ok(Some(slice))
     }
 
     /// Pages fetched so far.
@@ -756,7 +772,7 @@ impl TransactionDownload<'_> {
 
     /// Items received so far (readable or not).
     pub fn fetched(&self) -> usize {
-        self.transactions.len() + self.unreadable.len()
+        self.fetched
     }
 
     /// What the download returned.

@@ -3,11 +3,13 @@
 //!
 //! [`apply`] writes one sync's result in one transaction: it first re-checks the job's fence
 //! (a worker whose lease was taken over gets [`Error::LostLease`] and writes nothing), then
-//! upserts the fetched transactions in one statement keyed by `(account_id, bank_key)`, keeps
+//! merges the fetched transactions, staged by one binary `COPY` into a temporary table
+//! ([`super::stage`]; the worker stages them while the pages arrive, [`apply_staged`]), in one
+//! statement keyed by `(account_id, bank_key)` that gives new rows ids oldest first, keeps
 //! the items Kasa could not read in `unreadable_transactions`, deletes the not-final rows
 //! (pending, scheduled, ...) from the window's start on that KB no longer lists, stores the
 //! balances, advances the watermark, runs the balance reconciliation and records the run.
-//! The upsert writes each movement's search text (`sync::movements::search_text`); a batch as
+//! The merge writes each movement's search text (`sync::movements::search_text`); a batch as
 //! large as everything the club stores (a first sync) builds the search indexes afterwards in
 //! one go instead of row by row ([`ApplyReport::search_indexes_rebuilt`]).
 //! Applying the same data again changes nothing; overlapping windows of the same bank state give
@@ -26,6 +28,7 @@ use uuid::Uuid;
 
 use super::jobs::{self, LostLease};
 use super::outcome::{Failure, RunOutcome, Trigger};
+use super::stage::{Refused, Stage, Staged};
 use crate::bank::wire::{
     AccountBalance, BalanceType, ReversalConvention, Transaction, TransactionStatus,
     UnreadableTransaction,
@@ -41,6 +44,9 @@ pub enum Error {
     LostLease(#[from] LostLease),
     #[error("the bank account {0} is not in this club's schema")]
     UnknownAccount(Uuid),
+    /// A text the bank sent cannot be stored (a NUL character); nothing was written.
+    #[error(transparent)]
+    Refused(#[from] Refused),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -152,7 +158,8 @@ pub struct Batch<'a> {
     pub fence: i64,
     /// The dates the download covered (inclusive).
     pub window: (Date, Date),
-    /// Everything KB listed for the window that Kasa could read, in KB's order.
+    /// Everything KB listed for the window that Kasa could read, in KB's order (staged and
+    /// merged by [`apply`]; [`apply_staged`] takes them already staged instead).
     pub transactions: &'a [Transaction],
     /// What KB listed that Kasa could not read (kept raw, shown, counted by reconciliation).
     pub unreadable: &'a [UnreadableTransaction],
@@ -255,20 +262,30 @@ impl Reconciliation {
 /// payments stay two rows). Enrichment (names, free texts), status and `lastUpdated` are not
 /// part of the fingerprint.
 pub fn bank_keys(transactions: &[Transaction]) -> Vec<String> {
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    transactions
-        .iter()
-        .map(|t| match t.account_servicer() {
+    let mut keys = BankKeys::default();
+    transactions.iter().map(|t| keys.next(t)).collect()
+}
+
+/// [`bank_keys`] one transaction at a time, across the pages of one download.
+#[derive(Debug, Default)]
+pub struct BankKeys {
+    seen: HashMap<String, u32>,
+}
+
+impl BankKeys {
+    /// The key of the download's next transaction.
+    pub fn next(&mut self, t: &Transaction) -> String {
+        match t.account_servicer() {
             Some(id) => format!("as:{id}"),
             None => {
                 let fp = fingerprint(t);
-                let ordinal = seen.entry(fp.clone()).or_insert(0);
+                let ordinal = self.seen.entry(fp.clone()).or_insert(0);
                 let key = format!("fp:{fp}:{ordinal}");
                 *ordinal += 1;
                 key
             }
-        })
-        .collect()
+        }
+    }
 }
 
 fn fingerprint(t: &Transaction) -> String {
@@ -330,176 +347,49 @@ fn status_rank_sql(column: &str) -> String {
     )
 }
 
-/// Whether copy `b` of a transaction replaces copy `a` (same rule as the upsert): higher
-/// status rank wins whatever `lastUpdated` says; same rank: `b` wins unless its `lastUpdated`
-/// is older at whole-second precision (KB's precision differs between environments).
-fn replaces(a: &Transaction, b: &Transaction) -> bool {
-    let (ra, rb) = (status_rank(status_of(a)), status_rank(status_of(b)));
-    let second = |t: &Transaction| t.last_updated.unix_timestamp();
-    rb > ra || (rb == ra && second(b) >= second(a))
+/// Which copy of a transaction wins: copy `b` replaces copy `a` when
+/// `precedence(b) >= precedence(a)` (same rule as the merge): higher status rank wins whatever
+/// `lastUpdated` says; same rank: `b` wins unless its `lastUpdated` is older at whole-second
+/// precision (KB's precision differs between environments).
+pub(super) fn precedence(t: &Transaction) -> (u8, i64) {
+    (status_rank(status_of(t)), t.last_updated.unix_timestamp())
 }
 
-/// Texts longer than this are cut before storing (a flag `long_text:...` says so); KB's
-/// documented limits are far lower.
-const STORED_TEXT_MAX: usize = 2_000;
-
-fn cap(text: Option<String>) -> Option<String> {
-    text.map(|t| match t.char_indices().nth(STORED_TEXT_MAX) {
-        Some((cut, _)) => t[..cut].to_owned(),
-        None => t,
-    })
-}
-
-/// Column arrays for the bulk upsert (one element per distinct bank key).
-#[derive(Default)]
-struct Columns {
-    bank_key: Vec<String>,
-    status: Vec<&'static str>,
-    amount_minor: Vec<i64>,
-    currency: Vec<String>,
-    instructed_minor: Vec<Option<i64>>,
-    instructed_currency: Vec<Option<String>>,
-    booking_date: Vec<Option<Date>>,
-    value_date: Vec<Option<Date>>,
-    counterparty_name: Vec<Option<String>>,
-    counterparty_account: Vec<Option<String>>,
-    counterparty_bank_code: Vec<Option<String>>,
-    counterparty_iban: Vec<Option<String>>,
-    variable_symbol: Vec<Option<String>>,
-    constant_symbol: Vec<Option<String>>,
-    specific_symbol: Vec<Option<String>>,
-    message: Vec<Option<String>>,
-    note: Vec<Option<String>>,
-    transaction_type: Vec<String>,
-    reversal: Vec<bool>,
-    last_updated: Vec<OffsetDateTime>,
-    kb_status: Vec<Option<String>>,
-    /// Flags joined by `,` (flags never contain one), split again in SQL.
-    flags: Vec<String>,
-    /// The movement as KB sent it (as Kasa read it), JSON text: the movement's detail page.
-    kb_json: Vec<Option<String>>,
-    /// What the search box finds ([`super::movements::search_text`]).
-    search_text: Vec<String>,
-}
-
-impl Columns {
-    /// One row per bank key; when a key repeats (paging overlap), the copy that [`replaces`]
-    /// the others wins (booked over pending whatever `lastUpdated` says).
-    fn from_batch(transactions: &[Transaction], convention: ReversalConvention) -> Columns {
-        let keys = bank_keys(transactions);
-        let mut latest: HashMap<&str, usize> = HashMap::new();
-        let mut order: Vec<&str> = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            match latest.get(key.as_str()) {
-                None => {
-                    latest.insert(key, i);
-                    order.push(key);
-                }
-                Some(&j) => {
-                    if replaces(&transactions[j], &transactions[i]) {
-                        latest.insert(key, i);
-                    }
-                }
-            }
-        }
-        // Oldest first (KB lists newest first): new rows get ids in date order, so the oldest
-        // movement not booked yet, which holds matching's scan position back
-        // (`payment::input::advance_scan`), is among the newest ids and a notified sync's
-        // matching reads only what lies above it.
-        order.reverse();
-        // Rows without any date (a pending hold, a future order) go last, as the newest.
-        order.sort_by_key(|key| {
-            latest
-                .get(key)
-                .and_then(|&i| transactions[i].booking_date.or(transactions[i].value_date))
-                .unwrap_or(Date::MAX)
-        });
-        let mut c = Columns::default();
-        for key in order {
-            let Some(&i) = latest.get(key) else { continue };
-            let t = &transactions[i];
-            let party = t.counter_party.clone().unwrap_or_default();
-            let refs = t.references.clone().unwrap_or_default();
-            c.bank_key.push(key.to_owned());
-            let movement = t.movement_minor_units(convention);
-            c.status.push(status_of(t));
-            c.amount_minor.push(movement);
-            c.currency.push(t.amount.currency.clone());
-            // The instructed amount takes the movement's direction.
-            c.instructed_minor.push(
-                t.instructed_money()
-                    .map(|m| m.minor_units.saturating_abs() * movement.signum()),
-            );
-            c.instructed_currency
-                .push(t.instructed_money().map(|m| m.currency.clone()));
-            c.booking_date.push(t.booking_date);
-            c.value_date.push(t.value_date);
-            let (name, account, iban) = (cap(party.name), cap(party.account_no), cap(party.iban));
-            let (message, note) = (
-                cap(refs.receiver),
-                cap(t
-                    .additional_transaction_information
-                    .clone()
-                    .or(refs.my_description)),
-            );
-            c.search_text.push(super::movements::search_text(
-                name.as_deref(),
-                message.as_deref(),
-                note.as_deref(),
-                account.as_deref(),
-                iban.as_deref(),
-            ));
-            c.counterparty_name.push(name);
-            c.counterparty_account.push(account);
-            c.counterparty_bank_code.push(cap(party.bank_code));
-            c.counterparty_iban.push(iban);
-            c.variable_symbol.push(cap(refs.variable));
-            c.constant_symbol.push(cap(refs.constant));
-            c.specific_symbol.push(cap(refs.specific));
-            c.message.push(message);
-            c.note.push(note);
-            c.transaction_type
-                .push(t.transaction_type.as_str().to_owned());
-            c.reversal.push(t.is_reversal());
-            c.last_updated.push(t.last_updated);
-            c.kb_status
-                .push(t.status.as_ref().map(|s| s.as_str().to_owned()));
-            c.flags.push(t.read_flags().join(","));
-            c.kb_json.push(serde_json::to_string(t).ok());
-        }
-        c
-    }
-}
-
-/// The bulk upsert. A stored row is replaced only by a copy that [`replaces`] it (rank first,
-/// then `lastUpdated` to the second) and differs from it, so re-applying changes nothing.
-fn upsert_sql() -> String {
+/// The merge of the staged rows ([`super::stage`]) into `transactions`: one
+/// `INSERT … SELECT … ON CONFLICT DO UPDATE`. Each key's winning row (`$2`, by `ord`: its
+/// position in the order new rows take ids, 0 for a copy that lost) takes the id reserved for
+/// that position (`$3` ids, reserved ascending in the statement), so new rows get ids oldest
+/// first without sorting the staged rows. A stored row is replaced only by a copy of at least
+/// its [`precedence`] (rank first, then `lastUpdated` to the second) that differs from it, so
+/// re-applying changes nothing.
+fn merge_sql() -> String {
     let (new_rank, old_rank) = (
         status_rank_sql("excluded.status"),
         status_rank_sql("transactions.status"),
     );
+    let staged = super::stage::TABLE;
     format!(
         "\
-INSERT INTO transactions (account_id, bank_key, status, amount_minor, currency, instructed_minor, \
-    instructed_currency, booking_date, value_date, counterparty_name, counterparty_account, \
-    counterparty_bank_code, counterparty_iban, variable_symbol, constant_symbol, specific_symbol, \
-    message, note, transaction_type, reversal, last_updated, first_seen_at, kb_status, flags, \
-    kb_json, search_text) \
-SELECT $1, u.bank_key, u.status, u.amount_minor, u.currency, u.instructed_minor, \
-    u.instructed_currency, u.booking_date, u.value_date, u.counterparty_name, \
-    u.counterparty_account, u.counterparty_bank_code, u.counterparty_iban, u.variable_symbol, \
-    u.constant_symbol, u.specific_symbol, u.message, u.note, u.transaction_type, u.reversal, \
-    u.last_updated, $22, u.kb_status, \
-    CASE WHEN u.flags = '' THEN '{{}}'::text[] ELSE string_to_array(u.flags, ',') END, \
-    u.kb_json::jsonb, u.search_text \
-FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::text[], $8::date[], \
-    $9::date[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
-    $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::timestamptz[], \
-    $23::text[], $24::text[], $25::text[], $26::text[]) \
-    AS u(bank_key, status, amount_minor, currency, instructed_minor, instructed_currency, \
-    booking_date, value_date, counterparty_name, counterparty_account, counterparty_bank_code, \
-    counterparty_iban, variable_symbol, constant_symbol, specific_symbol, message, note, \
-    transaction_type, reversal, last_updated, kb_status, flags, kb_json, search_text) \
+WITH sequence AS MATERIALIZED ( \
+    SELECT pg_get_serial_sequence('transactions', 'id')::regclass AS name), \
+ids AS MATERIALIZED ( \
+    SELECT COALESCE(array_agg(r.id ORDER BY r.id), '{{}}') AS ids \
+      FROM (SELECT nextval(sequence.name) AS id FROM sequence, generate_series(1, $3)) r) \
+INSERT INTO transactions (id, account_id, bank_key, status, amount_minor, currency, \
+    instructed_minor, instructed_currency, booking_date, value_date, counterparty_name, \
+    counterparty_account, counterparty_bank_code, counterparty_iban, variable_symbol, \
+    constant_symbol, specific_symbol, message, note, transaction_type, reversal, last_updated, \
+    first_seen_at, kb_status, flags, kb_json, search_text) \
+OVERRIDING SYSTEM VALUE \
+SELECT ids.ids[($2::int4[])[s.ord + 1]], $1, s.bank_key, s.status, s.amount_minor, s.currency, \
+    s.instructed_minor, s.instructed_currency, s.booking_date, s.value_date, \
+    s.counterparty_name, s.counterparty_account, s.counterparty_bank_code, s.counterparty_iban, \
+    s.variable_symbol, s.constant_symbol, s.specific_symbol, s.message, s.note, \
+    s.transaction_type, s.reversal, s.last_updated, $4, s.kb_status, \
+    CASE WHEN s.flags = '' THEN '{{}}'::text[] ELSE string_to_array(s.flags, ',') END, \
+    s.kb_json::jsonb, s.search_text \
+FROM {staged} s, ids \
+WHERE ($2::int4[])[s.ord + 1] > 0 \
 ON CONFLICT (account_id, bank_key) DO UPDATE SET \
     status = excluded.status, amount_minor = excluded.amount_minor, \
     currency = excluded.currency, instructed_minor = excluded.instructed_minor, \
@@ -606,42 +496,44 @@ impl SearchIndexes {
 ///
 /// Amounts are the movements under `batch.reversal_convention`; days are Prague dates; an
 /// `incomplete` batch writes everything it has but leaves the account stale (`fresh_as_of`
-/// unchanged, `last_error` = the reason) and records the run as `partial`.
+/// unchanged, `last_error` = the reason) and records the run as `partial`. The transactions
+/// are staged first ([`super::stage`]) and merged by [`apply_staged`]; a text the staging
+/// cannot hold (a NUL character) is [`Error::Refused`] and nothing is written.
 pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, Error> {
+    let mut stage = Stage::new(batch.reversal_convention);
+    let mut data = stage.page(batch.transactions)?;
+    data.extend(stage.end());
+    super::stage::create(tx).await?;
+    let mut copy = super::stage::copy_in(tx).await?;
+    copy.send(data).await?;
+    copy.finish().await?;
+    apply_staged(tx, batch, stage.finish()).await
+}
+
+/// [`apply`] of a download whose readable transactions were staged in this transaction while
+/// it ran (`staged`; `batch.transactions` is not read): fence check, then one merge of the
+/// staged rows into `transactions`, then the rest of [`apply`]. Drops the staging table.
+pub async fn apply_staged(
+    tx: &mut TenantTx,
+    batch: &Batch<'_>,
+    staged: Staged,
+) -> Result<ApplyReport, Error> {
     jobs::lock_fence(tx, batch.account_id, batch.fence).await??;
     let state = sync_state(tx, batch.account_id).await?;
     let today = prague_date(batch.now);
 
-    let c = Columns::from_batch(batch.transactions, batch.reversal_convention);
-    let rebuild = SearchIndexes::drop_for_bulk(tx, c.bank_key.len()).await?;
+    let rebuild = SearchIndexes::drop_for_bulk(tx, staged.movements()).await?;
     let search_indexes_rebuilt = rebuild.is_some();
-    let written: Vec<(bool,)> = sqlx::query_as(&upsert_sql())
+    // Per staged row (`ord`): its 1-based place in the id order, 0 for a copy that lost.
+    let mut place = vec![0i32; staged.rows];
+    for (n, &ord) in staged.order.iter().enumerate() {
+        place[ord as usize] = i32::try_from(n + 1).unwrap_or(i32::MAX);
+    }
+    let written: Vec<(bool,)> = sqlx::query_as(&merge_sql())
         .bind(batch.account_id)
-        .bind(&c.bank_key)
-        .bind(&c.status)
-        .bind(&c.amount_minor)
-        .bind(&c.currency)
-        .bind(&c.instructed_minor)
-        .bind(&c.instructed_currency)
-        .bind(&c.booking_date)
-        .bind(&c.value_date)
-        .bind(&c.counterparty_name)
-        .bind(&c.counterparty_account)
-        .bind(&c.counterparty_bank_code)
-        .bind(&c.counterparty_iban)
-        .bind(&c.variable_symbol)
-        .bind(&c.constant_symbol)
-        .bind(&c.specific_symbol)
-        .bind(&c.message)
-        .bind(&c.note)
-        .bind(&c.transaction_type)
-        .bind(&c.reversal)
-        .bind(&c.last_updated)
+        .bind(&place)
+        .bind(i64::try_from(staged.movements()).unwrap_or(i64::MAX))
         .bind(batch.now)
-        .bind(&c.kb_status)
-        .bind(&c.flags)
-        .bind(&c.kb_json)
-        .bind(&c.search_text)
         .fetch_all(&mut **tx)
         .await?;
     if let Some(rebuild) = rebuild {
@@ -655,27 +547,24 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     // id. A window that reaches today also owns every later (future-dated) row and the rows
     // without any date: KB lists a future-dated order while it exists.
     let (from, to) = batch.window;
+    let staged_table = super::stage::TABLE;
+    // What KB listed besides the staged (readable) keys.
     let unreadable_keys: Vec<String> = batch
         .unreadable
         .iter()
         .map(|u| u.bank_key.clone())
-        .filter(|key| !c.bank_key.contains(key))
+        .filter(|key| !staged.keys.contains(key))
         .collect();
-    let listed: Vec<String> = c
-        .bank_key
-        .iter()
-        .chain(unreadable_keys.iter())
-        .cloned()
-        .collect();
-    let removed = sqlx::query(
-        "DELETE FROM transactions \
+    let removed = sqlx::query(&format!(
+        "DELETE FROM transactions t \
           WHERE account_id = $1 AND status <> 'booked' AND NOT (bank_key = ANY($2)) \
+            AND NOT EXISTS (SELECT 1 FROM {staged_table} s WHERE s.bank_key = t.bank_key) \
             AND (COALESCE(booking_date, value_date) BETWEEN $3 AND $4 \
                  OR ((COALESCE(booking_date, value_date) > $4 \
-                      OR COALESCE(booking_date, value_date) IS NULL) AND $4 >= $5))",
-    )
+                      OR COALESCE(booking_date, value_date) IS NULL) AND $4 >= $5))"
+    ))
     .bind(batch.account_id)
-    .bind(&listed)
+    .bind(&unreadable_keys)
     .bind(from)
     .bind(to)
     .bind(today)
@@ -683,7 +572,10 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     .await?
     .rows_affected();
 
-    let unreadable = store_unreadable(tx, batch, &c.bank_key, &listed, today).await?;
+    let unreadable = store_unreadable(tx, batch, &staged, &unreadable_keys, today).await?;
+    sqlx::query(&format!("DROP TABLE {staged_table}"))
+        .execute(&mut **tx)
+        .await?;
     insert_balances(tx, batch.account_id, batch.balances, batch.now).await?;
 
     let history_complete = state.history_complete || batch.full_history;
@@ -741,7 +633,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
             started_at: batch.started_at,
             window: Some(batch.window),
             pages: batch.pages,
-            fetched: batch.transactions.len() + batch.unreadable.len(),
+            fetched: staged.rows + batch.unreadable.len(),
             outcome: if batch.incomplete.is_some() {
                 RunOutcome::Partial
             } else {
@@ -758,19 +650,20 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
 }
 
 /// Keeps the items Kasa could not read (upserted by key, raw text and what was salvaged),
-/// drops the ones KB now sends readably (`readable` keys) or no longer lists (same window rule
-/// as the not-booked rows). Returns how many this batch holds.
+/// drops the ones KB now sends readably (the `staged` keys) or no longer lists (same window
+/// rule as the not-booked rows; `listed` are the batch's other unreadable keys). Returns how
+/// many this batch holds.
 async fn store_unreadable(
     tx: &mut TenantTx,
     batch: &Batch<'_>,
-    readable: &[String],
+    staged: &Staged,
     listed: &[String],
     today: Date,
 ) -> Result<u64, sqlx::Error> {
     let mut kept = 0;
     let mut seen = std::collections::HashSet::new();
     for u in batch.unreadable {
-        if readable.contains(&u.bank_key) || !seen.insert(u.bank_key.as_str()) {
+        if staged.keys.contains(&u.bank_key) || !seen.insert(u.bank_key.as_str()) {
             continue;
         }
         kept += 1;
@@ -795,16 +688,16 @@ async fn store_unreadable(
         .execute(&mut **tx)
         .await?;
     }
-    sqlx::query(
-        "DELETE FROM unreadable_transactions \
+    let staged_table = super::stage::TABLE;
+    sqlx::query(&format!(
+        "DELETE FROM unreadable_transactions u \
           WHERE account_id = $1 \
-            AND (bank_key = ANY($2) \
-                 OR (NOT (bank_key = ANY($3)) \
-                     AND (day BETWEEN $4 AND $5 \
-                          OR ((day > $5 OR day IS NULL) AND $5 >= $6))))",
-    )
+            AND (EXISTS (SELECT 1 FROM {staged_table} s WHERE s.bank_key = u.bank_key) \
+                 OR (NOT (bank_key = ANY($2)) \
+                     AND (day BETWEEN $3 AND $4 \
+                          OR ((day > $4 OR day IS NULL) AND $4 >= $5))))"
+    ))
     .bind(batch.account_id)
-    .bind(readable)
     .bind(listed)
     .bind(batch.window.0)
     .bind(batch.window.1)
@@ -1044,28 +937,6 @@ mod tests {
         assert_eq!(bank_keys(&[renamed])[0], keys[1]);
         let other = card(None, "10.6", "BOOK", "2026-11-20T10:00:00Z");
         assert_ne!(bank_keys(&[other])[0], keys[1]);
-    }
-
-    #[test]
-    fn a_repeated_key_keeps_its_latest_state_and_amounts_are_signed() {
-        let pending = card(Some("x"), "99.99", "PDNG", "2026-11-20T10:00:00Z");
-        let booked = card(Some("x"), "99.99", "BOOK", "2026-11-21T10:00:00Z");
-        let c = Columns::from_batch(&[booked, pending], ReversalConvention::OwnDirection);
-        assert_eq!(c.bank_key, ["as:x"]);
-        assert_eq!(c.status, ["booked"]);
-        assert_eq!(c.amount_minor, [-9999]);
-        // The booked copy wins even when its lastUpdated is older or truncated.
-        let pending = card(Some("y"), "12.50", "PDNG", "2026-11-20T10:15:42.512345Z");
-        let booked = card(Some("y"), "12.12", "BOOK", "2026-11-20T10:15:42Z");
-        let older_booked = card(Some("y"), "12.12", "BOOK", "2026-11-19T10:00:00Z");
-        for rows in [
-            [pending.clone(), booked.clone()],
-            [booked.clone(), pending.clone()],
-            [older_booked, pending],
-        ] {
-            let c = Columns::from_batch(&rows, ReversalConvention::OwnDirection);
-            assert_eq!((c.status[0], c.amount_minor[0]), ("booked", -1212));
-        }
     }
 
     #[test]

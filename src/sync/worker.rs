@@ -1,7 +1,8 @@
 //! The sync worker: claims due jobs ([`jobs::claim`]) and syncs each account — token, window
-//! (Prague days), every page at once through the client's one paging loop
-//! ([`crate::bank::TransactionDownload`]), balances, one tenant transaction
-//! ([`ledger::apply`]), reschedule ([`jobs::finish`]) — while a heartbeat keeps the lease.
+//! (Prague days), every page back to back through the client's one paging loop
+//! ([`crate::bank::TransactionDownload`]) in a fetch task whose pages the writer stages by
+//! `COPY` as they arrive ([`super::stage`]), balances, one tenant transaction (the staging's;
+//! [`ledger::apply_staged`]), reschedule ([`jobs::finish`]) — while a heartbeat keeps the lease.
 //!
 //! Rate limits (docs/decisions.md, "KB's 429"): only KB's unchanged-data answer on the
 //! transaction list, after a download that was applied, means "nothing new" (the account is
@@ -16,14 +17,17 @@ use std::sync::Arc;
 use futures::StreamExt;
 use sqlx::PgPool;
 use time::{Date, Duration, OffsetDateTime};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::AccessTokens;
 use super::jobs::{self, ClaimedJob, Outcome, Schedule};
 use super::ledger::{self, ApplyReport, Batch, RunRecord};
 use super::outcome::{Failure, Problem, RunOutcome, Trigger};
-use crate::bank::wire::AccountBalance;
-use crate::bank::{Downloaded, Error as BankError, KbClient, Secret};
+use super::stage::{self, Refused, Stage, Staged};
+use crate::bank::wire::{AccountBalance, TransactionSlice, UnreadableTransaction};
+use crate::bank::{Error as BankError, KbClient, Secret};
 use crate::clock::SharedClock;
 use crate::db::tenant::{Tenant, TenantKey, TenantTx};
 use crate::i18n::{prague_date, prague_day_end, prague_day_start};
@@ -98,6 +102,8 @@ enum SyncError {
     Db(#[from] sqlx::Error),
     #[error("the transaction history kept changing during paging")]
     KeptShifting,
+    #[error("the download stopped: {0}")]
+    FetchStopped(String),
     /// KB's unchanged-data answer, but the last download was never applied: KB blocks the
     /// download Kasa needs until 61 minutes after that one.
     #[error(
@@ -123,7 +129,10 @@ impl SyncError {
             SyncError::Bank(e) => Problem::of_bank(e),
             SyncError::KeptShifting => Problem::Shifting,
             SyncError::Blocked { .. } => Problem::Blocked,
-            SyncError::Ledger(_) | SyncError::Db(_) | SyncError::Unchanged { .. } => Problem::Other,
+            SyncError::Ledger(_)
+            | SyncError::Db(_)
+            | SyncError::FetchStopped(_)
+            | SyncError::Unchanged { .. } => Problem::Other,
         };
         Failure::new(problem, self.to_string())
     }
@@ -513,6 +522,8 @@ async fn sync_account<T: AccessTokens>(
             }
             Err(Fetch::Bank(e)) => return Err(e.into()),
             Err(Fetch::Db(e)) => return Err(e.into()),
+            Err(Fetch::Refused(e)) => return Err(ledger::Error::from(e).into()),
+            Err(Fetch::Stopped(e)) => return Err(SyncError::FetchStopped(e)),
         }
     };
 
@@ -534,15 +545,20 @@ async fn sync_account<T: AccessTokens>(
     };
 
     let fetched_after = timer.elapsed();
-    let mut tx = TenantTx::begin(&deps.pool, tenant).await?;
-    let report = ledger::apply(
+    let StagedDownload {
+        mut tx,
+        staged,
+        unreadable,
+    } = downloaded;
+    let rows = staged.rows;
+    let report = ledger::apply_staged(
         &mut tx,
         &Batch {
             account_id: job.account_id,
             fence: job.fence,
             window,
-            transactions: &downloaded.transactions,
-            unreadable: &downloaded.unreadable,
+            transactions: &[],
+            unreadable: &unreadable,
             balances: &balances,
             reversal_convention: deps.kb.settings().quirks.reversal_convention,
             incomplete: incomplete.as_ref().map(|(failure, _)| failure),
@@ -553,6 +569,7 @@ async fn sync_account<T: AccessTokens>(
             started_at: info.started_at,
             now: deps.clock.now(),
         },
+        staged,
     )
     .await?;
     let applied_after = timer.elapsed();
@@ -562,11 +579,12 @@ async fn sync_account<T: AccessTokens>(
     let hooked_after = timer.elapsed();
     tx.commit().await?;
     info.downloaded_at = None;
-    // apply_ms = ledger_ms + after_apply_ms + the commit.
+    // fetch_ms: the pages with their staging (which overlap) and the balances; ledger_ms: the
+    // merge and the rest of the apply; apply_ms = ledger_ms + after_apply_ms + the commit.
     tracing::debug!(
         pages = info.pages,
         reach = ?planned.reach,
-        rows = downloaded.transactions.len(),
+        rows,
         search_indexes_rebuilt = report.search_indexes_rebuilt,
         fetch_ms = fetched_after.as_millis() as u64,
         ledger_ms = (applied_after - fetched_after).as_millis() as u64,
@@ -577,9 +595,14 @@ async fn sync_account<T: AccessTokens>(
     Ok(Synced { report, incomplete })
 }
 
+/// Why a download did not end staged.
 enum Fetch {
     Bank(BankError),
     Db(sqlx::Error),
+    /// A row the staging cannot hold.
+    Refused(Refused),
+    /// The fetch task ended without its result (it panicked).
+    Stopped(String),
 }
 
 impl From<BankError> for Fetch {
@@ -588,11 +611,37 @@ impl From<BankError> for Fetch {
     }
 }
 
-/// Downloads every page of the window back to back through the client's paging loop (KB
-/// drops the paging context after 10 s, kb-adaa-spec §7.5), recording progress after each
-/// page: pipelined, page N's progress is written while page N+1 is fetched, so the write never
-/// delays the next request. The window's Prague days become instants: from the start of the
-/// first day to the end of the last (at most now).
+impl From<sqlx::Error> for Fetch {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<Refused> for Fetch {
+    fn from(e: Refused) -> Self {
+        Self::Refused(e)
+    }
+}
+
+/// Pages the fetch task may get ahead of the writer (the channel's bound): enough to keep
+/// the requests back to back while a page is staged, few enough to hold little memory.
+const PAGES_AHEAD: usize = 4;
+
+/// A download staged in the transaction that will apply it ([`ledger::apply_staged`]).
+struct StagedDownload {
+    tx: TenantTx,
+    staged: Staged,
+    unreadable: Vec<UnreadableTransaction>,
+}
+
+/// Downloads every page of the window and stages it, the two overlapping: a fetch task
+/// ([`fetch_pages`]) requests the pages in order, back to back (KB drops the paging context
+/// after 10 s, kb-adaa-spec §7.5), and hands each over a bounded channel to this writer, which
+/// copies its rows into the staging table of a new tenant transaction ([`stage`]) and records
+/// the progress (committed apart, for the account's page) while the next page is fetched. The
+/// window's Prague days become instants: from the start of the first day to the end of the
+/// last (at most now). On any error the transaction rolls back and the fetch task is stopped;
+/// a KB error is the fetch task's result, as the client returned it.
 async fn download<T: AccessTokens>(
     deps: &SyncDeps<T>,
     tenant: &Tenant,
@@ -601,36 +650,91 @@ async fn download<T: AccessTokens>(
     (from, to): (Date, Date),
     now: OffsetDateTime,
     info: &mut RunInfo,
-) -> Result<Downloaded, Fetch> {
+) -> Result<StagedDownload, Fetch> {
     let from_at = prague_day_start(from);
     let to_at = prague_day_end(to).min(now).max(from_at);
     info.pages = 0;
     info.fetched = 0;
-    let mut download = deps
-        .kb
-        .download(token, &job.kb_account_id, Some(from_at), Some(to_at));
-    // The progress of the page before, written beside the next request (the last one beside
-    // the request-less `Ok(false)` that ends the loop).
-    let mut unwritten: Option<(u32, usize)> = None;
-    loop {
-        let report = unwritten.take();
-        let (more, written) = tokio::join!(download.next_page(), async {
-            match report {
-                Some((pages, fetched)) => progress(&deps.pool, tenant, job, pages, fetched).await,
-                None => Ok(()),
+    let (pages, mut arrived) = mpsc::channel(PAGES_AHEAD);
+    // Dropping the set (an error below, or the sync cancelled) aborts the task: none outlives
+    // its download.
+    let mut fetch = JoinSet::new();
+    fetch.spawn(
+        fetch_pages(
+            deps.kb.clone(),
+            token.clone(),
+            job.kb_account_id.clone(),
+            (from_at, to_at),
+            pages,
+        )
+        .instrument(tracing::Span::current()),
+    );
+    let mut tx = TenantTx::begin(&deps.pool, tenant).await?;
+    stage::create(&mut tx).await?;
+    let mut stage = Stage::new(deps.kb.settings().quirks.reversal_convention);
+    let mut unreadable = Vec::new();
+    let mut copy = stage::copy_in(&mut tx).await?;
+    let written: Result<(), Fetch> = async {
+        while let Some(slice) = arrived.recv().await {
+            let data = stage.page(&slice.transactions)?;
+            unreadable.extend(slice.unreadable);
+            info.pages += 1;
+            info.fetched = stage.len() + unreadable.len();
+            // KB starts its 61 minutes at the first page.
+            info.downloaded_at.get_or_insert(deps.clock.now());
+            let (sent, progressed) = tokio::join!(
+                copy.send(data),
+                progress(&deps.pool, tenant, job, info.pages, info.fetched)
+            );
+            sent?;
+            progressed?;
+        }
+        // The channel closed: the task ended. Its result says whether the download is whole.
+        match fetch.join_next().await {
+            Some(Ok(result)) => result.map_err(Fetch::Bank),
+            Some(Err(e)) => Err(Fetch::Stopped(e.to_string())),
+            None => Err(Fetch::Stopped("no fetch task".to_owned())),
+        }
+    }
+    .await;
+    match written {
+        Ok(()) => {
+            copy.send(stage.end()).await?;
+            copy.finish().await?;
+        }
+        Err(e) => {
+            // Ends the COPY; the transaction rolls back when dropped.
+            if let Err(abort) = copy.abort("the download failed").await {
+                tracing::debug!(error = %abort, "aborting the staging copy");
             }
-        });
-        written.map_err(Fetch::Db)?;
-        if !more? {
+            return Err(e);
+        }
+    }
+    Ok(StagedDownload {
+        tx,
+        staged: stage.finish(),
+        unreadable,
+    })
+}
+
+/// The fetch task: the window's pages in order, each handed to the writer as soon as it is
+/// read (waiting only when [`PAGES_AHEAD`] pages wait already). Its result is the download's:
+/// `Ok` when the last page was handed over (or the writer stopped taking them: its own error
+/// is the sync's), else KB's error as the client returned it.
+async fn fetch_pages(
+    kb: KbClient,
+    token: Secret<String>,
+    kb_account_id: String,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    pages: mpsc::Sender<TransactionSlice>,
+) -> Result<(), BankError> {
+    let mut download = kb.download(&token, &kb_account_id, Some(from), Some(to));
+    while let Some(slice) = download.next_slice().await? {
+        if pages.send(slice).await.is_err() {
             break;
         }
-        info.pages = download.pages();
-        info.fetched = download.fetched();
-        // KB starts its 61 minutes at the first page.
-        info.downloaded_at.get_or_insert(deps.clock.now());
-        unwritten = Some((info.pages, info.fetched));
     }
-    Ok(download.finish())
+    Ok(())
 }
 
 async fn progress(

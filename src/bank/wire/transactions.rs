@@ -370,10 +370,35 @@ impl Transaction {
     /// (amount, currency, direction, dates, `lastUpdated`, reversal flag) cannot be read
     /// exactly comes back as [`UnreadableTransaction`] with whatever could be salvaged; odd
     /// informational fields never fail the row (see [`Transaction::read_flags`]).
+    ///
+    /// An item with a NUL character (U+0000) in any text is kept raw too: PostgreSQL's `text`
+    /// and `jsonb` cannot hold one, so no column could store it as sent.
     pub fn read(raw: &str) -> Result<Transaction, Box<UnreadableTransaction>> {
-        serde_json::from_str::<Transaction>(raw)
-            .map_err(|e| Box::new(UnreadableTransaction::salvage(raw, &e)))
+        let unreadable = |e: &serde_json::Error| Box::new(UnreadableTransaction::salvage(raw, e));
+        let transaction = serde_json::from_str::<Transaction>(raw).map_err(|e| unreadable(&e))?;
+        if json_holds_nul(raw) {
+            return Err(unreadable(&serde_json::Error::custom(
+                "a text holds a NUL character (U+0000), which Kasa cannot store",
+            )));
+        }
+        Ok(transaction)
     }
+}
+
+/// Whether a JSON text holds a NUL character in any string or key (JSON carries one only as
+/// the escape `\u0000`, so only such a text is parsed).
+pub fn json_holds_nul(json: &str) -> bool {
+    fn holds(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(holds),
+            serde_json::Value::Object(fields) => fields
+                .iter()
+                .any(|(key, value)| key.contains('\0') || holds(value)),
+            _ => false,
+        }
+    }
+    json.contains("\\u0000") && serde_json::from_str(json).is_ok_and(|v| holds(&v))
 }
 
 /// Longest documented text of a name (Czech payment norms allow 140 characters for texts).
@@ -443,16 +468,18 @@ impl UnreadableTransaction {
         use sha2::Digest;
         let fields: std::collections::HashMap<String, Box<RawValue>> =
             serde_json::from_str(raw).unwrap_or_default();
+        // What is salvaged is stored as text: a text with a NUL is left out.
         let text = |name: &str| -> Option<String> {
             fields
                 .get(name)
                 .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+                .filter(|t| !t.contains('\0'))
         };
         let servicer = fields
             .get("references")
             .and_then(|v| serde_json::from_str::<serde_json::Value>(v.get()).ok())
             .and_then(|v| v.get("accountServicer")?.as_str().map(str::to_owned))
-            .filter(|s| !s.is_empty());
+            .filter(|s| !s.is_empty() && !s.contains('\0'));
         let bank_key = match servicer {
             Some(id) => format!("as:{id}"),
             None => format!("raw:{}", hex::encode(sha2::Sha256::digest(raw.as_bytes()))),
@@ -481,12 +508,15 @@ impl UnreadableTransaction {
                 (Some(m), Some(d)) => Some(d.signed(m.minor_units)),
                 _ => None,
             },
-            currency: amount.map(|m| m.currency).or_else(|| {
-                fields
-                    .get("amount")
-                    .and_then(|v| serde_json::from_str::<serde_json::Value>(v.get()).ok())
-                    .and_then(|v| v.get("currency")?.as_str().map(str::to_owned))
-            }),
+            currency: amount
+                .map(|m| m.currency)
+                .or_else(|| {
+                    fields
+                        .get("amount")
+                        .and_then(|v| serde_json::from_str::<serde_json::Value>(v.get()).ok())
+                        .and_then(|v| v.get("currency")?.as_str().map(str::to_owned))
+                })
+                .filter(|c| !c.contains('\0')),
             date,
             status: text("status"),
         }

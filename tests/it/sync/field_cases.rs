@@ -484,6 +484,74 @@ async fn every_status_has_its_meaning_and_only_booked_rows_count() {
     );
 }
 
+/// Texts the bank may send that a text `COPY` would have to escape go through the staging
+/// (binary `COPY`) byte for byte; a NUL, which PostgreSQL's text cannot hold, keeps its item
+/// raw among the unreadable ones instead of failing the sync; a batch built past the wire
+/// with one is refused by name and writes nothing.
+#[tokio::test]
+async fn hostile_texts_are_stored_verbatim_and_a_nul_keeps_its_item_raw() {
+    let club = ledger_club().await;
+    let x = club.account_id;
+    let now = datetime!(2026-11-26 12:00 UTC);
+    let name = "Novák\tJan\n\"Q\", \\N \\. \r\n{a,\"b\"} ';DROP 😀 \u{2028}";
+    let message = "VS 1\t2\\3\nřádek\\\\ \\x00 konec";
+    let mut hostile = item("hostile", "CREDIT", "100", "BOOK", "2026-11-26");
+    hostile["counterParty"]["name"] = json!(name);
+    hostile["references"]["receiver"] = json!(message);
+    hostile["additionalTransactionInformation"] = json!("\\u0000 is only text here");
+    let mut nul = item("nul", "CREDIT", "200", "BOOK", "2026-11-26");
+    nul["counterParty"]["name"] = json!("Jan\u{0}Novák");
+    let report = apply_items(&club, x, date!(2026 - 11 - 19), &[hostile, nul], now).await;
+    assert_eq!((report.inserted, report.unreadable), (1, 1));
+
+    let mut tx = TenantTx::begin(&club.pool, &club.tenant).await.expect("tx");
+    let (stored_name, stored_message, note, json_name): (String, String, String, String) =
+        sqlx::query_as(
+            "SELECT counterparty_name, message, note, kb_json->'counterParty'->>'name' \
+               FROM transactions WHERE account_id = $1 AND bank_key = 'as:hostile'",
+        )
+        .bind(x)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("row");
+    assert_eq!(stored_name, name);
+    assert_eq!(stored_message, message);
+    assert_eq!(note, "\\u0000 is only text here");
+    assert_eq!(json_name, name);
+    let (problem, amount): (String, Option<i64>) = sqlx::query_as(
+        "SELECT problem, amount_minor FROM unreadable_transactions \
+          WHERE account_id = $1 AND bank_key = 'as:nul'",
+    )
+    .bind(x)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("the NUL item is kept raw");
+    assert!(problem.contains("NUL"), "{problem}");
+    assert_eq!(amount, Some(20_000));
+    drop(tx);
+
+    // Past the wire (a transaction read without its checks), the staging refuses by name.
+    let mut past_wire = item("past-wire", "CREDIT", "300", "BOOK", "2026-11-26");
+    past_wire["references"]["receiver"] = json!("a\u{0}b");
+    let past_wire: kasa::bank::wire::Transaction =
+        serde_json::from_value(past_wire).expect("transaction");
+    let before = stored(&club, x).await.len();
+    let window = (date!(2026 - 11 - 19), prague_date(now));
+    let mut tx = TenantTx::begin(&club.pool, &club.tenant).await.expect("tx");
+    let refused = ledger::apply(&mut tx, &download(x, window, &[past_wire], &[], now)).await;
+    drop(tx);
+    match refused {
+        Err(ledger::Error::Refused(e)) => {
+            assert_eq!(
+                (e.bank_key.as_str(), e.field),
+                ("as:past-wire", "references.receiver")
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(stored(&club, x).await.len(), before, "nothing written");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cases 12 and 13: what is stored for matching
 // ---------------------------------------------------------------------------------------------
