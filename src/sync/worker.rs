@@ -579,6 +579,24 @@ async fn sync_account<T: AccessTokens>(
     let hooked_after = timer.elapsed();
     tx.commit().await?;
     info.downloaded_at = None;
+    if report.search_indexes_rebuilt {
+        // A bulk write: the planner's statistics are refreshed beside the next runs, not
+        // before this one finishes (a notification meanwhile would wait for it).
+        let (pool, tenant) = (deps.pool.clone(), tenant.clone());
+        tokio::spawn(
+            async move {
+                let refreshed = async {
+                    let mut tx = TenantTx::begin(&pool, &tenant).await?;
+                    ledger::refresh_statistics(&mut tx).await?;
+                    tx.commit().await
+                };
+                if let Err(e) = refreshed.await {
+                    tracing::warn!(error = %e, "refreshing the transactions' statistics failed");
+                }
+            }
+            .instrument(tracing::Span::current()),
+        );
+    }
     // fetch_ms: the pages with their staging (which overlap) and the balances; ledger_ms: the
     // merge and the rest of the apply; apply_ms = ledger_ms + after_apply_ms + the commit.
     tracing::debug!(

@@ -872,3 +872,32 @@ async fn decisions_and_allocations_refer_only_to_rows_that_exist_and_deleting_a_
     tx.rollback().await.expect("rollback");
     assert_eq!(left, (0, 0));
 }
+
+#[tokio::test]
+async fn a_first_sync_of_a_long_history_refreshes_the_planners_statistics_of_its_table() {
+    let club = Club::with_history(3_000).await;
+    club.sync().await;
+    assert!(
+        club.count("SELECT count(*) FROM transactions").await > 1_000,
+        "a bulk write"
+    );
+    // `ANALYZE` runs beside the next runs, not in the sync: it is recorded within moments.
+    let schema = club.tenant.schema().as_str().to_owned();
+    let mut analyzed = false;
+    for _ in 0..100 {
+        let (at,): (Option<time::OffsetDateTime>,) = sqlx::query_as(
+            "SELECT last_analyze FROM pg_stat_user_tables \
+              WHERE schemaname = $1 AND relname = 'transactions'",
+        )
+        .bind(&schema)
+        .fetch_one(&club.app.pool)
+        .await
+        .expect("stats");
+        if at.is_some() {
+            analyzed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(analyzed, "no ANALYZE of the club's transactions");
+}
