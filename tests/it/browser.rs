@@ -151,8 +151,15 @@ pub(crate) async fn expect_text_within(c: &Client, text: &str, seconds: u64) -> 
     .into())
 }
 
+/// Clicks `css`, waiting up to 15 s for it to be there: after a form is sent, the next page
+/// may still be on its way (and the page before may show the same text).
 pub(crate) async fn click(c: &Client, css: &str) -> Outcome {
-    c.find(Locator::Css(css)).await?.click().await?;
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await?
+        .click()
+        .await?;
     Ok(())
 }
 
