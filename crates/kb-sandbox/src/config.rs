@@ -354,6 +354,10 @@ pub struct SandboxConfig {
     pub vendor_name: String,
     /// IČO put into software statements as `vendorRegistrationNumber`.
     pub vendor_registration_number: String,
+    /// Whether the state is written to `state.json` after changes (so the sandbox survives a
+    /// restart). On by default; the benchmarks turn it off: with a large ledger each snapshot
+    /// takes a core for a while, work that the real bank does not do on Kasa's machine.
+    pub snapshots: bool,
 }
 
 impl SandboxConfig {
@@ -374,6 +378,7 @@ impl SandboxConfig {
             seed: SeedSettings::default(),
             vendor_name: "Kasa Demo z.s.".to_owned(),
             vendor_registration_number: "12345678".to_owned(),
+            snapshots: true,
         }
     }
 }

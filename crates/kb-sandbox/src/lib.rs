@@ -224,7 +224,7 @@ impl KbSandbox {
             .timeout(config.events.call_timeout)
             .build()
             .map_err(|e| SandboxError::Other(format!("http client: {e}")))?;
-        let store = Store::new(state, snapshot);
+        let store = Store::new(state, config.snapshots.then_some(snapshot));
         store.save()?;
         let paths = pki.paths.clone();
         let signing_public_key_pem = pki.signer.public_key_pem();

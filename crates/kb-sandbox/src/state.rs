@@ -221,7 +221,8 @@ impl State {
 #[derive(Debug)]
 pub struct Store {
     state: std::sync::Arc<Mutex<State>>,
-    path: PathBuf,
+    /// Where snapshots go; `None`: never written (`SandboxConfig::snapshots` off).
+    path: Option<PathBuf>,
     /// A background flush is scheduled or running.
     writing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Changes not yet in a snapshot.
@@ -241,8 +242,8 @@ impl Store {
         }
     }
 
-    /// Wraps a state that will be saved to `path`.
-    pub fn new(state: State, path: PathBuf) -> Self {
+    /// Wraps a state that will be saved to `path` (never saved if `None`).
+    pub fn new(state: State, path: Option<PathBuf>) -> Self {
         Self {
             state: std::sync::Arc::new(Mutex::new(state)),
             path,
@@ -271,9 +272,12 @@ impl Store {
             let mut guard = self.read();
             f(&mut guard)
         };
+        let Some(path) = self.path.clone() else {
+            return out;
+        };
         self.dirty.store(true, Ordering::SeqCst);
         if !self.writing.swap(true, Ordering::SeqCst) {
-            let (state, path) = (self.state.clone(), self.path.clone());
+            let state = self.state.clone();
             let (writing, dirty) = (self.writing.clone(), self.dirty.clone());
             std::thread::spawn(move || {
                 // A large ledger takes a while to serialize: leave the cores to the API for
@@ -301,13 +305,16 @@ impl Store {
     /// Writes the snapshot now (waits for a background write first).
     pub fn save(&self) -> Result<(), SandboxError> {
         use std::sync::atomic::Ordering;
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         while self.writing.swap(true, Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let result = {
             let guard = self.read();
             self.dirty.store(false, Ordering::SeqCst);
-            write_snapshot(&self.path, &guard)
+            write_snapshot(path, &guard)
         };
         self.writing.store(false, Ordering::SeqCst);
         result

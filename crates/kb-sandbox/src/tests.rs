@@ -1287,3 +1287,19 @@ async fn card_hold_counts_in_available_balance_and_books_with_the_same_id() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_snapshots_off_the_state_is_never_written_to_disk() {
+    let dir = temp_dir();
+    let mut c = config(&dir);
+    c.snapshots = false;
+    let h = KbSandbox::start(c.clone()).await.unwrap();
+    let r = register(&h).await;
+    send_payment(
+        &h,
+        json!({"account": r.account_ids[0], "amount": 1234, "vs": "2025001"}),
+    )
+    .await;
+    h.shutdown().await;
+    assert!(!dir.join("state.json").exists(), "a snapshot was written");
+}
