@@ -573,9 +573,6 @@ pub async fn apply_staged(
     .rows_affected();
 
     let unreadable = store_unreadable(tx, batch, &staged, &unreadable_keys, today).await?;
-    sqlx::query(&format!("DROP TABLE {staged_table}"))
-        .execute(&mut **tx)
-        .await?;
     insert_balances(tx, batch.account_id, batch.balances, batch.now).await?;
 
     let history_complete = state.history_complete || batch.full_history;

@@ -1,5 +1,5 @@
 //! The staging of one download's readable transactions: `pg_temp.staged_transactions`, a
-//! temporary table of the apply's transaction (`ON COMMIT DROP`), filled by one binary `COPY`
+//! temporary table of the apply's connection (`ON COMMIT DELETE ROWS`), filled by one binary `COPY`
 //! while the pages arrive, and merged into `transactions` by one statement
 //! (`sync::ledger::apply_staged`).
 //!
@@ -70,18 +70,29 @@ pub struct Refused {
     pub field: &'static str,
 }
 
-/// Creates the (empty) staging table in `tx`; it is dropped at the end of the transaction, or
-/// by the merge.
+/// Makes the staging table ready and empty in `tx`. It is created once per pooled connection
+/// and kept (`ON COMMIT DELETE ROWS`: emptied by every commit, and a rollback takes its rows
+/// back), not created and dropped per sync: each table created or dropped changes the system
+/// catalog, and every change to the catalog is an invalidation that every other connection
+/// must process. With 2 000 clubs' schemas (300 000 relations) that cost a sync throughput
+/// of 22 accounts/s instead of 87 (docs/benchmarks.md, the scale run of 2026-11-30). One
+/// round trip either way.
 pub async fn create(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
     let columns = COLUMNS
         .iter()
         .map(|(name, kind)| format!("{name} {kind}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let name = TABLE.trim_start_matches("pg_temp.");
     // The names are this module's constants, never input.
     sqlx::query(&format!(
-        "CREATE TEMPORARY TABLE {} ({columns}) ON COMMIT DROP",
-        TABLE.trim_start_matches("pg_temp.")
+        "DO $$ BEGIN \
+           IF to_regclass('{TABLE}') IS NULL THEN \
+             CREATE TEMPORARY TABLE {name} ({columns}) ON COMMIT DELETE ROWS; \
+           ELSE \
+             DELETE FROM {TABLE}; \
+           END IF; \
+         END $$"
     ))
     .execute(&mut **tx)
     .await?;
