@@ -503,7 +503,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
     let mut stage = Stage::new(batch.reversal_convention);
     let mut data = stage.page(batch.transactions)?;
     data.extend(stage.end());
-    super::stage::create(tx).await?;
+    super::stage::clear(tx).await?;
     let mut copy = super::stage::copy_in(tx).await?;
     copy.send(data).await?;
     copy.finish().await?;
@@ -512,7 +512,7 @@ pub async fn apply(tx: &mut TenantTx, batch: &Batch<'_>) -> Result<ApplyReport, 
 
 /// [`apply`] of a download whose readable transactions were staged in this transaction while
 /// it ran (`staged`; `batch.transactions` is not read): fence check, then one merge of the
-/// staged rows into `transactions`, then the rest of [`apply`]. Drops the staging table.
+/// staged rows into `transactions`, then the rest of [`apply`]. Empties the staging table before returning.
 pub async fn apply_staged(
     tx: &mut TenantTx,
     batch: &Batch<'_>,
@@ -536,6 +536,9 @@ pub async fn apply_staged(
         .bind(batch.now)
         .fetch_all(&mut **tx)
         .await?;
+    // The merge was the staging table's one reader: emptied now, so nothing staged outlives
+    // this transaction (`stage::clear`).
+    super::stage::clear(tx).await?;
     if let Some(rebuild) = rebuild {
         rebuild.create(tx).await?;
     }
@@ -545,9 +548,10 @@ pub async fn apply_staged(
     // Not-booked rows (pending, scheduled, cancelled, rejected, unknown) of the window that KB
     // no longer lists are gone: a hold released, an order cancelled, or booked under another
     // id. A window that reaches today also owns every later (future-dated) row and the rows
-    // without any date: KB lists a future-dated order while it exists.
+    // without any date: KB lists a future-dated order while it exists. The candidates are
+    // read and compared with what KB listed here (the staged keys are in memory), so no plan
+    // depends on estimates of the staging table.
     let (from, to) = batch.window;
-    let staged_table = super::stage::TABLE;
     // What KB listed besides the staged (readable) keys.
     let unreadable_keys: Vec<String> = batch
         .unreadable
@@ -555,22 +559,37 @@ pub async fn apply_staged(
         .map(|u| u.bank_key.clone())
         .filter(|key| !staged.keys.contains(key))
         .collect();
-    let removed = sqlx::query(&format!(
-        "DELETE FROM transactions t \
-          WHERE account_id = $1 AND status <> 'booked' AND NOT (bank_key = ANY($2)) \
-            AND NOT EXISTS (SELECT 1 FROM {staged_table} s WHERE s.bank_key = t.bank_key) \
-            AND (COALESCE(booking_date, value_date) BETWEEN $3 AND $4 \
-                 OR ((COALESCE(booking_date, value_date) > $4 \
-                      OR COALESCE(booking_date, value_date) IS NULL) AND $4 >= $5))"
-    ))
+    let not_booked: Vec<(String,)> = sqlx::query_as(
+        "SELECT bank_key FROM transactions \
+          WHERE account_id = $1 AND status <> 'booked' \
+            AND (COALESCE(booking_date, value_date) BETWEEN $2 AND $3 \
+                 OR ((COALESCE(booking_date, value_date) > $3 \
+                      OR COALESCE(booking_date, value_date) IS NULL) AND $3 >= $4))",
+    )
     .bind(batch.account_id)
-    .bind(&unreadable_keys)
     .bind(from)
     .bind(to)
     .bind(today)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut **tx)
+    .await?;
+    let gone: Vec<String> = not_booked
+        .into_iter()
+        .map(|(key,)| key)
+        .filter(|key| !staged.keys.contains(key) && !unreadable_keys.contains(key))
+        .collect();
+    let removed = if gone.is_empty() {
+        0
+    } else {
+        sqlx::query(
+            "DELETE FROM transactions \
+              WHERE account_id = $1 AND status <> 'booked' AND bank_key = ANY($2)",
+        )
+        .bind(batch.account_id)
+        .bind(&gone)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+    };
 
     let unreadable = store_unreadable(tx, batch, &staged, &unreadable_keys, today).await?;
     insert_balances(tx, batch.account_id, batch.balances, batch.now).await?;
@@ -685,16 +704,28 @@ async fn store_unreadable(
         .execute(&mut **tx)
         .await?;
     }
-    let staged_table = super::stage::TABLE;
-    sqlx::query(&format!(
-        "DELETE FROM unreadable_transactions u \
+    // Items KB now sends readably: the club's few unreadable keys, compared with the staged
+    // keys here (no plan depends on estimates of the staging table).
+    let stored: Vec<(String,)> =
+        sqlx::query_as("SELECT bank_key FROM unreadable_transactions WHERE account_id = $1")
+            .bind(batch.account_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let readable_now: Vec<String> = stored
+        .into_iter()
+        .map(|(key,)| key)
+        .filter(|key| staged.keys.contains(key))
+        .collect();
+    sqlx::query(
+        "DELETE FROM unreadable_transactions \
           WHERE account_id = $1 \
-            AND (EXISTS (SELECT 1 FROM {staged_table} s WHERE s.bank_key = u.bank_key) \
-                 OR (NOT (bank_key = ANY($2)) \
-                     AND (day BETWEEN $3 AND $4 \
-                          OR ((day > $4 OR day IS NULL) AND $4 >= $5))))"
-    ))
+            AND (bank_key = ANY($2) \
+                 OR (NOT (bank_key = ANY($3)) \
+                     AND (day BETWEEN $4 AND $5 \
+                          OR ((day > $5 OR day IS NULL) AND $5 >= $6))))",
+    )
     .bind(batch.account_id)
+    .bind(&readable_now)
     .bind(listed)
     .bind(batch.window.0)
     .bind(batch.window.1)

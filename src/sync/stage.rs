@@ -1,7 +1,7 @@
-//! The staging of one download's readable transactions: `pg_temp.staged_transactions`, a
-//! temporary table of the apply's connection (`ON COMMIT DELETE ROWS`), filled by one binary `COPY`
-//! while the pages arrive, and merged into `transactions` by one statement
-//! (`sync::ledger::apply_staged`).
+//! The staging of one download's readable transactions: the club's `staged_transactions`
+//! (tenant migration 0023, unlogged), filled by one binary `COPY` while the pages arrive,
+//! merged into `transactions` by one statement (`sync::ledger::apply_staged`) and emptied again
+//! in the same transaction, so no other transaction ever sees a staged row.
 //!
 //! [`Stage`] shapes each row as `transactions` stores it (bank key, signed movement, capped
 //! texts, flags, KB's JSON, search text) and encodes it in PostgreSQL's binary `COPY` format:
@@ -22,37 +22,38 @@ use super::ledger::{BankKeys, precedence, status_of};
 use crate::bank::wire::{ReversalConvention, Transaction, json_holds_nul};
 use crate::db::tenant::TenantTx;
 
-/// The staging table (a temporary table: the session's own schema, never a club's).
-pub(super) const TABLE: &str = "pg_temp.staged_transactions";
+/// The staging table, in the club's schema (the tenant transaction's search path).
+pub(super) const TABLE: &str = "staged_transactions";
 
-/// Its columns, in the order [`Stage::page`] encodes them. `ord` is the row's position in the
-/// download (0 = KB's first); `flags` are joined by `,` (flags never contain one).
-const COLUMNS: [(&str, &str); 25] = [
-    ("ord", "int4 NOT NULL"),
-    ("bank_key", "text NOT NULL"),
-    ("status", "text NOT NULL"),
-    ("amount_minor", "int8 NOT NULL"),
-    ("currency", "text NOT NULL"),
-    ("instructed_minor", "int8"),
-    ("instructed_currency", "text"),
-    ("booking_date", "date"),
-    ("value_date", "date"),
-    ("counterparty_name", "text"),
-    ("counterparty_account", "text"),
-    ("counterparty_bank_code", "text"),
-    ("counterparty_iban", "text"),
-    ("variable_symbol", "text"),
-    ("constant_symbol", "text"),
-    ("specific_symbol", "text"),
-    ("message", "text"),
-    ("note", "text"),
-    ("transaction_type", "text NOT NULL"),
-    ("reversal", "bool NOT NULL"),
-    ("last_updated", "timestamptz NOT NULL"),
-    ("kb_status", "text"),
-    ("flags", "text NOT NULL"),
-    ("kb_json", "text"),
-    ("search_text", "text NOT NULL"),
+/// Its columns (tenant migration 0023 gives their types), in the order [`Stage::page`] encodes
+/// them. `ord` is the row's position in the download (0 = KB's first); `flags` are joined by
+/// `,` (flags never contain one).
+const COLUMNS: [&str; 25] = [
+    "ord",
+    "bank_key",
+    "status",
+    "amount_minor",
+    "currency",
+    "instructed_minor",
+    "instructed_currency",
+    "booking_date",
+    "value_date",
+    "counterparty_name",
+    "counterparty_account",
+    "counterparty_bank_code",
+    "counterparty_iban",
+    "variable_symbol",
+    "constant_symbol",
+    "specific_symbol",
+    "message",
+    "note",
+    "transaction_type",
+    "reversal",
+    "last_updated",
+    "kb_status",
+    "flags",
+    "kb_json",
+    "search_text",
 ];
 
 /// Texts longer than this are cut before storing (a flag `long_text:...` says so); KB's
@@ -70,39 +71,24 @@ pub struct Refused {
     pub field: &'static str,
 }
 
-/// Makes the staging table ready and empty in `tx`. It is created once per pooled connection
-/// and kept (`ON COMMIT DELETE ROWS`: emptied by every commit, and a rollback takes its rows
-/// back), not created and dropped per sync: each table created or dropped changes the system
-/// catalog, and every change to the catalog is an invalidation that every other connection
-/// must process. With 2 000 clubs' schemas (300 000 relations) that cost a sync throughput
-/// of 22 accounts/s instead of 87 (docs/benchmarks.md, the scale run of 2026-11-30). One
-/// round trip either way.
-pub async fn create(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
-    let columns = COLUMNS
-        .iter()
-        .map(|(name, kind)| format!("{name} {kind}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let name = TABLE.trim_start_matches("pg_temp.");
-    // The names are this module's constants, never input.
-    sqlx::query(&format!(
-        "DO $$ BEGIN \
-           IF to_regclass('{TABLE}') IS NULL THEN \
-             CREATE TEMPORARY TABLE {name} ({columns}) ON COMMIT DELETE ROWS; \
-           ELSE \
-             DELETE FROM {TABLE}; \
-           END IF; \
-         END $$"
-    ))
-    .execute(&mut **tx)
-    .await?;
+/// Empties the staging table as `tx` sees it. The apply calls it before it commits, so no
+/// staged row outlives its transaction; a sync calls it before staging too, which guards the
+/// merge (it takes every row it sees as the account's) against a committed leftover. It never
+/// touches a row another sync is staging: uncommitted, that row is invisible here. No catalog
+/// change: a sync sends no invalidation that every other connection must process (tenant
+/// migration 0023 says why that matters). One round trip.
+pub async fn clear(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
+    // The name is this module's constant, never input.
+    sqlx::query(&format!("DELETE FROM {TABLE}"))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 /// Starts the binary `COPY` into the staging table: send [`Stage::page`]'s bytes, then
 /// [`Stage::end`]'s, then `finish` it.
 pub async fn copy_in(tx: &mut TenantTx) -> Result<PgCopyIn<&mut PgConnection>, sqlx::Error> {
-    let columns = COLUMNS.map(|(name, _)| name).join(", ");
+    let columns = COLUMNS.join(", ");
     (**tx)
         .copy_in_raw(&format!(
             "COPY {TABLE} ({columns}) FROM STDIN WITH (FORMAT binary)"
@@ -446,10 +432,7 @@ mod tests {
     }
 
     fn column(name: &str) -> usize {
-        COLUMNS
-            .iter()
-            .position(|(c, _)| *c == name)
-            .expect("column")
+        COLUMNS.iter().position(|c| *c == name).expect("column")
     }
 
     #[test]

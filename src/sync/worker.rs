@@ -490,7 +490,7 @@ async fn sync_account<T: AccessTokens>(
     let downloaded = loop {
         let token = deps.tokens.access_token(job.connection_id).await?;
         attempts += 1;
-        match download(deps, tenant, job, &token, window, now, info).await {
+        match download(deps, tenant, job, &token, planned, now, info).await {
             Ok(data) => break data,
             Err(Fetch::Bank(BankError::Unauthorized { .. })) if !refreshed => {
                 deps.tokens.invalidate(job.connection_id).await;
@@ -655,20 +655,24 @@ struct StagedDownload {
 /// Downloads every page of the window and stages it, the two overlapping: a fetch task
 /// ([`fetch_pages`]) requests the pages in order, back to back (KB drops the paging context
 /// after 10 s, kb-adaa-spec §7.5), and hands each over a bounded channel to this writer, which
-/// copies its rows into the staging table of a new tenant transaction ([`stage`]) and records
-/// the progress (committed apart, for the account's page) while the next page is fetched. The
-/// window's Prague days become instants: from the start of the first day to the end of the
-/// last (at most now). On any error the transaction rolls back and the fetch task is stopped;
-/// a KB error is the fetch task's result, as the client returned it.
+/// copies its rows into the staging table of a tenant transaction ([`stage`]) while the next
+/// page is fetched. The transaction begins when the first page has arrived, so a connection is
+/// not held while KB answers the first request. A first sync ([`Reach::FullHistory`]) also records its
+/// progress after each page (committed apart: the account's page shows it until the history
+/// is complete); later syncs do not, as nothing shows it. The window's Prague days become
+/// instants: from the start of the first day to the end of the last (at most now). On any
+/// error the transaction rolls back and the fetch task is stopped; a KB error is the fetch
+/// task's result, as the client returned it.
 async fn download<T: AccessTokens>(
     deps: &SyncDeps<T>,
     tenant: &Tenant,
     job: &ClaimedJob,
     token: &Secret<String>,
-    (from, to): (Date, Date),
+    planned: SyncWindow,
     now: OffsetDateTime,
     info: &mut RunInfo,
 ) -> Result<StagedDownload, Fetch> {
+    let ((from, to), first_sync) = (planned.days, planned.reach == Reach::FullHistory);
     let from_at = prague_day_start(from);
     let to_at = prague_day_end(to).min(now).max(from_at);
     info.pages = 0;
@@ -687,25 +691,33 @@ async fn download<T: AccessTokens>(
         )
         .instrument(tracing::Span::current()),
     );
+    // The first page (or the end of a download that failed before it) comes before the
+    // transaction that stages it.
+    let first = arrived.recv().await;
     let mut tx = TenantTx::begin(&deps.pool, tenant).await?;
-    stage::create(&mut tx).await?;
+    stage::clear(&mut tx).await?;
     let mut stage = Stage::new(deps.kb.settings().quirks.reversal_convention);
     let mut unreadable = Vec::new();
     let mut copy = stage::copy_in(&mut tx).await?;
     let written: Result<(), Fetch> = async {
-        while let Some(slice) = arrived.recv().await {
+        let mut next = first;
+        while let Some(slice) = next {
             let data = stage.page(&slice.transactions)?;
             unreadable.extend(slice.unreadable);
             info.pages += 1;
             info.fetched = stage.len() + unreadable.len();
             // KB starts its 61 minutes at the first page.
             info.downloaded_at.get_or_insert(deps.clock.now());
-            let (sent, progressed) = tokio::join!(
-                copy.send(data),
-                progress(&deps.pool, tenant, job, info.pages, info.fetched)
-            );
+            let (sent, progressed) = tokio::join!(copy.send(data), async {
+                if first_sync {
+                    progress(&deps.pool, tenant, job, info.pages, info.fetched).await
+                } else {
+                    Ok(())
+                }
+            });
             sent?;
             progressed?;
+            next = arrived.recv().await;
         }
         // The channel closed: the task ended. Its result says whether the download is whole.
         match fetch.join_next().await {

@@ -379,7 +379,7 @@ async fn the_first_sync_mirrors_two_years_of_the_sandbox_and_a_rerun_changes_not
 
     let state = env.club.account_state(env.club.account_id).await;
     assert!(state.history_complete);
-    assert_eq!(state.watermark, Some(env.clock.now().date()));
+    assert_eq!(state.watermark, Some(kasa::i18n::prague_date(env.clock.now())));
     assert!(state.fresh_as_of.is_some() && state.last_error.is_none());
     assert!(state.progress_pages >= 3, "progress: {state:?}");
     assert_eq!(state.progress_fetched as usize, rows.len());
@@ -422,6 +422,13 @@ async fn the_first_sync_mirrors_two_years_of_the_sandbox_and_a_rerun_changes_not
         env.club.rows(env.club.account_id).await,
         rows,
         "same rows, same ids"
+    );
+    // Only a first sync records its progress (the pages show it until the history is
+    // complete): the rerun's pages are in its run, not in the account.
+    let after = env.club.account_state(env.club.account_id).await;
+    assert_eq!(
+        (after.progress_pages, after.progress_fetched),
+        (state.progress_pages, state.progress_fetched)
     );
     env.sandbox.shutdown().await;
 }
@@ -1193,6 +1200,91 @@ async fn the_ledger_is_idempotent_order_independent_and_reconciles_balances() {
         Some(d(12)),
         "the next sync re-reads the mismatched period"
     );
+}
+
+/// Rows of the club's staging table that a new transaction sees.
+async fn staged_rows(club: &Club) -> i64 {
+    let mut tx = TenantTx::begin(&club.pool, &club.tenant).await.expect("tx");
+    sqlx::query_scalar("SELECT count(*) FROM staged_transactions")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn two_accounts_of_a_club_staged_at_once_each_get_only_their_own_rows_and_nothing_staged_outlives_its_transaction()
+ {
+    let pool = kasa::db::connect_pool(fresh_database().await, 4)
+        .await
+        .expect("pool");
+    let now = crate::helpers::real_now();
+    let club = club_with_account(&pool, "acc-a", "CZ6501000000000123456789", now).await;
+    let other = club
+        .add_account("acc-b", "CZ6501000000000987654321", now)
+        .await;
+    let window = (now.date() - Duration::days(30), now.date());
+    let at = now - Duration::days(2);
+    let mine = vec![
+        kb_tx(Some("a1"), at.date(), 10_000, "BOOK", at, false),
+        kb_tx(Some("a2"), at.date(), 20_000, "BOOK", at, false),
+    ];
+    let theirs = vec![kb_tx(Some("b1"), at.date(), 30_000, "BOOK", at, false)];
+
+    // Account A's download is staged and not yet merged...
+    let mut staging = TenantTx::begin(&pool, &club.tenant).await.expect("tx");
+    let mut stage = kasa::sync::stage::Stage::new(ReversalConvention::OwnDirection);
+    let mut data = stage.page(&mine).expect("page");
+    data.extend(stage.end());
+    kasa::sync::stage::clear(&mut staging).await.expect("clear");
+    let mut copy = kasa::sync::stage::copy_in(&mut staging)
+        .await
+        .expect("copy");
+    copy.send(data).await.expect("send");
+    copy.finish().await.expect("finish");
+
+    // ...while account B's sync stages, merges and commits: it neither waits for A's rows nor
+    // takes them.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        apply(&club, other, window, &theirs, &[], now),
+    )
+    .await
+    .expect("B's apply does not wait for A's staging");
+    assert_eq!(club.rows(other).await.keys().collect::<Vec<_>>(), ["as:b1"]);
+    assert!(club.rows(club.account_id).await.is_empty());
+    assert_eq!(staged_rows(&club).await, 0, "B's staged rows are gone");
+
+    ledger::apply_staged(
+        &mut staging,
+        &download(club.account_id, window, &[], &[], now),
+        stage.finish(),
+    )
+    .await
+    .expect("apply A");
+    staging.commit().await.expect("commit");
+    assert_eq!(
+        club.rows(club.account_id).await.keys().collect::<Vec<_>>(),
+        ["as:a1", "as:a2"]
+    );
+    assert_eq!(club.rows(other).await.keys().collect::<Vec<_>>(), ["as:b1"]);
+    assert_eq!(staged_rows(&club).await, 0, "A's staged rows are gone");
+
+    // A download that fails after staging rolls its rows back with it.
+    let mut failed = TenantTx::begin(&pool, &club.tenant).await.expect("tx");
+    let mut stage = kasa::sync::stage::Stage::new(ReversalConvention::OwnDirection);
+    let mut data = stage.page(&theirs).expect("page");
+    data.extend(stage.end());
+    let mut copy = kasa::sync::stage::copy_in(&mut failed).await.expect("copy");
+    copy.send(data).await.expect("send");
+    copy.finish().await.expect("finish");
+    drop(failed);
+    assert_eq!(staged_rows(&club).await, 0);
+    let temporary: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relpersistence = 't'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(temporary, 0, "staging creates no temporary table");
 }
 
 #[tokio::test]
