@@ -9,7 +9,7 @@
 -- which rebuilds its TOAST index and sends relation-cache invalidations. Every other
 -- connection processes each invalidation against all of its cached plans; with 2 000 clubs
 -- (300 000 relations, tens of thousands of cached trigger plans per connection) that halved
--- the sync throughput (docs/benchmarks.md, the scale run of 2026-12-01). Here a sync changes
+-- the sync throughput (docs/benchmarks.md, the scale runs of 2026-11-30). Here a sync changes
 -- no catalog.
 --
 -- UNLOGGED: the rows live within one transaction, so they need no WAL and a crash may empty

@@ -3,7 +3,7 @@
 //!
 //! [`apply`] writes one sync's result in one transaction: it first re-checks the job's fence
 //! (a worker whose lease was taken over gets [`Error::LostLease`] and writes nothing), then
-//! merges the fetched transactions, staged by one binary `COPY` into a temporary table
+//! merges the fetched transactions, staged by one binary `COPY` into the club's staging table
 //! ([`super::stage`]; the worker stages them while the pages arrive, [`apply_staged`]), in one
 //! statement keyed by `(account_id, bank_key)` that gives new rows ids oldest first, keeps
 //! the items Kasa could not read in `unreadable_transactions`, deletes the not-final rows

@@ -4,8 +4,8 @@
 //! `jobs` owns `app.sync_jobs` (claim with `FOR UPDATE SKIP LOCKED`, lease, heartbeat, fence);
 //! `ledger` owns the tenant tables (`transactions`, `balances`, `sync_runs`, the account's
 //! watermark) and writes one sync's result in one tenant transaction; `stage` owns the
-//! temporary table a download's rows are copied into while its pages arrive; `worker` runs the
-//! loop (a fetch task hands the pages to the writer);
+//! staging table (unlogged, in the club's schema) a download's rows are copied into while its
+//! pages arrive; `worker` runs the loop (a fetch task hands the pages to the writer);
 //! `outcome` types what leaves the sync (a run's outcome and trigger, a problem's kind beside
 //! its technical text); `views` reads the club's bank data for pages.
 //! Access tokens come from an [`AccessTokens`] provider (the consent module), so this module

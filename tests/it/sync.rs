@@ -379,7 +379,10 @@ async fn the_first_sync_mirrors_two_years_of_the_sandbox_and_a_rerun_changes_not
 
     let state = env.club.account_state(env.club.account_id).await;
     assert!(state.history_complete);
-    assert_eq!(state.watermark, Some(kasa::i18n::prague_date(env.clock.now())));
+    assert_eq!(
+        state.watermark,
+        Some(kasa::i18n::prague_date(env.clock.now()))
+    );
     assert!(state.fresh_as_of.is_some() && state.last_error.is_none());
     assert!(state.progress_pages >= 3, "progress: {state:?}");
     assert_eq!(state.progress_fetched as usize, rows.len());
