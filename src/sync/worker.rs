@@ -579,19 +579,26 @@ async fn sync_account<T: AccessTokens>(
     let hooked_after = timer.elapsed();
     tx.commit().await?;
     info.downloaded_at = None;
-    if report.search_indexes_rebuilt {
-        // A bulk write: the planner's statistics are refreshed beside the next runs, not
-        // before this one finishes (a notification meanwhile would wait for it).
+    let (analyze, reclaim) = (report.search_indexes_rebuilt, rows >= stage::RECLAIM_ROWS);
+    if analyze || reclaim {
+        // A bulk write: the planner's statistics are refreshed, and the staging table's
+        // deleted rows reclaimed, beside the next runs, not before this one finishes (a
+        // notification meanwhile would wait for it).
         let (pool, tenant) = (deps.pool.clone(), tenant.clone());
         tokio::spawn(
             async move {
-                let refreshed = async {
-                    let mut tx = TenantTx::begin(&pool, &tenant).await?;
-                    ledger::refresh_statistics(&mut tx).await?;
-                    tx.commit().await
-                };
-                if let Err(e) = refreshed.await {
-                    tracing::warn!(error = %e, "refreshing the transactions' statistics failed");
+                if analyze {
+                    let refreshed = async {
+                        let mut tx = TenantTx::begin(&pool, &tenant).await?;
+                        ledger::refresh_statistics(&mut tx).await?;
+                        tx.commit().await
+                    };
+                    if let Err(e) = refreshed.await {
+                        tracing::warn!(error = %e, "refreshing the transactions' statistics failed");
+                    }
+                }
+                if reclaim && let Err(e) = stage::reclaim(&pool, &tenant).await {
+                    tracing::warn!(error = %e, "reclaiming the staging table failed");
                 }
             }
             .instrument(tracing::Span::current()),

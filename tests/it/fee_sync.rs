@@ -882,22 +882,49 @@ async fn a_first_sync_of_a_long_history_refreshes_the_planners_statistics_of_its
         "a bulk write"
     );
     // `ANALYZE` runs beside the next runs, not in the sync: it is recorded within moments.
+    assert!(
+        recorded_soon(&club, "transactions", "last_analyze").await,
+        "no ANALYZE of the club's transactions"
+    );
+}
+
+#[tokio::test]
+async fn a_first_sync_that_staged_many_rows_reclaims_them_at_once() {
+    let club = Club::with_history(13_000).await;
+    club.sync().await;
+    assert!(
+        club.count("SELECT count(*) FROM transactions").await
+            >= kasa::sync::stage::RECLAIM_ROWS as i64,
+        "a download of more rows than autovacuum waits for"
+    );
+    assert_eq!(
+        club.count("SELECT count(*) FROM staged_transactions").await,
+        0
+    );
+    // The `VACUUM` runs beside the next runs, like the `ANALYZE`.
+    assert!(
+        recorded_soon(&club, "staged_transactions", "last_vacuum").await,
+        "the staging table's deleted rows wait for autovacuum"
+    );
+}
+
+/// Whether `column` (`last_analyze`, `last_vacuum`) of the club's `table` in
+/// `pg_stat_user_tables` is set within 5 s.
+async fn recorded_soon(club: &Club, table: &str, column: &str) -> bool {
     let schema = club.tenant.schema().as_str().to_owned();
-    let mut analyzed = false;
     for _ in 0..100 {
-        let (at,): (Option<time::OffsetDateTime>,) = sqlx::query_as(
-            "SELECT last_analyze FROM pg_stat_user_tables \
-              WHERE schemaname = $1 AND relname = 'transactions'",
-        )
+        let (at,): (Option<time::OffsetDateTime>,) = sqlx::query_as(&format!(
+            "SELECT {column} FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2"
+        ))
         .bind(&schema)
+        .bind(table)
         .fetch_one(&club.app.pool)
         .await
         .expect("stats");
         if at.is_some() {
-            analyzed = true;
-            break;
+            return true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(analyzed, "no ANALYZE of the club's transactions");
+    false
 }
