@@ -14,10 +14,11 @@
 //!    (a small ledger per account), then runs their first syncs;
 //! 3. times `kasa migrate`'s tenant step (`db::migrate::migrate_tenants_with`) of a synthetic new
 //!    tenant migration (a column with a default) across every schema;
-//! 4. closes the other clubs' clients, then lets `--users` signed-in treasurers (default 200, each of
-//!    their own club) browse the dashboard, the account page and the fee overview for `--seconds`,
-//!    sampling this process's RSS (server, in-process KB sandbox and the HTTP clients together)
-//!    and the PostgreSQL cluster's (every server process), and the database size;
+//! 4. closes the other clubs' clients, then lets `--users` signed-in treasurers (default 200,
+//!    each of their own club) browse the dashboard, the account page and the fee overview for
+//!    `--seconds`, sampling this process's RSS (server, in-process KB sandbox and the HTTP
+//!    clients together) and the PostgreSQL cluster's (every server process), and the database
+//!    size;
 //! 5. runs the sync worker's loop with every account connected and nothing due for `--idle`
 //!    seconds and reads the CPU this process and PostgreSQL used, beside the cost of one idle
 //!    claim;

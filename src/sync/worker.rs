@@ -698,9 +698,14 @@ async fn download<T: AccessTokens>(
         )
         .instrument(tracing::Span::current()),
     );
-    // The first page (or the end of a download that failed before it) comes before the
-    // transaction that stages it.
+    // The first page comes before the transaction that stages it. A download that ended
+    // before any page (KB refused the first request: unchanged data, a 401, a rate limit)
+    // returns its result without opening one.
     let first = arrived.recv().await;
+    let mut ended = None;
+    if first.is_none() {
+        ended = Some(fetch_result(&mut fetch).await?);
+    }
     let mut tx = TenantTx::begin(&deps.pool, tenant).await?;
     stage::clear(&mut tx).await?;
     let mut stage = Stage::new(deps.kb.settings().quirks.reversal_convention);
@@ -727,10 +732,9 @@ async fn download<T: AccessTokens>(
             next = arrived.recv().await;
         }
         // The channel closed: the task ended. Its result says whether the download is whole.
-        match fetch.join_next().await {
-            Some(Ok(result)) => result.map_err(Fetch::Bank),
-            Some(Err(e)) => Err(Fetch::Stopped(e.to_string())),
-            None => Err(Fetch::Stopped("no fetch task".to_owned())),
+        match ended {
+            Some(()) => Ok(()),
+            None => fetch_result(&mut fetch).await,
         }
     }
     .await;
@@ -752,6 +756,16 @@ async fn download<T: AccessTokens>(
         staged: stage.finish(),
         unreadable,
     })
+}
+
+/// The fetch task's result, once its channel closed: `Ok` when the download is whole, KB's
+/// error as the client returned it, or [`Fetch::Stopped`] when the task ended without one.
+async fn fetch_result(fetch: &mut JoinSet<Result<(), BankError>>) -> Result<(), Fetch> {
+    match fetch.join_next().await {
+        Some(Ok(result)) => result.map_err(Fetch::Bank),
+        Some(Err(e)) => Err(Fetch::Stopped(e.to_string())),
+        None => Err(Fetch::Stopped("no fetch task".to_owned())),
+    }
 }
 
 /// The fetch task: the window's pages in order, each handed to the writer as soon as it is
