@@ -114,6 +114,10 @@ pub struct SyncState {
     pub unapplied_download_at: Option<OffsetDateTime>,
     /// When a sync last applied a wide read (or the whole history; [`Batch::wide`]).
     pub wide_synced_at: Option<OffsetDateTime>,
+    /// When the last run that applied a download (`synced` or `partial`) finished. KB's
+    /// unchanged-data answer within 61 minutes of it means nothing new; later, it means a
+    /// download Kasa never recorded (a process killed mid-sync), see `worker::sync_account`.
+    pub last_applied_at: Option<OffsetDateTime>,
 }
 
 /// Reads the account's sync state.
@@ -123,7 +127,10 @@ pub async fn sync_state(tx: &mut TenantTx, account_id: Uuid) -> Result<SyncState
                 (SELECT min(COALESCE(t.booking_date, t.value_date)) FROM transactions t \
                   WHERE t.account_id = a.id AND t.status IN ('pending', 'scheduled', 'unknown')) \
                     AS oldest_pending, \
-                a.stale_since IS NOT NULL AS stale, a.unapplied_download_at, a.wide_synced_at \
+                a.stale_since IS NOT NULL AS stale, a.unapplied_download_at, a.wide_synced_at, \
+                (SELECT r.finished_at FROM sync_runs r \
+                  WHERE r.account_id = a.id AND r.outcome IN ('synced', 'partial') \
+                  ORDER BY r.started_at DESC LIMIT 1) AS last_applied_at \
            FROM bank_accounts a WHERE a.id = $1",
     )
     .bind(account_id)
@@ -257,7 +264,8 @@ impl Reconciliation {
 }
 
 /// The stable identity of a fetched transaction within its account: `as:` + KB's
-/// `references.accountServicer`; without one, `fp:` + SHA-256 of the canonical fields + `:` +
+/// `references.accountServicer` (hashed when absurdly long, [`crate::bank::wire::servicer_key`]);
+/// without one, `fp:` + SHA-256 of the canonical fields + `:` +
 /// the ordinal among identical fingerprints of the same response (two genuinely identical
 /// payments stay two rows). Enrichment (names, free texts), status and `lastUpdated` are not
 /// part of the fingerprint.
@@ -276,7 +284,7 @@ impl BankKeys {
     /// The key of the download's next transaction.
     pub fn next(&mut self, t: &Transaction) -> String {
         match t.account_servicer() {
-            Some(id) => format!("as:{id}"),
+            Some(id) => crate::bank::wire::servicer_key(id),
             None => {
                 let fp = fingerprint(t);
                 let ordinal = self.seen.entry(fp.clone()).or_insert(0);

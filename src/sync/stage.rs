@@ -57,9 +57,11 @@ const COLUMNS: [&str; 25] = [
     "search_text",
 ];
 
-/// Texts longer than this are cut before storing (a flag `long_text:...` says so); KB's
-/// documented limits are far lower.
-const STORED_TEXT_MAX: usize = 2_000;
+/// Texts longer than this many bytes are cut (at a character boundary) before storing; KB's
+/// documented limits are far lower, and a text over them is flagged `long_text:...`. Bytes,
+/// not characters: a variable symbol is in B-tree indexes (`transactions_vs_idx`), whose
+/// entries hold at most 2 704 bytes, and 2 000 characters of CJK text are 6 000.
+const STORED_TEXT_MAX_BYTES: usize = 2_000;
 
 /// A value the staging table cannot hold: a text with a NUL character (PostgreSQL's `text`
 /// has none). Names the row's bank key and the field.
@@ -245,9 +247,15 @@ impl Staged {
 }
 
 fn cap(text: Option<String>) -> Option<String> {
-    text.map(|t| match t.char_indices().nth(STORED_TEXT_MAX) {
-        Some((cut, _)) => t[..cut].to_owned(),
-        None => t,
+    text.map(|mut t| {
+        if t.len() > STORED_TEXT_MAX_BYTES {
+            let mut cut = STORED_TEXT_MAX_BYTES;
+            while !t.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            t.truncate(cut);
+        }
+        t
     })
 }
 
@@ -394,6 +402,15 @@ impl<'a> Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_text_is_cut_to_its_byte_limit_at_a_character_boundary() {
+        let cjk = "\u{4E2D}".repeat(STORED_TEXT_MAX_BYTES);
+        let cut = cap(Some(cjk)).expect("text");
+        assert!(cut.len() <= STORED_TEXT_MAX_BYTES && cut.len() > STORED_TEXT_MAX_BYTES - 3);
+        assert!(cut.chars().all(|c| c == '\u{4E2D}'));
+        assert_eq!(cap(Some("short".into())).as_deref(), Some("short"));
+    }
 
     /// A KB transaction: `servicer`, amount in CZK, KB's status, `lastUpdated`, its day (none:
     /// no date at all) and the counter-party's name.

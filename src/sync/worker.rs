@@ -105,12 +105,14 @@ enum SyncError {
     #[error("the download stopped: {0}")]
     FetchStopped(String),
     /// KB's unchanged-data answer, but the last download was never applied: KB blocks the
-    /// download Kasa needs until 61 minutes after that one.
+    /// download Kasa needs until 61 minutes after that one. `downloaded_at` is `None` when
+    /// that download was never recorded (its process was killed mid-sync).
     #[error(
-        "KB rate limit reached: KB's 61-minute limit blocks downloading again after the download at {downloaded_at}, which Kasa could not apply"
+        "KB rate limit reached: KB's 61-minute limit blocks downloading again after {}, which Kasa could not apply",
+        .downloaded_at.map_or_else(|| "an earlier download".to_owned(), |at| format!("the download at {at}"))
     )]
     Blocked {
-        downloaded_at: OffsetDateTime,
+        downloaded_at: Option<OffsetDateTime>,
         retry_after: Option<std::time::Duration>,
     },
     /// Nothing new since an applied download (the balances were re-read if the account was
@@ -280,9 +282,14 @@ async fn run_job<T: AccessTokens>(deps: &SyncDeps<T>, job: ClaimedJob) {
         ) => {
             let failure = e.failure();
             tracing::warn!(error = %failure.detail, "bank account sync blocked");
-            // KB counts 61 minutes from the unapplied download.
+            // KB counts 61 minutes from the unapplied download. When it was never recorded,
+            // KB's own wait says when; without one, a whole interval.
             let now = deps.clock.now();
-            let until = downloaded_at + deps.settings.schedule.unchanged_interval - now;
+            let until = match downloaded_at {
+                Some(at) => at + deps.settings.schedule.unchanged_interval - now,
+                None if retry_after.is_some() => Duration::ZERO,
+                None => deps.settings.schedule.unchanged_interval,
+            };
             let wait = retry_after
                 .and_then(|d| Duration::try_from(d).ok())
                 .unwrap_or(Duration::ZERO)
@@ -503,9 +510,20 @@ async fn sync_account<T: AccessTokens>(
             }
             Err(Fetch::Bank(BankError::HistoryShifted)) => return Err(SyncError::KeptShifting),
             Err(Fetch::Bank(BankError::UnchangedData { retry_after, .. })) => {
+                // KB answers so within 61 minutes of a download. Unless Kasa applied one in
+                // that time, the download KB counts is one Kasa never applied: recorded as
+                // unapplied by a failed run, or never recorded at all (a process killed
+                // mid-sync). Either way the account is not up to date.
+                let applied_lately = state
+                    .last_applied_at
+                    .is_some_and(|at| now - at < deps.settings.schedule.unchanged_interval);
                 return Err(match state.unapplied_download_at {
                     Some(downloaded_at) => SyncError::Blocked {
-                        downloaded_at,
+                        downloaded_at: Some(downloaded_at),
+                        retry_after,
+                    },
+                    None if !applied_lately => SyncError::Blocked {
+                        downloaded_at: None,
                         retry_after,
                     },
                     // Nothing new. A stale account (its last run stored no balances) reads

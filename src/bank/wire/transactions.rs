@@ -401,6 +401,27 @@ pub fn json_holds_nul(json: &str) -> bool {
     json.contains("\\u0000") && serde_json::from_str(json).is_ok_and(|v| holds(&v))
 }
 
+/// An `accountServicer` longer than this (bytes) is keyed by its SHA-256 ([`servicer_key`]).
+/// KB's identifiers are a few dozen characters; PostgreSQL's B-tree index holds at most
+/// 2 704 bytes an entry, and the key is in the unique index `(account_id, bank_key)`.
+pub const SERVICER_KEY_MAX_BYTES: usize = 256;
+
+/// The bank key of a movement KB identifies (`references.accountServicer`): `as:` + the
+/// identifier, or `as:sha256:` + its SHA-256 in hex when it is longer than
+/// [`SERVICER_KEY_MAX_BYTES`], so one absurd identifier cannot make every sync of its account
+/// fail on the index. The same identifier always gives the same key.
+pub fn servicer_key(id: &str) -> String {
+    use sha2::Digest;
+    if id.len() <= SERVICER_KEY_MAX_BYTES {
+        format!("as:{id}")
+    } else {
+        format!(
+            "as:sha256:{}",
+            hex::encode(sha2::Sha256::digest(id.as_bytes()))
+        )
+    }
+}
+
 /// Longest documented text of a name (Czech payment norms allow 140 characters for texts).
 pub const TEXT_LIMIT_NAME: usize = 140;
 /// Longest message for the payee (`references.receiver`).
@@ -481,7 +502,7 @@ impl UnreadableTransaction {
             .and_then(|v| v.get("accountServicer")?.as_str().map(str::to_owned))
             .filter(|s| !s.is_empty() && !s.contains('\0'));
         let bank_key = match servicer {
-            Some(id) => format!("as:{id}"),
+            Some(id) => servicer_key(&id),
             None => format!("raw:{}", hex::encode(sha2::Sha256::digest(raw.as_bytes()))),
         };
         let amount = fields
@@ -611,6 +632,16 @@ pub struct TransactionPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absurdly_long_account_servicer_is_keyed_by_its_hash_the_same_every_time() {
+        assert_eq!(servicer_key("abc"), "as:abc");
+        let long = "x".repeat(SERVICER_KEY_MAX_BYTES + 1);
+        let key = servicer_key(&long);
+        assert!(key.starts_with("as:sha256:") && key.len() == "as:sha256:".len() + 64);
+        assert_eq!(key, servicer_key(&long));
+        assert_ne!(key, servicer_key(&"x".repeat(SERVICER_KEY_MAX_BYTES + 2)));
+    }
 
     #[test]
     fn pending_status_accepts_both_spellings() -> Result<(), serde_json::Error> {
