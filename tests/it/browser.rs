@@ -118,11 +118,38 @@ where
     }
 }
 
+/// Whether the page replaced the element between finding it and using it (a live section
+/// re-rendered after a change it heard, or the next page loading): found again then.
+fn is_stale(error: &fantoccini::error::CmdError) -> bool {
+    error.to_string().contains("stale element")
+}
+
+/// Tries to find `css` and use it up to 20 times while the page keeps replacing it.
+async fn with_element<F, Fut>(c: &Client, css: &str, mut act: F) -> Outcome
+where
+    F: FnMut(fantoccini::elements::Element) -> Fut,
+    Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+{
+    for _ in 0..20 {
+        let element = c
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
+            .await?;
+        match act(element).await {
+            Err(error) if is_stale(&error) => tokio::time::sleep(Duration::from_millis(100)).await,
+            done => return Ok(done?),
+        }
+    }
+    Err(format!("{css} kept being replaced").into())
+}
+
 pub(crate) async fn fill(c: &Client, css: &str, text: &str) -> Outcome {
-    let field = c.find(Locator::Css(css)).await?;
-    field.clear().await?;
-    field.send_keys(text).await?;
-    Ok(())
+    with_element(c, css, |field| async move {
+        field.clear().await?;
+        field.send_keys(text).await
+    })
+    .await
 }
 
 async fn page_text(c: &Client) -> Result<String, fantoccini::error::CmdError> {
@@ -152,34 +179,20 @@ pub(crate) async fn expect_text_within(c: &Client, text: &str, seconds: u64) -> 
 }
 
 /// Clicks `css`, waiting up to 15 s for it to be there: after a form is sent, the next page
-/// may still be on its way (and the page before may show the same text).
+/// may still be on its way (and the page before may show the same text). Found again when the
+/// page replaces it before the click lands.
 pub(crate) async fn click(c: &Client, css: &str) -> Outcome {
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await?
-        .click()
-        .await?;
-    Ok(())
-}
-
-/// Clicks `css` inside a live section, which the page may replace (a change heard) between
-/// finding the element and clicking it: found again then.
-pub(crate) async fn click_live(c: &Client, css: &str) -> Outcome {
-    for _ in 0..20 {
-        match c.find(Locator::Css(css)).await?.click().await {
-            Err(error) if error.to_string().contains("stale element") => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            clicked => return Ok(clicked?),
-        }
-    }
-    Err(format!("{css} kept being replaced").into())
+    with_element(c, css, |element| async move { element.click().await }).await
 }
 
 async fn click_link(c: &Client, text: &str) -> Outcome {
-    c.find(Locator::LinkText(text)).await?.click().await?;
-    Ok(())
+    for _ in 0..20 {
+        match c.find(Locator::LinkText(text)).await?.click().await {
+            Err(error) if is_stale(&error) => tokio::time::sleep(Duration::from_millis(100)).await,
+            done => return Ok(done?),
+        }
+    }
+    Err(format!("the link {text} kept being replaced").into())
 }
 
 /// Fills the sign-up form and submits it.
@@ -414,7 +427,7 @@ async fn a_treasurer_connects_renews_and_disconnects_the_kb_account_in_the_brows
         connect_kb(c).await?;
         expect_text(c, "Souhlas s přístupem k účtu platí do").await?;
         // The history arrives by itself: open the account, wait for balances and transactions.
-        click_live(c, "#bank .club-list a").await?;
+        click(c, "#bank .club-list a").await?;
         for _ in 0..100 {
             if page_text(c).await?.contains("Aktuální k") {
                 break;
