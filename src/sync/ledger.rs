@@ -580,10 +580,12 @@ pub async fn apply_staged(
     .bind(today)
     .fetch_all(&mut **tx)
     .await?;
+    let listed: std::collections::HashSet<&str> =
+        unreadable_keys.iter().map(String::as_str).collect();
     let gone: Vec<String> = not_booked
         .into_iter()
         .map(|(key,)| key)
-        .filter(|key| !staged.keys.contains(key) && !unreadable_keys.contains(key))
+        .filter(|key| !staged.keys.contains(key) && !listed.contains(key.as_str()))
         .collect();
     let removed = if gone.is_empty() {
         0

@@ -124,8 +124,8 @@ fn is_stale(error: &fantoccini::error::CmdError) -> bool {
     error.to_string().contains("stale element")
 }
 
-/// Tries to find `css` and use it up to 20 times while the page keeps replacing it.
-async fn with_element<F, Fut>(c: &Client, css: &str, mut act: F) -> Outcome
+/// Tries to find the element and use it up to 20 times while the page keeps replacing it.
+async fn with_element<F, Fut>(c: &Client, locator: Locator<'_>, mut act: F) -> Outcome
 where
     F: FnMut(fantoccini::elements::Element) -> Fut,
     Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
@@ -134,18 +134,18 @@ where
         let element = c
             .wait()
             .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css(css))
+            .for_element(locator)
             .await?;
         match act(element).await {
             Err(error) if is_stale(&error) => tokio::time::sleep(Duration::from_millis(100)).await,
             done => return Ok(done?),
         }
     }
-    Err(format!("{css} kept being replaced").into())
+    Err(format!("{locator:?} kept being replaced").into())
 }
 
 pub(crate) async fn fill(c: &Client, css: &str, text: &str) -> Outcome {
-    with_element(c, css, |field| async move {
+    with_element(c, Locator::Css(css), |field| async move {
         field.clear().await?;
         field.send_keys(text).await
     })
@@ -182,17 +182,17 @@ pub(crate) async fn expect_text_within(c: &Client, text: &str, seconds: u64) -> 
 /// may still be on its way (and the page before may show the same text). Found again when the
 /// page replaces it before the click lands.
 pub(crate) async fn click(c: &Client, css: &str) -> Outcome {
-    with_element(c, css, |element| async move { element.click().await }).await
+    with_element(c, Locator::Css(css), |element| async move {
+        element.click().await
+    })
+    .await
 }
 
 async fn click_link(c: &Client, text: &str) -> Outcome {
-    for _ in 0..20 {
-        match c.find(Locator::LinkText(text)).await?.click().await {
-            Err(error) if is_stale(&error) => tokio::time::sleep(Duration::from_millis(100)).await,
-            done => return Ok(done?),
-        }
-    }
-    Err(format!("the link {text} kept being replaced").into())
+    with_element(c, Locator::LinkText(text), |link| async move {
+        link.click().await
+    })
+    .await
 }
 
 /// Fills the sign-up form and submits it.
